@@ -1,0 +1,58 @@
+import type { AppCode } from '../../shared/errors.ts';
+
+/** Provider task states, normalised at the adapter boundary (SPEC §6). */
+export type ProviderState = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled' | 'unknown';
+
+export interface GenerationRequest {
+  kind: 'image' | 'video';
+  /** Catalogue model id (shared/models.ts). The adapter maps it to the provider's model name. */
+  model: string;
+  prompt: string;
+  negativePrompt?: string;
+  /** Image size as "WIDTHxHEIGHT", e.g. "1024x1024". */
+  size?: string;
+  /** Number of images (1..4). Videos are always 1. */
+  n: number;
+  seed?: number;
+  durationSeconds?: number;
+  /** Video resolution, e.g. "480p", "720p", "1080p". */
+  resolution?: string;
+  /** Image-to-video: a URL the provider can read (a signed URL of the user's own output). */
+  imageUrl?: string;
+}
+
+export type ProviderResult = { url: string } | { bytes: Uint8Array; contentType: string };
+
+export interface PollResult {
+  state: ProviderState;
+  /** 0..100 when the provider reports it. */
+  progress?: number;
+  /** On success: the outputs (some may be missing on partial success). */
+  results?: ProviderResult[];
+  /** How many of the requested outputs failed (partial success). */
+  failedCount?: number;
+  usage?: Record<string, number>;
+  /** On failed/canceled/unknown: the mapped appCode and a message safe to show a user. */
+  error?: { code: AppCode; message: string };
+}
+
+export interface SubmitResult {
+  taskId: string;
+  /** Synchronous providers (OpenAI Images) return the final result here; async ones leave it out. */
+  immediate?: PollResult;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+/**
+ * One interface for every AI provider. Transport errors are thrown as AppError with
+ * PROVIDER_FAILED, PROVIDER_TIMEOUT, CONTENT_REJECTED or RATE_LIMITED (with retryAfterMs).
+ */
+export interface Provider {
+  readonly id: 'demo' | 'dashscope' | 'openai';
+  submit(request: GenerationRequest, options?: CallOptions): Promise<SubmitResult>;
+  poll(taskId: string, options?: CallOptions): Promise<PollResult>;
+  cancel?(taskId: string, options?: CallOptions): Promise<void>;
+}

@@ -1,0 +1,48 @@
+import type { Readable } from 'node:stream';
+
+/** What the pipeline stores: one object, already on local disk in a temp file. */
+export interface PutInput {
+  key: string;
+  filePath: string;
+  contentType: string;
+  size: number;
+  /** Bytes uploaded so far, for the job's upload progress. */
+  onProgress?: (uploadedBytes: number, totalBytes: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface StoredObject {
+  key: string;
+  /** Canonical, unsigned URL of the object: what the database keeps in job_outputs.oss_url. */
+  url: string;
+  size: number;
+  contentType: string;
+}
+
+export interface UrlOptions {
+  /** Ask the browser to download: true, or the file name to suggest. */
+  download?: boolean | string;
+  /** A small preview instead of the object: resized image, or a poster frame of a video. */
+  thumbnail?: 'image' | 'video';
+}
+
+export interface ByteRange {
+  start: number;
+  end: number; // inclusive
+}
+
+/** Where outputs live: Alibaba OSS in production, a local folder in the embedded default. */
+export interface Storage {
+  readonly kind: 'oss' | 'local';
+  /** Upload a file. Throws AppError STORAGE_UPLOAD_FAILED after retries; leaves nothing behind on failure. */
+  put(input: PutInput): Promise<StoredObject>;
+  head(key: string): Promise<{ size: number; contentType: string } | null>;
+  /** Idempotent: deleting a missing object is not an error. */
+  delete(key: string): Promise<void>;
+  /** The canonical unsigned URL (stored in the database). */
+  canonicalUrl(key: string): string;
+  /** A URL a browser can read now: public base + key, or a signed URL that expires. Never stored. */
+  urlFor(key: string, options?: UrlOptions): string;
+  /** Local mode only: stream an object (optionally a byte range). */
+  createReadStream?(key: string, range?: ByteRange): Readable;
+}

@@ -1,0 +1,47 @@
+/** The closed list of application error codes (SPEC §5), each with the tRPC code it travels under. */
+export const APP_CODES = {
+  INSUFFICIENT_CREDITS: 'PAYMENT_REQUIRED',
+  VALIDATION: 'BAD_REQUEST',
+  UNAUTHENTICATED: 'UNAUTHORIZED',
+  FORBIDDEN: 'FORBIDDEN',
+  NOT_FOUND: 'NOT_FOUND',
+  IDEMPOTENCY_CONFLICT: 'CONFLICT',
+  PROVIDER_FAILED: 'BAD_GATEWAY',
+  PROVIDER_TIMEOUT: 'GATEWAY_TIMEOUT',
+  CONTENT_REJECTED: 'UNPROCESSABLE_CONTENT',
+  STORAGE_UPLOAD_FAILED: 'BAD_GATEWAY',
+  OUTPUT_INVALID: 'BAD_GATEWAY',
+  RATE_LIMITED: 'TOO_MANY_REQUESTS',
+  CODE_INVALID: 'BAD_REQUEST',
+  CODE_EXPIRED: 'BAD_REQUEST',
+  CODE_EXHAUSTED: 'CONFLICT',
+  CODE_ALREADY_REDEEMED: 'CONFLICT',
+} as const;
+
+export type AppCode = keyof typeof APP_CODES;
+
+export const isAppCode = (value: unknown): value is AppCode =>
+  typeof value === 'string' && Object.hasOwn(APP_CODES, value);
+
+/** The one application error: thrown anywhere, mapped to tRPC's code and `data.appCode` by the errorFormatter. */
+export class AppError extends Error {
+  readonly code: AppCode;
+  /** For RATE_LIMITED from a provider: when to try again. */
+  readonly retryAfterMs?: number;
+  /** Extra fields sent to the client in `data` (e.g. jobId). Never put secrets here. */
+  readonly details?: Record<string, string | number | null>;
+
+  constructor(
+    code: AppCode,
+    message: string,
+    options?: { cause?: unknown; retryAfterMs?: number; details?: Record<string, string | number | null> },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.retryAfterMs = options?.retryAfterMs;
+    this.details = options?.details;
+  }
+}
+
+export const isAppError = (error: unknown): error is AppError => error instanceof AppError;
