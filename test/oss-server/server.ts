@@ -1,0 +1,786 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { canonicalResource, parseQuery, sign, signaturesEqual, stringToSign } from './signature.ts';
+
+/**
+ * A small OSS-compatible server for tests and local runs: real HTTP, strict V1 signatures
+ * (reference/oss.md §2, §7), objects and multipart parts streamed to a folder, and fault switches.
+ */
+
+export type OssOperation =
+  | 'PutObject'
+  | 'GetObject'
+  | 'HeadObject'
+  | 'DeleteObject'
+  | 'InitiateMultipartUpload'
+  | 'UploadPart'
+  | 'CompleteMultipartUpload'
+  | 'AbortMultipartUpload'
+  | 'ListParts'
+  | 'Unknown';
+
+export type FaultMode = 'error' | 'hang' | 'reset';
+
+export interface FaultRule {
+  mode: FaultMode;
+  /** How many matching requests to hit; Infinity (or "all" over HTTP) keeps failing. */
+  count: number;
+  /** For mode "error": the status to answer, 503 by default. */
+  status?: number;
+  /** Only requests of this operation; every operation when absent. */
+  operation?: OssOperation;
+}
+
+export interface OssFaults {
+  /** Answer the next `count` matching requests with a 5xx XML error. */
+  failNext(count: number, options?: { status?: number; operation?: OssOperation }): void;
+  /** Never answer the next `count` matching requests (the client has to time out). */
+  hangNext(count: number, options?: { operation?: OssOperation }): void;
+  /** Reset the TCP connection on the next `count` matching requests. */
+  resetNext(count: number, options?: { operation?: OssOperation }): void;
+  /** Fail only UploadPart requests, `count` times, with a 5xx. */
+  failUploadPart(count: number, status?: number): void;
+  add(rule: FaultRule): void;
+  clear(): void;
+  readonly rules: readonly FaultRule[];
+}
+
+export interface RequestLogEntry {
+  method: string;
+  operation: OssOperation;
+  key: string;
+  status: number | 'hang' | 'reset';
+}
+
+export interface MultipartUploadInfo {
+  uploadId: string;
+  key: string;
+  parts: number[];
+}
+
+export interface OssServerOptions {
+  dir: string;
+  accessKeyId: string;
+  accessKeySecret: string;
+  bucket: string;
+  port?: number;
+  /** Listen address; "localhost" by default so ali-oss can sign URLs (it refuses IP endpoints). */
+  host?: string;
+}
+
+export interface OssServer {
+  /** `http://localhost:PORT`: use as the ali-oss endpoint with `cname: true`. */
+  readonly url: string;
+  readonly port: number;
+  readonly bucket: string;
+  readonly faults: OssFaults;
+  /** Every request seen, oldest first (admin requests excluded). */
+  readonly requests: RequestLogEntry[];
+  objectKeys(): string[];
+  listMultipartUploads(): MultipartUploadInfo[];
+  close(): Promise<void>;
+}
+
+interface ObjectMeta {
+  key: string;
+  size: number;
+  etag: string;
+  contentType: string;
+  contentDisposition?: string;
+  lastModified: string;
+  objectType: 'Normal' | 'Multipart';
+}
+
+interface UploadState {
+  uploadId: string;
+  key: string;
+  contentType: string;
+  contentDisposition?: string;
+  parts: Map<number, { etag: string; size: number; lastModified: string }>;
+}
+
+class OssError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly extra: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+const XML_HEADER = '<?xml version="1.0" encoding="UTF-8"?>\n';
+const NS = 'http://doc.oss-cn-hangzhou.aliyuncs.com';
+const MAX_SKEW_MS = 15 * 60 * 1000;
+const MAX_PUT_BYTES = 5 * 1024 ** 3;
+const MIN_PART_BYTES = 100 * 1024;
+
+const xmlEscape = (value: string): string =>
+  value.replace(/[<>&'"]/g, (c) => `&${{ '<': 'lt', '>': 'gt', '&': 'amp', "'": 'apos', '"': 'quot' }[c]};`);
+
+const requestId = (): string => randomBytes(12).toString('hex').toUpperCase();
+
+const objectFileName = (key: string): string => createHash('sha256').update(key).digest('hex');
+
+const header = (req: IncomingMessage, name: string): string | undefined => {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+};
+
+const operationOf = (method: string, query: Map<string, string>): OssOperation => {
+  if (method === 'POST' && query.has('uploads')) return 'InitiateMultipartUpload';
+  if (method === 'PUT' && query.has('uploadId') && query.has('partNumber')) return 'UploadPart';
+  if (method === 'POST' && query.has('uploadId')) return 'CompleteMultipartUpload';
+  if (method === 'DELETE' && query.has('uploadId')) return 'AbortMultipartUpload';
+  if (method === 'GET' && query.has('uploadId')) return 'ListParts';
+  if (method === 'PUT') return 'PutObject';
+  if (method === 'GET') return 'GetObject';
+  if (method === 'HEAD') return 'HeadObject';
+  if (method === 'DELETE') return 'DeleteObject';
+  return 'Unknown';
+};
+
+const createFaults = (): OssFaults & { take(operation: OssOperation): FaultRule | undefined } => {
+  const rules: FaultRule[] = [];
+  return {
+    rules,
+    add(rule) {
+      rules.push({ ...rule });
+    },
+    failNext(count, options) {
+      rules.push({ mode: 'error', count, status: options?.status ?? 503, operation: options?.operation });
+    },
+    hangNext(count, options) {
+      rules.push({ mode: 'hang', count, operation: options?.operation });
+    },
+    resetNext(count, options) {
+      rules.push({ mode: 'reset', count, operation: options?.operation });
+    },
+    failUploadPart(count, status = 503) {
+      rules.push({ mode: 'error', count, status, operation: 'UploadPart' });
+    },
+    clear() {
+      rules.length = 0;
+    },
+    take(operation) {
+      const index = rules.findIndex((rule) => rule.operation === undefined || rule.operation === operation);
+      const rule = rules[index];
+      if (!rule) return undefined;
+      rule.count -= 1;
+      if (rule.count <= 0) rules.splice(index, 1);
+      return rule;
+    },
+  };
+};
+
+export const startOssServer = async (options: OssServerOptions): Promise<OssServer> => {
+  const objectsDir = join(options.dir, 'objects');
+  const uploadsDir = join(options.dir, 'uploads');
+  const tmpDir = join(options.dir, 'tmp');
+  await Promise.all([objectsDir, uploadsDir, tmpDir].map((d) => mkdir(d, { recursive: true })));
+  await rm(tmpDir, { recursive: true, force: true });
+  await mkdir(tmpDir, { recursive: true });
+
+  const objects = new Map<string, ObjectMeta>();
+  for (const name of await readdir(objectsDir)) {
+    if (!name.endsWith('.json')) continue;
+    const meta = JSON.parse(await readFile(join(objectsDir, name), 'utf8')) as ObjectMeta;
+    objects.set(meta.key, meta);
+  }
+  const uploads = new Map<string, UploadState>();
+  for (const id of await readdir(uploadsDir)) {
+    try {
+      const saved = JSON.parse(await readFile(join(uploadsDir, id, 'upload.json'), 'utf8')) as Omit<
+        UploadState,
+        'parts'
+      > & { parts: [number, { etag: string; size: number; lastModified: string }][] };
+      uploads.set(id, { ...saved, parts: new Map(saved.parts) });
+    } catch {
+      await rm(join(uploadsDir, id), { recursive: true, force: true });
+    }
+  }
+
+  const faults = createFaults();
+  const requests: RequestLogEntry[] = [];
+  const sockets = new Set<Socket>();
+  let tmpCounter = 0;
+
+  const log = (entry: RequestLogEntry) => {
+    requests.push(entry);
+    if (requests.length > 10_000) requests.shift();
+  };
+
+  const saveUpload = (upload: UploadState) =>
+    writeFile(
+      join(uploadsDir, upload.uploadId, 'upload.json'),
+      JSON.stringify({ ...upload, parts: [...upload.parts.entries()] }),
+    );
+
+  /** Stream the request body to a temp file, hashing it; the temp file is removed if anything fails. */
+  const receiveBody = async (req: IncomingMessage): Promise<{ path: string; size: number; md5: Buffer }> => {
+    tmpCounter += 1;
+    const path = join(tmpDir, `${process.pid}-${tmpCounter}-${randomBytes(4).toString('hex')}`);
+    const hash = createHash('md5');
+    let size = 0;
+    try {
+      await pipeline(
+        req,
+        async function* (source: AsyncIterable<Buffer>) {
+          for await (const chunk of source) {
+            hash.update(chunk);
+            size += chunk.length;
+            yield chunk;
+          }
+        },
+        createWriteStream(path),
+      );
+      if (!req.complete) throw new Error('request body incomplete');
+    } catch (error) {
+      await rm(path, { force: true });
+      throw error;
+    }
+    return { path, size, md5: hash.digest() };
+  };
+
+  const sendXml = (
+    res: ServerResponse,
+    status: number,
+    body: string,
+    headers: Record<string, string> = {},
+  ) => {
+    const payload = Buffer.from(XML_HEADER + body);
+    res.writeHead(status, {
+      ...headers,
+      'Content-Type': 'application/xml',
+      'Content-Length': String(payload.length),
+    });
+    res.end(payload);
+  };
+
+  const sendError = (req: IncomingMessage, res: ServerResponse, error: OssError) => {
+    const id = requestId();
+    const extra = Object.entries(error.extra)
+      .map(([name, value]) => `<${name}>${xmlEscape(value)}</${name}>`)
+      .join('');
+    const xml = `<Error><Code>${error.code}</Code><Message>${xmlEscape(error.message)}</Message><RequestId>${id}</RequestId><HostId>${xmlEscape(header(req, 'host') ?? '')}</HostId>${extra}</Error>`;
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const headers = {
+      'x-oss-request-id': id,
+      'x-oss-err': Buffer.from(XML_HEADER + xml).toString('base64'),
+      Server: 'AliyunOSS',
+    };
+    if (req.method === 'HEAD') {
+      res.writeHead(error.status, headers);
+      res.end();
+      return;
+    }
+    sendXml(res, error.status, xml, headers);
+  };
+
+  /** V1 header auth or presigned query auth; throws OssError 403 when it does not verify. */
+  const authenticate = (req: IncomingMessage, key: string, query: Map<string, string>) => {
+    const method = req.method ?? 'GET';
+    const resource = canonicalResource(options.bucket, key, query);
+    const authorization = header(req, 'authorization');
+    let accessKeyId: string;
+    let provided: string;
+    let dateSlot: string;
+    if (authorization !== undefined) {
+      const match = /^OSS ([^:]+):(.+)$/.exec(authorization);
+      if (!match?.[1] || !match[2])
+        throw new OssError(400, 'InvalidArgument', 'Authorization header is invalid.');
+      accessKeyId = match[1];
+      provided = match[2];
+      dateSlot = header(req, 'x-oss-date') ?? header(req, 'date') ?? '';
+      const when = Date.parse(dateSlot);
+      if (dateSlot === '' || Number.isNaN(when)) throw new OssError(403, 'AccessDenied', 'Invalid date.');
+      if (Math.abs(Date.now() - when) > MAX_SKEW_MS) {
+        throw new OssError(
+          403,
+          'RequestTimeTooSkewed',
+          'The difference between the request time and the current time is too large.',
+        );
+      }
+    } else if (query.has('OSSAccessKeyId') || query.has('Signature')) {
+      accessKeyId = query.get('OSSAccessKeyId') ?? '';
+      provided = query.get('Signature') ?? '';
+      dateSlot = query.get('Expires') ?? '';
+      const expires = Number(dateSlot);
+      if (!/^\d+$/.test(dateSlot)) throw new OssError(403, 'AccessDenied', 'Invalid Expires.');
+      if (Date.now() / 1000 > expires) throw new OssError(403, 'AccessDenied', 'Request has expired.');
+    } else {
+      throw new OssError(
+        403,
+        'AccessDenied',
+        'You have no right to access this object because of bucket acl.',
+      );
+    }
+    if (accessKeyId !== options.accessKeyId) {
+      throw new OssError(
+        403,
+        'InvalidAccessKeyId',
+        'The OSS Access Key Id you provided does not exist in our records.',
+      );
+    }
+    const toSign = stringToSign(method, req.headers, dateSlot, resource);
+    if (!signaturesEqual(sign(options.accessKeySecret, toSign), provided)) {
+      throw new OssError(
+        403,
+        'SignatureDoesNotMatch',
+        'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
+        { OSSAccessKeyId: accessKeyId, SignatureProvided: provided, StringToSign: toSign },
+      );
+    }
+  };
+
+  const resolveKey = (req: IncomingMessage, pathname: string): string => {
+    const host = (header(req, 'host') ?? '').toLowerCase();
+    const virtualHost = /^([a-z0-9_-]+)\.oss-[^.]+\.aliyuncs\.com(:\d+)?$/.exec(host);
+    if (virtualHost && virtualHost[1] !== options.bucket) {
+      throw new OssError(404, 'NoSuchBucket', 'The specified bucket does not exist.');
+    }
+    let key: string;
+    try {
+      key = decodeURIComponent(pathname.replace(/^\/+/, ''));
+    } catch {
+      throw new OssError(400, 'InvalidObjectName', 'The specified object is not valid.');
+    }
+    return key;
+  };
+
+  const objectHeaders = (meta: ObjectMeta): Record<string, string> => ({
+    ETag: `"${meta.etag}"`,
+    'Last-Modified': new Date(meta.lastModified).toUTCString(),
+    'Accept-Ranges': 'bytes',
+    'x-oss-object-type': meta.objectType,
+    'x-oss-storage-class': 'Standard',
+    'x-oss-hash-crc64ecma': '0',
+    ...(meta.contentDisposition ? { 'Content-Disposition': meta.contentDisposition } : {}),
+  });
+
+  const commitObject = async (meta: ObjectMeta, dataPath: string) => {
+    const base = join(objectsDir, objectFileName(meta.key));
+    await rename(dataPath, base);
+    await writeFile(`${base}.json`, JSON.stringify(meta));
+    objects.set(meta.key, meta);
+  };
+
+  const requireKey = (key: string) => {
+    if (key === '') throw new OssError(400, 'InvalidObjectName', 'The specified object is not valid.');
+  };
+
+  const handle = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    operation: OssOperation,
+    key: string,
+    query: Map<string, string>,
+  ) => {
+    const base = { 'x-oss-request-id': requestId(), Server: 'AliyunOSS' };
+    switch (operation) {
+      case 'PutObject': {
+        requireKey(key);
+        const length = header(req, 'content-length');
+        if (length === undefined && header(req, 'transfer-encoding') === undefined) {
+          throw new OssError(411, 'MissingContentLength', 'You must provide the Content-Length HTTP header.');
+        }
+        if (length !== undefined && Number(length) > MAX_PUT_BYTES) {
+          throw new OssError(400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size.');
+        }
+        const body = await receiveBody(req);
+        const contentMd5 = header(req, 'content-md5');
+        if (contentMd5 !== undefined && contentMd5 !== body.md5.toString('base64')) {
+          await rm(body.path, { force: true });
+          throw new OssError(400, 'InvalidDigest', 'The Content-MD5 you specified is not valid.');
+        }
+        const etag = body.md5.toString('hex').toUpperCase();
+        await commitObject(
+          {
+            key,
+            size: body.size,
+            etag,
+            contentType: header(req, 'content-type') ?? 'application/octet-stream',
+            contentDisposition: header(req, 'content-disposition'),
+            lastModified: new Date().toISOString(),
+            objectType: 'Normal',
+          },
+          body.path,
+        );
+        res.writeHead(200, { ...base, ETag: `"${etag}"`, 'Content-Length': '0' });
+        res.end();
+        return;
+      }
+      case 'GetObject':
+      case 'HeadObject': {
+        const meta = objects.get(key);
+        if (!meta) throw new OssError(404, 'NoSuchKey', 'The specified key does not exist.', { Key: key });
+        const headers: Record<string, string> = {
+          ...base,
+          ...objectHeaders(meta),
+          'Content-Type': query.get('response-content-type') ?? meta.contentType,
+        };
+        const disposition = query.get('response-content-disposition');
+        if (disposition !== undefined) headers['Content-Disposition'] = disposition;
+        // x-oss-process (resize, video snapshot) is accepted and answered with the object itself.
+        let start = 0;
+        let end = meta.size - 1;
+        let status = 200;
+        const range = header(req, 'range');
+        const match = range === undefined ? null : /^bytes=(\d*)-(\d*)$/.exec(range.trim());
+        if (match && meta.size > 0 && (match[1] !== '' || match[2] !== '')) {
+          if (match[1] === '') {
+            start = Math.max(0, meta.size - Number(match[2]));
+          } else {
+            start = Number(match[1]);
+            end = match[2] === '' ? meta.size - 1 : Math.min(Number(match[2]), meta.size - 1);
+          }
+          if (start >= meta.size || start > end) {
+            throw new OssError(416, 'InvalidRange', 'The requested range cannot be satisfied.');
+          }
+          status = 206;
+          headers['Content-Range'] = `bytes ${start}-${end}/${meta.size}`;
+        }
+        headers['Content-Length'] = String(meta.size === 0 ? 0 : end - start + 1);
+        res.writeHead(status, headers);
+        if (operation === 'HeadObject' || meta.size === 0) {
+          res.end();
+          return;
+        }
+        await pipeline(createReadStream(join(objectsDir, objectFileName(key)), { start, end }), res);
+        return;
+      }
+      case 'DeleteObject': {
+        requireKey(key);
+        if (objects.delete(key)) {
+          const file = join(objectsDir, objectFileName(key));
+          await Promise.all([rm(file, { force: true }), rm(`${file}.json`, { force: true })]);
+        }
+        res.writeHead(204, base);
+        res.end();
+        return;
+      }
+      case 'InitiateMultipartUpload': {
+        requireKey(key);
+        const uploadId = randomBytes(16).toString('hex').toUpperCase();
+        const upload: UploadState = {
+          uploadId,
+          key,
+          contentType: header(req, 'content-type') ?? 'application/octet-stream',
+          contentDisposition: header(req, 'content-disposition'),
+          parts: new Map(),
+        };
+        await mkdir(join(uploadsDir, uploadId), { recursive: true });
+        await saveUpload(upload);
+        uploads.set(uploadId, upload);
+        req.resume();
+        sendXml(
+          res,
+          200,
+          `<InitiateMultipartUploadResult xmlns="${NS}"><Bucket>${options.bucket}</Bucket><Key>${xmlEscape(key)}</Key><UploadId>${uploadId}</UploadId></InitiateMultipartUploadResult>`,
+          base,
+        );
+        return;
+      }
+      case 'UploadPart': {
+        const upload = uploads.get(query.get('uploadId') ?? '');
+        if (!upload || upload.key !== key) {
+          req.resume();
+          throw new OssError(404, 'NoSuchUpload', 'The specified upload does not exist.');
+        }
+        const partNumber = Number(query.get('partNumber'));
+        if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000) {
+          req.resume();
+          throw new OssError(400, 'InvalidArgument', 'Part number must be an integer between 1 and 10000.');
+        }
+        const body = await receiveBody(req);
+        // The upload may have been aborted while this part streamed in.
+        if (!uploads.has(upload.uploadId)) {
+          await rm(body.path, { force: true });
+          throw new OssError(404, 'NoSuchUpload', 'The specified upload does not exist.');
+        }
+        await rename(body.path, join(uploadsDir, upload.uploadId, String(partNumber)));
+        const etag = body.md5.toString('hex').toUpperCase();
+        upload.parts.set(partNumber, { etag, size: body.size, lastModified: new Date().toISOString() });
+        await saveUpload(upload);
+        res.writeHead(200, { ...base, ETag: `"${etag}"`, 'Content-Length': '0' });
+        res.end();
+        return;
+      }
+      case 'CompleteMultipartUpload': {
+        const upload = uploads.get(query.get('uploadId') ?? '');
+        const chunks: Buffer[] = [];
+        let total = 0;
+        for await (const chunk of req as AsyncIterable<Buffer>) {
+          total += chunk.length;
+          if (total > 4 * 1024 * 1024)
+            throw new OssError(400, 'MalformedXML', 'The XML you provided is too large.');
+          chunks.push(chunk);
+        }
+        if (!upload || upload.key !== key) {
+          throw new OssError(404, 'NoSuchUpload', 'The specified upload does not exist.');
+        }
+        const xml = Buffer.concat(chunks).toString('utf8');
+        const contentMd5 = header(req, 'content-md5');
+        if (contentMd5 !== undefined && contentMd5 !== createHash('md5').update(xml).digest('base64')) {
+          throw new OssError(400, 'InvalidDigest', 'The Content-MD5 you specified is not valid.');
+        }
+        const requested = [
+          ...xml.matchAll(/<Part>\s*<PartNumber>(\d+)<\/PartNumber>\s*<ETag>([^<]*)<\/ETag>/g),
+        ].map((m) => ({ number: Number(m[1]), etag: (m[2] ?? '').replace(/&quot;|"/g, '').toUpperCase() }));
+        if (!/<CompleteMultipartUpload>/.test(xml) || requested.length === 0) {
+          throw new OssError(400, 'MalformedXML', 'The XML you provided was not well-formed.');
+        }
+        for (let i = 0; i < requested.length; i += 1) {
+          const part = requested[i]!;
+          const previous = requested[i - 1];
+          if (previous && previous.number >= part.number) {
+            throw new OssError(400, 'InvalidPartOrder', 'The list of parts was not in ascending order.');
+          }
+          const stored = upload.parts.get(part.number);
+          if (!stored || stored.etag !== part.etag) {
+            throw new OssError(400, 'InvalidPart', 'One or more of the specified parts could not be found.');
+          }
+          if (i < requested.length - 1 && stored.size < MIN_PART_BYTES) {
+            throw new OssError(
+              400,
+              'EntityTooSmall',
+              'Your proposed upload is smaller than the minimum size.',
+            );
+          }
+        }
+        tmpCounter += 1;
+        const target = join(tmpDir, `complete-${tmpCounter}-${upload.uploadId}`);
+        const etagHash = createHash('md5');
+        let size = 0;
+        try {
+          const out = createWriteStream(target);
+          await pipeline(async function* () {
+            for (const part of requested) {
+              etagHash.update(Buffer.from(part.etag, 'hex'));
+              for await (const chunk of createReadStream(
+                join(uploadsDir, upload.uploadId, String(part.number)),
+              )) {
+                size += (chunk as Buffer).length;
+                yield chunk as Buffer;
+              }
+            }
+          }, out);
+        } catch (error) {
+          await rm(target, { force: true });
+          throw error;
+        }
+        const etag = `${etagHash.digest('hex').toUpperCase()}-${requested.length}`;
+        await commitObject(
+          {
+            key,
+            size,
+            etag,
+            contentType: upload.contentType,
+            contentDisposition: upload.contentDisposition,
+            lastModified: new Date().toISOString(),
+            objectType: 'Multipart',
+          },
+          target,
+        );
+        uploads.delete(upload.uploadId);
+        await rm(join(uploadsDir, upload.uploadId), { recursive: true, force: true });
+        sendXml(
+          res,
+          200,
+          `<CompleteMultipartUploadResult xmlns="${NS}"><Location>${xmlEscape(`${serverUrl}/${key}`)}</Location><Bucket>${options.bucket}</Bucket><Key>${xmlEscape(key)}</Key><ETag>"${etag}"</ETag></CompleteMultipartUploadResult>`,
+          { ...base, ETag: `"${etag}"` },
+        );
+        return;
+      }
+      case 'AbortMultipartUpload': {
+        const upload = uploads.get(query.get('uploadId') ?? '');
+        if (!upload || upload.key !== key) {
+          throw new OssError(404, 'NoSuchUpload', 'The specified upload does not exist.');
+        }
+        uploads.delete(upload.uploadId);
+        await rm(join(uploadsDir, upload.uploadId), { recursive: true, force: true });
+        res.writeHead(204, base);
+        res.end();
+        return;
+      }
+      case 'ListParts': {
+        const upload = uploads.get(query.get('uploadId') ?? '');
+        if (!upload || upload.key !== key) {
+          throw new OssError(404, 'NoSuchUpload', 'The specified upload does not exist.');
+        }
+        const maxParts = Math.min(1000, Number(query.get('max-parts') ?? 1000) || 1000);
+        const marker = Number(query.get('part-number-marker') ?? 0) || 0;
+        const all = [...upload.parts.entries()].filter(([n]) => n > marker).sort(([a], [b]) => a - b);
+        const page = all.slice(0, maxParts);
+        const truncated = all.length > maxParts;
+        const next = page.at(-1)?.[0] ?? marker;
+        const parts = page
+          .map(
+            ([n, p]) =>
+              `<Part><PartNumber>${n}</PartNumber><LastModified>${p.lastModified}</LastModified><ETag>"${p.etag}"</ETag><Size>${p.size}</Size></Part>`,
+          )
+          .join('');
+        sendXml(
+          res,
+          200,
+          `<ListPartsResult xmlns="${NS}"><Bucket>${options.bucket}</Bucket><Key>${xmlEscape(key)}</Key><UploadId>${upload.uploadId}</UploadId><PartNumberMarker>${marker}</PartNumberMarker><NextPartNumberMarker>${next}</NextPartNumberMarker><MaxParts>${maxParts}</MaxParts><IsTruncated>${truncated}</IsTruncated>${parts}</ListPartsResult>`,
+          base,
+        );
+        return;
+      }
+      default:
+        throw new OssError(
+          405,
+          'MethodNotAllowed',
+          'The specified method is not allowed against this resource.',
+        );
+    }
+  };
+
+  const handleAdmin = async (req: IncomingMessage, res: ServerResponse, pathname: string) => {
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (pathname === '/__faults' && req.method === 'POST') {
+      let text = '';
+      for await (const chunk of req as AsyncIterable<Buffer>) text += chunk.toString('utf8');
+      const body = JSON.parse(text || '{}') as {
+        clear?: boolean;
+        mode?: FaultMode;
+        count?: number | 'all';
+        status?: number;
+        operation?: OssOperation;
+      };
+      if (body.clear) faults.clear();
+      if (body.mode) {
+        faults.add({
+          mode: body.mode,
+          count: body.count === 'all' ? Number.POSITIVE_INFINITY : (body.count ?? 1),
+          status: body.status,
+          operation: body.operation,
+        });
+      }
+      send(200, {
+        rules: faults.rules.map((r) => ({ ...r, count: Number.isFinite(r.count) ? r.count : 'all' })),
+      });
+      return;
+    }
+    if (pathname === '/__state' && req.method === 'GET') {
+      send(200, { objects: [...objects.keys()], uploads: listMultipartUploads() });
+      return;
+    }
+    send(404, { error: 'unknown admin endpoint' });
+  };
+
+  const listMultipartUploads = (): MultipartUploadInfo[] =>
+    [...uploads.values()].map((u) => ({
+      uploadId: u.uploadId,
+      key: u.key,
+      parts: [...u.parts.keys()].sort((a, b) => a - b),
+    }));
+
+  const server: Server = createServer((req, res) => {
+    const rawUrl = req.url ?? '/';
+    const q = rawUrl.indexOf('?');
+    const pathname = q === -1 ? rawUrl : rawUrl.slice(0, q);
+    if (pathname.startsWith('/__')) {
+      handleAdmin(req, res, pathname).catch(() => res.destroy());
+      return;
+    }
+    let query: Map<string, string>;
+    try {
+      query = parseQuery(q === -1 ? '' : rawUrl.slice(q + 1));
+    } catch {
+      query = new Map();
+    }
+    const method = req.method ?? 'GET';
+    const operation = operationOf(method, query);
+    let key = '';
+    const fault = faults.take(operation);
+    const entry: RequestLogEntry = { method, operation, key, status: 0 };
+    log(entry);
+    if (fault?.mode === 'hang') {
+      entry.status = 'hang';
+      req.resume();
+      return;
+    }
+    if (fault?.mode === 'reset') {
+      entry.status = 'reset';
+      req.socket.resetAndDestroy();
+      return;
+    }
+    (async () => {
+      try {
+        key = resolveKey(req, pathname);
+        entry.key = key;
+        authenticate(req, key, query);
+        if (fault?.mode === 'error') {
+          throw new OssError(fault.status ?? 503, 'ServiceUnavailable', 'Injected fault: please retry.');
+        }
+        await handle(req, res, operation, key, query);
+        entry.status = res.statusCode;
+      } catch (error) {
+        const ossError =
+          error instanceof OssError
+            ? error
+            : new OssError(500, 'InternalError', 'We encountered an internal error. Please try again.');
+        entry.status = ossError.status;
+        if (req.destroyed || req.readableAborted) {
+          res.destroy();
+          return;
+        }
+        // Drain an unread body before answering so keep-alive clients see the error, not a reset.
+        if (!req.readableEnded) {
+          req.resume();
+          await new Promise<void>((resolve) => {
+            req.once('end', resolve);
+            req.once('close', resolve);
+          });
+        }
+        sendError(req, res, ossError);
+      }
+    })();
+  });
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? 'localhost', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const serverUrl = `http://localhost:${port}`;
+
+  return {
+    url: serverUrl,
+    port,
+    bucket: options.bucket,
+    faults,
+    requests,
+    objectKeys: () => [...objects.keys()].sort(),
+    listMultipartUploads,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+};
+
+/** Size of a stored object on disk, for tests that check the bytes landed. */
+export const storedObjectPath = (dir: string, key: string): string =>
+  join(dir, 'objects', objectFileName(key));
+
+export const statStoredObject = async (dir: string, key: string) => stat(storedObjectPath(dir, key));
