@@ -55,4 +55,6 @@ export interface Provider {
   submit(request: GenerationRequest, options?: CallOptions): Promise<SubmitResult>;
   poll(taskId: string, options?: CallOptions): Promise<PollResult>;
   cancel?(taskId: string, options?: CallOptions): Promise<void>;
+  /** How long to wait before the next poll, given how many polls were made so far (provider's advice). */
+  suggestedPollDelayMs?(pollCount: number): number;
 }

@@ -1,0 +1,145 @@
+import { PNG } from 'pngjs';
+import { describe, expect, it } from 'vitest';
+import { parseMp4 } from '../../test/fakes/mp4.ts';
+import { createDemoProvider } from './demo.ts';
+import type { GenerationRequest, PollResult, ProviderResult } from './provider.ts';
+
+const image = (over: Partial<GenerationRequest> = {}): GenerationRequest => ({
+  kind: 'image',
+  model: 'demo-image',
+  prompt: 'a lighthouse at dusk',
+  size: '768x512',
+  n: 1,
+  seed: 7,
+  ...over,
+});
+
+const bytesOf = (result: ProviderResult | undefined): Buffer => {
+  if (!result || !('bytes' in result)) throw new Error('expected bytes');
+  return Buffer.from(result.bytes);
+};
+
+const run = async (request: GenerationRequest): Promise<PollResult> => {
+  const provider = createDemoProvider();
+  const { taskId } = await provider.submit(request);
+  return provider.poll(taskId);
+};
+
+describe('demo provider: images', () => {
+  it('makes a real PNG of the requested size that is not a flat colour', async () => {
+    const result = await run(image());
+    expect(result.state).toBe('succeeded');
+    const first = result.results?.[0];
+    expect(first && 'contentType' in first ? first.contentType : '').toBe('image/png');
+    const png = PNG.sync.read(bytesOf(first));
+    expect([png.width, png.height]).toEqual([768, 512]);
+    const colours = new Set<number>();
+    for (let i = 0; i < png.data.length; i += 4 * 97) colours.add(png.data.readUInt32BE(i));
+    expect(colours.size).toBeGreaterThan(100);
+  });
+
+  it('is deterministic from prompt and seed', async () => {
+    const a = bytesOf((await run(image())).results?.[0]);
+    const b = bytesOf((await run(image())).results?.[0]);
+    const otherSeed = bytesOf((await run(image({ seed: 8 }))).results?.[0]);
+    const otherPrompt = bytesOf((await run(image({ prompt: 'a lighthouse at dawn' }))).results?.[0]);
+    expect(a.equals(b)).toBe(true);
+    expect(a.equals(otherSeed)).toBe(false);
+    expect(a.equals(otherPrompt)).toBe(false);
+  });
+
+  it('makes n different images', async () => {
+    const result = await run(image({ n: 3, size: '512x512' }));
+    expect(result.results).toHaveLength(3);
+    const [a, b] = [bytesOf(result.results?.[0]), bytesOf(result.results?.[1])];
+    expect(a.equals(b)).toBe(false);
+  });
+});
+
+describe('demo provider: videos', () => {
+  it('makes a playable H.264 MP4 of the requested duration and resolution', async () => {
+    const result = await run({
+      kind: 'video',
+      model: 'demo-video',
+      prompt: 'a paper boat',
+      n: 1,
+      durationSeconds: 2,
+      resolution: '480p',
+      seed: 1,
+    });
+    expect(result.state).toBe('succeeded');
+    const first = result.results?.[0];
+    expect(first && 'contentType' in first ? first.contentType : '').toBe('video/mp4');
+    const info = parseMp4(bytesOf(first));
+    expect(info.brand).toBe('isom');
+    expect(Math.abs(info.durationSeconds - 2)).toBeLessThanOrEqual(0.5);
+    expect([info.width, info.height]).toEqual([832, 480]);
+    expect(info.faststart).toBe(true);
+    expect(bytesOf(first).includes(Buffer.from('avc1'))).toBe(true);
+  });
+
+  it('honours a longer duration and 720p', async () => {
+    const result = await run({
+      kind: 'video',
+      model: 'demo-video',
+      prompt: 'a comet',
+      n: 1,
+      durationSeconds: 6,
+      resolution: '720p',
+    });
+    const info = parseMp4(bytesOf(result.results?.[0]));
+    expect(Math.abs(info.durationSeconds - 6)).toBeLessThanOrEqual(0.5);
+    expect([info.width, info.height]).toEqual([1280, 720]);
+  });
+});
+
+describe('demo provider: progress, resumption and failure markers', () => {
+  it('reports running with progress until the delay has passed, then succeeds', async () => {
+    let clock = 1_000_000;
+    const provider = createDemoProvider({ delayMs: 1000, now: () => clock });
+    const { taskId } = await provider.submit(image({ size: '512x512' }));
+    clock += 250;
+    expect(await provider.poll(taskId)).toEqual({ state: 'running', progress: 25 });
+    clock += 750;
+    expect((await provider.poll(taskId)).state).toBe('succeeded');
+  });
+
+  it('lets a fresh provider instance (another process) resume a task by its id alone', async () => {
+    let clock = 5_000_000;
+    const first = createDemoProvider({ delayMs: 1000, now: () => clock });
+    const { taskId } = await first.submit(image({ size: '512x768', n: 2 }));
+    expect((await first.poll(taskId)).state).toBe('running');
+    clock += 1500;
+    const fresh = createDemoProvider({ delayMs: 1000, now: () => clock });
+    const resumed = await fresh.poll(taskId);
+    expect(resumed.state).toBe('succeeded');
+    expect(resumed.results).toHaveLength(2);
+    const png = PNG.sync.read(bytesOf(resumed.results?.[0]));
+    expect([png.width, png.height]).toEqual([512, 768]);
+    const direct = await run(image({ size: '512x768', n: 2 }));
+    expect(bytesOf(resumed.results?.[0]).equals(bytesOf(direct.results?.[0]))).toBe(true);
+  });
+
+  it('answers unknown for a task id it did not make', async () => {
+    const result = await createDemoProvider().poll('nonsense');
+    expect(result.state).toBe('unknown');
+    expect(result.error?.code).toBe('PROVIDER_FAILED');
+  });
+
+  it('fails with PROVIDER_FAILED on [demo:fail]', async () => {
+    const result = await run(image({ prompt: 'boom [demo:fail]' }));
+    expect(result).toMatchObject({ state: 'failed', error: { code: 'PROVIDER_FAILED' } });
+  });
+
+  it('rejects with CONTENT_REJECTED on [demo:reject]', async () => {
+    const result = await run(image({ prompt: 'naughty [demo:reject]' }));
+    expect(result).toMatchObject({ state: 'failed', error: { code: 'CONTENT_REJECTED' } });
+  });
+
+  it('returns one result fewer than n on [demo:partial]', async () => {
+    const result = await run(image({ prompt: 'some [demo:partial]', n: 3, size: '512x512' }));
+    expect(result.state).toBe('succeeded');
+    expect(result.results).toHaveLength(2);
+    expect(result.failedCount).toBe(1);
+  });
+});
