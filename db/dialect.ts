@@ -1,0 +1,42 @@
+import { type Kysely, MysqlAdapter, type SelectQueryBuilder } from 'kysely';
+
+/** The few places MySQL and SQLite differ, kept in one module. */
+export type DialectName = 'mysql' | 'sqlite';
+
+export const dialectOf = (db: Kysely<any>): DialectName =>
+  db.getExecutor().adapter instanceof MysqlAdapter ? 'mysql' : 'sqlite';
+
+/** Row lock that skips rows other workers hold (MySQL); SQLite has one writer, so it needs none. */
+export function forUpdateSkipLocked<DB, TB extends keyof DB, O>(
+  db: Kysely<any>,
+  query: SelectQueryBuilder<DB, TB, O>,
+): SelectQueryBuilder<DB, TB, O> {
+  return dialectOf(db) === 'mysql' ? query.forUpdate().skipLocked() : query;
+}
+
+/** JSON columns come back as text on SQLite and MariaDB, and parsed on MySQL 8. */
+export function parseJson<T>(value: unknown): T {
+  return (typeof value === 'string' ? JSON.parse(value) : value) as T;
+}
+
+/** Number of rows an UPDATE/DELETE touched, whatever the driver calls it. */
+export const affectedRows = (result: { numUpdatedRows?: bigint; numDeletedRows?: bigint }): number =>
+  Number(result.numUpdatedRows ?? result.numDeletedRows ?? 0n);
+
+/** MySQL duplicate-key and SQLite unique-constraint errors. */
+export function isUniqueViolation(error: unknown): boolean {
+  const e = error as { code?: string; errno?: number } | null;
+  return e?.code === 'ER_DUP_ENTRY' || e?.errno === 1062 || e?.code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
+/** Deadlocks and lock-wait timeouts on MySQL, busy database on SQLite: safe to retry the transaction. */
+export function isRetryableTxError(error: unknown): boolean {
+  const e = error as { code?: string; errno?: number } | null;
+  return (
+    e?.code === 'ER_LOCK_DEADLOCK' ||
+    e?.code === 'ER_LOCK_WAIT_TIMEOUT' ||
+    e?.errno === 1213 ||
+    e?.errno === 1205 ||
+    e?.code === 'SQLITE_BUSY'
+  );
+}

@@ -1,0 +1,17 @@
+import type { Migration } from 'kysely/migration';
+import * as m01 from './2026-11-28-01-users.ts';
+import * as m02 from './2026-11-28-02-sessions-and-api-tokens.ts';
+import * as m03 from './2026-11-28-03-credit-ledger.ts';
+import * as m04 from './2026-11-28-04-jobs.ts';
+import * as m05 from './2026-11-28-05-job-outputs.ts';
+import * as m06 from './2026-11-28-06-rate-limit-events.ts';
+
+/** Every migration, by name; the names sort in the order they run. Add new files here. */
+export const migrations: Record<string, Migration> = {
+  '2026-11-28-01-users': m01,
+  '2026-11-28-02-sessions-and-api-tokens': m02,
+  '2026-11-28-03-credit-ledger': m03,
+  '2026-11-28-04-jobs': m04,
+  '2026-11-28-05-job-outputs': m05,
+  '2026-11-28-06-rate-limit-events': m06,
+};

@@ -1,0 +1,145 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/** Timestamps are epoch milliseconds (BIGINT) on both dialects: no time-zone or driver date quirks. */
+type Millis = number;
+/** JSON stored as text (MySQL JSON / SQLite TEXT); read it through `parseJson` in db/dialect.ts. */
+type JsonText = ColumnType<unknown, string, string>;
+
+export interface UsersTable {
+  id: string;
+  email: string;
+  password_hash: string;
+  role: 'user' | 'admin';
+  credit_balance: number;
+  created_at: Millis;
+}
+
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  token_hash: string;
+  expires_at: Millis;
+  created_at: Millis;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  user_id: string;
+  name: string;
+  token_hash: string;
+  token_prefix: string;
+  last_used_at: Millis | null;
+  revoked_at: Millis | null;
+  created_at: Millis;
+}
+
+export type LedgerKind = 'signup_bonus' | 'grant' | 'charge' | 'refund' | 'redeem';
+
+export interface CreditLedgerTable {
+  id: Generated<number>;
+  user_id: string;
+  amount: number;
+  kind: LedgerKind;
+  job_id: string | null;
+  redemption_id: string | null;
+  note: string | null;
+  /** Balance right after this movement, for the history view. */
+  balance_after: number;
+  created_at: Millis;
+}
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
+export type JobStage = 'queued' | 'submitting' | 'generating' | 'uploading' | 'done';
+
+export interface JobsTable {
+  id: string;
+  user_id: string;
+  kind: 'image' | 'video';
+  status: JobStatus;
+  stage: JobStage;
+  progress: number;
+  status_sequence: number;
+  model: string;
+  provider: string;
+  prompt: string;
+  params: JsonText;
+  cost: number;
+  refunded: number;
+  provider_task_id: string | null;
+  attempts: number;
+  lease_owner: string | null;
+  lease_until: Millis | null;
+  /** When to look at the job next (provider poll backoff, rate-limit retry). */
+  next_attempt_at: Millis;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  created_at: Millis;
+  started_at: Millis | null;
+  finished_at: Millis | null;
+}
+
+export interface JobOutputsTable {
+  id: string;
+  job_id: string;
+  user_id: string;
+  kind: 'image' | 'video';
+  oss_url: string;
+  oss_path: string;
+  size: number;
+  content_type: string;
+  sha256: string;
+  meta: JsonText;
+  created_at: Millis;
+  deleted_at: Millis | null;
+}
+
+export interface RedemptionCodesTable {
+  id: string;
+  batch_id: string;
+  code_hash: string;
+  code_prefix: string;
+  credits: number;
+  max_redemptions: number;
+  redeemed_count: number;
+  expires_at: Millis | null;
+  disabled_at: Millis | null;
+  note: string | null;
+  created_by: string;
+  created_at: Millis;
+}
+
+export interface RedemptionsTable {
+  id: string;
+  code_id: string;
+  user_id: string;
+  credits: number;
+  created_at: Millis;
+}
+
+/** Failed attempts (sign-in, redeem) for rate limiting, shared by every process through the database. */
+export interface RateLimitEventsTable {
+  id: Generated<number>;
+  bucket: string;
+  created_at: Millis;
+}
+
+export interface Database {
+  users: UsersTable;
+  sessions: SessionsTable;
+  api_tokens: ApiTokensTable;
+  credit_ledger: CreditLedgerTable;
+  jobs: JobsTable;
+  job_outputs: JobOutputsTable;
+  redemption_codes: RedemptionCodesTable;
+  redemptions: RedemptionsTable;
+  rate_limit_events: RateLimitEventsTable;
+}
+
+export type User = Selectable<UsersTable>;
+export type Job = Selectable<JobsTable>;
+export type NewJob = Insertable<JobsTable>;
+export type JobUpdate = Updateable<JobsTable>;
+export type JobOutput = Selectable<JobOutputsTable>;
+export type LedgerRow = Selectable<CreditLedgerTable>;

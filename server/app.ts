@@ -1,0 +1,64 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { createExpressMiddleware } from '@trpc/server/adapters/express';
+import express, { type RequestHandler } from 'express';
+import { sql } from 'kysely';
+import { createRequestContext, type InnerContext } from './context.ts';
+import { logger } from './logger.ts';
+import { appRouter } from './routers/index.ts';
+
+export interface AppOptions {
+  /** Built SPA to serve (vite build output); a placeholder page when it is missing. */
+  clientDir?: string;
+  /** Extra routes mounted before the SPA fallback, e.g. local storage's `/files`. */
+  mounts?: { path: string; handler: RequestHandler }[];
+}
+
+/** The express app: /trpc, /healthz, local files and the SPA. No listening, no process concerns. */
+export function createApp(inner: InnerContext, options: AppOptions = {}) {
+  const app = express();
+  app.disable('x-powered-by');
+
+  app.get('/healthz', async (_req, res) => {
+    try {
+      await sql`select 1`.execute(inner.db);
+      res.json({ ok: true, db: 'up' });
+    } catch (error) {
+      logger.warn('healthz: database check failed', { error });
+      res.status(503).json({ ok: false, db: 'down' });
+    }
+  });
+
+  app.use(
+    '/trpc',
+    createExpressMiddleware({
+      router: appRouter,
+      createContext: ({ req, res }) => createRequestContext(inner, req, res),
+      maxBodySize: 1024 * 1024,
+      onError: ({ error, path: procedure }) => {
+        if (error.code === 'INTERNAL_SERVER_ERROR' && !(error.cause && 'code' in error.cause)) {
+          logger.error('trpc error', { procedure, error: error.cause ?? error });
+        }
+      },
+    }),
+  );
+
+  for (const mount of options.mounts ?? []) app.use(mount.path, mount.handler);
+
+  const clientDir = options.clientDir;
+  const index = clientDir ? path.join(clientDir, 'index.html') : null;
+  if (clientDir && index && fs.existsSync(index)) {
+    app.use(express.static(clientDir, { index: false, maxAge: '1h', immutable: false }));
+    app.get(/^\/(?!trpc|files|healthz).*/, (_req, res) => {
+      res.setHeader('Cache-Control', 'no-cache');
+      res.sendFile(index);
+    });
+  } else {
+    app.get('/', (_req, res) => {
+      res
+        .type('html')
+        .send('<!doctype html><title>Dream Factory</title><h1>梦工厂 Dream Factory</h1><p>API at /trpc</p>');
+    });
+  }
+  return app;
+}

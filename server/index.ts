@@ -1,0 +1,54 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect } from '../db/connect.ts';
+import { migrateToLatest } from '../db/migrate.ts';
+import { createApp } from './app.ts';
+import { type Env, EnvError, loadEnv } from './env.ts';
+import { logger } from './logger.ts';
+import { systemClock } from './services/clock.ts';
+
+let env: Env;
+try {
+  env = loadEnv();
+} catch (error) {
+  if (error instanceof EnvError) {
+    console.error(error.message);
+    process.exit(1);
+  }
+  throw error;
+}
+logger.setLevel(env.LOG_LEVEL);
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const db = connect({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR });
+await migrateToLatest(db);
+
+const inner = { db, config: env, clock: systemClock };
+const app = createApp(inner, { clientDir: path.join(root, 'dist/client') });
+
+const server = app.listen(env.PORT, env.HOST, () => {
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : env.PORT;
+  logger.info('listening', {
+    url: `http://${env.HOST}:${port}`,
+    database: env.DATABASE_URL ? 'mysql' : 'sqlite',
+  });
+});
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  logger.info('shutting down', { signal });
+  // Stop accepting; let in-flight requests finish; long-lived streams get a grace period.
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const force = setTimeout(() => server.closeAllConnections(), 10_000);
+  await closed;
+  clearTimeout(force);
+  await db.destroy();
+  logger.info('stopped');
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -1,0 +1,117 @@
+import type { Kysely } from 'kysely';
+import { affectedRows } from '../../db/dialect.ts';
+import type { Database, LedgerKind, LedgerRow } from '../../db/schema.ts';
+import { type Executor, inTransaction } from '../../db/transaction.ts';
+import { AppError } from '../../shared/errors.ts';
+
+export interface CreditMovement {
+  userId: string;
+  /** Signed: grants, refunds and redemptions are positive, charges negative. */
+  amount: number;
+  kind: LedgerKind;
+  jobId?: string | null;
+  redemptionId?: string | null;
+  note?: string | null;
+  now: number;
+}
+
+/**
+ * The one function that changes a balance. It must run inside the caller's transaction: a conditional
+ * UPDATE that can never take the balance below zero, then exactly one ledger row.
+ * Throws INSUFFICIENT_CREDITS when a debit does not fit.
+ */
+export async function moveCredits(trx: Executor, m: CreditMovement): Promise<{ balance: number }> {
+  if (!Number.isSafeInteger(m.amount) || m.amount === 0) {
+    throw new AppError('VALIDATION', 'Credit amount must be a non-zero integer');
+  }
+  const result = await trx
+    .updateTable('users')
+    .set((eb) => ({ credit_balance: eb('credit_balance', '+', m.amount) }))
+    .where('id', '=', m.userId)
+    .where((eb) => eb(eb('credit_balance', '+', m.amount), '>=', 0))
+    .executeTakeFirst();
+  if (affectedRows(result) !== 1) {
+    const exists = await trx.selectFrom('users').select('id').where('id', '=', m.userId).executeTakeFirst();
+    if (!exists) throw new AppError('NOT_FOUND', 'User not found');
+    throw new AppError('INSUFFICIENT_CREDITS', `Not enough credits: this needs ${-m.amount}`);
+  }
+  const { credit_balance: balance } = await trx
+    .selectFrom('users')
+    .select('credit_balance')
+    .where('id', '=', m.userId)
+    .executeTakeFirstOrThrow();
+  await trx
+    .insertInto('credit_ledger')
+    .values({
+      user_id: m.userId,
+      amount: m.amount,
+      kind: m.kind,
+      job_id: m.jobId ?? null,
+      redemption_id: m.redemptionId ?? null,
+      note: m.note ?? null,
+      balance_after: balance,
+      created_at: m.now,
+    })
+    .execute();
+  return { balance };
+}
+
+/** Adds credits (admin grants); its own transaction. */
+export async function grantCredits(
+  db: Kysely<Database>,
+  input: { userId: string; amount: number; note?: string | null; now: number },
+): Promise<{ balance: number }> {
+  if (!Number.isSafeInteger(input.amount) || input.amount <= 0) {
+    throw new AppError('VALIDATION', 'A grant must be a positive whole number of credits');
+  }
+  return inTransaction(db, (trx) => moveCredits(trx, { ...input, kind: 'grant' }));
+}
+
+/** Debits credits; its own transaction. Jobs charge inside their own transaction via moveCredits. */
+export async function chargeCredits(
+  db: Kysely<Database>,
+  input: { userId: string; amount: number; jobId?: string | null; note?: string | null; now: number },
+): Promise<{ balance: number }> {
+  if (!Number.isSafeInteger(input.amount) || input.amount <= 0) {
+    throw new AppError('VALIDATION', 'A charge must be a positive whole number of credits');
+  }
+  return inTransaction(db, (trx) => moveCredits(trx, { ...input, amount: -input.amount, kind: 'charge' }));
+}
+
+/** Credits back; its own transaction. */
+export async function refundCredits(
+  db: Kysely<Database>,
+  input: { userId: string; amount: number; jobId?: string | null; note?: string | null; now: number },
+): Promise<{ balance: number }> {
+  if (!Number.isSafeInteger(input.amount) || input.amount <= 0) {
+    throw new AppError('VALIDATION', 'A refund must be a positive whole number of credits');
+  }
+  return inTransaction(db, (trx) => moveCredits(trx, { ...input, kind: 'refund' }));
+}
+
+export async function getBalance(db: Executor, userId: string): Promise<number> {
+  const row = await db
+    .selectFrom('users')
+    .select('credit_balance')
+    .where('id', '=', userId)
+    .executeTakeFirst();
+  if (!row) throw new AppError('NOT_FOUND', 'User not found');
+  return row.credit_balance;
+}
+
+/** Ledger rows, newest first, with an id cursor. */
+export async function listLedger(
+  db: Executor,
+  input: { userId: string; cursor?: number | null; limit: number },
+): Promise<{ items: LedgerRow[]; nextCursor: number | null }> {
+  let query = db
+    .selectFrom('credit_ledger')
+    .selectAll()
+    .where('user_id', '=', input.userId)
+    .orderBy('id', 'desc')
+    .limit(input.limit + 1);
+  if (input.cursor != null) query = query.where('id', '<', input.cursor);
+  const rows = await query.execute();
+  const items = rows.slice(0, input.limit);
+  return { items, nextCursor: rows.length > input.limit ? (items.at(-1)?.id ?? null) : null };
+}

@@ -1,0 +1,66 @@
+import { TRPCError } from '@trpc/server';
+import type { Kysely } from 'kysely';
+import type { Database, User } from '../db/schema.ts';
+import type { Context, InnerContext } from '../server/context.ts';
+import { type Env, parseEnv } from '../server/env.ts';
+import { appRouter } from '../server/routers/index.ts';
+import type { Clock } from '../server/services/clock.ts';
+import { appCodeOf as appCodeOfError, createCallerFactory } from '../server/trpc.ts';
+
+/** A clock tests can move. */
+export function testClock(start = Date.UTC(2026, 10, 28, 12)): Clock & { advance(ms: number): void } {
+  let now = start;
+  return {
+    now: () => now,
+    advance: (ms) => {
+      now += ms;
+    },
+  };
+}
+
+export const testEnv = (overrides: Record<string, string> = {}): Env =>
+  parseEnv({ DATA_DIR: '/tmp/df-test', LOG_LEVEL: 'silent', ...overrides });
+
+export const createCaller = createCallerFactory(appRouter);
+
+/** A cookie jar that records the session token a procedure set. */
+export function recordingJar() {
+  const jar = {
+    token: null as string | null,
+    setSession: (token: string) => {
+      jar.token = token;
+    },
+    clearSession: () => {
+      jar.token = null;
+    },
+  };
+  return jar;
+}
+
+/** A caller as `user` (or anonymous); pass `{ cookies: recordingJar() }` to see cookies. */
+export function callerFor(inner: InnerContext, user: User | null = null, extra: Partial<Context> = {}) {
+  return createCaller({
+    ...inner,
+    user,
+    sessionToken: null,
+    ip: '203.0.113.7',
+    cookies: recordingJar(),
+    ...extra,
+  });
+}
+
+export async function userById(db: Kysely<Database>, id: string): Promise<User> {
+  return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+}
+
+/** Reads `data.appCode` of a rejected call. */
+export async function appCodeOf(promise: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof TRPCError) return appCodeOfError(error);
+    const e = error as { shape?: { data?: { appCode?: string } }; data?: { appCode?: string } };
+    return e.shape?.data?.appCode ?? e.data?.appCode;
+  }
+  throw new Error('expected the call to fail');
+}
