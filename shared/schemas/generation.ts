@@ -1,0 +1,120 @@
+import { z } from 'zod';
+
+export const PROMPT_MAX_LENGTH = 2000;
+export const NEGATIVE_PROMPT_MAX_LENGTH = 500;
+
+const prompt = z.string().trim().min(1, { message: 'Write a prompt' }).max(PROMPT_MAX_LENGTH);
+const idempotencyKey = z
+  .string()
+  .min(8)
+  .max(128)
+  .regex(/^[A-Za-z0-9_.:-]+$/, { message: 'Use letters, digits and - _ . :' });
+const seed = z.number().int().min(0).max(2_147_483_647);
+
+export const GenerateImageInput = z.object({
+  prompt,
+  negativePrompt: z.string().trim().max(NEGATIVE_PROMPT_MAX_LENGTH).optional(),
+  model: z.string().max(64).optional(),
+  /** "WIDTHxHEIGHT", one of the model's sizes. */
+  size: z
+    .string()
+    .regex(/^\d{2,4}x\d{2,4}$/)
+    .optional(),
+  n: z.number().int().min(1).max(4).default(1),
+  seed: seed.optional(),
+  dryRun: z.boolean().optional(),
+  idempotencyKey: idempotencyKey.optional(),
+});
+export type GenerateImageInput = z.input<typeof GenerateImageInput>;
+
+export const GenerateVideoInput = z.object({
+  prompt,
+  model: z.string().max(64).optional(),
+  durationSeconds: z.number().int().min(1).max(60).optional(),
+  resolution: z.enum(['480p', '720p', '1080p']).optional(),
+  /** Animate one of your own image outputs. */
+  imageOutputId: z.string().max(64).optional(),
+  seed: seed.optional(),
+  dryRun: z.boolean().optional(),
+  idempotencyKey: idempotencyKey.optional(),
+});
+export type GenerateVideoInput = z.input<typeof GenerateVideoInput>;
+
+export const JobStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'canceled']);
+export type JobStatus = z.infer<typeof JobStatus>;
+export const JobStage = z.enum(['queued', 'submitting', 'generating', 'uploading', 'done']);
+export const OutputKind = z.enum(['image', 'video']);
+
+export const IdInput = z.object({ id: z.string().min(1).max(64) });
+
+export const JobsListInput = z
+  .object({
+    cursor: z.string().max(64).nullish(),
+    limit: z.number().int().min(1).max(100).default(20),
+    kind: OutputKind.optional(),
+    status: JobStatus.optional(),
+  })
+  .default({ limit: 20 });
+
+export const OutputsListInput = z
+  .object({
+    cursor: z.string().max(64).nullish(),
+    limit: z.number().int().min(1).max(100).default(30),
+    kind: OutputKind.optional(),
+  })
+  .default({ limit: 30 });
+
+export const AdminJobsListInput = z
+  .object({
+    cursor: z.string().max(64).nullish(),
+    limit: z.number().int().min(1).max(200).default(50),
+    status: JobStatus.optional(),
+  })
+  .default({ limit: 50 });
+
+/** What a client sees of a job (SPEC §5 "Views"). */
+export interface JobView {
+  id: string;
+  kind: 'image' | 'video';
+  status: JobStatus;
+  stage: z.infer<typeof JobStage>;
+  progress: number;
+  statusSequence: number;
+  model: string;
+  prompt: string;
+  params: Record<string, unknown>;
+  cost: number;
+  refunded: number;
+  error?: { code: string; message: string };
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+export interface OutputMeta {
+  width?: number;
+  height?: number;
+  duration_seconds?: number;
+  provider: string;
+  model: string;
+  seed?: number;
+  source_host?: string;
+}
+
+/** What a client sees of an output: storage URLs only, never a provider's. */
+export interface OutputView {
+  id: string;
+  jobId: string;
+  kind: 'image' | 'video';
+  url: string;
+  thumbnailUrl: string;
+  downloadUrl: string;
+  ossPath: string;
+  size: number;
+  contentType: string;
+  meta: OutputMeta;
+  prompt?: string;
+  createdAt: Date;
+  /** Only on dry runs. */
+  placeholder?: boolean;
+}
