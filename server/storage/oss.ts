@@ -83,7 +83,8 @@ export class OssStorage implements Storage {
   /** A fresh client: ali-oss keeps its cancel flag and part streams per client, so each upload needs one. */
   private newClient(timeoutMs = this.options.timeoutMs ?? 60_000): OSS {
     const { endpoint } = this.options;
-    return new OSS({
+    // retryMax is real in ali-oss 6.23 but missing from @types/ali-oss; retries are ours (from the file).
+    const clientOptions: OSS.Options & { retryMax: number } = {
       bucket: this.options.bucket,
       region: this.options.region,
       accessKeyId: this.options.accessKeyId,
@@ -92,7 +93,8 @@ export class OssStorage implements Storage {
       timeout: timeoutMs,
       ...(endpoint ? { endpoint, secure: endpoint.startsWith('https:') } : { secure: true }),
       retryMax: 0,
-    } as OSS.Options);
+    };
+    return new OSS(clientOptions);
   }
 
   async put(input: PutInput): Promise<StoredObject> {

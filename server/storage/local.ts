@@ -1,0 +1,206 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, extname, resolve, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { RequestHandler } from 'express';
+import { AppError } from '../../shared/errors.ts';
+import type { ByteRange, PutInput, Storage, StoredObject, UrlOptions } from './storage.ts';
+import { contentDisposition, encodeKeyPath } from './url.ts';
+
+export interface LocalStorageOptions {
+  /** Folder holding the objects, DATA_DIR/objects. */
+  root: string;
+  /** Where the app mounts localFilesHandler, `/files`. */
+  publicPath: string;
+  /** HMAC key for read URLs. */
+  secret: string;
+  urlTtlSeconds: number;
+  /** Absolute origin to prefix URLs with; relative URLs when absent. */
+  baseUrl?: string;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.webp': 'image/webp',
+  '.mp4': 'video/mp4',
+  '.webm': 'video/webm',
+};
+
+/** Keys come from keys.ts, but the handler sees whatever a browser sends: refuse anything path-like. */
+const isSafeKey = (key: string): boolean =>
+  key.length > 0 &&
+  key.length <= 1024 &&
+  !key.includes('\\') &&
+  !key.includes('\0') &&
+  key.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..');
+
+/** Objects on local disk, read through HMAC-signed expiring URLs so local mode is as private as a bucket. */
+export class LocalStorage implements Storage {
+  readonly kind = 'local' as const;
+  readonly options: LocalStorageOptions;
+  private readonly root: string;
+
+  constructor(options: LocalStorageOptions) {
+    this.options = options;
+    this.root = resolve(options.root);
+  }
+
+  /** Absolute file path of a key; throws for keys that would leave the root. */
+  pathOf(key: string): string {
+    const path = resolve(this.root, key);
+    if (!isSafeKey(key) || !path.startsWith(this.root + sep)) throw new Error('Invalid object key');
+    return path;
+  }
+
+  contentTypeOf(key: string): string {
+    return CONTENT_TYPES[extname(key).toLowerCase()] ?? 'application/octet-stream';
+  }
+
+  async put(input: PutInput): Promise<StoredObject> {
+    const target = this.pathOf(input.key);
+    const temp = `${target}.${randomBytes(6).toString('hex')}.partial`;
+    try {
+      await mkdir(dirname(target), { recursive: true });
+      await copyFile(input.filePath, temp);
+      if (input.signal?.aborted) throw new Error('Upload canceled');
+      await rename(temp, target);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw new AppError('STORAGE_UPLOAD_FAILED', 'Could not write the object to local storage', {
+        cause: error,
+      });
+    }
+    input.onProgress?.(input.size, input.size);
+    return {
+      key: input.key,
+      url: this.canonicalUrl(input.key),
+      size: input.size,
+      contentType: input.contentType,
+    };
+  }
+
+  async head(key: string): Promise<{ size: number; contentType: string } | null> {
+    try {
+      const info = await stat(this.pathOf(key));
+      return info.isFile() ? { size: info.size, contentType: this.contentTypeOf(key) } : null;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.pathOf(key), { force: true });
+  }
+
+  canonicalUrl(key: string): string {
+    return `${this.options.baseUrl?.replace(/\/+$/, '') ?? ''}${this.options.publicPath}/${encodeKeyPath(key)}`;
+  }
+
+  /** Signed, expiring URL. Thumbnails are the object itself in local mode (no image processing). */
+  urlFor(key: string, options: UrlOptions = {}): string {
+    const now = this.options.now?.() ?? Date.now();
+    const exp = String(Math.floor(now / 1000) + this.options.urlTtlSeconds);
+    const dl = options.download === undefined || options.download === false ? '' : String(options.download);
+    const query = new URLSearchParams({ exp });
+    if (dl !== '') query.set('dl', dl);
+    query.set('sig', this.signature(key, exp, dl));
+    return `${this.canonicalUrl(key)}?${query.toString()}`;
+  }
+
+  /** Checks a signature and its expiry. */
+  verify(key: string, exp: string, dl: string, sig: string): boolean {
+    const now = this.options.now?.() ?? Date.now();
+    if (!/^\d{1,12}$/.test(exp) || Number(exp) * 1000 < now) return false;
+    const expected = Buffer.from(this.signature(key, exp, dl));
+    const given = Buffer.from(sig);
+    return expected.length === given.length && timingSafeEqual(expected, given);
+  }
+
+  createReadStream(key: string, range?: ByteRange): Readable {
+    return createReadStream(this.pathOf(key), range ? { start: range.start, end: range.end } : undefined);
+  }
+
+  private signature(key: string, exp: string, dl: string): string {
+    return createHmac('sha256', this.options.secret).update(`${key}\n${exp}\n${dl}`).digest('base64url');
+  }
+}
+
+const parseRange = (header: string, size: number): ByteRange | 'invalid' | undefined => {
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match || (match[1] === '' && match[2] === '')) return undefined; // unsupported forms: whole object
+  if (match[1] === '') {
+    const suffix = Number(match[2]);
+    if (suffix === 0) return 'invalid';
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(match[1]);
+  const end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
+  if (start >= size || start > end) return 'invalid';
+  return { start, end };
+};
+
+/** Express handler for `/files/*`: signed URLs only, Range support for video seeking. */
+export const localFilesHandler =
+  (storage: LocalStorage): RequestHandler =>
+  async (req, res, next) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      next();
+      return;
+    }
+    let key: string;
+    try {
+      key = decodeURIComponent(req.path.replace(/^\/+/, ''));
+      storage.pathOf(key);
+    } catch {
+      res.status(404).end();
+      return;
+    }
+    const param = (name: string) => (typeof req.query[name] === 'string' ? (req.query[name] as string) : '');
+    if (!storage.verify(key, param('exp'), param('dl'), param('sig'))) {
+      res.status(403).type('text/plain').send('Forbidden: the link is invalid or has expired');
+      return;
+    }
+    try {
+      const info = await stat(storage.pathOf(key)).catch(() => null);
+      if (!info?.isFile()) {
+        res.status(404).end();
+        return;
+      }
+      const size = info.size;
+      res.setHeader('Accept-Ranges', 'bytes');
+      res.setHeader('Content-Type', storage.contentTypeOf(key));
+      res.setHeader('Cache-Control', 'private, max-age=300');
+      res.setHeader('Last-Modified', info.mtime.toUTCString());
+      const dl = param('dl');
+      if (dl !== '') res.setHeader('Content-Disposition', contentDisposition(dl === 'true' ? true : dl));
+      const rangeHeader = req.headers.range;
+      const range = rangeHeader && size > 0 ? parseRange(rangeHeader, size) : undefined;
+      if (range === 'invalid') {
+        res.status(416).setHeader('Content-Range', `bytes */${size}`).end();
+        return;
+      }
+      if (range) {
+        res.status(206);
+        res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+        res.setHeader('Content-Length', String(range.end - range.start + 1));
+      } else {
+        res.status(200);
+        res.setHeader('Content-Length', String(size));
+      }
+      if (req.method === 'HEAD' || size === 0) {
+        res.end();
+        return;
+      }
+      await pipeline(storage.createReadStream(key, range), res);
+    } catch (error) {
+      if (!res.headersSent) next(error);
+      else res.destroy();
+    }
+  };
