@@ -197,7 +197,7 @@ export const createDashScopeProvider = (config: DashScopeConfig): Provider => {
 
     async submit(request: GenerationRequest, options?: CallOptions): Promise<SubmitResult> {
       const model = findModel(request.model);
-      if (!model || model.provider !== 'dashscope') {
+      if (model?.provider !== 'dashscope') {
         throw new AppError('VALIDATION', `model ${request.model} is not a DashScope model`);
       }
       const { path, body } = buildBody(request, model.providerModel);

@@ -86,7 +86,7 @@ export const createOpenAIProvider = (config: OpenAIConfig): Provider => {
 
     async submit(request: GenerationRequest, options?: CallOptions): Promise<SubmitResult> {
       const model = findModel(request.model);
-      if (!model || model.provider !== 'openai' || request.kind !== 'image') {
+      if (model?.provider !== 'openai' || request.kind !== 'image') {
         throw new AppError('VALIDATION', `model ${request.model} is not an OpenAI image model`);
       }
       const isDalle = model.providerModel.startsWith('dall-e');
