@@ -31,6 +31,21 @@ for (const [net, prefix] of [
   blocked.addSubnet(net, prefix, 'ipv6');
 }
 
+/**
+ * Cloud metadata endpoints stay refused even with ALLOW_PRIVATE_NETWORK_FETCH: the flag exists for test
+ * servers on loopback, and nothing legitimate serves a generated file from 169.254.0.0/16 or 100.100.100.200.
+ */
+const metadata = new BlockList();
+metadata.addSubnet('169.254.0.0', 16, 'ipv4');
+metadata.addAddress('100.100.100.200', 'ipv4');
+
+/** True for link-local and cloud metadata addresses, refused whatever the flag says. */
+export const isMetadataAddress = (address: string): boolean => {
+  // BlockList matches IPv4-mapped IPv6 (::ffff:a9fe:a9fe) against IPv4 rules by itself.
+  const family = isIP(address);
+  return family !== 0 && metadata.check(address, family === 4 ? 'ipv4' : 'ipv6');
+};
+
 /** True for loopback, private, link-local, metadata and other non-public addresses (IPv4-mapped too). */
 export const isPrivateAddress = (address: string): boolean => {
   const family = isIP(address);
@@ -47,24 +62,27 @@ const refused = (host: string) =>
   new AppError('OUTPUT_INVALID', `Refused to download a result from a private or local address (${host})`);
 
 /** A DNS lookup that fails when any resolved address is private, so the check holds at connect time. */
-const guardedLookup: LookupFunction = (hostname, options, callback) => {
-  dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
-    if (error) {
-      callback(error, '', 4);
-      return;
-    }
-    const list = addresses as unknown as { address: string; family: number }[];
-    if (list.length === 0 || list.some((a) => isPrivateAddress(a.address))) {
-      callback(refused(hostname) as unknown as NodeJS.ErrnoException, '', 4);
-      return;
-    }
-    if ((options as { all?: boolean }).all) {
-      (callback as unknown as (e: null, a: typeof list) => void)(null, list);
-    } else {
-      callback(null, list[0]!.address, list[0]!.family);
-    }
-  });
-};
+const guardedLookup =
+  (allowPrivateNetwork: boolean): LookupFunction =>
+  (hostname, options, callback) => {
+    dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
+      if (error) {
+        callback(error, '', 4);
+        return;
+      }
+      const list = addresses as unknown as { address: string; family: number }[];
+      const refuse = allowPrivateNetwork ? isMetadataAddress : isPrivateAddress;
+      if (list.length === 0 || list.some((a) => refuse(a.address))) {
+        callback(refused(hostname) as unknown as NodeJS.ErrnoException, '', 4);
+        return;
+      }
+      if ((options as { all?: boolean }).all) {
+        (callback as unknown as (e: null, a: typeof list) => void)(null, list);
+      } else {
+        callback(null, list[0]!.address, list[0]!.family);
+      }
+    });
+  };
 
 export interface SafeFetchOptions {
   /** Tests only: allow loopback and private targets. */
@@ -98,7 +116,7 @@ const requestOnce = (url: URL, options: SafeFetchOptions): Promise<IncomingMessa
       method: 'GET',
       headers: { 'user-agent': 'dream-factory-persist/1', accept: '*/*' },
       signal: options.signal,
-      ...(options.allowPrivateNetwork ? {} : { lookup: guardedLookup }),
+      lookup: guardedLookup(options.allowPrivateNetwork),
     });
     req.once('response', resolve);
     req.once('error', reject);
@@ -107,7 +125,7 @@ const requestOnce = (url: URL, options: SafeFetchOptions): Promise<IncomingMessa
 
 /**
  * GET with the SSRF guard: only http(s); each hop's host checked against the allow-list, IP literals and
- * every resolved address checked against the private ranges; redirects followed by hand (max 5).
+ * every resolved address checked against the private ranges (metadata ranges even with the flag); redirects followed by hand (max 5).
  * A refused target is AppError OUTPUT_INVALID; network failures are thrown as they come.
  */
 export const safeGet = async (rawUrl: string, options: SafeFetchOptions): Promise<SafeResponse> => {
@@ -130,7 +148,12 @@ export const safeGet = async (rawUrl: string, options: SafeFetchOptions): Promis
     }
     if (!options.allowPrivateNetwork && (host === 'localhost' || host.endsWith('.localhost')))
       throw refused(host);
-    if (!options.allowPrivateNetwork && isIP(host) !== 0 && isPrivateAddress(host)) throw refused(host);
+    if (
+      isIP(host) !== 0 &&
+      (options.allowPrivateNetwork ? isMetadataAddress(host) : isPrivateAddress(host))
+    ) {
+      throw refused(host);
+    }
 
     const response = await requestOnce(url, options);
     const status = response.statusCode ?? 0;

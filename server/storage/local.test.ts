@@ -1,0 +1,122 @@
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import express from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalStorage, localFilesHandler } from './local.ts';
+
+let root: string;
+let source: string;
+let server: Server;
+let origin: string;
+let clock = Date.now();
+const data = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 256));
+
+const storage = () =>
+  new LocalStorage({
+    root,
+    publicPath: '/files',
+    secret: 'local-secret',
+    urlTtlSeconds: 60,
+    now: () => clock,
+  });
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'local-storage-'));
+  source = await mkdtemp(join(tmpdir(), 'local-source-'));
+  await writeFile(join(source, 'clip.mp4'), data);
+  const app = express();
+  app.use('/files', localFilesHandler(storage()));
+  server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+  await rm(root, { recursive: true, force: true });
+  await rm(source, { recursive: true, force: true });
+});
+
+describe('LocalStorage', () => {
+  const key = 'outputs/u1/2026/03/04/job1/0.mp4';
+
+  it('puts, heads and deletes an object on disk', async () => {
+    const local = storage();
+    const stored = await local.put({
+      key,
+      filePath: join(source, 'clip.mp4'),
+      contentType: 'video/mp4',
+      size: data.length,
+    });
+    expect(stored).toEqual({ key, url: `/files/${key}`, size: 1000, contentType: 'video/mp4' });
+    expect(await local.head(key)).toEqual({ size: 1000, contentType: 'video/mp4' });
+    expect(await readdir(join(root, 'outputs/u1/2026/03/04/job1'))).toEqual(['0.mp4']); // no temp file left
+    await local.delete('outputs/u1/2026/03/04/job1/missing.mp4'); // idempotent
+    const other = 'outputs/u1/2026/03/04/job1/1.mp4';
+    await local.put({ key: other, filePath: join(source, 'clip.mp4'), contentType: 'video/mp4', size: 1000 });
+    await local.delete(other);
+    expect(await local.head(other)).toBeNull();
+  });
+
+  it('refuses keys that leave the root', async () => {
+    await expect(
+      storage().put({
+        key: '../escape.png',
+        filePath: join(source, 'clip.mp4'),
+        contentType: 'image/png',
+        size: 1,
+      }),
+    ).rejects.toThrow();
+    expect(() => storage().pathOf('a/../../b.png')).toThrow();
+  });
+
+  it('serves a signed URL, whole and by byte range', async () => {
+    const url = storage().urlFor(key);
+    expect(url).toMatch(/^\/files\/outputs\/u1\/2026\/03\/04\/job1\/0\.mp4\?exp=\d+&sig=/);
+    const whole = await fetch(origin + url);
+    expect(whole.status).toBe(200);
+    expect(whole.headers.get('accept-ranges')).toBe('bytes');
+    expect(whole.headers.get('content-type')).toBe('video/mp4');
+    expect(Buffer.from(await whole.arrayBuffer())).toEqual(data);
+
+    const ranged = await fetch(origin + url, { headers: { Range: 'bytes=100-199' } });
+    expect(ranged.status).toBe(206);
+    expect(ranged.headers.get('content-range')).toBe('bytes 100-199/1000');
+    expect(Buffer.from(await ranged.arrayBuffer())).toEqual(data.subarray(100, 200));
+
+    const suffix = await fetch(origin + url, { headers: { Range: 'bytes=-10' } });
+    expect(Buffer.from(await suffix.arrayBuffer())).toEqual(data.subarray(990));
+
+    const beyond = await fetch(origin + url, { headers: { Range: 'bytes=5000-' } });
+    expect(beyond.status).toBe(416);
+  });
+
+  it('adds a download disposition that is covered by the signature', async () => {
+    const url = storage().urlFor(key, { download: 'clip.mp4' });
+    const res = await fetch(origin + url);
+    expect(res.headers.get('content-disposition')).toContain('attachment; filename="clip.mp4"');
+    const swapped = url.replace('dl=clip.mp4', 'dl=other.mp4');
+    expect((await fetch(origin + swapped)).status).toBe(403);
+  });
+
+  it('refuses tampered, unsigned and expired URLs', async () => {
+    const url = storage().urlFor(key);
+    expect((await fetch(origin + url.replace(/sig=./, 'sig=A'))).status).toBe(403);
+    expect((await fetch(`${origin}/files/${key}`)).status).toBe(403);
+    expect((await fetch(origin + url.replace('0.mp4', '1.mp4'))).status).toBe(403);
+    const exp = Number(/exp=(\d+)/.exec(url)?.[1]);
+    expect((await fetch(origin + url.replace(`exp=${exp}`, `exp=${exp + 1000}`))).status).toBe(403);
+
+    const saved = clock;
+    clock += 61_000;
+    try {
+      expect((await fetch(origin + url)).status).toBe(403);
+    } finally {
+      clock = saved;
+    }
+    expect((await fetch(origin + url)).status).toBe(200);
+  });
+});
