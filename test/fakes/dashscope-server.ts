@@ -280,7 +280,7 @@ export const startDashScopeFake = async (
 
   const cancel = (res: ServerResponse, id: string) => {
     const task = tasks.get(id);
-    if (!task || task.lastStatus !== 'PENDING' || task.canceled) {
+    if (task?.lastStatus !== 'PENDING' || task.canceled) {
       return error(
         res,
         400,
