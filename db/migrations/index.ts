@@ -5,6 +5,7 @@ import * as m03 from './2026-11-28-03-credit-ledger.ts';
 import * as m04 from './2026-11-28-04-jobs.ts';
 import * as m05 from './2026-11-28-05-job-outputs.ts';
 import * as m06 from './2026-11-28-06-rate-limit-events.ts';
+import * as m07 from './2026-11-28-07-redemption-codes.ts';
 
 /** Every migration, by name; the names sort in the order they run. Add new files here. */
 export const migrations: Record<string, Migration> = {
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-28-04-jobs': m04,
   '2026-11-28-05-job-outputs': m05,
   '2026-11-28-06-rate-limit-events': m06,
+  '2026-11-28-07-redemption-codes': m07,
 };

@@ -1,0 +1,41 @@
+import {
+  CreateCodesInput,
+  DisableCodesInput,
+  ListBatchesInput,
+  RedeemInput,
+} from '../../shared/schemas/redeem.ts';
+import { codesCsv, createCodeBatch, disableCodes, listBatches, redeemCode } from '../services/redeem.ts';
+import { adminProcedure, authedProcedure, router } from '../trpc.ts';
+
+export const redeemRouter = router({
+  redeem: authedProcedure
+    .input(RedeemInput)
+    .mutation(({ ctx, input }) =>
+      redeemCode(ctx.db, { userId: ctx.user.id, code: input.code, ip: ctx.ip, now: ctx.clock.now() }),
+    ),
+});
+
+export const adminCodesRouter = router({
+  /** The plaintext codes (and their CSV) are in this answer only; the database keeps hashes. */
+  create: adminProcedure.input(CreateCodesInput).mutation(async ({ ctx, input }) => {
+    const { batchId, codes } = await createCodeBatch(ctx.db, {
+      ...input,
+      createdBy: ctx.user.id,
+      now: ctx.clock.now(),
+    });
+    const csv = codesCsv({
+      batchId,
+      codes,
+      credits: input.credits,
+      maxRedemptions: input.maxRedemptions,
+      expiresAt: input.expiresAt ?? null,
+    });
+    return { batchId, codes, csv };
+  }),
+
+  list: adminProcedure.input(ListBatchesInput).query(({ ctx, input }) => listBatches(ctx.db, input)),
+
+  disable: adminProcedure
+    .input(DisableCodesInput)
+    .mutation(({ ctx, input }) => disableCodes(ctx.db, { ...input, now: ctx.clock.now() })),
+});
