@@ -239,6 +239,22 @@ describe('DashScope adapter: video', () => {
     expect(lastBody().parameters.size).toBeUndefined();
     expect(fake.submissions).toBe(1);
   });
+
+  it('fills in the model defaults (first listed resolution and duration) when the request leaves them out', async () => {
+    await adapter().submit({ kind: 'video', model: 'wan-t2v-plus', prompt: 'a comet', n: 1 });
+    expect(lastBody()).toMatchObject({
+      model: 'wan2.2-t2v-plus',
+      parameters: { size: '1920*1080', duration: 5 },
+    });
+  });
+
+  it('refuses an image-to-video request without an image before calling DashScope', async () => {
+    const error = await appError(
+      adapter().submit({ kind: 'video', model: 'wan-i2v-plus', prompt: 'p', n: 1 }),
+    );
+    expect(error.code).toBe('VALIDATION');
+    expect(fake.requests).toHaveLength(0);
+  });
 });
 
 describe('DashScope adapter: task lifecycle', () => {

@@ -1,5 +1,11 @@
 import { AppError } from '../../shared/errors.ts';
-import { findModel, parseSize, VIDEO_DIMENSIONS, type VideoResolution } from '../../shared/models.ts';
+import {
+  findModel,
+  type ModelInfo,
+  parseSize,
+  VIDEO_DIMENSIONS,
+  type VideoResolution,
+} from '../../shared/models.ts';
 import { type HttpResponse, joinUrl, type RetryPolicy, redact, sendWithRetry, TokenBucket } from './http.ts';
 import { normaliseState } from './normalise.ts';
 import type {
@@ -96,28 +102,31 @@ export const createDashScopeProvider = (config: DashScopeConfig): Provider => {
     );
   };
 
-  const buildBody = (request: GenerationRequest, providerModel: string) => {
+  const buildBody = (request: GenerationRequest, model: ModelInfo) => {
     const input: Record<string, unknown> = { prompt: request.prompt };
     if (request.negativePrompt) input.negative_prompt = request.negativePrompt;
     const parameters: Record<string, unknown> = { watermark: false };
     if (request.seed !== undefined) parameters.seed = request.seed;
-    if (request.kind === 'image') {
-      parameters.size = toDashScopeSize(request.size ?? '1024x1024');
+    if (model.kind === 'image') {
+      parameters.size = toDashScopeSize(request.size ?? model.sizes?.[0] ?? '1024x1024');
       // n defaults to 4 at DashScope and is billed per image, so it is always sent.
       parameters.n = request.n;
-      return { path: IMAGE_PATH, body: { model: providerModel, input, parameters } };
+      return { path: IMAGE_PATH, body: { model: model.providerModel, input, parameters } };
     }
-    const resolution = (request.resolution ?? '720p') as VideoResolution;
-    if (request.durationSeconds !== undefined) parameters.duration = request.durationSeconds;
-    if (request.imageUrl) {
+    const resolution = (request.resolution ?? model.resolutions?.[0] ?? '720p') as VideoResolution;
+    parameters.duration = request.durationSeconds ?? model.durations?.[0] ?? 5;
+    if (model.supportsImageInput) {
+      // Image-to-video takes the first frame as a URL and a resolution tier instead of a size.
+      if (!request.imageUrl) throw new AppError('VALIDATION', `${model.id} needs an input image`);
       input.img_url = request.imageUrl;
       parameters.resolution = resolution.toUpperCase();
     } else {
+      if (request.imageUrl) throw new AppError('VALIDATION', `${model.id} does not take an input image`);
       const dims = VIDEO_DIMENSIONS[resolution];
       if (!dims) throw new AppError('VALIDATION', `bad video resolution ${request.resolution}`);
       parameters.size = `${dims.width}*${dims.height}`;
     }
-    return { path: VIDEO_PATH, body: { model: providerModel, input, parameters } };
+    return { path: VIDEO_PATH, body: { model: model.providerModel, input, parameters } };
   };
 
   const parseTask = (json: unknown): PollResult => {
@@ -197,10 +206,10 @@ export const createDashScopeProvider = (config: DashScopeConfig): Provider => {
 
     async submit(request: GenerationRequest, options?: CallOptions): Promise<SubmitResult> {
       const model = findModel(request.model);
-      if (model?.provider !== 'dashscope') {
+      if (model?.provider !== 'dashscope' || model.kind !== request.kind) {
         throw new AppError('VALIDATION', `model ${request.model} is not a DashScope model`);
       }
-      const { path, body } = buildBody(request, model.providerModel);
+      const { path, body } = buildBody(request, model);
       const response = await sendWithRetry(
         {
           method: 'POST',
