@@ -2,8 +2,11 @@ import type { Request, Response } from 'express';
 import type { Kysely } from 'kysely';
 import type { Database, User } from '../db/schema.ts';
 import type { Env } from './env.ts';
+import type { ProviderRegistry } from './providers/registry.ts';
 import { userFromApiToken, userFromSession } from './services/auth.ts';
 import type { Clock } from './services/clock.ts';
+import type { JobEvents } from './services/jobs/events.ts';
+import type { Storage } from './storage/storage.ts';
 
 export const SESSION_COOKIE = 'df_session';
 
@@ -12,6 +15,9 @@ export interface InnerContext {
   db: Kysely<Database>;
   config: Env;
   clock: Clock;
+  storage: Storage;
+  providers: ProviderRegistry;
+  events: JobEvents;
 }
 
 /** How a procedure sets or clears the session cookie; tests pass a recording jar. */

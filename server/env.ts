@@ -1,11 +1,11 @@
 import path from 'node:path';
 import { z } from 'zod';
 
-const bool = (fallback: boolean | undefined) =>
-  z
-    .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
-    .optional()
-    .transform((v) => (v === undefined || v === '' ? fallback : v === 'true' || v === '1' || v === 'yes'));
+const flag = z.enum(['true', 'false', '1', '0', 'yes', 'no', '']).optional();
+const parseFlag = (v: string | undefined): boolean | undefined =>
+  v === undefined || v === '' ? undefined : v === 'true' || v === '1' || v === 'yes';
+const bool = (fallback: boolean) => flag.transform((v) => parseFlag(v) ?? fallback);
+const optionalBool = flag.transform(parseFlag);
 
 const optionalString = z
   .string()
@@ -59,7 +59,7 @@ export const EnvSchema = z.object({
   DASHSCOPE_BASE_URL: url.transform((v) => v ?? 'https://dashscope.aliyuncs.com'),
   OPENAI_API_KEY: optionalString,
   OPENAI_BASE_URL: url.transform((v) => v ?? 'https://api.openai.com'),
-  DEMO_PROVIDER: bool(undefined),
+  DEMO_PROVIDER: optionalBool,
   DEMO_DELAY_MS: intIn(1500, 0, 600_000),
   ADMIN_EMAILS: z
     .string()
@@ -74,6 +74,10 @@ export const EnvSchema = z.object({
   ALLOW_PRIVATE_NETWORK_FETCH: bool(false),
   WORKER_CONCURRENCY: intIn(4, 1, 256),
   ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+  /** How long ai.generateImage waits for the result before answering with the running job. */
+  IMAGE_WAIT_SECONDS: intIn(120, 1, 3600),
+  /** How long a worker's claim on a job lasts without renewal (a dead worker's jobs resume after it). */
+  JOB_LEASE_MS: intIn(30_000, 200, 3_600_000),
   /** Secret for signing local file URLs; derived and stored under DATA_DIR when unset. */
   APP_SECRET: optionalString,
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),

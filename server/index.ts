@@ -3,9 +3,11 @@ import { fileURLToPath } from 'node:url';
 import { connect } from '../db/connect.ts';
 import { migrateToLatest } from '../db/migrate.ts';
 import { createApp } from './app.ts';
+import { createInnerContext, createRunner } from './deps.ts';
 import { type Env, EnvError, loadEnv } from './env.ts';
 import { logger } from './logger.ts';
 import { systemClock } from './services/clock.ts';
+import { LocalStorage, localFilesHandler } from './storage/local.ts';
 
 let env: Env;
 try {
@@ -23,9 +25,17 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const db = connect({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR });
 await migrateToLatest(db);
 
-const inner = { db, config: env, clock: systemClock };
-const app = createApp(inner, { clientDir: path.join(root, 'dist/client') });
+const inner = createInnerContext(env, db, systemClock);
+const runner = env.ROLE === 'api' ? null : createRunner(env, inner);
+runner?.start();
 
+const mounts =
+  inner.storage instanceof LocalStorage
+    ? [{ path: '/files', handler: localFilesHandler(inner.storage) }]
+    : [];
+const app = createApp(inner, { clientDir: path.join(root, 'dist/client'), mounts });
+
+// A worker-only process still listens, for /healthz; it serves the API too, which does no harm.
 const server = app.listen(env.PORT, env.HOST, () => {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : env.PORT;
@@ -44,6 +54,8 @@ async function shutdown(signal: string) {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   const force = setTimeout(() => server.closeAllConnections(), 10_000);
+  // In-flight jobs hand their leases back; their provider tasks resume on the next start or another worker.
+  await runner?.stop();
   await closed;
   clearTimeout(force);
   await db.destroy();

@@ -1,5 +1,8 @@
-import type { LedgerRow, User } from '../db/schema.ts';
+import { parseJson } from '../db/dialect.ts';
+import type { Job, JobOutput, LedgerRow, User } from '../db/schema.ts';
 import type { UserView } from '../shared/schemas/auth.ts';
+import type { JobView, OutputMeta, OutputView } from '../shared/schemas/generation.ts';
+import type { Storage } from './storage/storage.ts';
 
 /** What a client may see of a user: never the password hash. */
 export const userView = (u: User): UserView => ({
@@ -19,3 +22,41 @@ export const ledgerView = (r: LedgerRow) => ({
   balanceAfter: r.balance_after,
   createdAt: new Date(r.created_at),
 });
+
+/** A job as a client sees it: no lease fields, no provider task id, no idempotency internals. */
+export const jobView = (j: Job): JobView => ({
+  id: j.id,
+  kind: j.kind,
+  status: j.status,
+  stage: j.stage,
+  progress: j.progress,
+  statusSequence: j.status_sequence,
+  model: j.model,
+  prompt: j.prompt,
+  params: parseJson<Record<string, unknown>>(j.params),
+  cost: j.cost,
+  refunded: j.refunded,
+  ...(j.error_code ? { error: { code: j.error_code, message: j.error_message ?? '' } } : {}),
+  createdAt: new Date(j.created_at),
+  startedAt: j.started_at === null ? null : new Date(j.started_at),
+  finishedAt: j.finished_at === null ? null : new Date(j.finished_at),
+});
+
+/** An output with URLs a browser can use now (signed when private), made from the stored key. */
+export const outputView = (storage: Storage, o: JobOutput, prompt?: string): OutputView => {
+  const ext = o.oss_path.split('.').pop() ?? 'bin';
+  return {
+    id: o.id,
+    jobId: o.job_id,
+    kind: o.kind,
+    url: storage.urlFor(o.oss_path),
+    thumbnailUrl: storage.urlFor(o.oss_path, { thumbnail: o.kind }),
+    downloadUrl: storage.urlFor(o.oss_path, { download: `dream-factory-${o.id}.${ext}` }),
+    ossPath: o.oss_path,
+    size: o.size,
+    contentType: o.content_type,
+    meta: parseJson<OutputMeta>(o.meta),
+    ...(prompt !== undefined ? { prompt } : {}),
+    createdAt: new Date(o.created_at),
+  };
+};

@@ -1,7 +1,11 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { TRPCError } from '@trpc/server';
 import type { Kysely } from 'kysely';
 import type { Database, User } from '../db/schema.ts';
 import type { Context, InnerContext } from '../server/context.ts';
+import { createInnerContext } from '../server/deps.ts';
 import { type Env, parseEnv } from '../server/env.ts';
 import { appRouter } from '../server/routers/index.ts';
 import type { Clock } from '../server/services/clock.ts';
@@ -19,7 +23,22 @@ export function testClock(start = Date.UTC(2026, 10, 28, 12)): Clock & { advance
 }
 
 export const testEnv = (overrides: Record<string, string> = {}): Env =>
-  parseEnv({ DATA_DIR: '/tmp/df-test', LOG_LEVEL: 'silent', ...overrides });
+  parseEnv({
+    DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'df-test-')),
+    LOG_LEVEL: 'silent',
+    ...overrides,
+  });
+
+/** An inner context on a test database: local storage in a temp DATA_DIR and the instant demo provider, unless overridden. */
+export function testInner(
+  db: Kysely<Database>,
+  options: { env?: Record<string, string>; clock?: Clock } & Partial<
+    Pick<InnerContext, 'storage' | 'providers' | 'events'>
+  > = {},
+): InnerContext {
+  const env = testEnv({ DEMO_DELAY_MS: '0', APP_SECRET: 'test-secret', ...options.env });
+  return createInnerContext(env, db, options.clock ?? testClock(), options);
+}
 
 export const createCaller = createCallerFactory(appRouter);
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appCodeOf, callerFor, recordingJar, testClock, testEnv, userById } from '../../test/context.ts';
+import { appCodeOf, callerFor, recordingJar, testClock, testInner, userById } from '../../test/context.ts';
 import { createTestDb, DIALECTS, type TestDb } from '../../test/db.ts';
 import { httpClient, startTestServer } from '../../test/http.ts';
 import type { InnerContext } from '../context.ts';
@@ -10,11 +10,10 @@ describe.each(DIALECTS)('accounts on %s', (dialect) => {
   const clock = testClock();
   beforeAll(async () => {
     t = await createTestDb(dialect);
-    inner = {
-      db: t.db,
-      config: testEnv({ ADMIN_EMAILS: 'boss@example.com', SIGNUP_BONUS_CREDITS: '100' }),
+    inner = testInner(t.db, {
       clock,
-    };
+      env: { ADMIN_EMAILS: 'boss@example.com', SIGNUP_BONUS_CREDITS: '100' },
+    });
   });
   afterAll(() => t?.destroy());
 
@@ -199,9 +198,8 @@ describe.each(DIALECTS)('accounts on %s', (dialect) => {
       await web.apiTokens.revoke.mutate({ id });
       expect(await appCodeOf(api.credits.balance.query())).toBe('UNAUTHENTICATED');
       const unknown = httpClient(server.url, { token: 'dft_nope' });
-      expect(
-        await appCodeOf(unknown.auth.me.query().then((r) => (r.user ? r : unknown.credits.balance.query()))),
-      ).toBe('UNAUTHENTICATED');
+      expect((await unknown.auth.me.query()).user).toBeNull();
+      expect(await appCodeOf(unknown.credits.balance.query())).toBe('UNAUTHENTICATED');
     });
 
     it('answers bad input with VALIDATION and zod issues, never a 500', async () => {

@@ -1,4 +1,5 @@
 import { router } from '../trpc.ts';
+import { adminJobsRouter, aiRouter, jobsRouter, outputsRouter } from './ai.ts';
 import { apiTokensRouter, authRouter } from './auth.ts';
 import { adminCreditsRouter, adminUsersRouter, creditsRouter } from './credits.ts';
 import { adminCodesRouter, redeemRouter } from './redeem.ts';
@@ -8,11 +9,15 @@ export const appRouter = router({
   auth: authRouter,
   apiTokens: apiTokensRouter,
   credits: creditsRouter,
+  ai: aiRouter,
+  jobs: jobsRouter,
+  outputs: outputsRouter,
   redeem: redeemRouter,
   admin: router({
     credits: adminCreditsRouter,
     users: adminUsersRouter,
     codes: adminCodesRouter,
+    jobs: adminJobsRouter,
   }),
 });
 

@@ -1,0 +1,190 @@
+import { tracked } from '@trpc/server';
+import { z } from 'zod';
+import { AppError } from '../../shared/errors.ts';
+import {
+  AdminJobsListInput,
+  GenerateImageInput,
+  GenerateVideoInput,
+  IdInput,
+  JobsListInput,
+  type JobView,
+  OutputsListInput,
+  type OutputView,
+} from '../../shared/schemas/generation.ts';
+import type { InnerContext } from '../context.ts';
+import { cancelJob, type StartResult, startGeneration, waitForJob } from '../services/generation.ts';
+import { findUserJob, isFinal, outputsOfJob } from '../services/jobs/store.ts';
+import { deleteOutput, listOutputs } from '../services/outputs.ts';
+import { adminProcedure, authedProcedure, publicProcedure, router } from '../trpc.ts';
+import { jobView, outputView } from '../views.ts';
+
+/** What a dry run answers: the quote, and a job/output marked as placeholders. Nothing is written. */
+function dryRunAnswer(
+  start: Extract<StartResult, { dryRun: true }>,
+  kind: 'image' | 'video',
+  prompt: string,
+  now: number,
+) {
+  const job: JobView = {
+    id: 'dry-run',
+    kind,
+    status: 'queued',
+    stage: 'queued',
+    progress: 0,
+    statusSequence: 0,
+    model: start.model.id,
+    prompt,
+    params: start.params,
+    cost: start.quote,
+    refunded: 0,
+    createdAt: new Date(now),
+    startedAt: null,
+    finishedAt: null,
+  };
+  const placeholder: OutputView = {
+    id: 'placeholder',
+    jobId: 'dry-run',
+    kind,
+    url: '',
+    thumbnailUrl: '',
+    downloadUrl: '',
+    ossPath: '',
+    size: 0,
+    contentType: kind === 'image' ? 'image/png' : 'video/mp4',
+    meta: { provider: start.model.provider, model: start.model.id },
+    createdAt: new Date(now),
+    placeholder: true,
+  };
+  return { job, outputs: [placeholder], quote: start.quote, placeholder: true as const };
+}
+
+const genDeps = (ctx: InnerContext) => ({
+  db: ctx.db,
+  providers: ctx.providers,
+  clock: ctx.clock,
+  events: ctx.events,
+});
+
+export const aiRouter = router({
+  models: publicProcedure.query(({ ctx }) => ctx.providers.models()),
+
+  generateImage: authedProcedure.input(GenerateImageInput).mutation(async ({ ctx, input, signal }) => {
+    const start = await startGeneration(genDeps(ctx), { ...input, kind: 'image', userId: ctx.user.id });
+    if (start.dryRun) return dryRunAnswer(start, 'image', input.prompt, ctx.clock.now());
+    const { job, outputs } = await waitForJob(
+      ctx,
+      start.job.id,
+      ctx.config.IMAGE_WAIT_SECONDS * 1000,
+      signal,
+    );
+    if (job.status === 'failed' || job.status === 'canceled') {
+      throw new AppError(
+        job.status === 'canceled' ? 'NOT_FOUND' : ((job.error_code ?? 'PROVIDER_FAILED') as never),
+        job.error_message ?? `The job was ${job.status}`,
+        { details: { jobId: job.id } },
+      );
+    }
+    // Still running after the wait: answer with the job; jobs.watch / jobs.get follow it.
+    return { job: jobView(job), outputs: outputs.map((o) => outputView(ctx.storage, o, job.prompt)) };
+  }),
+
+  generateVideo: authedProcedure.input(GenerateVideoInput).mutation(async ({ ctx, input }) => {
+    const start = await startGeneration(genDeps(ctx), { ...input, kind: 'video', userId: ctx.user.id });
+    if (start.dryRun) {
+      const { job, quote, placeholder } = dryRunAnswer(start, 'video', input.prompt, ctx.clock.now());
+      return { job, quote, placeholder };
+    }
+    return { job: jobView(start.job) };
+  }),
+});
+
+export const jobsRouter = router({
+  get: authedProcedure.input(IdInput).query(async ({ ctx, input }) => {
+    const job = await findUserJob(ctx.db, ctx.user.id, input.id);
+    if (!job) throw new AppError('NOT_FOUND', 'Job not found');
+    const outputs = await outputsOfJob(ctx.db, job.id);
+    return { job: jobView(job), outputs: outputs.map((o) => outputView(ctx.storage, o, job.prompt)) };
+  }),
+
+  list: authedProcedure.input(JobsListInput).query(async ({ ctx, input }) => {
+    let query = ctx.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('user_id', '=', ctx.user.id)
+      .orderBy('id', 'desc')
+      .limit(input.limit + 1);
+    if (input.cursor) query = query.where('id', '<', input.cursor);
+    if (input.kind) query = query.where('kind', '=', input.kind);
+    if (input.status) query = query.where('status', '=', input.status);
+    const rows = await query.execute();
+    const items = rows.slice(0, input.limit);
+    return {
+      items: items.map(jobView),
+      nextCursor: rows.length > input.limit ? (items.at(-1)?.id ?? null) : null,
+    };
+  }),
+
+  /** Job snapshots over SSE, tracked by status_sequence so a client never applies an older one. */
+  watch: authedProcedure
+    .input(IdInput.extend({ lastEventId: z.string().nullish() }))
+    .subscription(async function* ({ ctx, input, signal }) {
+      const first = await findUserJob(ctx.db, ctx.user.id, input.id);
+      if (!first) throw new AppError('NOT_FOUND', 'Job not found');
+      let lastSequence = input.lastEventId ? Number(input.lastEventId) || 0 : 0;
+      for (;;) {
+        const job = await findUserJob(ctx.db, ctx.user.id, input.id);
+        if (!job) return;
+        if (job.status_sequence > lastSequence) {
+          lastSequence = job.status_sequence;
+          yield tracked(String(job.status_sequence), jobView(job));
+        }
+        if (isFinal(job.status) || signal?.aborted) return;
+        await ctx.events.waitForChange(job.id, 500, signal);
+      }
+    }),
+
+  cancel: authedProcedure.input(IdInput).mutation(async ({ ctx, input }) => {
+    const job = await cancelJob(genDeps(ctx), { userId: ctx.user.id, jobId: input.id });
+    return { job: jobView(job) };
+  }),
+});
+
+export const outputsRouter = router({
+  list: authedProcedure.input(OutputsListInput).query(async ({ ctx, input }) => {
+    const page = await listOutputs(ctx.db, { userId: ctx.user.id, ...input });
+    return {
+      items: page.items.map((o) => outputView(ctx.storage, o, o.prompt)),
+      nextCursor: page.nextCursor,
+    };
+  }),
+
+  delete: authedProcedure.input(IdInput).mutation(async ({ ctx, input }) => {
+    await deleteOutput(ctx.db, ctx.storage, { userId: ctx.user.id, id: input.id, now: ctx.clock.now() });
+    return { id: input.id };
+  }),
+});
+
+export const adminJobsRouter = router({
+  list: adminProcedure.input(AdminJobsListInput).query(async ({ ctx, input }) => {
+    let query = ctx.db
+      .selectFrom('jobs')
+      .innerJoin('users', 'users.id', 'jobs.user_id')
+      .selectAll('jobs')
+      .select('users.email as user_email')
+      .orderBy('jobs.id', 'desc')
+      .limit(input.limit + 1);
+    if (input.cursor) query = query.where('jobs.id', '<', input.cursor);
+    if (input.status) query = query.where('jobs.status', '=', input.status);
+    const rows = await query.execute();
+    const items = rows.slice(0, input.limit);
+    return {
+      items: items.map((j) => ({
+        ...jobView(j),
+        userEmail: j.user_email,
+        provider: j.provider,
+        attempts: j.attempts,
+      })),
+      nextCursor: rows.length > input.limit ? (items.at(-1)?.id ?? null) : null,
+    };
+  }),
+});
