@@ -1,0 +1,118 @@
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { type FormEvent, useState } from 'react';
+import { Link, Navigate, useNavigate, useSearchParams } from 'react-router';
+import { PASSWORD_MIN_LENGTH } from '../../../shared/schemas/auth.ts';
+import { useI18n } from '../../i18n/index.tsx';
+import { describeError } from '../../lib/errors.ts';
+import { useTRPC } from '../../lib/trpc.ts';
+import { ErrorNotice } from '../../ui/error-notice.tsx';
+import { LanguageSwitch } from '../../ui/language-switch.tsx';
+import { useMe } from './use-me.ts';
+
+/** Only same-site paths, so a crafted ?next= cannot send the user elsewhere. */
+const safeNext = (next: string | null) =>
+  next?.startsWith('/') && !next.startsWith('//') ? next : '/create';
+
+export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
+  const { t } = useI18n();
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const navigate = useNavigate();
+  const [params] = useSearchParams();
+  const next = safeNext(params.get('next'));
+  const me = useMe();
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+
+  const onSuccess = async () => {
+    queryClient.clear();
+    await queryClient.invalidateQueries(trpc.auth.me.queryFilter());
+    navigate(next, { replace: true });
+  };
+  const signIn = useMutation(trpc.auth.signIn.mutationOptions({ onSuccess }));
+  const signUp = useMutation(trpc.auth.signUp.mutationOptions({ onSuccess }));
+  const mutation = mode === 'signin' ? signIn : signUp;
+  const fieldErrors = mutation.error ? (describeError(mutation.error).fieldErrors ?? {}) : {};
+
+  if (me.data?.user) return <Navigate to={next} replace />;
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    mutation.mutate({ email, password });
+  };
+  const otherMode = mode === 'signin' ? 'signup' : 'signin';
+  const keepNext = params.get('next') ? `?next=${encodeURIComponent(next)}` : '';
+
+  return (
+    <main className="auth">
+      <div className="auth-top">
+        <LanguageSwitch />
+      </div>
+      <div className="auth-card card">
+        <div className="auth-brand">
+          <svg viewBox="0 0 32 32" width="40" height="40" aria-hidden="true">
+            <rect width="32" height="32" rx="8" fill="var(--accent)" />
+            <path d="M9 22l5-8 4 5 2-3 3 6z" fill="#fff" />
+            <circle cx="21" cy="11" r="2.5" fill="#ffd166" />
+          </svg>
+          <div>
+            <p className="auth-name">{t('app.name')}</p>
+            <p className="muted small">{t('app.tagline')}</p>
+          </div>
+        </div>
+        <h1>{mode === 'signin' ? t('auth.welcome') : t('auth.join')}</h1>
+        {mode === 'signup' && <p className="muted">{t('auth.bonus')}</p>}
+        <form onSubmit={submit} className="stack" noValidate>
+          <label className="field">
+            <span className="field-label">{t('auth.email')}</span>
+            <input
+              type="email"
+              name="email"
+              autoComplete="email"
+              required
+              value={email}
+              onChange={(e) => setEmail(e.target.value)}
+              aria-invalid={fieldErrors.email ? true : undefined}
+            />
+            {fieldErrors.email && <span className="field-error">{fieldErrors.email}</span>}
+          </label>
+          <label className="field">
+            <span className="field-label">{t('auth.password')}</span>
+            <input
+              type="password"
+              name="password"
+              autoComplete={mode === 'signin' ? 'current-password' : 'new-password'}
+              required
+              minLength={mode === 'signup' ? PASSWORD_MIN_LENGTH : undefined}
+              value={password}
+              onChange={(e) => setPassword(e.target.value)}
+              aria-invalid={fieldErrors.password ? true : undefined}
+            />
+            {mode === 'signup' && !fieldErrors.password && (
+              <span className="field-hint">{t('auth.passwordHint', { n: PASSWORD_MIN_LENGTH })}</span>
+            )}
+            {fieldErrors.password && <span className="field-error">{fieldErrors.password}</span>}
+          </label>
+          {mutation.error &&
+            !Object.keys(fieldErrors).length &&
+            (describeError(mutation.error).code === 'UNAUTHENTICATED' ? (
+              <p className="notice notice-error" role="alert">
+                {t('auth.wrongPassword')}
+              </p>
+            ) : (
+              <ErrorNotice error={mutation.error} />
+            ))}
+          <button type="submit" className="btn btn-primary btn-block" disabled={mutation.isPending}>
+            {mode === 'signin' ? t('auth.signIn') : t('auth.signUp')}
+          </button>
+        </form>
+        <p className="auth-switch muted">
+          {mode === 'signin' ? t('auth.noAccount') : t('auth.haveAccount')}{' '}
+          <Link to={`/${otherMode}${keepNext}`}>
+            {mode === 'signin' ? t('auth.signUp') : t('auth.signIn')}
+          </Link>
+        </p>
+      </div>
+    </main>
+  );
+}

@@ -1,0 +1,87 @@
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import type { ReactNode } from 'react';
+import { Link, NavLink, useNavigate } from 'react-router';
+import type { UserView } from '../../../shared/schemas/auth.ts';
+import { useI18n } from '../../i18n/index.tsx';
+import { formatNumber } from '../../lib/format.ts';
+import { useTRPC } from '../../lib/trpc.ts';
+import { LanguageSwitch } from '../../ui/language-switch.tsx';
+
+export function useBalance() {
+  const trpc = useTRPC();
+  return useQuery({ ...trpc.credits.balance.queryOptions(), staleTime: 5_000 });
+}
+
+function Logo() {
+  const { t } = useI18n();
+  return (
+    <Link to="/create" className="logo" aria-label={t('app.name')}>
+      <svg viewBox="0 0 32 32" width="28" height="28" aria-hidden="true">
+        <rect width="32" height="32" rx="8" fill="var(--accent)" />
+        <path d="M9 22l5-8 4 5 2-3 3 6z" fill="#fff" />
+        <circle cx="21" cy="11" r="2.5" fill="#ffd166" />
+      </svg>
+      <span className="logo-text">{t('app.name')}</span>
+    </Link>
+  );
+}
+
+export function AppShell({ user, children }: { user: UserView; children: ReactNode }) {
+  const { t, locale } = useI18n();
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const navigate = useNavigate();
+  const balance = useBalance();
+  const signOut = useMutation(
+    trpc.auth.signOut.mutationOptions({
+      onSettled: () => {
+        queryClient.clear();
+        navigate('/signin', { replace: true });
+      },
+    }),
+  );
+  const shown = balance.data?.balance ?? user.creditBalance;
+  const links = [
+    { to: '/create', label: t('nav.create') },
+    { to: '/gallery', label: t('nav.gallery') },
+    { to: '/credits', label: t('nav.credits') },
+    { to: '/tokens', label: t('nav.tokens') },
+    ...(user.role === 'admin' ? [{ to: '/admin', label: t('nav.admin') }] : []),
+  ];
+  return (
+    <div className="shell">
+      <a href="#main" className="skip-link">
+        Skip to content
+      </a>
+      <header className="header">
+        <div className="header-inner">
+          <Logo />
+          <nav className="nav" aria-label={t('nav.menu')}>
+            {links.map((link) => (
+              <NavLink key={link.to} to={link.to} className="nav-link">
+                {link.label}
+              </NavLink>
+            ))}
+          </nav>
+          <div className="header-tools">
+            <Link to="/credits" className="balance-pill" data-testid="header-balance" title={user.email}>
+              <span aria-hidden="true">◆</span> {t('nav.balance', { balance: formatNumber(shown, locale) })}
+            </Link>
+            <LanguageSwitch />
+            <button
+              type="button"
+              className="btn btn-ghost btn-sm"
+              onClick={() => signOut.mutate()}
+              disabled={signOut.isPending}
+            >
+              {t('nav.signOut')}
+            </button>
+          </div>
+        </div>
+      </header>
+      <div id="main" className="main">
+        {children}
+      </div>
+    </div>
+  );
+}

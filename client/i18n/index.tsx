@@ -1,0 +1,77 @@
+import { createContext, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from 'react';
+import { type Dictionary, en, type MessageKey } from './en.ts';
+import { zhCN } from './zh-CN.ts';
+
+export type Locale = 'zh-CN' | 'en';
+export const LOCALES: readonly { id: Locale; label: string }[] = [
+  { id: 'zh-CN', label: '中文' },
+  { id: 'en', label: 'English' },
+];
+const DICTIONARIES: Record<Locale, Dictionary> = { 'zh-CN': zhCN, en };
+export const LOCALE_STORAGE_KEY = 'df.locale';
+
+/** The saved choice, else the browser's first language we speak (any zh → zh-CN), else English. */
+export function detectLocale(
+  saved: string | null,
+  languages: readonly string[] = typeof navigator === 'undefined' ? [] : navigator.languages,
+): Locale {
+  if (saved === 'zh-CN' || saved === 'en') return saved;
+  for (const lang of languages) {
+    const lower = lang.toLowerCase();
+    if (lower.startsWith('zh')) return 'zh-CN';
+    if (lower.startsWith('en')) return 'en';
+  }
+  return 'en';
+}
+
+export type Translate = (key: MessageKey, vars?: Record<string, string | number>) => string;
+
+export const translate = (locale: Locale, key: MessageKey, vars?: Record<string, string | number>) => {
+  const template = DICTIONARIES[locale][key] ?? en[key] ?? key;
+  return vars ? template.replace(/\{(\w+)\}/g, (m, name: string) => String(vars[name] ?? m)) : template;
+};
+
+interface I18nValue {
+  locale: Locale;
+  setLocale: (locale: Locale) => void;
+  t: Translate;
+}
+
+const I18nContext = createContext<I18nValue | null>(null);
+
+const readSaved = () => {
+  try {
+    return localStorage.getItem(LOCALE_STORAGE_KEY);
+  } catch {
+    return null;
+  }
+};
+
+export function I18nProvider({ children, initial }: { children: ReactNode; initial?: Locale }) {
+  const [locale, setLocaleState] = useState<Locale>(() => initial ?? detectLocale(readSaved()));
+  const setLocale = useCallback((next: Locale) => {
+    setLocaleState(next);
+    try {
+      localStorage.setItem(LOCALE_STORAGE_KEY, next);
+    } catch {
+      // Private mode: the choice lasts for this page only.
+    }
+  }, []);
+  useEffect(() => {
+    document.documentElement.lang = locale;
+    document.title = locale === 'zh-CN' ? '梦工厂 Dream Factory' : 'Dream Factory 梦工厂';
+  }, [locale]);
+  const value = useMemo<I18nValue>(
+    () => ({ locale, setLocale, t: (key, vars) => translate(locale, key, vars) }),
+    [locale, setLocale],
+  );
+  return <I18nContext value={value}>{children}</I18nContext>;
+}
+
+export function useI18n(): I18nValue {
+  const value = useContext(I18nContext);
+  if (!value) throw new Error('useI18n outside I18nProvider');
+  return value;
+}
+
+export type { MessageKey };

@@ -1,0 +1,57 @@
+import { QueryClient } from '@tanstack/react-query';
+import {
+  createTRPCClient,
+  httpBatchLink,
+  httpSubscriptionLink,
+  loggerLink,
+  splitLink,
+  TRPCClientError,
+} from '@trpc/client';
+import { createTRPCContext } from '@trpc/tanstack-react-query';
+import superjson from 'superjson';
+import type { AppRouter } from '../../server/routers/index.ts';
+
+/** `TRPCProvider` wraps the app; `useTRPC()` gives typed queryOptions / mutationOptions / subscriptionOptions. */
+export const { TRPCProvider, useTRPC, useTRPCClient } = createTRPCContext<AppRouter>();
+
+export type AppClientError = TRPCClientError<AppRouter>;
+
+/** Don't retry what will fail again: bad input, no credits, signed out, missing, rate-limited. */
+const retryable = (error: unknown) => {
+  if (!(error instanceof TRPCClientError)) return true;
+  const status = (error.data as { httpStatus?: number } | undefined)?.httpStatus ?? 0;
+  return status === 0 || status >= 500;
+};
+
+export function makeQueryClient() {
+  return new QueryClient({
+    defaultOptions: {
+      queries: {
+        staleTime: 15_000,
+        retry: (count, error) => count < 2 && retryable(error),
+        refetchOnWindowFocus: false,
+      },
+      mutations: { retry: false },
+    },
+  });
+}
+
+/**
+ * Links: the logger first (dev only), then a split — subscriptions (jobs.watch) go over SSE, everything
+ * else (including auth, which sets cookies) through the batch link. Same origin, so the session cookie rides along.
+ */
+export function makeTrpcClient(baseUrl = '/trpc') {
+  return createTRPCClient<AppRouter>({
+    links: [
+      loggerLink({
+        enabled: (op) =>
+          import.meta.env.DEV && (op.direction === 'down' ? op.result instanceof Error : op.type !== 'query'),
+      }),
+      splitLink({
+        condition: (op) => op.type === 'subscription',
+        true: httpSubscriptionLink({ url: baseUrl, transformer: superjson }),
+        false: httpBatchLink({ url: baseUrl, transformer: superjson }),
+      }),
+    ],
+  });
+}

@@ -1,0 +1,73 @@
+import { type ReactNode, useEffect, useRef } from 'react';
+import { useI18n } from '../i18n/index.tsx';
+
+/**
+ * A modal confirmation on the native <dialog>: focus is trapped, Escape cancels, the confirm button
+ * gets focus first so Enter confirms.
+ */
+export function ConfirmDialog({
+  open,
+  message,
+  confirmLabel,
+  danger = true,
+  busy = false,
+  onConfirm,
+  onCancel,
+}: {
+  open: boolean;
+  message: ReactNode;
+  confirmLabel: string;
+  danger?: boolean;
+  busy?: boolean;
+  onConfirm: () => void;
+  onCancel: () => void;
+}) {
+  const { t } = useI18n();
+  const ref = useRef<HTMLDialogElement>(null);
+  const confirmRef = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    const dialog = ref.current;
+    if (!dialog) return;
+    if (open && !dialog.open) {
+      dialog.showModal?.();
+      confirmRef.current?.focus();
+    }
+    if (!open && dialog.open) dialog.close?.();
+  }, [open]);
+  return (
+    <dialog
+      ref={ref}
+      className="dialog"
+      aria-modal="true"
+      onCancel={(event) => {
+        event.preventDefault();
+        onCancel();
+      }}
+    >
+      {open && (
+        <form
+          method="dialog"
+          onSubmit={(event) => {
+            event.preventDefault();
+            onConfirm();
+          }}
+        >
+          <p className="dialog-message">{message}</p>
+          <div className="dialog-actions">
+            <button type="button" className="btn btn-ghost" onClick={onCancel}>
+              {t('common.cancel')}
+            </button>
+            <button
+              type="submit"
+              className={danger ? 'btn btn-danger' : 'btn btn-primary'}
+              ref={confirmRef}
+              disabled={busy}
+            >
+              {confirmLabel}
+            </button>
+          </div>
+        </form>
+      )}
+    </dialog>
+  );
+}
