@@ -7,6 +7,7 @@ import type { Database, User } from '../db/schema.ts';
 import type { Context, InnerContext } from '../server/context.ts';
 import { createInnerContext } from '../server/deps.ts';
 import { type Env, parseEnv } from '../server/env.ts';
+import { logger } from '../server/logger.ts';
 import { appRouter } from '../server/routers/index.ts';
 import type { Clock } from '../server/services/clock.ts';
 import { appCodeOf as appCodeOfError, createCallerFactory } from '../server/trpc.ts';
@@ -37,6 +38,7 @@ export function testInner(
   > = {},
 ): InnerContext {
   const env = testEnv({ DEMO_DELAY_MS: '0', APP_SECRET: 'test-secret', ...options.env });
+  logger.setLevel(env.LOG_LEVEL);
   return createInnerContext(env, db, options.clock ?? testClock(), options);
 }
 

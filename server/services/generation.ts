@@ -122,6 +122,16 @@ export async function startGeneration(
   const jobId = newId();
   try {
     await inTransaction(deps.db, async (trx) => {
+      // Charge first: the users row lock comes before the jobs insert's foreign-key check, so
+      // concurrent generations queue on one lock instead of deadlocking (MySQL).
+      await moveCredits(trx, {
+        userId: input.userId,
+        amount: -cost,
+        kind: 'charge',
+        jobId,
+        note: `${model.id} ${input.kind}`,
+        now,
+      });
       await insertJob(trx, {
         id: jobId,
         user_id: input.userId,
@@ -148,14 +158,6 @@ export async function startGeneration(
         created_at: now,
         started_at: null,
         finished_at: null,
-      });
-      await moveCredits(trx, {
-        userId: input.userId,
-        amount: -cost,
-        kind: 'charge',
-        jobId,
-        note: `${model.id} ${input.kind}`,
-        now,
       });
     });
   } catch (error) {
