@@ -1,0 +1,319 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { EventSource } from 'eventsource';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseJson } from '../../../db/dialect.ts';
+import { createClient } from '../../../shared/api-client.ts';
+import { appCodeOf, callerFor, testInner } from '../../../test/context.ts';
+import { createTestDb, DIALECTS, type TestDb } from '../../../test/db.ts';
+import { type DashScopeFake, startDashScopeFake } from '../../../test/fakes/dashscope-server.ts';
+import { startTestServer } from '../../../test/http.ts';
+import { type OssServer, startOssServer } from '../../../test/oss-server/server.ts';
+import {
+  assertLedgerInvariant,
+  balanceOf,
+  ledgerOf,
+  sha256,
+  signUpUser,
+  testRunner,
+  until,
+} from '../../../test/pipeline.ts';
+import type { InnerContext } from '../../context.ts';
+import { createProviderRegistry } from '../../providers/registry.ts';
+import { OssStorage } from '../../storage/oss.ts';
+import { systemClock } from '../clock.ts';
+import { startGeneration } from '../generation.ts';
+import type { JobRunner } from './runner.ts';
+
+const oss = { accessKeyId: 'pipeline-ak', accessKeySecret: 'pipeline-secret', bucket: 'df-pipeline' };
+
+const readAll = async (stream: NodeJS.ReadableStream) => {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks);
+};
+
+describe.each(DIALECTS)('pipeline with the DashScope fake and the OSS test server on %s', (dialect) => {
+  let t: TestDb;
+  let inner: InnerContext;
+  let runner: JobRunner;
+  let ossServer: OssServer;
+  let fake: DashScopeFake;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    t = await createTestDb(dialect);
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'df-runner-oss-'));
+    ossServer = await startOssServer({ dir: path.join(dataDir, 'oss'), ...oss });
+    fake = await startDashScopeFake({ scenario: { states: ['PENDING', 'RUNNING'] } });
+    const storage = new OssStorage({
+      ...oss,
+      region: 'oss-cn-hangzhou',
+      endpoint: ossServer.url,
+      cname: true,
+      urlTtlSeconds: 600,
+      timeoutMs: 2_000,
+      retries: 2,
+      retryBaseDelayMs: 20,
+    });
+    const providers = createProviderRegistry({
+      dashscope: {
+        apiKey: fake.apiKey,
+        baseUrl: fake.url,
+        pollIntervalMs: 20,
+        requestTimeoutMs: 1_000,
+        retryBaseDelayMs: 20,
+      },
+    });
+    inner = testInner(t.db, {
+      clock: systemClock,
+      storage,
+      providers,
+      env: { DATA_DIR: dataDir, DASHSCOPE_API_KEY: fake.apiKey, ALLOW_PRIVATE_NETWORK_FETCH: 'true' },
+    });
+    runner = testRunner(inner);
+    runner.start();
+  });
+  afterAll(async () => {
+    await runner?.stop();
+    await fake?.close();
+    await ossServer?.close();
+    await t?.destroy();
+  });
+
+  it('stores the provider result in OSS and hands back only OSS URLs', async () => {
+    const user = await signUpUser(inner);
+    const { job, outputs } = await callerFor(inner, user).ai.generateImage({
+      prompt: 'a red kite',
+      model: 'wan-t2i-flash',
+      size: '1024x1024',
+      n: 2,
+    });
+    expect(job.status).toBe('succeeded');
+    expect(outputs).toHaveLength(2);
+    const rows = await t.db.selectFrom('job_outputs').selectAll().where('job_id', '=', job.id).execute();
+    for (const row of rows) {
+      expect(row.oss_url).toBe(`${ossServer.url}/${row.oss_path}`);
+      const bytes = await readAll(ossServer.readObject(row.oss_path));
+      expect(sha256(bytes)).toBe(row.sha256);
+      expect(row.size).toBe(bytes.length);
+      expect(parseJson(row.meta)).toMatchObject({
+        width: 1024,
+        height: 1024,
+        provider: 'dashscope',
+        source_host: expect.any(String),
+      });
+    }
+    for (const o of outputs) {
+      expect(o.url.startsWith(`${ossServer.url}/outputs/`)).toBe(true);
+      expect(o.url).toContain('Signature=');
+      expect(o.url).not.toContain(fake.url);
+      const res = await fetch(o.url);
+      expect(res.status).toBe(200);
+      expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(rows.find((r) => r.id === o.id)?.sha256);
+    }
+    expect(await balanceOf(t.db, user.id)).toBe(100 - job.cost);
+    await assertLedgerInvariant(t.db, user.id);
+  });
+
+  it('fails with STORAGE_UPLOAD_FAILED, refunds once and leaves no row, object or multipart upload when OSS keeps failing', async () => {
+    const user = await signUpUser(inner);
+    const before = ossServer.objectKeys().length;
+    ossServer.faults.failNext(Number.POSITIVE_INFINITY);
+    try {
+      expect(
+        await appCodeOf(
+          callerFor(inner, user).ai.generateImage({ prompt: 'unlucky', model: 'wan-t2i-flash' }),
+        ),
+      ).toBe('STORAGE_UPLOAD_FAILED');
+    } finally {
+      ossServer.faults.clear();
+    }
+    const job = await t.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('user_id', '=', user.id)
+      .executeTakeFirstOrThrow();
+    expect(job).toMatchObject({ status: 'failed', error_code: 'STORAGE_UPLOAD_FAILED' });
+    expect(Number(job.refunded)).toBe(Number(job.cost));
+    expect((await ledgerOf(t.db, user.id)).filter((r) => r.kind === 'refund')).toHaveLength(1);
+    expect(
+      await t.db.selectFrom('job_outputs').select('id').where('job_id', '=', job.id).execute(),
+    ).toHaveLength(0);
+    expect(ossServer.objectKeys().length).toBe(before);
+    expect(ossServer.listMultipartUploads()).toHaveLength(0);
+    expect(await balanceOf(t.db, user.id)).toBe(100);
+  });
+
+  it('refunds a task the provider reports FAILED, and one refused by content inspection', async () => {
+    const user = await signUpUser(inner);
+    const caller = callerFor(inner, user);
+    fake.setScenario({ outcome: 'failed' });
+    expect(await appCodeOf(caller.ai.generateImage({ prompt: 'will fail', model: 'wan-t2i-flash' }))).toBe(
+      'PROVIDER_FAILED',
+    );
+    fake.setScenario({ outcome: 'data-inspection' });
+    expect(
+      await appCodeOf(caller.ai.generateImage({ prompt: 'will be refused', model: 'wan-t2i-flash' })),
+    ).toBe('CONTENT_REJECTED');
+    fake.setScenario({ outcome: 'succeeded' });
+    expect(await balanceOf(t.db, user.id)).toBe(100);
+    expect((await ledgerOf(t.db, user.id)).filter((r) => r.kind === 'refund')).toHaveLength(2);
+    await assertLedgerInvariant(t.db, user.id);
+  });
+
+  it('keeps polling through provider timeouts instead of refunding, and succeeds', async () => {
+    const user = await signUpUser(inner);
+    fake.setScenario({ states: ['PENDING', 'RUNNING', 'RUNNING', 'RUNNING'] });
+    const caller = callerFor(inner, user);
+    const pending = caller.ai.generateImage({ prompt: 'patience', model: 'wan-t2i-flash' });
+    const job = await until(() =>
+      t.db
+        .selectFrom('jobs')
+        .selectAll()
+        .where('user_id', '=', user.id)
+        .where('provider_task_id', 'is not', null)
+        .executeTakeFirst(),
+    );
+    fake.hangNext(3, 1_500);
+    const { job: done } = await pending;
+    fake.setScenario({ states: ['PENDING', 'RUNNING'] });
+    expect(done).toMatchObject({ id: job.id, status: 'succeeded', refunded: 0 });
+    expect((await ledgerOf(t.db, user.id)).filter((r) => r.kind === 'refund')).toHaveLength(0);
+  });
+
+  it('watches a video job to success over SSE with the typed client and an API token', async () => {
+    const server = await startTestServer(inner);
+    try {
+      const user = await signUpUser(inner);
+      const { token } = await callerFor(inner, user).apiTokens.create({ name: 'sse' });
+      // The README's example: createClient({ url, token }).
+      const client = createClient({ url: server.url, token, EventSource });
+      const { job } = await client.ai.generateVideo.mutate({ prompt: 'waves', model: 'wan-t2v-turbo' });
+      const snapshots: { status: string; statusSequence: number; stage: string }[] = [];
+      await new Promise<void>((resolve, reject) => {
+        const sub = client.jobs.watch.subscribe(
+          { id: job.id },
+          {
+            onData: ({ data }) => {
+              snapshots.push(data);
+              if (['succeeded', 'failed', 'canceled'].includes(data.status)) {
+                sub.unsubscribe();
+                resolve();
+              }
+            },
+            onError: reject,
+          },
+        );
+      });
+      expect(snapshots.at(-1)?.status).toBe('succeeded');
+      const sequences = snapshots.map((s) => s.statusSequence);
+      expect([...sequences].sort((a, b) => a - b)).toEqual(sequences);
+      expect(new Set(sequences).size).toBe(sequences.length);
+      expect(snapshots.some((s) => s.stage === 'generating' || s.stage === 'uploading')).toBe(true);
+      const { outputs } = await client.jobs.get.query({ id: job.id });
+      expect(outputs).toHaveLength(1);
+      expect(outputs[0]).toMatchObject({ kind: 'video', contentType: 'video/mp4' });
+      expect(outputs[0]!.url.startsWith(ossServer.url)).toBe(true);
+      const mp4 = Buffer.from(await (await fetch(outputs[0]!.url)).arrayBuffer());
+      expect(mp4.subarray(4, 8).toString('latin1')).toBe('ftyp');
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe.each(DIALECTS)('crash recovery on %s', (dialect) => {
+  let t: TestDb;
+  let fake: DashScopeFake;
+  let child: ChildProcess | undefined;
+  let runner: JobRunner | undefined;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'df-crash-'));
+    t = await createTestDb(dialect, { file: path.join(dataDir, 'crash.sqlite') });
+    fake = await startDashScopeFake({
+      scenario: { states: ['PENDING', 'RUNNING', 'RUNNING', 'RUNNING', 'RUNNING'] },
+    });
+  });
+  afterAll(async () => {
+    child?.kill('SIGKILL');
+    await runner?.stop();
+    await fake?.close();
+    await t?.destroy();
+  });
+
+  it('finishes a job once, with one submit and one charge, after its worker process is killed mid-job', async () => {
+    const env = {
+      DATA_DIR: dataDir,
+      APP_SECRET: 'crash-secret',
+      DASHSCOPE_API_KEY: fake.apiKey,
+      DASHSCOPE_BASE_URL: fake.url,
+      ALLOW_PRIVATE_NETWORK_FETCH: 'true',
+      JOB_LEASE_MS: '1000',
+      LOG_LEVEL: 'silent',
+    };
+    const inner = testInner(t.db, {
+      clock: systemClock,
+      env,
+      providers: createProviderRegistry({
+        dashscope: { apiKey: fake.apiKey, baseUrl: fake.url, pollIntervalMs: 20 },
+      }),
+    });
+    const user = await signUpUser(inner);
+    const start = await startGeneration(inner, {
+      kind: 'image',
+      userId: user.id,
+      prompt: 'survive',
+      model: 'wan-t2i-flash',
+    });
+    if (start.dryRun) throw new Error('unexpected dry run');
+
+    // A separate worker process claims the job and submits it to the provider...
+    child = spawn(process.execPath, ['--import', 'tsx', 'server/index.ts'], {
+      env: { ...process.env, ...env, ROLE: 'worker', PORT: '0', DATABASE_URL: t.url },
+      stdio: 'ignore',
+    });
+    const submitted = await until(
+      () =>
+        t.db
+          .selectFrom('jobs')
+          .selectAll()
+          .where('id', '=', start.job.id)
+          .where('provider_task_id', 'is not', null)
+          .executeTakeFirst(),
+      30_000,
+    );
+    expect(submitted.lease_owner).toMatch(/^worker-/);
+    // ...and dies without a chance to clean up.
+    child.kill('SIGKILL');
+    await new Promise((r) => child?.once('exit', r));
+
+    // Another worker picks the job up once the lease expires, and resumes by polling.
+    runner = testRunner(inner, { leaseMs: 1_000 });
+    runner.start();
+    const done = await until(
+      () =>
+        t.db
+          .selectFrom('jobs')
+          .selectAll()
+          .where('id', '=', start.job.id)
+          .where('status', '=', 'succeeded')
+          .executeTakeFirst(),
+      30_000,
+    );
+    expect(done.lease_owner).toBeNull();
+    expect(fake.submissions).toBe(1);
+    expect(Number(done.attempts)).toBe(2);
+    const ledger = await ledgerOf(t.db, user.id);
+    expect(ledger.filter((r) => r.kind === 'charge')).toHaveLength(1);
+    expect(ledger.filter((r) => r.kind === 'refund')).toHaveLength(0);
+    const outputs = await t.db.selectFrom('job_outputs').selectAll().where('job_id', '=', done.id).execute();
+    expect(outputs).toHaveLength(1);
+    expect(fs.existsSync(path.join(dataDir, 'objects', outputs[0]!.oss_path))).toBe(true);
+    await assertLedgerInvariant(t.db, user.id);
+  });
+});
