@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../shared/errors.ts';
-import { type OssServer, startOssServer, storedObjectPath } from '../../test/oss-server/server.ts';
+import { type OssServer, startOssServer } from '../../test/oss-server/server.ts';
 import { keyForOutput } from './keys.ts';
 import { LocalStorage } from './local.ts';
 import { OssStorage } from './oss.ts';
@@ -174,8 +174,9 @@ describe('persist', () => {
       height: 48,
       sourceHost: new URL(origin).host,
     });
-    const stored = await readFile(storedObjectPath(ossDir, result.key));
-    expect(createHash('sha256').update(stored).digest('hex')).toBe(result.sha256);
+    const hash = createHash('sha256');
+    for await (const chunk of oss.readObject(result.key)) hash.update(chunk as Buffer);
+    expect(hash.digest('hex')).toBe(result.sha256);
     expect(result.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
     expect(stages).toContain('downloading');
     expect(stages).toContain('uploading');

@@ -66,6 +66,10 @@ describe('OSS test server with the real ali-oss client', () => {
     await oss.multipartUpload('mp/one.bin', file, { partSize: 100 * 1024, parallel: 2 });
     const got = await oss.get('mp/one.bin');
     expect(Buffer.compare(got.content as Buffer, data)).toBe(0);
+    // A range across a part boundary of the stored multipart object.
+    const across = await oss.get('mp/one.bin', undefined, { headers: { Range: 'bytes=102390-102409' } });
+    expect(across.res.status).toBe(206);
+    expect(Buffer.compare(across.content as Buffer, data.subarray(102390, 102410))).toBe(0);
 
     const init = await oss.initMultipartUpload('mp/two.bin');
     await oss.uploadPart('mp/two.bin', init.uploadId, 1, file, 0, 100 * 1024);

@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { canonicalResource, parseQuery, sign, signaturesEqual, stringToSign } from './signature.ts';
 
@@ -82,6 +83,8 @@ export interface OssServer {
   /** Every request seen, oldest first (admin requests excluded). */
   readonly requests: RequestLogEntry[];
   objectKeys(): string[];
+  /** The stored bytes of an object, for tests that compare content. */
+  readObject(key: string): Readable;
   listMultipartUploads(): MultipartUploadInfo[];
   close(): Promise<void>;
 }
@@ -94,6 +97,8 @@ interface ObjectMeta {
   contentDisposition?: string;
   lastModified: string;
   objectType: 'Normal' | 'Multipart';
+  /** Multipart objects keep their parts as files (no concatenation on Complete): part numbers in order. */
+  parts?: { number: number; size: number }[];
 }
 
 interface UploadState {
@@ -367,11 +372,37 @@ export const startOssServer = async (options: OssServerOptions): Promise<OssServ
     ...(meta.contentDisposition ? { 'Content-Disposition': meta.contentDisposition } : {}),
   });
 
+  /** Move the data (a file, or a folder of parts) into place and record the metadata. */
   const commitObject = async (meta: ObjectMeta, dataPath: string) => {
     const base = join(objectsDir, objectFileName(meta.key));
-    await rename(dataPath, base);
+    await Promise.all([rm(base, { force: true }), rm(`${base}.parts`, { recursive: true, force: true })]);
+    await rename(dataPath, meta.parts ? `${base}.parts` : base);
     await writeFile(`${base}.json`, JSON.stringify(meta));
     objects.set(meta.key, meta);
+  };
+
+  /** Bytes start..end (inclusive) of an object, streamed across part files when it is multipart. */
+  const readRange = (meta: ObjectMeta, start: number, end: number): Readable => {
+    const base = join(objectsDir, objectFileName(meta.key));
+    if (!meta.parts) return createReadStream(base, { start, end, highWaterMark: 1024 * 1024 });
+    const parts = meta.parts;
+    return Readable.from(
+      (async function* () {
+        let offset = 0;
+        for (const part of parts) {
+          const partStart = offset;
+          const partEnd = offset + part.size - 1;
+          offset += part.size;
+          if (partEnd < start || part.size === 0) continue;
+          if (partStart > end) break;
+          yield* createReadStream(join(`${base}.parts`, String(part.number)), {
+            start: Math.max(0, start - partStart),
+            end: Math.min(part.size - 1, end - partStart),
+            highWaterMark: 1024 * 1024,
+          });
+        }
+      })(),
+    );
   };
 
   const requireKey = (key: string) => {
@@ -455,14 +486,18 @@ export const startOssServer = async (options: OssServerOptions): Promise<OssServ
           res.end();
           return;
         }
-        await pipeline(createReadStream(join(objectsDir, objectFileName(key)), { start, end }), res);
+        await pipeline(readRange(meta, start, end), res);
         return;
       }
       case 'DeleteObject': {
         requireKey(key);
         if (objects.delete(key)) {
           const file = join(objectsDir, objectFileName(key));
-          await Promise.all([rm(file, { force: true }), rm(`${file}.json`, { force: true })]);
+          await Promise.all([
+            rm(file, { force: true }),
+            rm(`${file}.json`, { force: true }),
+            rm(`${file}.parts`, { recursive: true, force: true }),
+          ]);
         }
         res.writeHead(204, base);
         res.end();
@@ -557,28 +592,24 @@ export const startOssServer = async (options: OssServerOptions): Promise<OssServ
             );
           }
         }
-        tmpCounter += 1;
-        const target = join(tmpDir, `complete-${tmpCounter}-${upload.uploadId}`);
         const etagHash = createHash('md5');
         let size = 0;
-        try {
-          const out = createWriteStream(target);
-          await pipeline(async function* () {
-            for (const part of requested) {
-              etagHash.update(Buffer.from(part.etag, 'hex'));
-              for await (const chunk of createReadStream(
-                join(uploadsDir, upload.uploadId, String(part.number)),
-              )) {
-                size += (chunk as Buffer).length;
-                yield chunk as Buffer;
-              }
-            }
-          }, out);
-        } catch (error) {
-          await rm(target, { force: true });
-          throw error;
+        const parts: { number: number; size: number }[] = [];
+        for (const part of requested) {
+          etagHash.update(Buffer.from(part.etag, 'hex'));
+          const stored = upload.parts.get(part.number)!;
+          size += stored.size;
+          parts.push({ number: part.number, size: stored.size });
         }
+        // Parts uploaded but not listed are dropped, as OSS does.
+        const listed = new Set(requested.map((p) => p.number));
+        for (const number of upload.parts.keys()) {
+          if (!listed.has(number))
+            await rm(join(uploadsDir, upload.uploadId, String(number)), { force: true });
+        }
+        await rm(join(uploadsDir, upload.uploadId, 'upload.json'), { force: true });
         const etag = `${etagHash.digest('hex').toUpperCase()}-${requested.length}`;
+        uploads.delete(upload.uploadId);
         await commitObject(
           {
             key,
@@ -588,11 +619,10 @@ export const startOssServer = async (options: OssServerOptions): Promise<OssServ
             contentDisposition: upload.contentDisposition,
             lastModified: new Date().toISOString(),
             objectType: 'Multipart',
+            parts,
           },
-          target,
+          join(uploadsDir, upload.uploadId),
         );
-        uploads.delete(upload.uploadId);
-        await rm(join(uploadsDir, upload.uploadId), { recursive: true, force: true });
         sendXml(
           res,
           200,
@@ -751,6 +781,10 @@ export const startOssServer = async (options: OssServerOptions): Promise<OssServ
       }
     })();
   });
+  // Long uploads (a 4 GiB PutObject) must not hit Node's 5-minute request timeout, and a longer
+  // keep-alive than the client's idle time avoids EPIPE on a reused socket.
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = 30_000;
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -771,6 +805,11 @@ export const startOssServer = async (options: OssServerOptions): Promise<OssServ
     requests,
     objectKeys: () => [...objects.keys()].sort(),
     listMultipartUploads,
+    readObject: (key) => {
+      const meta = objects.get(key);
+      if (!meta) throw new Error(`No such object: ${key}`);
+      return meta.size === 0 ? Readable.from([]) : readRange(meta, 0, meta.size - 1);
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -778,9 +817,3 @@ export const startOssServer = async (options: OssServerOptions): Promise<OssServ
       }),
   };
 };
-
-/** Size of a stored object on disk, for tests that check the bytes landed. */
-export const storedObjectPath = (dir: string, key: string): string =>
-  join(dir, 'objects', objectFileName(key));
-
-export const statStoredObject = async (dir: string, key: string) => stat(storedObjectPath(dir, key));
