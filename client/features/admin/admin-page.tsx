@@ -1,3 +1,25 @@
-export default function Page() {
-  return null;
+import { Navigate, NavLink, Route, Routes } from 'react-router';
+import { useI18n } from '../../i18n/index.tsx';
+import { CodesPanel } from './codes-panel.tsx';
+import { JobsPanel } from './jobs-panel.tsx';
+import { UsersPanel } from './users-panel.tsx';
+
+export default function AdminPage() {
+  const { t } = useI18n();
+  return (
+    <main className="page">
+      <h1>{t('admin.title')}</h1>
+      <nav className="subnav" aria-label={t('admin.title')}>
+        <NavLink to="/admin/users">{t('admin.users')}</NavLink>
+        <NavLink to="/admin/codes">{t('admin.codes')}</NavLink>
+        <NavLink to="/admin/jobs">{t('admin.jobs')}</NavLink>
+      </nav>
+      <Routes>
+        <Route index element={<Navigate to="users" replace />} />
+        <Route path="users" element={<UsersPanel />} />
+        <Route path="codes" element={<CodesPanel />} />
+        <Route path="jobs" element={<JobsPanel />} />
+      </Routes>
+    </main>
+  );
 }

@@ -1,3 +1,171 @@
-export default function Page() {
-  return null;
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { type FormEvent, useState } from 'react';
+import { useI18n } from '../../i18n/index.tsx';
+import { formatDateTime } from '../../lib/format.ts';
+import { useTRPC } from '../../lib/trpc.ts';
+import { ConfirmDialog } from '../../ui/confirm-dialog.tsx';
+import { CopyButton } from '../../ui/copy-button.tsx';
+import { ErrorNotice } from '../../ui/error-notice.tsx';
+import { Empty, Loading } from '../../ui/states.tsx';
+
+/** How another TypeScript app calls the API with a token (the same typed procedures the SPA uses). */
+export const clientSnippet = (
+  origin: string,
+  token?: string,
+) => `import { createTRPCClient, httpBatchLink } from '@trpc/client';
+import superjson from 'superjson';
+import type { AppRouter } from 'dream-factory/server/routers/index.ts';
+
+const client = createTRPCClient<AppRouter>({
+  links: [
+    httpBatchLink({
+      url: '${origin}/trpc',
+      transformer: superjson,
+      headers: { Authorization: 'Bearer ${token ?? '<your token>'}' },
+    }),
+  ],
+});
+
+const { balance } = await client.credits.balance.query();
+const { outputs } = await client.ai.generateImage.mutate({ prompt: 'a red fox in snow', n: 1 });
+console.log(balance, outputs[0]?.url);`;
+
+export default function TokensPage() {
+  const { t, locale } = useI18n();
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [name, setName] = useState('');
+  const [revoking, setRevoking] = useState<{ id: string; name: string }>();
+  const tokens = useQuery(trpc.apiTokens.list.queryOptions());
+  const invalidate = () => queryClient.invalidateQueries(trpc.apiTokens.list.queryFilter());
+  const create = useMutation(
+    trpc.apiTokens.create.mutationOptions({
+      onSuccess: () => {
+        setName('');
+        void invalidate();
+      },
+    }),
+  );
+  const revoke = useMutation(
+    trpc.apiTokens.revoke.mutationOptions({
+      onSuccess: () => {
+        setRevoking(undefined);
+        void invalidate();
+      },
+    }),
+  );
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    if (name.trim()) create.mutate({ name: name.trim() });
+  };
+  const origin = typeof location === 'undefined' ? 'http://localhost:3000' : location.origin;
+
+  return (
+    <main className="page stack">
+      <div>
+        <h1>{t('tokens.title')}</h1>
+        <p className="muted">{t('tokens.intro')}</p>
+      </div>
+      <section className="card stack">
+        <form className="redeem-form" onSubmit={submit}>
+          <label htmlFor="token-name" className="sr-only">
+            {t('tokens.name')}
+          </label>
+          <input
+            id="token-name"
+            value={name}
+            maxLength={100}
+            onChange={(e) => setName(e.target.value)}
+            placeholder={t('tokens.namePlaceholder')}
+          />
+          <button type="submit" className="btn btn-primary" disabled={!name.trim() || create.isPending}>
+            {t('tokens.create')}
+          </button>
+        </form>
+        {create.error && <ErrorNotice error={create.error} />}
+        {create.data && (
+          <div className="notice notice-success stack" role="status">
+            <p className="notice-title">{t('tokens.copyOnce')}</p>
+            <div className="token-reveal">
+              <code data-testid="new-token">{create.data.token}</code>
+              <CopyButton text={create.data.token} />
+            </div>
+          </div>
+        )}
+      </section>
+
+      <section className="stack" aria-labelledby="tokens-list">
+        <h2 id="tokens-list">{t('tokens.list')}</h2>
+        {tokens.isPending ? (
+          <Loading />
+        ) : tokens.error ? (
+          <ErrorNotice error={tokens.error} />
+        ) : tokens.data.length === 0 ? (
+          <Empty>{t('tokens.empty')}</Empty>
+        ) : (
+          <div className="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">{t('tokens.name')}</th>
+                  <th scope="col">{t('tokens.prefix')}</th>
+                  <th scope="col">{t('tokens.lastUsed')}</th>
+                  <th scope="col">{t('tokens.created')}</th>
+                  <th scope="col">
+                    <span className="sr-only">{t('tokens.revoke')}</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {tokens.data.map((token) => (
+                  <tr key={token.id}>
+                    <td>{token.name}</td>
+                    <td className="mono">{token.prefix}…</td>
+                    <td>
+                      {token.lastUsedAt
+                        ? formatDateTime(new Date(token.lastUsedAt), locale)
+                        : t('tokens.never')}
+                    </td>
+                    <td>{formatDateTime(new Date(token.createdAt), locale)}</td>
+                    <td className="num">
+                      {token.revokedAt ? (
+                        <span className="badge">{t('tokens.revoked')}</span>
+                      ) : (
+                        <button
+                          type="button"
+                          className="btn btn-danger-ghost btn-sm"
+                          onClick={() => setRevoking({ id: token.id, name: token.name })}
+                        >
+                          {t('tokens.revoke')}
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </section>
+
+      <section className="stack" aria-labelledby="snippet-title">
+        <div className="row" style={{ justifyContent: 'space-between' }}>
+          <h2 id="snippet-title">{t('tokens.snippet')}</h2>
+          <CopyButton text={clientSnippet(origin, create.data?.token)} />
+        </div>
+        <pre className="snippet">
+          <code>{clientSnippet(origin, create.data?.token)}</code>
+        </pre>
+      </section>
+
+      <ConfirmDialog
+        open={Boolean(revoking)}
+        message={t('tokens.revokeConfirm', { name: revoking?.name ?? '' })}
+        confirmLabel={t('tokens.revoke')}
+        busy={revoke.isPending}
+        onConfirm={() => revoking && revoke.mutate({ id: revoking.id })}
+        onCancel={() => setRevoking(undefined)}
+      />
+    </main>
+  );
 }

@@ -1,0 +1,246 @@
+import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
+import { type FormEvent, useState } from 'react';
+import { useI18n } from '../../i18n/index.tsx';
+import { describeError } from '../../lib/errors.ts';
+import { formatDate, formatDateTime } from '../../lib/format.ts';
+import { useTRPC } from '../../lib/trpc.ts';
+import { ConfirmDialog } from '../../ui/confirm-dialog.tsx';
+import { ErrorNotice } from '../../ui/error-notice.tsx';
+import { Empty, Loading } from '../../ui/states.tsx';
+
+/** Saves text as a file in the browser (the codes exist in plaintext only in this response). */
+export function downloadText(filename: string, text: string, type = 'text/csv;charset=utf-8') {
+  // A BOM so Excel opens UTF-8 CSV (notes may be Chinese) correctly.
+  const blob = new Blob(['\uFEFF', text], { type });
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+function NewBatchForm() {
+  const { t } = useI18n();
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [credits, setCredits] = useState('50');
+  const [count, setCount] = useState('10');
+  const [maxRedemptions, setMaxRedemptions] = useState('1');
+  const [expiresAt, setExpiresAt] = useState('');
+  const [note, setNote] = useState('');
+  const create = useMutation(
+    trpc.admin.codes.create.mutationOptions({
+      onSuccess: () => void queryClient.invalidateQueries(trpc.admin.codes.pathFilter()),
+    }),
+  );
+  const fieldErrors = create.error ? (describeError(create.error).fieldErrors ?? {}) : {};
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    create.mutate({
+      credits: Number(credits),
+      count: Number(count),
+      maxRedemptions: Number(maxRedemptions) || 1,
+      expiresAt: expiresAt ? new Date(expiresAt) : undefined,
+      note: note.trim() || undefined,
+    });
+  };
+  const csvName = create.data ? `codes-${create.data.batchId}.csv` : '';
+  return (
+    <form className="card stack" onSubmit={submit} aria-labelledby="batch-title">
+      <h2 id="batch-title">{t('admin.newBatch')}</h2>
+      <div className="inline-form">
+        <label className="field">
+          <span className="field-label">{t('admin.creditsPerCode')}</span>
+          <input
+            type="number"
+            required
+            min={1}
+            step={1}
+            value={credits}
+            onChange={(e) => setCredits(e.target.value)}
+          />
+          {fieldErrors.credits && <span className="field-error">{fieldErrors.credits}</span>}
+        </label>
+        <label className="field">
+          <span className="field-label">{t('admin.count')}</span>
+          <input
+            type="number"
+            required
+            min={1}
+            max={10000}
+            step={1}
+            value={count}
+            onChange={(e) => setCount(e.target.value)}
+          />
+          {fieldErrors.count && <span className="field-error">{fieldErrors.count}</span>}
+        </label>
+        <label className="field">
+          <span className="field-label">{t('admin.maxRedemptions')}</span>
+          <input
+            type="number"
+            min={1}
+            step={1}
+            value={maxRedemptions}
+            onChange={(e) => setMaxRedemptions(e.target.value)}
+          />
+        </label>
+        <label className="field">
+          <span className="field-label">{t('admin.expiresAt')}</span>
+          <input type="datetime-local" value={expiresAt} onChange={(e) => setExpiresAt(e.target.value)} />
+          {fieldErrors.expiresAt && <span className="field-error">{fieldErrors.expiresAt}</span>}
+        </label>
+        <label className="field">
+          <span className="field-label">{t('admin.note')}</span>
+          <input value={note} maxLength={200} onChange={(e) => setNote(e.target.value)} />
+        </label>
+        <button type="submit" className="btn btn-primary" disabled={create.isPending}>
+          {t('admin.createBatch')}
+        </button>
+      </div>
+      {create.error && !Object.keys(fieldErrors).length && <ErrorNotice error={create.error} />}
+      {create.data && (
+        <div className="notice notice-success stack" role="status" data-testid="batch-created">
+          <p className="notice-title">{t('admin.batchCreated', { count: create.data.codes.length })}</p>
+          <div className="row">
+            <button
+              type="button"
+              className="btn btn-primary btn-sm"
+              onClick={() => create.data && downloadText(csvName, create.data.csv)}
+            >
+              {t('admin.downloadCsv')}
+            </button>
+          </div>
+          <pre className="snippet" style={{ maxHeight: 160 }} data-testid="batch-codes">
+            {create.data.codes.slice(0, 20).join('\n')}
+            {create.data.codes.length > 20 ? `\n… +${create.data.codes.length - 20}` : ''}
+          </pre>
+        </div>
+      )}
+    </form>
+  );
+}
+
+export function CodesPanel() {
+  const { t, locale } = useI18n();
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [disabling, setDisabling] = useState<string>();
+  const batches = useInfiniteQuery(
+    trpc.admin.codes.list.infiniteQueryOptions(
+      { limit: 20 },
+      { getNextPageParam: (last) => last.nextCursor ?? undefined },
+    ),
+  );
+  const disable = useMutation(
+    trpc.admin.codes.disable.mutationOptions({
+      onSuccess: () => {
+        setDisabling(undefined);
+        void queryClient.invalidateQueries(trpc.admin.codes.pathFilter());
+      },
+    }),
+  );
+  const rows = batches.data?.pages.flatMap((p) => p.items) ?? [];
+  return (
+    <div className="stack">
+      <NewBatchForm />
+      {batches.isPending ? (
+        <Loading />
+      ) : batches.error ? (
+        <ErrorNotice error={batches.error} />
+      ) : rows.length === 0 ? (
+        <Empty>{t('admin.noBatches')}</Empty>
+      ) : (
+        <div className="table-wrap">
+          <table data-testid="batches">
+            <thead>
+              <tr>
+                <th scope="col">{t('admin.batch')}</th>
+                <th scope="col" className="num">
+                  {t('admin.creditsPerCode')}
+                </th>
+                <th scope="col" className="num">
+                  {t('admin.count')}
+                </th>
+                <th scope="col" className="num">
+                  {t('admin.used')}
+                </th>
+                <th scope="col" className="num">
+                  {t('admin.exhausted')}
+                </th>
+                <th scope="col" className="num">
+                  {t('admin.disabled')}
+                </th>
+                <th scope="col">{t('admin.expires')}</th>
+                <th scope="col">{t('admin.created')}</th>
+                <th scope="col">
+                  <span className="sr-only">{t('admin.disable')}</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((batch) => {
+                const allDisabled = batch.disabledCount >= batch.count;
+                return (
+                  <tr key={batch.batchId}>
+                    <td className="wrap">
+                      {batch.note || <span className="mono">{batch.batchId.slice(-10)}</span>}
+                      <div className="muted small">
+                        {batch.createdBy} · ×{batch.maxRedemptions}
+                      </div>
+                    </td>
+                    <td className="num">{batch.credits}</td>
+                    <td className="num">{batch.count}</td>
+                    <td className="num">{batch.redemptions}</td>
+                    <td className="num">{batch.exhaustedCount}</td>
+                    <td className="num">{batch.disabledCount}</td>
+                    <td>{batch.expiresAt ? formatDateTime(new Date(batch.expiresAt), locale) : '—'}</td>
+                    <td>{formatDate(new Date(batch.createdAt), locale)}</td>
+                    <td className="num">
+                      {allDisabled ? (
+                        <span className="badge">{t('admin.disabled')}</span>
+                      ) : (
+                        <button
+                          type="button"
+                          className="btn btn-danger-ghost btn-sm"
+                          onClick={() => setDisabling(batch.batchId)}
+                        >
+                          {t('admin.disable')}
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {batches.hasNextPage && (
+        <div className="list-end">
+          <button type="button" className="btn btn-secondary" onClick={() => void batches.fetchNextPage()}>
+            {t('common.loadMore')}
+          </button>
+        </div>
+      )}
+      <ConfirmDialog
+        open={Boolean(disabling)}
+        message={
+          <>
+            {t('admin.disableConfirm')}
+            {disable.error && <ErrorNotice error={disable.error} />}
+          </>
+        }
+        confirmLabel={t('admin.disable')}
+        busy={disable.isPending}
+        onConfirm={() => disabling && disable.mutate({ batchId: disabling })}
+        onCancel={() => {
+          disable.reset();
+          setDisabling(undefined);
+        }}
+      />
+    </div>
+  );
+}

@@ -1,0 +1,97 @@
+import { useInfiniteQuery } from '@tanstack/react-query';
+import { useState } from 'react';
+import type { JobStatus } from '../../../shared/schemas/generation.ts';
+import { useI18n } from '../../i18n/index.tsx';
+import { formatDateTime } from '../../lib/format.ts';
+import { useTRPC } from '../../lib/trpc.ts';
+import { ErrorNotice } from '../../ui/error-notice.tsx';
+import { Empty, Loading } from '../../ui/states.tsx';
+
+const STATUSES: JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'canceled'];
+
+export function JobsPanel() {
+  const { t, locale } = useI18n();
+  const trpc = useTRPC();
+  const [status, setStatus] = useState<JobStatus | ''>('');
+  const jobs = useInfiniteQuery(
+    trpc.admin.jobs.list.infiniteQueryOptions(
+      { limit: 50, status: status || undefined },
+      { getNextPageParam: (last) => last.nextCursor ?? undefined },
+    ),
+  );
+  const rows = jobs.data?.pages.flatMap((p) => p.items) ?? [];
+  return (
+    <div className="stack">
+      <label className="field" style={{ maxWidth: 240 }}>
+        <span className="field-label">{t('admin.status')}</span>
+        <select value={status} onChange={(e) => setStatus(e.target.value as JobStatus | '')}>
+          <option value="">{t('admin.allStatuses')}</option>
+          {STATUSES.map((s) => (
+            <option key={s} value={s}>
+              {t(`job.status.${s}`)}
+            </option>
+          ))}
+        </select>
+      </label>
+      {jobs.isPending ? (
+        <Loading />
+      ) : jobs.error ? (
+        <ErrorNotice error={jobs.error} />
+      ) : rows.length === 0 ? (
+        <Empty>{t('admin.noJobs')}</Empty>
+      ) : (
+        <div className="table-wrap">
+          <table data-testid="admin-jobs">
+            <thead>
+              <tr>
+                <th scope="col">{t('admin.created')}</th>
+                <th scope="col">{t('admin.user')}</th>
+                <th scope="col">{t('admin.status')}</th>
+                <th scope="col">{t('admin.model')}</th>
+                <th scope="col" className="num">
+                  {t('admin.cost')}
+                </th>
+                <th scope="col">{t('admin.reason')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((job) => (
+                <tr key={job.id}>
+                  <td>{formatDateTime(job.createdAt, locale)}</td>
+                  <td>{job.userEmail}</td>
+                  <td>
+                    <span className={`badge badge-${job.status}`}>{t(`job.status.${job.status}`)}</span>
+                  </td>
+                  <td>
+                    {job.model} <span className="muted small">({t(`kind.${job.kind}`)})</span>
+                  </td>
+                  <td className="num">
+                    {job.cost}
+                    {job.refunded > 0 && <span className="muted small"> (−{job.refunded})</span>}
+                  </td>
+                  <td className="wrap">
+                    {job.error ? (
+                      <>
+                        <span className="mono">{job.error.code}</span>{' '}
+                        <span className="muted">{job.error.message}</span>
+                      </>
+                    ) : (
+                      '—'
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {jobs.hasNextPage && (
+        <div className="list-end">
+          <button type="button" className="btn btn-secondary" onClick={() => void jobs.fetchNextPage()}>
+            {t('common.loadMore')}
+          </button>
+        </div>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,155 @@
+import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
+import { type FormEvent, useDeferredValue, useState } from 'react';
+import { useI18n } from '../../i18n/index.tsx';
+import { describeError } from '../../lib/errors.ts';
+import { formatDate, formatNumber } from '../../lib/format.ts';
+import { useTRPC } from '../../lib/trpc.ts';
+import { ErrorNotice } from '../../ui/error-notice.tsx';
+import { Empty, Loading } from '../../ui/states.tsx';
+
+function GrantForm({ initialEmail }: { initialEmail: string }) {
+  const { t } = useI18n();
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [email, setEmail] = useState(initialEmail);
+  const [amount, setAmount] = useState('');
+  const [note, setNote] = useState('');
+  const grant = useMutation(
+    trpc.admin.credits.grant.mutationOptions({
+      onSuccess: () => {
+        setAmount('');
+        setNote('');
+        void queryClient.invalidateQueries(trpc.admin.users.pathFilter());
+        void queryClient.invalidateQueries(trpc.credits.pathFilter());
+      },
+    }),
+  );
+  const fieldErrors = grant.error ? (describeError(grant.error).fieldErrors ?? {}) : {};
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    grant.mutate({ email, amount: Number(amount), note });
+  };
+  return (
+    <form className="card stack" onSubmit={submit} aria-labelledby="grant-title">
+      <h2 id="grant-title">{t('admin.grant')}</h2>
+      <div className="inline-form">
+        <label className="field">
+          <span className="field-label">{t('admin.email')}</span>
+          <input type="email" required value={email} onChange={(e) => setEmail(e.target.value)} />
+          {fieldErrors.email && <span className="field-error">{fieldErrors.email}</span>}
+        </label>
+        <label className="field">
+          <span className="field-label">{t('admin.amount')}</span>
+          <input
+            type="number"
+            inputMode="numeric"
+            required
+            min={1}
+            step={1}
+            value={amount}
+            onChange={(e) => setAmount(e.target.value)}
+          />
+          {fieldErrors.amount && <span className="field-error">{fieldErrors.amount}</span>}
+        </label>
+        <label className="field">
+          <span className="field-label">{t('admin.note')}</span>
+          <input value={note} maxLength={500} onChange={(e) => setNote(e.target.value)} />
+        </label>
+        <button type="submit" className="btn btn-primary" disabled={grant.isPending || !email || !amount}>
+          {t('admin.grantTo')}
+        </button>
+      </div>
+      {grant.data && (
+        <p className="notice notice-success" role="status">
+          {t('admin.granted', { balance: grant.data.balance })}
+        </p>
+      )}
+      {grant.error && !Object.keys(fieldErrors).length && <ErrorNotice error={grant.error} />}
+    </form>
+  );
+}
+
+export function UsersPanel() {
+  const { t, locale } = useI18n();
+  const trpc = useTRPC();
+  const [search, setSearch] = useState('');
+  const [grantEmail, setGrantEmail] = useState('');
+  const deferred = useDeferredValue(search.trim());
+  const users = useInfiniteQuery(
+    trpc.admin.users.list.infiniteQueryOptions(
+      { limit: 50, search: deferred || undefined },
+      { getNextPageParam: (last) => last.nextCursor ?? undefined },
+    ),
+  );
+  const rows = users.data?.pages.flatMap((p) => p.items) ?? [];
+  return (
+    <div className="stack">
+      <GrantForm key={grantEmail} initialEmail={grantEmail} />
+      <label className="field" style={{ maxWidth: 360 }}>
+        <span className="sr-only">{t('admin.search')}</span>
+        <input
+          type="search"
+          placeholder={t('admin.search')}
+          value={search}
+          onChange={(e) => setSearch(e.target.value)}
+        />
+      </label>
+      {users.isPending ? (
+        <Loading />
+      ) : users.error ? (
+        <ErrorNotice error={users.error} />
+      ) : rows.length === 0 ? (
+        <Empty>{t('admin.noUsers')}</Empty>
+      ) : (
+        <div className="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">{t('admin.email')}</th>
+                <th scope="col">{t('admin.role')}</th>
+                <th scope="col" className="num">
+                  {t('admin.balance')}
+                </th>
+                <th scope="col">{t('admin.joined')}</th>
+                <th scope="col">
+                  <span className="sr-only">{t('admin.grant')}</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((user) => (
+                <tr key={user.id}>
+                  <td>{user.email}</td>
+                  <td>
+                    <span className={user.role === 'admin' ? 'badge badge-admin' : 'badge'}>{user.role}</span>
+                  </td>
+                  <td className="num">{formatNumber(user.creditBalance, locale)}</td>
+                  <td>{formatDate(user.createdAt, locale)}</td>
+                  <td className="num">
+                    <button
+                      type="button"
+                      className="btn btn-ghost btn-sm"
+                      onClick={() => {
+                        setGrantEmail(user.email);
+                        window.scrollTo({ top: 0, behavior: 'smooth' });
+                      }}
+                    >
+                      {t('admin.grantTo')}
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {users.hasNextPage && (
+        <div className="list-end">
+          <button type="button" className="btn btn-secondary" onClick={() => void users.fetchNextPage()}>
+            {t('common.loadMore')}
+          </button>
+        </div>
+      )}
+    </div>
+  );
+}
