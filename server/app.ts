@@ -18,6 +18,12 @@ export interface AppOptions {
 export function createApp(inner: InnerContext, options: AppOptions = {}) {
   const app = express();
   app.disable('x-powered-by');
+  const trustProxy = inner.config.TRUST_PROXY;
+  if (trustProxy)
+    app.set(
+      'trust proxy',
+      /^\d+$/.test(trustProxy) ? Number(trustProxy) : trustProxy === 'true' || trustProxy,
+    );
 
   app.get('/healthz', async (_req, res) => {
     try {

@@ -78,6 +78,11 @@ export const EnvSchema = z.object({
   IMAGE_WAIT_SECONDS: intIn(120, 1, 3600),
   /** How long a worker's claim on a job lasts without renewal (a dead worker's jobs resume after it). */
   JOB_LEASE_MS: intIn(30_000, 200, 3_600_000),
+  /**
+   * Express "trust proxy": set it when behind a reverse proxy (e.g. `loopback`, `1`, or a list of
+   * addresses) so rate limits see the client's IP, not the proxy's. Unset trusts no proxy.
+   */
+  TRUST_PROXY: optionalString,
   /** Secret for signing local file URLs; derived and stored under DATA_DIR when unset. */
   APP_SECRET: optionalString,
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),

@@ -84,14 +84,8 @@ export const renderDemoPng = (width: number, height: number, seed: number): Buff
     }
   }
 
-  // Fine grain from the same generator, so neighbouring pixels differ a little.
-  for (let i = 0; i < data.length; i += 4) {
-    const n = (rand() - 0.5) * 12;
-    data[i] = (data[i] ?? 0) + n;
-    data[i + 1] = (data[i + 1] ?? 0) + n;
-    data[i + 2] = (data[i + 2] ?? 0) + n;
-  }
-  return PNG.sync.write(png);
+  // Fast deflate: the demo stands in for a provider, and should not be the slow part of a job.
+  return PNG.sync.write(png, { deflateLevel: 1, filterType: 2 });
 };
 
 /** Places in the Mandelbrot set worth zooming into. */

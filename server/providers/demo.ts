@@ -181,6 +181,7 @@ export const createDemoProvider = (options: DemoProviderOptions = {}): Provider 
       };
     },
 
-    suggestedPollDelayMs: () => Math.min(500, Math.max(50, Math.floor(delayMs / 10))),
+    // An instant demo (delay 0) is done at once: poll without waiting.
+    suggestedPollDelayMs: () => (delayMs === 0 ? 0 : Math.min(500, Math.max(50, Math.floor(delayMs / 10)))),
   };
 };

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import type { Kysely } from 'kysely';
 import type { Database, Job } from '../../../db/schema.ts';
 import { inTransaction } from '../../../db/transaction.ts';
@@ -94,6 +95,7 @@ export class JobRunner {
 
   start(): void {
     if (this.running) return;
+    fs.mkdirSync(this.o.tmpDir, { recursive: true });
     this.running = true;
     this.loop = this.run();
   }
@@ -218,11 +220,14 @@ export class JobRunner {
 
     let interval = this.o.pollIntervalMs;
     let failures = 0;
+    let polls = 0;
     while (!result || result.state === 'queued' || result.state === 'running') {
       if (result?.progress !== undefined) {
         await this.progress(job, { stage: 'generating', progress: 5 + Math.round(result.progress * 0.75) });
       }
-      await sleep(interval, signal);
+      // The provider knows its own pace (and rate limits); otherwise back off from pollIntervalMs.
+      const suggested = provider.suggestedPollDelayMs?.(polls++);
+      await sleep(suggested ?? interval, signal);
       interval = Math.min(this.o.maxPollIntervalMs, Math.round(interval * 1.5));
       try {
         result = await provider.poll(taskId, { signal });

@@ -1,0 +1,180 @@
+// Pipeline benchmark: ai.generateImage over HTTP (instant demo provider, OSS test server, MariaDB)
+// at concurrency 1, 8 and 32, next to a floor doing the same DB transactions plus one upload directly.
+// Run: npx tsx bench/pipeline/run.ts [--dialect=mysql|sqlite] [--requests=N]
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { inTransaction } from '../../db/transaction.ts';
+import { createInnerContext } from '../../server/deps.ts';
+import { parseEnv } from '../../server/env.ts';
+import { logger } from '../../server/logger.ts';
+import { renderDemoPng } from '../../server/providers/demo-media.ts';
+import { moveCredits } from '../../server/services/billing.ts';
+import { systemClock } from '../../server/services/clock.ts';
+import { newId } from '../../server/services/ids.ts';
+import { JobRunner } from '../../server/services/jobs/runner.ts';
+import { claimJobs, insertJob, updateJob } from '../../server/services/jobs/store.ts';
+import { OssStorage } from '../../server/storage/oss.ts';
+import { createTestDb } from '../../test/db.ts';
+import { httpClient, startTestServer } from '../../test/http.ts';
+import { startOssServer } from '../../test/oss-server/server.ts';
+
+const arg = (name: string, fallback: string) =>
+  process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
+const dialect = arg('dialect', 'mysql') as 'mysql' | 'sqlite';
+const perLevel = Number(arg('requests', '0'));
+const LEVELS = [1, 8, 32];
+
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+
+async function measure(concurrency: number, total: number, once: (i: number) => Promise<void>) {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        const i = next++;
+        const t0 = performance.now();
+        await once(i);
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { jobsPerSecond: total / seconds, p50: pct(latencies, 50), p99: pct(latencies, 99) };
+}
+
+logger.setLevel('warn');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'df-bench-pipeline-'));
+const credentials = { accessKeyId: 'bench-ak', accessKeySecret: 'bench-secret', bucket: 'bench' };
+const ossServer = await startOssServer({ dir: path.join(dir, 'oss'), ...credentials });
+const storage = new OssStorage({
+  ...credentials,
+  region: 'oss-cn-hangzhou',
+  endpoint: ossServer.url,
+  cname: true,
+  urlTtlSeconds: 600,
+});
+const t = await createTestDb(dialect);
+const env = parseEnv({
+  DATA_DIR: dir,
+  DEMO_DELAY_MS: '0',
+  SIGNUP_BONUS_CREDITS: '0',
+  APP_SECRET: 'bench',
+  WORKER_CONCURRENCY: '32',
+  LOG_LEVEL: 'warn',
+});
+const inner = createInnerContext(env, t.db, systemClock, { storage });
+const runner = new JobRunner(inner, {
+  concurrency: 32,
+  prefix: 'outputs',
+  tmpDir: path.join(dir, 'tmp'),
+  allowPrivateNetwork: true,
+});
+runner.start();
+const server = await startTestServer(inner);
+
+const client = httpClient(server.url, { cookies: new Map() });
+const { user } = await client.auth.signUp.mutate({ email: 'bench@example.com', password: 'password123' });
+await inTransaction(t.db, (trx) =>
+  moveCredits(trx, { userId: user.id, amount: 1_000_000, kind: 'grant', now: Date.now() }),
+);
+
+const size = '512x512';
+const png = renderDemoPng(512, 512, 1);
+const pngFile = path.join(dir, 'floor.png');
+fs.writeFileSync(pngFile, png);
+const renderStart = performance.now();
+for (let i = 0; i < 20; i++) renderDemoPng(512, 512, i);
+const renderMs = (performance.now() - renderStart) / 20;
+
+/** The floor: charge + job insert, claim, one upload, outputs + success, as the pipeline does them. */
+async function floorOnce() {
+  const now = Date.now();
+  const jobId = newId();
+  await inTransaction(t.db, async (trx) => {
+    await moveCredits(trx, { userId: user.id, amount: -2, kind: 'charge', jobId, now });
+    await insertJob(trx, {
+      id: jobId,
+      user_id: user.id,
+      kind: 'image',
+      status: 'queued',
+      stage: 'queued',
+      progress: 0,
+      status_sequence: 1,
+      model: 'demo-image',
+      provider: 'floor',
+      prompt: 'floor',
+      params: '{}',
+      cost: 2,
+      refunded: 0,
+      provider_task_id: null,
+      attempts: 0,
+      lease_owner: null,
+      lease_until: null,
+      next_attempt_at: now + 3_600_000,
+      idempotency_key: null,
+      request_hash: null,
+      error_code: null,
+      error_message: null,
+      created_at: now,
+      started_at: null,
+      finished_at: null,
+    });
+  });
+  await updateJob(t.db, jobId, { status: 'running', lease_owner: 'floor', lease_until: now + 30_000 });
+  const key = `floor/${jobId}/0.png`;
+  const stored = await storage.put({ key, filePath: pngFile, contentType: 'image/png', size: png.length });
+  await inTransaction(t.db, async (trx) => {
+    await trx
+      .insertInto('job_outputs')
+      .values({
+        id: newId(),
+        job_id: jobId,
+        user_id: user.id,
+        kind: 'image',
+        oss_url: stored.url,
+        oss_path: key,
+        size: png.length,
+        content_type: 'image/png',
+        sha256: 'x',
+        meta: '{}',
+        created_at: now,
+        deleted_at: null,
+      })
+      .execute();
+    await updateJob(trx, jobId, { status: 'succeeded', stage: 'done', progress: 100, finished_at: now });
+  });
+}
+void claimJobs;
+
+console.log(
+  `pipeline benchmark on ${dialect}, instant demo provider (${size} PNG, ${png.length} bytes), OSS test server`,
+);
+console.log(
+  `demo PNG render alone: ${renderMs.toFixed(1)} ms per image (inside the pipeline, not in the floor)`,
+);
+console.log('concurrency | pipeline jobs/s  p50 ms  p99 ms | floor jobs/s  p50 ms  p99 ms | p50 ratio');
+for (const c of LEVELS) {
+  const total = perLevel || Math.max(60, c * 8);
+  for (let i = 0; i < Math.min(10, c); i++) await client.ai.generateImage.mutate({ prompt: 'warm up', size }); // warm-up
+  const pipeline = await measure(c, total, async (i) => {
+    const { job } = await client.ai.generateImage.mutate({ prompt: `bench ${c}-${i}`, size, seed: i });
+    if (job.status !== 'succeeded') throw new Error(`job ${job.id} ended ${job.status}`);
+  });
+  const floor = await measure(c, total, floorOnce);
+  const f = (n: number) => n.toFixed(1).padStart(7);
+  console.log(
+    `${String(c).padStart(11)} | ${f(pipeline.jobsPerSecond)}       ${f(pipeline.p50)} ${f(pipeline.p99)} | ${f(floor.jobsPerSecond)}   ${f(floor.p50)} ${f(floor.p99)} | ${(pipeline.p50 / floor.p50).toFixed(2)}`,
+  );
+}
+
+await server.close();
+await runner.stop();
+await ossServer.close();
+await t.destroy();
+fs.rmSync(dir, { recursive: true, force: true });
