@@ -132,4 +132,4 @@ export async function signUpInUi(page: Page, baseUrl: string, email: string) {
 }
 
 export const headerBalance = async (page: Page) =>
-  Number((await page.getByTestId('header-balance').innerText()).replace(/[^\d]/g, ''));
+  Number(((await page.getByTestId('header-balance').textContent()) ?? '').replace(/[^\d]/g, ''));

@@ -53,13 +53,13 @@ describe('the Dream Factory SPA', () => {
 
   it('estimates for free, then generates an image in place and finds it in the gallery', async () => {
     await page.getByLabel('Prompt').first().fill('A lighthouse on a cliff at dawn, watercolor');
-    await expect.poll(() => page.getByTestId('prompt-counter').innerText()).toBe('43 / 2000');
+    await expect.poll(() => page.getByTestId('prompt-counter').textContent()).toBe('43 / 2000');
     const generate = page.getByTestId('generate');
-    await expect.poll(() => generate.innerText()).toBe('Generate · 2 credits');
+    await expect.poll(() => generate.textContent()).toBe('Generate · 2 credits');
 
     await page.getByTestId('estimate').click();
     await page.getByTestId('estimate-result').waitFor(T);
-    expect(await page.getByTestId('estimate-result').innerText()).toContain('2 credits');
+    expect((await page.getByTestId('estimate-result').textContent()) ?? '').toContain('2 credits');
     expect(await headerBalance(page)).toBe(BONUS);
 
     await generate.click();
@@ -81,7 +81,7 @@ describe('the Dream Factory SPA', () => {
     await shoot(page, 'gallery');
     await page.getByTestId('gallery-item').first().click();
     await page.getByTestId('output-detail').waitFor(T);
-    expect(await page.getByTestId('detail-prompt').innerText()).toBe(
+    expect((await page.getByTestId('detail-prompt').textContent()) ?? '').toBe(
       'A lighthouse on a cliff at dawn, watercolor',
     );
     await shoot(page, 'gallery-detail');
@@ -92,7 +92,7 @@ describe('the Dream Factory SPA', () => {
     await page.waitForURL(/tab=video/, T);
     await page.getByText('First frame').waitFor(T);
     await page.getByLabel('Prompt').first().fill('The waves roll in slowly');
-    await expect.poll(() => page.getByTestId('generate').innerText()).toBe('Generate · 8 credits');
+    await expect.poll(() => page.getByTestId('generate').textContent()).toBe('Generate · 8 credits');
     await page.getByTestId('generate').click();
 
     await page.getByTestId('video-job').waitFor(T);
@@ -127,11 +127,11 @@ describe('the Dream Factory SPA', () => {
     await page.getByLabel('Prompt').first().fill('A long slow pan over mountains');
     await page.getByLabel('Resolution').selectOption('720p');
     await page.getByLabel('Duration').selectOption('6');
-    await expect.poll(() => page.getByTestId('generate').innerText()).toBe('Generate · 18 credits');
+    await expect.poll(() => page.getByTestId('generate').textContent()).toBe('Generate · 18 credits');
     await page.getByTestId('generate').click();
     const alert = page.locator('[data-app-code=INSUFFICIENT_CREDITS]');
     await alert.waitFor(T);
-    expect(await alert.innerText()).toContain('enough credits');
+    expect((await alert.textContent()) ?? '').toContain('enough credits');
     await shoot(page, 'create-insufficient');
     await alert.getByRole('link', { name: /Redeem a code/ }).click();
     await page.waitForURL(/\/credits#redeem/, T);
@@ -154,7 +154,9 @@ describe('the Dream Factory SPA', () => {
       await adminPage.getByLabel('Note').fill('launch promo');
       await adminPage.getByRole('button', { name: 'Create batch' }).click();
       await adminPage.getByTestId('batch-created').waitFor(T);
-      const codes = (await adminPage.getByTestId('batch-codes').innerText()).split('\n').filter(Boolean);
+      const codes = ((await adminPage.getByTestId('batch-codes').textContent()) ?? '')
+        .split('\n')
+        .filter(Boolean);
       expect(codes).toHaveLength(3);
       const download = adminPage.waitForEvent('download');
       await adminPage.getByRole('button', { name: 'Download CSV' }).click();
@@ -208,9 +210,9 @@ describe('the Dream Factory SPA', () => {
     await page.getByRole('link', { name: 'API tokens' }).click();
     await page.getByLabel('Token name').fill('my-script');
     await page.getByRole('button', { name: 'Create token' }).click();
-    const token = await page.getByTestId('new-token').innerText();
+    const token = (await page.getByTestId('new-token').textContent()) ?? '';
     expect(token.length).toBeGreaterThan(20);
-    expect(await page.locator('pre.snippet').innerText()).toContain(token);
+    expect((await page.locator('pre.snippet').textContent()) ?? '').toContain(token);
     await page.getByRole('cell', { name: 'my-script' }).waitFor(T);
     const res = await fetch(`${server.url}/trpc/credits.balance`, {
       headers: { authorization: `Bearer ${token}` },
