@@ -15,7 +15,7 @@ export const projects: TestProjectInlineConfiguration[] = [
     extends: true,
     test: {
       name: 'client',
-      environment: 'jsdom',
+      environment: 'happy-dom',
       include: ['client/**/*.test.{ts,tsx}'],
     },
   },
