@@ -50,14 +50,15 @@ async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
   logger.info('shutting down', { signal });
-  // Stop accepting; let in-flight requests finish; long-lived streams get a grace period.
+  // Stop accepting and let in-flight requests finish (a waiting generateImage still gets its result,
+  // since the runner keeps working meanwhile); long-lived streams get a grace period.
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
-  const force = setTimeout(() => server.closeAllConnections(), 10_000);
-  // In-flight jobs hand their leases back; their provider tasks resume on the next start or another worker.
-  await runner?.stop();
+  const force = setTimeout(() => server.closeAllConnections(), 15_000);
   await closed;
   clearTimeout(force);
+  // Then in-flight jobs hand their leases back; their provider tasks resume on the next start or elsewhere.
+  await runner?.stop();
   await db.destroy();
   logger.info('stopped');
   process.exit(0);

@@ -231,6 +231,17 @@ describe.each(DIALECTS)('generation pipeline with the demo provider and local st
     expect((await asA.outputs.list()).items.map((o) => o.id)).not.toContain(outputs[0]!.id);
   });
 
+  it('shows operators every job with its failure reason, and only operators', async () => {
+    const user = await signUpUser(inner);
+    await appCodeOf(callerFor(inner, user).ai.generateImage({ prompt: 'for the ops page [demo:fail]' }));
+    expect(await appCodeOf(callerFor(inner, user).admin.jobs.list())).toBe('FORBIDDEN');
+    const admin = { ...(await signUpUser(inner)), role: 'admin' as const };
+    const { items } = await callerFor(inner, admin).admin.jobs.list({ status: 'failed', limit: 200 });
+    const mine = items.find((j) => j.userEmail === user.email);
+    expect(mine).toMatchObject({ status: 'failed', error: { code: 'PROVIDER_FAILED' } });
+    expect(JSON.stringify(items)).not.toMatch(/lease_owner|provider_task_id|password/);
+  });
+
   it('animates one of your own images into a video', async () => {
     const user = await signUpUser(inner);
     const caller = callerFor(inner, user);

@@ -1,0 +1,58 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { httpClient } from '../test/http.ts';
+
+describe('the server process', () => {
+  it('starts on embedded defaults, and on SIGTERM stops accepting but finishes the request in flight', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'df-process-'));
+    const child = spawn(process.execPath, ['--import', 'tsx', 'server/index.ts'], {
+      env: {
+        ...process.env,
+        PORT: '0',
+        DATA_DIR: dataDir,
+        DEMO_DELAY_MS: '1200',
+        LOG_LEVEL: 'info',
+        DATABASE_URL: '',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let log = '';
+    child.stderr.on('data', (chunk) => {
+      log += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no "listening" line in: ${log}`)), 30_000);
+        child.stderr.on('data', () => {
+          const match = /"msg":"listening","url":"(http:\/\/[^"]+)"/.exec(log);
+          if (match) {
+            clearTimeout(timer);
+            resolve(match[1]!);
+          }
+        });
+      });
+      expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ ok: true, db: 'up' });
+      expect(fs.existsSync(path.join(dataDir, 'dream-factory.sqlite'))).toBe(true);
+
+      const client = httpClient(url);
+      await client.auth.signUp.mutate({ email: 'shutdown@example.com', password: 'password123' });
+      const inFlight = client.ai.generateImage.mutate({ prompt: 'finish me', size: '512x512' });
+      await new Promise((r) => setTimeout(r, 300));
+      child.kill('SIGTERM');
+
+      const { job, outputs } = await inFlight;
+      expect(job.status).toBe('succeeded');
+      expect(outputs).toHaveLength(1);
+      expect(await exited).toBe(0);
+      expect(log).toContain('"msg":"stopped"');
+      await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
