@@ -1,6 +1,6 @@
 import { tracked } from '@trpc/server';
 import { z } from 'zod';
-import { AppError } from '../../shared/errors.ts';
+import { AppError, isAppCode } from '../../shared/errors.ts';
 import {
   AdminJobsListInput,
   GenerateImageInput,
@@ -77,14 +77,12 @@ export const aiRouter = router({
       ctx.config.IMAGE_WAIT_SECONDS * 1000,
       signal,
     );
-    if (job.status === 'failed' || job.status === 'canceled') {
-      throw new AppError(
-        job.status === 'canceled' ? 'NOT_FOUND' : ((job.error_code ?? 'PROVIDER_FAILED') as never),
-        job.error_message ?? `The job was ${job.status}`,
-        { details: { jobId: job.id } },
-      );
+    if (job.status === 'failed') {
+      const code = isAppCode(job.error_code) ? job.error_code : 'PROVIDER_FAILED';
+      throw new AppError(code, job.error_message ?? 'The generation failed', { details: { jobId: job.id } });
     }
-    // Still running after the wait: answer with the job; jobs.watch / jobs.get follow it.
+    // Canceled meanwhile (refunded), or still running after the wait: answer with the job as it is;
+    // jobs.watch / jobs.get follow a running one.
     return { job: jobView(job), outputs: outputs.map((o) => outputView(ctx.storage, o, job.prompt)) };
   }),
 
