@@ -105,7 +105,10 @@ export function launchBrowser(): Promise<Browser> {
   });
 }
 
-/** Saves the page at desktop and at phone width (artifacts/screenshots/NAME-desktop.png, NAME-phone.png). */
+/**
+ * Saves the page at desktop and at phone width (artifacts/screenshots/NAME-desktop.png, NAME-phone.png), and
+ * fails when the phone layout scrolls sideways.
+ */
 export async function shoot(page: Page, name: string) {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   const original = page.viewportSize() ?? DESKTOP;
@@ -118,7 +121,7 @@ export async function shoot(page: Page, name: string) {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}-phone.png`), fullPage: true });
   await page.setViewportSize(original);
-  return { phoneOverflow: overflow };
+  if (overflow > 0) throw new Error(`${name}: the page is ${overflow}px wider than a 375px phone`);
 }
 
 /** Signs up through the UI and waits for the Create page. */
