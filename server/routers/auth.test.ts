@@ -180,9 +180,9 @@ describe.each(DIALECTS)('accounts on %s', (dialect) => {
       const client = httpClient(server.url, { cookies });
       await client.auth.signUp.mutate({ email: 'cookie@example.com', password: 'password1' });
       expect(cookies.get('df_session')).toMatch(/^dfs_/);
-      expect((await client.auth.me.query()).user?.email).toBe('cookie@example.com');
+      expect((await client.auth.me.query())?.user.email).toBe('cookie@example.com');
       await client.auth.signOut.mutate();
-      expect((await client.auth.me.query()).user).toBeNull();
+      expect(await client.auth.me.query()).toBeNull();
       expect(await appCodeOf(client.credits.balance.query())).toBe('UNAUTHENTICATED');
     });
 
@@ -198,7 +198,7 @@ describe.each(DIALECTS)('accounts on %s', (dialect) => {
       await web.apiTokens.revoke.mutate({ id });
       expect(await appCodeOf(api.credits.balance.query())).toBe('UNAUTHENTICATED');
       const unknown = httpClient(server.url, { token: 'dft_nope' });
-      expect((await unknown.auth.me.query()).user).toBeNull();
+      expect(await unknown.auth.me.query()).toBeNull();
       expect(await appCodeOf(unknown.credits.balance.query())).toBe('UNAUTHENTICATED');
     });
 

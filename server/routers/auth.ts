@@ -36,10 +36,11 @@ export const authRouter = router({
   signOut: publicProcedure.mutation(async ({ ctx }) => {
     if (ctx.sessionToken) await auth.signOut(ctx.db, ctx.sessionToken);
     ctx.cookies.clearSession();
-    return { user: null };
+    return null;
   }),
 
-  me: publicProcedure.query(({ ctx }) => ({ user: ctx.user ? userView(ctx.user) : null })),
+  /** `{user}` when signed in (session or API token), `null` otherwise (SPEC §5). */
+  me: publicProcedure.query(({ ctx }) => (ctx.user ? { user: userView(ctx.user) } : null)),
 });
 
 export const apiTokensRouter = router({
