@@ -122,6 +122,18 @@ describe('the Dream Factory SPA', () => {
     expect(await page.getByTestId('video-job').count()).toBe(0);
   });
 
+  it('tells the user to edit a prompt the model rejects, and refunds it', async () => {
+    await page.goto(`${server.url}/create`);
+    await page.getByLabel('Prompt').first().fill('Something the model refuses [demo:reject]');
+    await page.getByTestId('generate').click();
+    const alert = page.locator('[data-app-code=CONTENT_REJECTED]');
+    await alert.waitFor(T);
+    expect((await alert.textContent()) ?? '').toContain('Edit the prompt');
+    expect(await page.getByLabel('Prompt').first().getAttribute('aria-invalid')).toBe('true');
+    await expect.poll(() => headerBalance(page), T).toBe(BONUS - 10);
+    await shoot(page, 'create-rejected');
+  });
+
   it('says plainly when credits run out and links to the redeem form', async () => {
     await page.goto(`${server.url}/create?tab=video`);
     await page.getByLabel('Prompt').first().fill('A long slow pan over mountains');

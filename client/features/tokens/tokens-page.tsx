@@ -8,27 +8,22 @@ import { CopyButton } from '../../ui/copy-button.tsx';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
 
-/** How another TypeScript app calls the API with a token (the same typed procedures the SPA uses). */
+/** How another TypeScript app calls the API with a token: the typed client from the README. */
 export const clientSnippet = (
   origin: string,
   token?: string,
-) => `import { createTRPCClient, httpBatchLink } from '@trpc/client';
-import superjson from 'superjson';
-import type { AppRouter } from 'dream-factory/server/routers/index.ts';
+) => `import { EventSource } from 'eventsource'; // only outside a browser, for jobs.watch
+import { createClient } from './shared/api-client.ts';
 
-const client = createTRPCClient<AppRouter>({
-  links: [
-    httpBatchLink({
-      url: '${origin}/trpc',
-      transformer: superjson,
-      headers: { Authorization: 'Bearer ${token ?? '<your token>'}' },
-    }),
-  ],
+const api = createClient({
+  url: '${origin}',
+  token: ${token ? `'${token}'` : 'process.env.DREAM_TOKEN!'},
+  EventSource,
 });
 
-const { balance } = await client.credits.balance.query();
-const { outputs } = await client.ai.generateImage.mutate({ prompt: 'a red fox in snow', n: 1 });
-console.log(balance, outputs[0]?.url);`;
+const { balance } = await api.credits.balance.query();
+const { job, outputs } = await api.ai.generateImage.mutate({ prompt: 'a red kite over West Lake', n: 1 });
+console.log(balance, job.cost, outputs[0]?.url);`;
 
 export default function TokensPage() {
   const { t, locale } = useI18n();
