@@ -15,7 +15,7 @@ import { formatNumber, newIdempotencyKey } from '../../lib/format.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
-import { isFinal, JobPanel } from './job-panel.tsx';
+import { JobPanel } from './job-panel.tsx';
 import { aspectOf, modelLabel, sizeLabel } from './model-options.ts';
 import { OutputTile } from './output-tile.tsx';
 import { PromptField } from './prompt-field.tsx';
@@ -136,7 +136,8 @@ export function CreatePage() {
       onSuccess: (result) => {
         afterCharge();
         void queryClient.invalidateQueries(trpc.outputs.pathFilter());
-        if (!isFinal(result.job)) {
+        // Still running after the server's wait, or canceled meanwhile: the job panel follows and explains it.
+        if (result.job.status !== 'succeeded') {
           setParams({ tab: 'image', job: result.job.id }, { replace: false });
           return;
         }
