@@ -202,7 +202,6 @@ export class JobRunner {
     let result: PollResult | undefined;
 
     if (!taskId) {
-      await this.progress(job, { stage: 'submitting', progress: 1 });
       const submitted = await this.submit(provider, await this.request(job, params), signal);
       taskId = submitted.taskId;
       result = submitted.immediate;

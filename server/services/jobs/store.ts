@@ -1,5 +1,6 @@
+import { sql } from 'kysely';
 import { affectedRows, forUpdateSkipLocked, parseJson } from '../../../db/dialect.ts';
-import type { Job, JobOutput, JobUpdate, NewJob } from '../../../db/schema.ts';
+import type { Job, JobOutput, JobStage, JobUpdate, NewJob } from '../../../db/schema.ts';
 import type { Executor } from '../../../db/transaction.ts';
 
 export const FINAL_STATUSES = ['succeeded', 'failed', 'canceled'] as const;
@@ -82,6 +83,8 @@ export async function claimJobs(
       .updateTable('jobs')
       .set((eb) => ({
         status: 'running',
+        // A fresh job goes straight to submitting; a reclaimed one with a task id resumes generating.
+        stage: sql<JobStage>`case when provider_task_id is null then 'submitting' else 'generating' end`,
         lease_owner: input.owner,
         lease_until: input.now + input.leaseMs,
         attempts: eb('attempts', '+', 1),
