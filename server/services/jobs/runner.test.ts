@@ -15,6 +15,7 @@ import {
   assertLedgerInvariant,
   balanceOf,
   ledgerOf,
+  setBalance,
   sha256,
   signUpUser,
   testRunner,
@@ -145,6 +146,21 @@ describe.each(DIALECTS)('pipeline with the DashScope fake and the OSS test serve
     expect(ossServer.objectKeys().length).toBe(before);
     expect(ossServer.listMultipartUploads()).toHaveLength(0);
     expect(await balanceOf(t.db, user.id)).toBe(100);
+  });
+
+  it('submits nothing and writes nothing when the credits do not cover the request', async () => {
+    const user = await signUpUser(inner);
+    await setBalance(t.db, user.id, 10);
+    const submissions = fake.submissions;
+    const jobs = (await t.db.selectFrom('jobs').select('id').execute()).length;
+    expect(
+      await appCodeOf(
+        callerFor(inner, user).ai.generateImage({ prompt: 'too many', model: 'wan-t2i-plus', n: 4 }),
+      ),
+    ).toBe('INSUFFICIENT_CREDITS');
+    expect(fake.submissions).toBe(submissions);
+    expect((await t.db.selectFrom('jobs').select('id').execute()).length).toBe(jobs);
+    expect(await balanceOf(t.db, user.id)).toBe(10);
   });
 
   it('refunds a task the provider reports FAILED, and one refused by content inspection', async () => {
