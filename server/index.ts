@@ -41,7 +41,10 @@ const server = app.listen(env.PORT, env.HOST, () => {
   const port = typeof address === 'object' && address ? address.port : env.PORT;
   logger.info('listening', {
     url: `http://${env.HOST}:${port}`,
-    database: env.DATABASE_URL ? 'mysql' : 'sqlite',
+    role: env.ROLE,
+    database: env.DATABASE_URL?.startsWith('mysql') ? 'mysql' : 'sqlite',
+    storage: inner.storage.kind,
+    models: inner.providers.models().map((m) => m.id),
   });
 });
 
