@@ -79,6 +79,21 @@ describe.each(DIALECTS)('redeem and admin.codes procedures on %s', (dialect) => 
     });
   });
 
+  it('disables one code by its plaintext, as pasted from a support ticket', async () => {
+    const batch = await asAdmin().admin.codes.create({ credits: 5, count: 2 });
+    const [target, spare] = batch.codes as [string, string];
+    const typed = target.toLowerCase().replaceAll('-', ' ');
+    expect(await asAdmin().admin.codes.disable({ code: typed })).toEqual({ disabled: 1 });
+    expect(await appCodeOf(asAdmin().admin.codes.disable({ code: 'ZZZZZ-ZZZZZ-ZZZZZ-ZZZZZ-ZZZZZ' }))).toBe(
+      'NOT_FOUND',
+    );
+    const user = await makeUser();
+    expect(await appCodeOf(callerFor(inner, user).redeem.redeem({ code: target }))).toBe('CODE_INVALID');
+    await expect(callerFor(inner, user).redeem.redeem({ code: spare })).resolves.toMatchObject({
+      credits: 5,
+    });
+  });
+
   it('disables a whole batch or one code, after which redeeming is refused with CODE_INVALID', async () => {
     const whole = await asAdmin().admin.codes.create({ credits: 5, count: 4 });
     const other = await asAdmin().admin.codes.create({ credits: 5, count: 2 });

@@ -269,10 +269,14 @@ export async function listBatches(
 /** Disables one code or a whole batch; returns how many codes this call disabled (0 if they already were). */
 export async function disableCodes(
   db: Executor,
-  input: ({ batchId: string } | { codeId: string }) & { now: number },
+  input: ({ batchId: string } | { codeId: string } | { code: string }) & { now: number },
 ): Promise<{ disabled: number }> {
   const [column, value] =
-    'batchId' in input ? (['batch_id', input.batchId] as const) : (['id', input.codeId] as const);
+    'batchId' in input
+      ? (['batch_id', input.batchId] as const)
+      : 'codeId' in input
+        ? (['id', input.codeId] as const)
+        : (['code_hash', hashCode(input.code)] as const);
   const result = await db
     .updateTable('redemption_codes')
     .set({ disabled_at: input.now })

@@ -58,5 +58,7 @@ export type ListBatchesInput = z.infer<typeof ListBatchesInput>;
 export const DisableCodesInput = z.union([
   z.strictObject({ batchId: z.string().min(1).max(64) }),
   z.strictObject({ codeId: z.string().min(1).max(64) }),
+  /** The plaintext code, e.g. pasted from a support ticket: only its hash is looked up. */
+  z.strictObject({ code: RedeemInput.shape.code }),
 ]);
 export type DisableCodesInput = z.infer<typeof DisableCodesInput>;

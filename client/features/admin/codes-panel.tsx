@@ -123,6 +123,53 @@ function NewBatchForm() {
   );
 }
 
+/** Support: disable one code a user reported (leaked, mis-sent) by pasting it; only its hash is looked up. */
+function DisableOneCodeForm() {
+  const { t } = useI18n();
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [code, setCode] = useState('');
+  const disable = useMutation(
+    trpc.admin.codes.disable.mutationOptions({
+      onSuccess: () => {
+        setCode('');
+        void queryClient.invalidateQueries(trpc.admin.codes.pathFilter());
+      },
+    }),
+  );
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    disable.mutate({ code });
+  };
+  return (
+    <form className="card stack" onSubmit={submit} aria-labelledby="disable-one-title">
+      <h2 id="disable-one-title">{t('admin.disableOne')}</h2>
+      <div className="inline-form">
+        <label className="field">
+          <span className="field-label">{t('admin.disableOneCode')}</span>
+          <input
+            className="mono"
+            required
+            autoComplete="off"
+            placeholder="XXXXX-XXXXX-XXXXX-XXXXX-XXXXX"
+            value={code}
+            onChange={(e) => setCode(e.target.value)}
+          />
+        </label>
+        <button type="submit" className="btn btn-danger-ghost" disabled={disable.isPending || !code.trim()}>
+          {t('admin.disable')}
+        </button>
+      </div>
+      {disable.error && <ErrorNotice error={disable.error} />}
+      {disable.data && (
+        <p role="status" className="muted">
+          {disable.data.disabled > 0 ? t('admin.codeDisabled') : t('admin.codeAlreadyDisabled')}
+        </p>
+      )}
+    </form>
+  );
+}
+
 export function CodesPanel() {
   const { t, locale } = useI18n();
   const trpc = useTRPC();
@@ -146,6 +193,7 @@ export function CodesPanel() {
   return (
     <div className="stack">
       <NewBatchForm />
+      <DisableOneCodeForm />
       {batches.isPending ? (
         <Loading />
       ) : batches.error ? (
