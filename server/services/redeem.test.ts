@@ -301,23 +301,32 @@ describe.each(DIALECTS)('redemption codes on %s', (dialect) => {
     });
   });
 
-  it('counts refusals of real codes too, but not successful redemptions', async () => {
+  it('counts guesses, not successes, replays or lost races, so a sold-out promo code locks nobody out', async () => {
     const { codes } = await batch({ count: 25, credits: 1 });
     const userId = await makeUser();
     const ip = freshIp();
-    // 25 successes leave the user's bucket empty...
+    // 25 successes and 25 replays of used codes leave the buckets empty...
     for (const code of codes) await redeemCode(t.db, { userId, code, ip, now: NOW });
-    // ...then 20 replays of used codes fill it.
-    for (const code of codes.slice(0, REDEEM_LIMIT.limit)) {
+    for (const code of codes) {
       expect(await failureCode(redeemCode(t.db, { userId, code, ip, now: NOW }))).toBe(
         'CODE_ALREADY_REDEEMED',
       );
     }
     const { codes: more } = await batch({ credits: 1 });
-    expect(await failureCode(redeemCode(t.db, { userId, code: more[0]!, ip: freshIp(), now: NOW }))).toBe(
+    await expect(redeemCode(t.db, { userId, code: more[0]!, ip, now: NOW })).resolves.toMatchObject({
+      credits: 1,
+    });
+    // ...while 20 guesses fill them.
+    for (let i = 0; i < REDEEM_LIMIT.limit; i++) {
+      expect(await failureCode(redeemCode(t.db, { userId, code: `GUESS${i}`, ip, now: NOW }))).toBe(
+        'CODE_INVALID',
+      );
+    }
+    const { codes: last } = await batch({ credits: 1 });
+    expect(await failureCode(redeemCode(t.db, { userId, code: last[0]!, ip: freshIp(), now: NOW }))).toBe(
       'RATE_LIMITED',
     );
-    expect(await balanceOf(userId)).toBe(25);
+    expect(await balanceOf(userId)).toBe(26);
   });
 
   it('lists batches newest first with usage counts, paged by cursor', async () => {

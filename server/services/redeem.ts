@@ -21,13 +21,12 @@ export const REDEEM_LIMIT: RateLimitRule = { limit: 20, windowMs: 60 * 60 * 1000
 export const CODE_PREFIX_LENGTH = 4;
 /** Rows per INSERT: 500 × 12 columns stays far below SQLite's and MySQL's placeholder limits. */
 const INSERT_CHUNK = 500;
-/** The refusals that count towards the rate limit: each one is a wrong guess or a replay. */
-const COUNTED_FAILURES = new Set<AppCode>([
-  'CODE_INVALID',
-  'CODE_EXPIRED',
-  'CODE_EXHAUSTED',
-  'CODE_ALREADY_REDEEMED',
-]);
+/**
+ * The refusals that count towards the rate limit: the ones a guesser gets. Losing a race for a real code
+ * (EXHAUSTED) or trying one twice (ALREADY_REDEEMED) proves the code was known, not guessed; counting
+ * them would let a popular promo code that ran out lock everyone behind one NAT address out for an hour.
+ */
+const COUNTED_FAILURES = new Set<AppCode>(['CODE_INVALID', 'CODE_EXPIRED']);
 
 /** The stored form of a code: SHA-256 of its normalised text. 125 random bits need no salt or secret. */
 export const hashCode = (code: string): string =>
