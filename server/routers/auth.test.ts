@@ -103,6 +103,31 @@ describe.each(DIALECTS)('accounts on %s', (dialect) => {
     ).resolves.toBeTruthy();
   });
 
+  it('limits sign-in failures per IP more loosely than per account', async () => {
+    await callerFor(inner).auth.signUp({ email: 'shared-ip@example.com', password: 'password1' });
+    const ip = '198.51.100.77';
+    // 99 failures from one address (other accounts) still let a right password through...
+    await t.db
+      .insertInto('rate_limit_events')
+      .values(Array.from({ length: 99 }, () => ({ bucket: `signin:ip:${ip}`, created_at: clock.now() })))
+      .execute();
+    const fromIp = callerFor(inner, null, { ip });
+    await expect(
+      fromIp.auth.signIn({ email: 'shared-ip@example.com', password: 'password1' }),
+    ).resolves.toBeTruthy();
+    // ...the hundredth closes the address, not the account.
+    expect(
+      await appCodeOf(fromIp.auth.signIn({ email: 'someone-else@example.com', password: 'wrong-one' })),
+    ).toBe('UNAUTHENTICATED');
+    expect(
+      await appCodeOf(fromIp.auth.signIn({ email: 'shared-ip@example.com', password: 'password1' })),
+    ).toBe('RATE_LIMITED');
+    const elsewhere = callerFor(inner, null, { ip: '198.51.100.78' });
+    await expect(
+      elsewhere.auth.signIn({ email: 'shared-ip@example.com', password: 'password1' }),
+    ).resolves.toBeTruthy();
+  });
+
   it('forbids admin procedures to non-admins and allows them to ADMIN_EMAILS', async () => {
     const { user } = await callerFor(inner).auth.signUp({
       email: 'plain@example.com',

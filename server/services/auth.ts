@@ -17,8 +17,10 @@ const scrypt = promisify(scryptCb) as (
 ) => Promise<Buffer>;
 const SCRYPT = { N: 16384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
 export const SESSION_TTL_MS = 30 * 24 * 3600 * 1000;
-/** Sign-in failures allowed per email and per IP in the window before RATE_LIMITED. */
+/** Sign-in failures allowed per email in the window before RATE_LIMITED. */
 export const SIGN_IN_LIMIT = { limit: 10, windowMs: 15 * 60 * 1000 };
+/** Per IP the limit is higher: many honest users can share one address (NAT, an office). */
+export const SIGN_IN_IP_LIMIT = { limit: 100, windowMs: 15 * 60 * 1000 };
 
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
@@ -98,8 +100,11 @@ export async function signIn(
   config: AuthConfig,
   input: { email: string; password: string; ip: string | null; now: number },
 ): Promise<{ user: User; sessionToken: string; expiresAt: number }> {
-  const buckets = [`signin:email:${input.email}`, ...(input.ip ? [`signin:ip:${input.ip}`] : [])];
-  await assertNotRateLimited(db, buckets, SIGN_IN_LIMIT, input.now);
+  const emailBucket = `signin:email:${input.email}`;
+  const ipBuckets = input.ip ? [`signin:ip:${input.ip}`] : [];
+  const buckets = [emailBucket, ...ipBuckets];
+  await assertNotRateLimited(db, [emailBucket], SIGN_IN_LIMIT, input.now);
+  await assertNotRateLimited(db, ipBuckets, SIGN_IN_IP_LIMIT, input.now);
   const user = await db.selectFrom('users').selectAll().where('email', '=', input.email).executeTakeFirst();
   const ok = user
     ? await verifyPassword(input.password, user.password_hash)
