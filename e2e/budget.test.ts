@@ -4,6 +4,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INITIAL_JS_BUDGET, initialJs } from '../scripts/bundle-size.ts';
 import {
+  browserAvailable,
   DESKTOP,
   ensureBuilt,
   launchBrowser,
@@ -42,7 +43,7 @@ async function mutate(pathName: string, input: unknown, cookie?: string) {
   return res;
 }
 
-describe('budgets', () => {
+describe.skipIf(!browserAvailable)('budgets', () => {
   it('keeps the initial JS under 200 KB gzip', () => {
     const { gzip, files } = initialJs(path.join(ROOT, 'dist', 'client'));
     console.log(`initial JS gzip: ${(gzip / 1024).toFixed(1)} KB in ${files.length} files`);

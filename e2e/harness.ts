@@ -93,9 +93,23 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
   };
 }
 
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/**
+ * Whether Debian's Chromium is here. Under CI it must be (.ci/run installs it); on a laptop without it
+ * the browser tests are skipped with a one-line notice.
+ */
+export const browserAvailable = fs.existsSync(CHROMIUM);
+if (!browserAvailable) {
+  if (process.env.CI === 'true') throw new Error(`CI=true but Chromium is missing at ${CHROMIUM}`);
+  console.warn(
+    `[e2e] Chromium not found at ${CHROMIUM} (apt-get install chromium): browser tests are skipped.`,
+  );
+}
+
 export function launchBrowser(): Promise<Browser> {
   return chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    executablePath: CHROMIUM,
     args: [
       '--no-sandbox',
       '--disable-gpu',

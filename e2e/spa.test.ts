@@ -3,6 +3,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ADMIN_EMAIL,
+  browserAvailable,
   DESKTOP,
   ensureBuilt,
   headerBalance,
@@ -37,7 +38,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-describe('the Dream Factory SPA', () => {
+describe.skipIf(!browserAvailable)('the Dream Factory SPA', () => {
   it('sends a signed-out visitor to sign in, and signs up with the bonus in the header', async () => {
     await page.goto(`${server.url}/gallery`);
     await page.waitForURL(/\/signin\?next=/, T);
