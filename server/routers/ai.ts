@@ -11,9 +11,8 @@ import {
   OutputsListInput,
   type OutputView,
 } from '../../shared/schemas/generation.ts';
-import type { InnerContext } from '../context.ts';
 import { cancelJob, type StartResult, startGeneration, waitForJob } from '../services/generation.ts';
-import { findUserJob, isFinal, outputsOfJob } from '../services/jobs/store.ts';
+import { findUserJob, isFinal, listAllJobs, listUserJobs, outputsOfJob } from '../services/jobs/store.ts';
 import { deleteOutput, listOutputs } from '../services/outputs.ts';
 import { adminProcedure, authedProcedure, publicProcedure, router } from '../trpc.ts';
 import { jobView, outputView } from '../views.ts';
@@ -58,18 +57,11 @@ function dryRunAnswer(
   return { job, outputs: [placeholder], quote: start.quote, placeholder: true as const };
 }
 
-const genDeps = (ctx: InnerContext) => ({
-  db: ctx.db,
-  providers: ctx.providers,
-  clock: ctx.clock,
-  events: ctx.events,
-});
-
 export const aiRouter = router({
   models: publicProcedure.query(({ ctx }) => ctx.providers.models()),
 
   generateImage: authedProcedure.input(GenerateImageInput).mutation(async ({ ctx, input, signal }) => {
-    const start = await startGeneration(genDeps(ctx), { ...input, kind: 'image', userId: ctx.user.id });
+    const start = await startGeneration(ctx, { ...input, kind: 'image', userId: ctx.user.id });
     if (start.dryRun) return dryRunAnswer(start, 'image', input.prompt, ctx.clock.now());
     const { job, outputs } = await waitForJob(
       ctx,
@@ -87,7 +79,7 @@ export const aiRouter = router({
   }),
 
   generateVideo: authedProcedure.input(GenerateVideoInput).mutation(async ({ ctx, input }) => {
-    const start = await startGeneration(genDeps(ctx), { ...input, kind: 'video', userId: ctx.user.id });
+    const start = await startGeneration(ctx, { ...input, kind: 'video', userId: ctx.user.id });
     if (start.dryRun) {
       const { job, quote, placeholder } = dryRunAnswer(start, 'video', input.prompt, ctx.clock.now());
       return { job, quote, placeholder };
@@ -105,21 +97,8 @@ export const jobsRouter = router({
   }),
 
   list: authedProcedure.input(JobsListInput).query(async ({ ctx, input }) => {
-    let query = ctx.db
-      .selectFrom('jobs')
-      .selectAll()
-      .where('user_id', '=', ctx.user.id)
-      .orderBy('id', 'desc')
-      .limit(input.limit + 1);
-    if (input.cursor) query = query.where('id', '<', input.cursor);
-    if (input.kind) query = query.where('kind', '=', input.kind);
-    if (input.status) query = query.where('status', '=', input.status);
-    const rows = await query.execute();
-    const items = rows.slice(0, input.limit);
-    return {
-      items: items.map(jobView),
-      nextCursor: rows.length > input.limit ? (items.at(-1)?.id ?? null) : null,
-    };
+    const page = await listUserJobs(ctx.db, { userId: ctx.user.id, ...input });
+    return { items: page.items.map(jobView), nextCursor: page.nextCursor };
   }),
 
   /** Job snapshots over SSE, tracked by status_sequence so a client never applies an older one. */
@@ -142,7 +121,7 @@ export const jobsRouter = router({
     }),
 
   cancel: authedProcedure.input(IdInput).mutation(async ({ ctx, input }) => {
-    const job = await cancelJob(genDeps(ctx), { userId: ctx.user.id, jobId: input.id });
+    const job = await cancelJob(ctx, { userId: ctx.user.id, jobId: input.id });
     return { job: jobView(job) };
   }),
 });
@@ -164,25 +143,15 @@ export const outputsRouter = router({
 
 export const adminJobsRouter = router({
   list: adminProcedure.input(AdminJobsListInput).query(async ({ ctx, input }) => {
-    let query = ctx.db
-      .selectFrom('jobs')
-      .innerJoin('users', 'users.id', 'jobs.user_id')
-      .selectAll('jobs')
-      .select('users.email as user_email')
-      .orderBy('jobs.id', 'desc')
-      .limit(input.limit + 1);
-    if (input.cursor) query = query.where('jobs.id', '<', input.cursor);
-    if (input.status) query = query.where('jobs.status', '=', input.status);
-    const rows = await query.execute();
-    const items = rows.slice(0, input.limit);
+    const page = await listAllJobs(ctx.db, input);
     return {
-      items: items.map((j) => ({
+      items: page.items.map((j) => ({
         ...jobView(j),
         userEmail: j.user_email,
         provider: j.provider,
         attempts: j.attempts,
       })),
-      nextCursor: rows.length > input.limit ? (items.at(-1)?.id ?? null) : null,
+      nextCursor: page.nextCursor,
     };
   }),
 });

@@ -1,6 +1,6 @@
-import { AppError } from '../../shared/errors.ts';
 import { AdminUsersListInput, CreditsHistoryInput, GrantCreditsInput } from '../../shared/schemas/credits.ts';
-import { getBalance, grantCredits, listLedger } from '../services/billing.ts';
+import { listUsers } from '../services/auth.ts';
+import { getBalance, grantCreditsByEmail, listLedger } from '../services/billing.ts';
 import { adminProcedure, authedProcedure, router } from '../trpc.ts';
 import { ledgerView, userView } from '../views.ts';
 
@@ -14,37 +14,22 @@ export const creditsRouter = router({
 });
 
 export const adminCreditsRouter = router({
-  grant: adminProcedure.input(GrantCreditsInput).mutation(async ({ ctx, input }) => {
-    const user = await ctx.db
-      .selectFrom('users')
-      .select('id')
-      .where('email', '=', input.email)
-      .executeTakeFirst();
-    if (!user) throw new AppError('NOT_FOUND', `No account with email ${input.email}`);
-    return grantCredits(ctx.db, {
-      userId: user.id,
+  grant: adminProcedure.input(GrantCreditsInput).mutation(({ ctx, input }) =>
+    grantCreditsByEmail(ctx.db, {
+      email: input.email,
       amount: input.amount,
       note: input.note || `Granted by ${ctx.user.email}`,
       now: ctx.clock.now(),
-    });
-  }),
+    }),
+  ),
 });
 
 export const adminUsersRouter = router({
   list: adminProcedure.input(AdminUsersListInput).query(async ({ ctx, input }) => {
-    let query = ctx.db
-      .selectFrom('users')
-      .selectAll()
-      .orderBy('id', 'desc')
-      .limit(input.limit + 1);
-    if (input.cursor) query = query.where('id', '<', input.cursor);
-    if (input.search)
-      query = query.where('email', 'like', `%${input.search.toLowerCase().replace(/[%_\\]/g, '\\$&')}%`);
-    const rows = await query.execute();
-    const items = rows.slice(0, input.limit);
+    const page = await listUsers(ctx.db, input);
     return {
-      items: items.map((u) => ({ ...userView(u), createdAt: new Date(u.created_at) })),
-      nextCursor: rows.length > input.limit ? (items.at(-1)?.id ?? null) : null,
+      items: page.items.map((u) => ({ ...userView(u), createdAt: new Date(u.created_at) })),
+      nextCursor: page.nextCursor,
     };
   }),
 });

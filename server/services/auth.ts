@@ -2,6 +2,7 @@ import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual } from 'no
 import { promisify } from 'node:util';
 import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../db/dialect.ts';
+import { toPage } from '../../db/paging.ts';
 import type { Database, User } from '../../db/schema.ts';
 import { inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../shared/errors.ts';
@@ -220,4 +221,21 @@ export async function revokeApiToken(
     .where('revoked_at', 'is', null)
     .executeTakeFirst();
   if (Number(result.numUpdatedRows) !== 1) throw new AppError('NOT_FOUND', 'Token not found');
+}
+
+/** Accounts for the operator view, newest first, optionally filtered by part of the email. */
+export async function listUsers(
+  db: Kysely<Database>,
+  input: { cursor?: string | null; limit: number; search?: string },
+): Promise<{ items: User[]; nextCursor: string | null }> {
+  let query = db
+    .selectFrom('users')
+    .selectAll()
+    .orderBy('id', 'desc')
+    .limit(input.limit + 1);
+  if (input.cursor) query = query.where('id', '<', input.cursor);
+  if (input.search) {
+    query = query.where('email', 'like', `%${input.search.toLowerCase().replace(/[%_\\]/g, '\\$&')}%`);
+  }
+  return toPage(await query.execute(), input.limit, (u) => u.id);
 }

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { affectedRows } from '../../db/dialect.ts';
+import { toPage } from '../../db/paging.ts';
 import type { Database, LedgerKind, LedgerRow } from '../../db/schema.ts';
 import { type Executor, inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../shared/errors.ts';
@@ -56,15 +57,30 @@ export async function moveCredits(trx: Executor, m: CreditMovement): Promise<{ b
   return { balance };
 }
 
+/** Throws VALIDATION unless the amount is a positive whole number of credits. */
+function assertPositive(amount: number, what: string): void {
+  if (!Number.isSafeInteger(amount) || amount <= 0) {
+    throw new AppError('VALIDATION', `${what} must be a positive whole number of credits`);
+  }
+}
+
 /** Adds credits (admin grants); its own transaction. */
 export async function grantCredits(
   db: Kysely<Database>,
   input: { userId: string; amount: number; note?: string | null; now: number },
 ): Promise<{ balance: number }> {
-  if (!Number.isSafeInteger(input.amount) || input.amount <= 0) {
-    throw new AppError('VALIDATION', 'A grant must be a positive whole number of credits');
-  }
+  assertPositive(input.amount, 'A grant');
   return inTransaction(db, (trx) => moveCredits(trx, { ...input, kind: 'grant' }));
+}
+
+/** An operator's grant to the account with this email. */
+export async function grantCreditsByEmail(
+  db: Kysely<Database>,
+  input: { email: string; amount: number; note?: string | null; now: number },
+): Promise<{ balance: number }> {
+  const user = await db.selectFrom('users').select('id').where('email', '=', input.email).executeTakeFirst();
+  if (!user) throw new AppError('NOT_FOUND', `No account with email ${input.email}`);
+  return grantCredits(db, { userId: user.id, amount: input.amount, note: input.note, now: input.now });
 }
 
 /** Debits credits; its own transaction. Jobs charge inside their own transaction via moveCredits. */
@@ -72,9 +88,7 @@ export async function chargeCredits(
   db: Kysely<Database>,
   input: { userId: string; amount: number; jobId?: string | null; note?: string | null; now: number },
 ): Promise<{ balance: number }> {
-  if (!Number.isSafeInteger(input.amount) || input.amount <= 0) {
-    throw new AppError('VALIDATION', 'A charge must be a positive whole number of credits');
-  }
+  assertPositive(input.amount, 'A charge');
   return inTransaction(db, (trx) => moveCredits(trx, { ...input, amount: -input.amount, kind: 'charge' }));
 }
 
@@ -83,9 +97,7 @@ export async function refundCredits(
   db: Kysely<Database>,
   input: { userId: string; amount: number; jobId?: string | null; note?: string | null; now: number },
 ): Promise<{ balance: number }> {
-  if (!Number.isSafeInteger(input.amount) || input.amount <= 0) {
-    throw new AppError('VALIDATION', 'A refund must be a positive whole number of credits');
-  }
+  assertPositive(input.amount, 'A refund');
   return inTransaction(db, (trx) => moveCredits(trx, { ...input, kind: 'refund' }));
 }
 
@@ -111,7 +123,5 @@ export async function listLedger(
     .orderBy('id', 'desc')
     .limit(input.limit + 1);
   if (input.cursor != null) query = query.where('id', '<', input.cursor);
-  const rows = await query.execute();
-  const items = rows.slice(0, input.limit);
-  return { items, nextCursor: rows.length > input.limit ? (items.at(-1)?.id ?? null) : null };
+  return toPage(await query.execute(), input.limit, (row) => row.id);
 }

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { toPage } from '../../db/paging.ts';
 import type { Database, JobOutput } from '../../db/schema.ts';
 import { AppError } from '../../shared/errors.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -19,9 +20,7 @@ export async function listOutputs(
     .limit(input.limit + 1);
   if (input.kind) query = query.where('job_outputs.kind', '=', input.kind);
   if (input.cursor) query = query.where('job_outputs.id', '<', input.cursor);
-  const rows = await query.execute();
-  const items = rows.slice(0, input.limit);
-  return { items, nextCursor: rows.length > input.limit ? (items.at(-1)?.id ?? null) : null };
+  return toPage(await query.execute(), input.limit, (o) => o.id);
 }
 
 /** Removes the object from storage, then marks the row deleted. Another user's output is NOT_FOUND. */

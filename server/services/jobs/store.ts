@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { affectedRows, forUpdateSkipLocked, parseJson } from '../../../db/dialect.ts';
+import { toPage } from '../../../db/paging.ts';
 import type { Job, JobOutput, JobStage, JobUpdate, NewJob } from '../../../db/schema.ts';
 import type { Executor } from '../../../db/transaction.ts';
 
@@ -127,3 +128,43 @@ export async function outputsOfJob(db: Executor, jobId: string): Promise<JobOutp
 
 export const jobParams = (job: Job): Record<string, unknown> =>
   parseJson<Record<string, unknown>>(job.params);
+
+/** A user's jobs, newest first (ids are time-ordered), optionally by kind and status. */
+export async function listUserJobs(
+  db: Executor,
+  input: {
+    userId: string;
+    cursor?: string | null;
+    limit: number;
+    kind?: Job['kind'];
+    status?: Job['status'];
+  },
+): Promise<{ items: Job[]; nextCursor: string | null }> {
+  let query = db
+    .selectFrom('jobs')
+    .selectAll()
+    .where('user_id', '=', input.userId)
+    .orderBy('id', 'desc')
+    .limit(input.limit + 1);
+  if (input.cursor) query = query.where('id', '<', input.cursor);
+  if (input.kind) query = query.where('kind', '=', input.kind);
+  if (input.status) query = query.where('status', '=', input.status);
+  return toPage(await query.execute(), input.limit, (j) => j.id);
+}
+
+/** Every user's jobs with the owner's email, for operators. */
+export async function listAllJobs(
+  db: Executor,
+  input: { cursor?: string | null; limit: number; status?: Job['status'] },
+): Promise<{ items: (Job & { user_email: string })[]; nextCursor: string | null }> {
+  let query = db
+    .selectFrom('jobs')
+    .innerJoin('users', 'users.id', 'jobs.user_id')
+    .selectAll('jobs')
+    .select('users.email as user_email')
+    .orderBy('jobs.id', 'desc')
+    .limit(input.limit + 1);
+  if (input.cursor) query = query.where('jobs.id', '<', input.cursor);
+  if (input.status) query = query.where('jobs.status', '=', input.status);
+  return toPage(await query.execute(), input.limit, (j) => j.id);
+}
