@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { InnerContext } from './context.ts';
 import { demoEnabled, type Env } from './env.ts';
+import { bundledFfmpegPath } from './providers/demo-media.ts';
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.ts';
 import type { Clock } from './services/clock.ts';
 import { JobEvents } from './services/jobs/events.ts';
@@ -12,6 +13,7 @@ import { JobRunner } from './services/jobs/runner.ts';
 import { LocalStorage } from './storage/local.ts';
 import { OssStorage } from './storage/oss.ts';
 import type { Storage } from './storage/storage.ts';
+import { Thumbnailer } from './storage/thumbnails.ts';
 
 /** APP_SECRET, or a random one kept under DATA_DIR so signed local URLs survive restarts. */
 export function appSecret(env: Env): string {
@@ -47,6 +49,7 @@ export function createStorage(env: Env): Storage {
     publicPath: '/files',
     secret: appSecret(env),
     urlTtlSeconds: env.OSS_URL_TTL_SECONDS,
+    thumbnailer: new Thumbnailer(bundledFfmpegPath()),
   });
 }
 

@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import type { RequestHandler } from 'express';
 import { AppError } from '../../shared/errors.ts';
 import type { ByteRange, PutInput, Storage, StoredObject, UrlOptions } from './storage.ts';
+import type { Thumbnailer } from './thumbnails.ts';
 import { contentDisposition, encodeKeyPath } from './url.ts';
 
 export interface LocalStorageOptions {
@@ -21,6 +22,13 @@ export interface LocalStorageOptions {
   baseUrl?: string;
   /** Clock, for tests. */
   now?: () => number;
+  /**
+   * Makes thumbnails (resized images, video posters) under `thumbnailsRoot`; without it a thumbnail URL
+   * serves the object itself.
+   */
+  thumbnailer?: Thumbnailer;
+  /** Where thumbnails are cached; default: a `thumbnails` folder beside `root`. */
+  thumbnailsRoot?: string;
 }
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -46,9 +54,27 @@ export class LocalStorage implements Storage {
   readonly options: LocalStorageOptions;
   private readonly root: string;
 
+  private readonly thumbsRoot: string;
+
   constructor(options: LocalStorageOptions) {
     this.options = options;
     this.root = resolve(options.root);
+    this.thumbsRoot = resolve(options.thumbnailsRoot ?? resolve(this.root, '..', 'thumbnails'));
+  }
+
+  /** Where the cached JPEG thumbnail of a key lives. */
+  thumbnailPathOf(key: string): string {
+    this.pathOf(key);
+    return `${resolve(this.thumbsRoot, key)}.jpg`;
+  }
+
+  /** Ensures a thumbnail exists and returns its path, or null when none can be made (no ffmpeg, bad file). */
+  async thumbnail(key: string): Promise<string | null> {
+    const thumbnailer = this.options.thumbnailer;
+    if (!thumbnailer) return null;
+    const kind = this.contentTypeOf(key).startsWith('video/') ? 'video' : 'image';
+    const target = this.thumbnailPathOf(key);
+    return (await thumbnailer.ensure(this.pathOf(key), target, kind)) ? target : null;
   }
 
   /** Absolute file path of a key; throws for keys that would leave the root. */
@@ -97,28 +123,31 @@ export class LocalStorage implements Storage {
 
   async delete(key: string): Promise<void> {
     await rm(this.pathOf(key), { force: true });
+    await rm(this.thumbnailPathOf(key), { force: true });
   }
 
   canonicalUrl(key: string): string {
     return `${this.options.baseUrl?.replace(/\/+$/, '') ?? ''}${this.options.publicPath}/${encodeKeyPath(key)}`;
   }
 
-  /** Signed, expiring URL. Thumbnails are the object itself in local mode (no image processing). */
+  /** Signed, expiring URL; `thumbnail` asks for a small JPEG (made with ffmpeg when a thumbnailer is set). */
   urlFor(key: string, options: UrlOptions = {}): string {
     const now = this.options.now?.() ?? Date.now();
     const exp = String(Math.floor(now / 1000) + this.options.urlTtlSeconds);
     const dl = options.download === undefined || options.download === false ? '' : String(options.download);
+    const th = options.thumbnail ? '1' : '';
     const query = new URLSearchParams({ exp });
     if (dl !== '') query.set('dl', dl);
-    query.set('sig', this.signature(key, exp, dl));
+    if (th !== '') query.set('th', th);
+    query.set('sig', this.signature(key, exp, dl, th));
     return `${this.canonicalUrl(key)}?${query.toString()}`;
   }
 
   /** Checks a signature and its expiry. */
-  verify(key: string, exp: string, dl: string, sig: string): boolean {
+  verify(key: string, exp: string, dl: string, sig: string, th = ''): boolean {
     const now = this.options.now?.() ?? Date.now();
     if (!/^\d{1,12}$/.test(exp) || Number(exp) * 1000 < now) return false;
-    const expected = Buffer.from(this.signature(key, exp, dl));
+    const expected = Buffer.from(this.signature(key, exp, dl, th));
     const given = Buffer.from(sig);
     return expected.length === given.length && timingSafeEqual(expected, given);
   }
@@ -127,8 +156,9 @@ export class LocalStorage implements Storage {
     return createReadStream(this.pathOf(key), range ? { start: range.start, end: range.end } : undefined);
   }
 
-  private signature(key: string, exp: string, dl: string): string {
-    return createHmac('sha256', this.options.secret).update(`${key}\n${exp}\n${dl}`).digest('base64url');
+  private signature(key: string, exp: string, dl: string, th = ''): string {
+    const payload = th === '' ? `${key}\n${exp}\n${dl}` : `${key}\n${exp}\n${dl}\nthumbnail`;
+    return createHmac('sha256', this.options.secret).update(payload).digest('base64url');
   }
 }
 
@@ -163,11 +193,24 @@ export const localFilesHandler =
       return;
     }
     const param = (name: string) => (typeof req.query[name] === 'string' ? (req.query[name] as string) : '');
-    if (!storage.verify(key, param('exp'), param('dl'), param('sig'))) {
+    if (!storage.verify(key, param('exp'), param('dl'), param('sig'), param('th'))) {
       res.status(403).type('text/plain').send('Forbidden: the link is invalid or has expired');
       return;
     }
     try {
+      if (param('th') !== '') {
+        const thumb = await storage.thumbnail(key).catch(() => null);
+        if (thumb) {
+          res.setHeader('Cache-Control', 'private, max-age=3600');
+          res.type('image/jpeg').sendFile(thumb);
+          return;
+        }
+        // No thumbnail possible: a video has nothing to show as an image; an image shows itself.
+        if (storage.contentTypeOf(key).startsWith('video/')) {
+          res.status(404).end();
+          return;
+        }
+      }
       const info = await stat(storage.pathOf(key)).catch(() => null);
       if (!info?.isFile()) {
         res.status(404).end();

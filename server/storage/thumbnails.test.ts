@@ -1,0 +1,80 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import express from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundledFfmpegPath, renderDemoMp4, renderDemoPng } from '../providers/demo-media.ts';
+import { LocalStorage, localFilesHandler } from './local.ts';
+import { imageDimensions, sniffType } from './sniff.ts';
+import { Thumbnailer } from './thumbnails.ts';
+
+describe('local thumbnails', () => {
+  let dir: string;
+  let storage: LocalStorage;
+  let server: Server;
+  let origin: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'local-thumbs-'));
+    storage = new LocalStorage({
+      root: join(dir, 'objects'),
+      publicPath: '/files',
+      secret: 'thumb-secret',
+      urlTtlSeconds: 60,
+      thumbnailer: new Thumbnailer(bundledFfmpegPath()),
+    });
+    const png = join(dir, 'in.png');
+    await writeFile(png, renderDemoPng(1024, 768, 3));
+    await storage.put({ key: 'u/1/0.png', filePath: png, contentType: 'image/png', size: 0 });
+    const mp4 = join(dir, 'in.mp4');
+    await writeFile(mp4, await renderDemoMp4({ width: 832, height: 480, durationSeconds: 2, seed: 4 }));
+    await storage.put({ key: 'u/1/1.mp4', filePath: mp4, contentType: 'video/mp4', size: 0 });
+    const app = express();
+    app.use('/files', localFilesHandler(storage));
+    server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const jpegSize = async (url: string) => {
+    const res = await fetch(`${origin}${url}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('image/jpeg');
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    const type = sniffType(bytes);
+    expect(type?.contentType).toBe('image/jpeg');
+    return imageDimensions(type!, bytes);
+  };
+
+  it('serves a resized JPEG for an image and a poster frame for a video', async () => {
+    expect(await jpegSize(storage.urlFor('u/1/0.png', { thumbnail: 'image' }))).toEqual({
+      width: 512,
+      height: 384,
+    });
+    expect(await jpegSize(storage.urlFor('u/1/1.mp4', { thumbnail: 'video' }))).toEqual({
+      width: 512,
+      height: 296,
+    });
+  });
+
+  it('refuses a thumbnail flag added to, or removed from, a signed URL', async () => {
+    const plain = storage.urlFor('u/1/0.png');
+    expect((await fetch(`${origin}${plain}&th=1`)).status).toBe(403);
+    const thumb = storage.urlFor('u/1/0.png', { thumbnail: 'image' });
+    expect((await fetch(`${origin}${thumb.replace('&th=1', '')}`)).status).toBe(403);
+  });
+
+  it('removes the cached thumbnail with the object', async () => {
+    await jpegSize(storage.urlFor('u/1/0.png', { thumbnail: 'image' }));
+    expect(existsSync(storage.thumbnailPathOf('u/1/0.png'))).toBe(true);
+    await storage.delete('u/1/0.png');
+    expect(existsSync(storage.thumbnailPathOf('u/1/0.png'))).toBe(false);
+  });
+});
