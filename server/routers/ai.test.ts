@@ -16,6 +16,7 @@ import {
   until,
 } from '../../test/pipeline.ts';
 import type { InnerContext } from '../context.ts';
+import { createProviderRegistry } from '../providers/registry.ts';
 import { systemClock } from '../services/clock.ts';
 import type { JobRunner } from '../services/jobs/runner.ts';
 
@@ -229,6 +230,35 @@ describe.each(DIALECTS)('generation pipeline with the demo provider and local st
     await asA.outputs.delete({ id: outputs[0]!.id });
     expect(fs.existsSync(objectFile(outputs[0]!.ossPath))).toBe(false);
     expect((await asA.outputs.list()).items.map((o) => o.id)).not.toContain(outputs[0]!.id);
+  });
+
+  it('refuses to animate a local-disk image with a cloud model before charging anything', async () => {
+    const withCloud = testInner(t.db, {
+      clock: systemClock,
+      storage: inner.storage,
+      events: inner.events,
+      providers: createProviderRegistry({
+        demo: { enabled: true, delayMs: 0 },
+        dashscope: { apiKey: 'sk-unused', baseUrl: 'http://127.0.0.1:9' },
+      }),
+    });
+    const user = await signUpUser(withCloud);
+    const { outputs } = await callerFor(withCloud, user).ai.generateImage({
+      prompt: 'frame',
+      model: 'demo-image',
+      size: '512x512',
+    });
+    const before = await balanceOf(t.db, user.id);
+    expect(
+      await appCodeOf(
+        callerFor(withCloud, user).ai.generateVideo({
+          prompt: 'go',
+          model: 'wan-i2v-plus',
+          imageOutputId: outputs[0]!.id,
+        }),
+      ),
+    ).toBe('VALIDATION');
+    expect(await balanceOf(t.db, user.id)).toBe(before);
   });
 
   it('shows operators every job with its failure reason, and only operators', async () => {

@@ -7,6 +7,7 @@ import { type AppCode, AppError } from '../../shared/errors.ts';
 import type { ModelInfo } from '../../shared/models.ts';
 import { quote, validateGenerationParams, withDefaults } from '../../shared/pricing.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
+import type { Storage } from '../storage/storage.ts';
 import { moveCredits } from './billing.ts';
 import type { Clock } from './clock.ts';
 import { newId } from './ids.ts';
@@ -26,6 +27,8 @@ export interface GenerationDeps {
   providers: ProviderRegistry;
   clock: Clock;
   events: JobEvents;
+  /** Where outputs live; image-to-video needs a URL the provider can fetch. */
+  storage?: Pick<Storage, 'kind'>;
 }
 
 /** What the user asked for, after zod: the same shape for images and videos. */
@@ -99,6 +102,13 @@ export async function startGeneration(
       .executeTakeFirst();
     if (!source) throw new AppError('NOT_FOUND', 'The image to animate was not found');
     if (source.kind !== 'image') throw new AppError('VALIDATION', 'Only an image can be animated');
+    // A cloud provider fetches the first frame itself: a file on this server's local disk is out of its reach.
+    if (deps.storage?.kind === 'local' && model.provider !== 'demo') {
+      throw new AppError(
+        'VALIDATION',
+        `${model.id} needs the image in OSS to animate it; this server keeps outputs on local disk`,
+      );
+    }
   }
   const params: Record<string, unknown> = {
     n: filled.n,
