@@ -5,12 +5,20 @@ import { APP_CODES, type AppCode, AppError, isAppCode } from '../shared/errors.t
 import type { Context } from './context.ts';
 import { logger } from './logger.ts';
 
+const REQUEST_ERRORS = new Set<TRPCError['code']>([
+  'BAD_REQUEST',
+  'PARSE_ERROR',
+  'METHOD_NOT_SUPPORTED',
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+]);
+
 /** The appCode a tRPC error carries to the client (`data.appCode`); INTERNAL for the unexpected. */
 export function appCodeOf(error: TRPCError): AppCode | 'INTERNAL' {
   const cause = error.cause;
   if (cause instanceof AppError) return cause.code;
-  if (cause instanceof ZodError || error.code === 'BAD_REQUEST' || error.code === 'PARSE_ERROR')
-    return 'VALIDATION';
+  // Requests the API cannot take as sent: bad input, malformed JSON, the wrong method, too large a body.
+  if (cause instanceof ZodError || REQUEST_ERRORS.has(error.code)) return 'VALIDATION';
   if (error.code === 'UNAUTHORIZED') return 'UNAUTHENTICATED';
   if (error.code === 'FORBIDDEN') return 'FORBIDDEN';
   if (error.code === 'NOT_FOUND') return 'NOT_FOUND';
@@ -35,7 +43,7 @@ const t = initTRPC.context<Context>().create({
         path: shape.data.path,
         appCode,
         ...details,
-        zodIssues: cause instanceof ZodError ? cause.issues : undefined,
+        ...(cause instanceof ZodError ? { zodIssues: cause.issues } : {}),
       },
     };
   },

@@ -242,6 +242,27 @@ describe.each(DIALECTS)('accounts on %s', (dialect) => {
       expect(JSON.stringify(body)).not.toMatch(/stack|at .*\.ts/);
     });
 
+    it('answers malformed, oversized and wrong-method requests with VALIDATION, not an internal error', async () => {
+      const post = (body: string) =>
+        fetch(`${server.url}/trpc/auth.signUp`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
+      const cases = [
+        await post('{bad'),
+        await post(JSON.stringify({ json: { email: 'a@b.co', password: 'x'.repeat(2_000_000) } })),
+        await fetch(`${server.url}/trpc/auth.signUp`),
+      ];
+      expect(cases.map((r) => r.status)).toEqual([400, 413, 405]);
+      for (const res of cases) {
+        const body = (await res.json()) as {
+          error: { json: { message: string; data: { appCode: string } } };
+        };
+        expect(body.error.json.data.appCode).toBe('VALIDATION');
+      }
+    });
+
     it('answers /healthz after pinging the database', async () => {
       const res = await fetch(`${server.url}/healthz`);
       expect(await res.json()).toEqual({ ok: true, db: 'up' });
