@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createExpressMiddleware } from '@trpc/server/adapters/express';
-import express, { type RequestHandler } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { sql } from 'kysely';
 import { createRequestContext, type InnerContext } from './context.ts';
 import { logger } from './logger.ts';
@@ -66,5 +66,14 @@ export function createApp(inner: InnerContext, options: AppOptions = {}) {
         .send('<!doctype html><title>Dream Factory</title><h1>梦工厂 Dream Factory</h1><p>API at /trpc</p>');
     });
   }
+  // Last stop for anything thrown outside tRPC (e.g. a file stream failing): log it, never send a stack.
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    logger.error('http error', { error });
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.status(500).json({ error: 'Something went wrong on our side; please try again' });
+  });
   return app;
 }
