@@ -188,9 +188,9 @@ export class JobRunner {
     this.settled.add(work);
   }
 
-  private async execute(claimed: Job, signal: AbortSignal): Promise<void> {
+  /** `job` is the row as the claim left it (claimJobs reads it back after its update). */
+  private async execute(job: Job, signal: AbortSignal): Promise<void> {
     const { deps } = this;
-    const job = (await findJob(deps.db, claimed.id)) ?? claimed;
     const provider = deps.providers.get(job.provider);
     if (!provider)
       throw new AppError('PROVIDER_FAILED', `Provider ${job.provider} is not configured on this server`);
