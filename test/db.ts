@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { createConnection } from 'mysql2/promise';
 import { connect } from '../db/connect.ts';
 import { migrateToLatest } from '../db/migrate.ts';
@@ -63,4 +63,25 @@ export async function createTestDb(
   const db = connect({ databaseUrl: url, dataDir: '' });
   await migrateToLatest(db);
   return { db, url, destroy: () => db.destroy() };
+}
+
+/**
+ * The money invariant: for every user (or the given ones), SUM(credit_ledger.amount) = credit_balance.
+ * Returns the users where it does not hold, so a test can `expect(...).toEqual([])`.
+ */
+export async function ledgerMismatches(
+  db: Kysely<Database>,
+  userIds?: string[],
+): Promise<{ userId: string; balance: number; ledgerSum: number }[]> {
+  let query = db
+    .selectFrom('users')
+    .leftJoin('credit_ledger', 'credit_ledger.user_id', 'users.id')
+    .select(['users.id', 'users.credit_balance'])
+    .select(sql<number>`coalesce(sum(credit_ledger.amount), 0)`.as('total'))
+    .groupBy(['users.id', 'users.credit_balance']);
+  if (userIds) query = query.where('users.id', 'in', userIds);
+  const rows = await query.execute();
+  return rows
+    .map((r) => ({ userId: r.id, balance: Number(r.credit_balance), ledgerSum: Number(r.total) }))
+    .filter((r) => r.balance !== r.ledgerSum);
 }

@@ -7,6 +7,7 @@ import type { Database, User } from '../db/schema.ts';
 import type { InnerContext } from '../server/context.ts';
 import { JobRunner, type RunnerOptions } from '../server/services/jobs/runner.ts';
 import { callerFor } from './context.ts';
+import { ledgerMismatches } from './db.ts';
 
 /** A runner tuned for tests: fast polls, short leases, loopback downloads allowed. */
 export function testRunner(inner: InnerContext, options: Partial<RunnerOptions> = {}): JobRunner {
@@ -64,10 +65,8 @@ export async function ledgerOf(db: Kysely<Database>, userId: string) {
 
 /** SUM(amount) equals the balance, for this user. */
 export async function assertLedgerInvariant(db: Kysely<Database>, userId: string): Promise<void> {
-  const rows = await ledgerOf(db, userId);
-  const sum = rows.reduce((s, r) => s + Number(r.amount), 0);
-  const balance = await balanceOf(db, userId);
-  if (sum !== balance) throw new Error(`ledger sum ${sum} != balance ${balance}`);
+  const [broken] = await ledgerMismatches(db, [userId]);
+  if (broken) throw new Error(`ledger sum ${broken.ledgerSum} != balance ${broken.balance}`);
 }
 
 export const sha256 = (bytes: Buffer | Uint8Array) => createHash('sha256').update(bytes).digest('hex');

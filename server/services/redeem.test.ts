@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppError } from '../../shared/errors.ts';
-import { createTestDb, DIALECTS, type TestDb } from '../../test/db.ts';
+import { createTestDb, DIALECTS, ledgerMismatches, type TestDb } from '../../test/db.ts';
 import { newId } from './ids.ts';
 import { createCodeBatch, disableCodes, hashCode, listBatches, REDEEM_LIMIT, redeemCode } from './redeem.ts';
 
@@ -62,14 +61,7 @@ describe.each(DIALECTS)('redemption codes on %s', (dialect) => {
   };
 
   async function expectLedgerInvariant() {
-    const rows = await t.db
-      .selectFrom('users')
-      .leftJoin('credit_ledger', 'credit_ledger.user_id', 'users.id')
-      .select(['users.id', 'users.credit_balance'])
-      .select(sql<number>`coalesce(sum(credit_ledger.amount), 0)`.as('total'))
-      .groupBy(['users.id', 'users.credit_balance'])
-      .execute();
-    for (const r of rows) expect(Number(r.credit_balance)).toBe(Number(r.total));
+    expect(await ledgerMismatches(t.db)).toEqual([]);
   }
 
   it('creates readable codes with over 100 random bits, stored only as a hash and a 4-character prefix', async () => {
