@@ -1,7 +1,7 @@
 import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { Kysely } from 'kysely';
-import { isUniqueViolation } from '../../db/dialect.ts';
+import { affectedRows, isUniqueViolation } from '../../db/dialect.ts';
 import { toPage } from '../../db/paging.ts';
 import type { Database, User } from '../../db/schema.ts';
 import { inTransaction } from '../../db/transaction.ts';
@@ -220,7 +220,7 @@ export async function revokeApiToken(
     .where('user_id', '=', input.userId)
     .where('revoked_at', 'is', null)
     .executeTakeFirst();
-  if (Number(result.numUpdatedRows) !== 1) throw new AppError('NOT_FOUND', 'Token not found');
+  if (affectedRows(result) !== 1) throw new AppError('NOT_FOUND', 'Token not found');
 }
 
 /** Accounts for the operator view, newest first, optionally filtered by part of the email. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { isUniqueViolation } from '../../db/dialect.ts';
+import { affectedRows, isUniqueViolation } from '../../db/dialect.ts';
 import type { Database, Job, JobOutput } from '../../db/schema.ts';
 import { type Executor, inTransaction } from '../../db/transaction.ts';
 import { type AppCode, AppError } from '../../shared/errors.ts';
@@ -249,7 +249,7 @@ async function refundRemainder(trx: Executor, jobId: string, now: number, note: 
     .where('id', '=', jobId)
     .where('refunded', '=', 0)
     .executeTakeFirst();
-  if (Number(result.numUpdatedRows) !== 1) return;
+  if (affectedRows(result) !== 1) return;
   await moveCredits(trx, { userId: job.user_id, amount: due, kind: 'refund', jobId, note, now });
 }
 

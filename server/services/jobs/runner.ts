@@ -246,7 +246,7 @@ export class JobRunner {
 
     if (result.state !== 'succeeded') {
       throw new AppError(
-        result.error?.code ?? (result.state === 'canceled' ? 'PROVIDER_FAILED' : 'PROVIDER_FAILED'),
+        result.error?.code ?? 'PROVIDER_FAILED',
         result.error?.message ?? `The provider reported the task ${result.state}`,
       );
     }
