@@ -43,6 +43,9 @@ const t = initTRPC.context<Context>().create({
         path: shape.data.path,
         appCode,
         ...details,
+        ...(cause instanceof AppError && cause.reason
+          ? { reason: cause.reason, ...(cause.params ? { params: cause.params } : {}) }
+          : {}),
         ...(cause instanceof ZodError ? { zodIssues: cause.issues } : {}),
       },
     };

@@ -30,17 +30,32 @@ export class AppError extends Error {
   readonly retryAfterMs?: number;
   /** Extra fields sent to the client in `data` (e.g. jobId). Never put secrets here. */
   readonly details?: Record<string, string | number | null>;
+  /**
+   * A stable, more precise reason than the code (e.g. `EMAIL_TAKEN`, `PASSWORD_TOO_COMMON`), sent as
+   * `data.reason` with `data.params`, so the client can say it in the user's language. The message
+   * stays English for logs and API users.
+   */
+  readonly reason?: string;
+  readonly params?: Record<string, string | number>;
 
   constructor(
     code: AppCode,
     message: string,
-    options?: { cause?: unknown; retryAfterMs?: number; details?: Record<string, string | number | null> },
+    options?: {
+      cause?: unknown;
+      retryAfterMs?: number;
+      details?: Record<string, string | number | null>;
+      reason?: string;
+      params?: Record<string, string | number>;
+    },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AppError';
     this.code = code;
     this.retryAfterMs = options?.retryAfterMs;
     this.details = options?.details;
+    this.reason = options?.reason;
+    this.params = options?.params;
   }
 }
 
