@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { InnerContext } from './context.ts';
 import { demoEnabled, type Env } from './env.ts';
+import { logger } from './logger.ts';
 import { bundledFfmpegPath } from './providers/demo-media.ts';
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.ts';
 import type { Clock } from './services/clock.ts';
@@ -12,6 +13,7 @@ import { JobEvents } from './services/jobs/events.ts';
 import { JobRunner } from './services/jobs/runner.ts';
 import { LocalStorage } from './storage/local.ts';
 import { OssStorage } from './storage/oss.ts';
+import { EcsRamRoleCredentials } from './storage/oss-credentials.ts';
 import type { Storage } from './storage/storage.ts';
 import { Thumbnailer } from './storage/thumbnails.ts';
 
@@ -29,16 +31,31 @@ export function appSecret(env: Env): string {
   }
 }
 
-/** OSS when its variables are set, else local disk under DATA_DIR/objects. */
+/** OSS when OSS_BUCKET is set (parseEnv has checked the credentials), else local disk under DATA_DIR/objects. */
 export function createStorage(env: Env): Storage {
-  if (env.OSS_BUCKET && env.OSS_ACCESS_KEY_ID && env.OSS_ACCESS_KEY_SECRET) {
+  if (env.OSS_BUCKET) {
+    let credentials: EcsRamRoleCredentials | undefined;
+    if (env.OSS_ECS_RAM_ROLE) {
+      credentials = new EcsRamRoleCredentials({
+        role: env.OSS_ECS_RAM_ROLE,
+        metadataUrl: env.OSS_ECS_METADATA_URL,
+      });
+      // Fetched once now so the first read URL does not wait; uploads fetch again if this failed.
+      credentials.refresh().catch((error: unknown) => {
+        logger.error('oss: could not fetch the RAM role credentials', { role: env.OSS_ECS_RAM_ROLE, error });
+      });
+    }
     return new OssStorage({
       bucket: env.OSS_BUCKET,
       region: env.OSS_REGION ?? 'oss-cn-hangzhou',
       endpoint: env.OSS_ENDPOINT,
       cname: env.OSS_CNAME,
+      internalEndpoint: env.OSS_INTERNAL_ENDPOINT,
+      signatureVersion: env.OSS_SIGNATURE_VERSION,
+      credentials,
       accessKeyId: env.OSS_ACCESS_KEY_ID,
       accessKeySecret: env.OSS_ACCESS_KEY_SECRET,
+      securityToken: env.OSS_SECURITY_TOKEN,
       prefix: env.OSS_PREFIX,
       publicBaseUrl: env.OSS_PUBLIC_BASE_URL,
       urlTtlSeconds: env.OSS_URL_TTL_SECONDS,

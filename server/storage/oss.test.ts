@@ -10,6 +10,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { AppError } from '../../shared/errors.ts';
 import { type EcsMetadataServer, startEcsMetadataServer } from '../../test/fakes/ecs-metadata-server.ts';
 import { type OssServer, startOssServer } from '../../test/oss-server/server.ts';
+import { createStorage } from '../deps.ts';
+import { parseEnv } from '../env.ts';
 import { OssStorage, type OssStorageOptions } from './oss.ts';
 import { CredentialsUnavailableError, EcsRamRoleCredentials } from './oss-credentials.ts';
 import { presignV4 } from './oss-sign.ts';
@@ -525,6 +527,37 @@ describe('OssStorage with the ECS instance RAM role', () => {
     const secondUrl = oss.urlFor('outputs/role-2.png', { download: true });
     expect(secondUrl).toContain(encodeURIComponent(second.securityToken));
     expect((await fetchPublic(secondUrl)).status).toBe(200);
+  });
+
+  it('is built from OSS_* variables: RAM role, internal endpoint, public custom domain, V4', async () => {
+    const env = parseEnv({
+      DATA_DIR: dir,
+      OSS_BUCKET: bucket,
+      OSS_REGION: 'oss-cn-hangzhou',
+      OSS_ENDPOINT: server.url,
+      OSS_CNAME: 'true',
+      OSS_INTERNAL_ENDPOINT: server.internalUrl,
+      OSS_ECS_RAM_ROLE: 'DreamFactoryOss',
+      OSS_ECS_METADATA_URL: metadata.url,
+    });
+    const oss = createStorage(env);
+    expect(oss.kind).toBe('oss');
+    const path = await makeFile('env.png', 4 * KB);
+    const stored = await oss.put({
+      key: 'outputs/env.png',
+      filePath: path,
+      contentType: 'image/png',
+      size: 4 * KB,
+    });
+    expect(stored.url).toBe(`${server.url}/outputs/env.png`);
+    const issued = metadata.issued.at(-1)!;
+    expect(server.requests.at(-1)).toMatchObject({
+      operation: 'PutObject',
+      host: server.internalHost,
+      auth: 'V4',
+      securityToken: issued.securityToken,
+    });
+    expect((await fetchPublic(oss.urlFor(stored.key, { thumbnail: 'image' }))).status).toBe(200);
   });
 
   it('shares one metadata fetch between concurrent callers', async () => {
