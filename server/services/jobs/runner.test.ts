@@ -109,7 +109,7 @@ describe.each(DIALECTS)('pipeline with the DashScope fake and the OSS test serve
     }
     for (const o of outputs) {
       expect(o.url.startsWith(`${ossServer.url}/outputs/`)).toBe(true);
-      expect(o.url).toContain('Signature=');
+      expect(o.url).toContain('x-oss-signature-version=OSS4-HMAC-SHA256');
       expect(o.url).not.toContain(fake.url);
       const res = await fetch(o.url);
       expect(res.status).toBe(200);
