@@ -83,7 +83,10 @@ describe('configuration', () => {
       [{ OSS_ACCESS_KEY_ID: 'ak', OSS_ACCESS_KEY_SECRET: 'sk' }, /OSS_BUCKET: OSS settings are given/],
       [{ OSS_ECS_RAM_ROLE: 'r' }, /OSS_BUCKET: OSS settings are given/],
       [{ ...keys, OSS_REGION: 'cn-hangzhou' }, /OSS_REGION: must be a region as ali-oss takes it/],
-      [{ ...keys, OSS_REGION: 'oss-cn-hangzhou', OSS_SIGNATURE_VERSION: '2' }, /OSS_SIGNATURE_VERSION/],
+      [
+        { ...keys, OSS_REGION: 'oss-cn-hangzhou', OSS_SIGNATURE_VERSION: '2' },
+        /OSS_SIGNATURE_VERSION: must be 4/,
+      ],
       [{ ...keys, OSS_SIGNATURE_VERSION: '1' }, /OSS_REGION: set OSS_REGION \(or OSS_ENDPOINT\)/],
       [
         {

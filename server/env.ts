@@ -58,9 +58,16 @@ export const EnvSchema = z.object({
   OSS_ECS_METADATA_URL: url,
   /** 4 (default): Signature V4; 1 only for old buckets that still accept V1. */
   OSS_SIGNATURE_VERSION: z
-    .enum(['1', '4', ''])
+    .string()
     .optional()
-    .transform((v) => (v === '1' ? 1 : 4) as 1 | 4),
+    .transform((v, ctx) => {
+      const version = v === undefined || v.trim() === '' ? '4' : v.trim();
+      if (version !== '1' && version !== '4') {
+        ctx.addIssue({ code: 'custom', message: 'must be 4 (Signature V4) or 1 (old buckets only)' });
+        return z.NEVER;
+      }
+      return Number(version) as 1 | 4;
+    }),
   OSS_ENDPOINT: url,
   /** Where the server uploads, heads and deletes (ECS: the region's -internal endpoint); never in URLs. */
   OSS_INTERNAL_ENDPOINT: url,
