@@ -560,6 +560,37 @@ describe('OssStorage with the ECS instance RAM role', () => {
     expect((await fetchPublic(oss.urlFor(stored.key, { thumbnail: 'image' }))).status).toBe(200);
   });
 
+  it('moves a long multipart upload to fresh credentials half-way', async () => {
+    const oss = storage({
+      accessKeyId: undefined,
+      accessKeySecret: undefined,
+      credentials: ramRole(),
+      parallel: 1,
+    });
+    const path = await makeFile('role-long.mp4', 450 * KB);
+    server.requests.length = 0;
+    let parts = 0;
+    await oss.put({
+      key: 'outputs/role-long.mp4',
+      filePath: path,
+      contentType: 'video/mp4',
+      size: 450 * KB,
+      onProgress: () => {
+        parts += 1;
+        // After the second part the credentials come within 5 minutes of expiry.
+        if (parts === 3) ahead = SIX_HOURS - 4 * 60_000;
+      },
+    });
+    const tokens = server.requests
+      .filter((r) => r.operation === 'UploadPart' || r.operation === 'CompleteMultipartUpload')
+      .map((r) => r.securityToken);
+    const [older, newer] = metadata.issued.slice(-2).map((c) => c.securityToken);
+    expect(tokens[0]).toBe(older);
+    expect(tokens.at(-1)).toBe(newer);
+    expect(new Set(tokens)).toEqual(new Set([older, newer]));
+    expect(await sha256OfStored('outputs/role-long.mp4')).toBe(await sha256OfFile(path));
+  });
+
   it('shares one metadata fetch between concurrent callers', async () => {
     const source = ramRole();
     metadata.delayMs = 100;
