@@ -41,7 +41,10 @@ export interface Storage {
   delete(key: string): Promise<void>;
   /** The canonical unsigned URL (stored in the database). */
   canonicalUrl(key: string): string;
-  /** A URL a browser can read now: public base + key, or a signed URL that expires. Never stored. */
+  /**
+   * A URL a browser can read now: public base + key, or a signed URL that expires. Never stored. OSS with a
+   * RAM role throws rather than sign with expired credentials.
+   */
   urlFor(key: string, options?: UrlOptions): string;
   /** Local mode only: stream an object (optionally a byte range). */
   createReadStream?(key: string, range?: ByteRange): Readable;
