@@ -38,4 +38,20 @@ describe.each(DIALECTS)('outputs as the gallery sees them on %s', (dialect) => {
       ['image', prompt],
     ]);
   });
+
+  it('stores a video with its width, height and duration_seconds read from the MP4', async () => {
+    const user = await signUpUser(inner);
+    const caller = callerFor(inner, user);
+    for (const [resolution, width, height] of [
+      ['480p', 832, 480],
+      ['720p', 1280, 720],
+    ] as const) {
+      const { job } = await caller.ai.generateVideo({ prompt: 'a kite', durationSeconds: 2, resolution });
+      const done = await until(async () => {
+        const got = await caller.jobs.get({ id: job.id });
+        return got.job.status === 'succeeded' && got;
+      });
+      expect(done.outputs[0]?.meta).toMatchObject({ width, height, duration_seconds: 2 });
+    }
+  });
 });
