@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callerFor, testInner } from '../../test/context.ts';
 import { createTestDb, DIALECTS, type TestDb } from '../../test/db.ts';
@@ -5,6 +6,7 @@ import { signUpUser, testRunner, until } from '../../test/pipeline.ts';
 import type { InnerContext } from '../context.ts';
 import { systemClock } from '../services/clock.ts';
 import type { JobRunner } from '../services/jobs/runner.ts';
+import { LocalStorage } from '../storage/local.ts';
 
 describe.each(DIALECTS)('outputs as the gallery sees them on %s', (dialect) => {
   let t: TestDb;
@@ -28,6 +30,9 @@ describe.each(DIALECTS)('outputs as the gallery sees them on %s', (dialect) => {
     const prompt = '红灯笼 lanterns over a quiet street';
     const { job, outputs } = await caller.ai.generateImage({ prompt, size: '512x512' });
     expect(outputs.map((o) => o.prompt)).toEqual([prompt]);
+    // The gallery's first visit finds the thumbnail already made.
+    expect(inner.storage).toBeInstanceOf(LocalStorage);
+    expect(existsSync((inner.storage as LocalStorage).thumbnailPathOf(outputs[0]!.ossPath))).toBe(true);
     const got = await caller.jobs.get({ id: job.id });
     expect(got.outputs.map((o) => o.prompt)).toEqual([prompt]);
     const video = await caller.ai.generateVideo({ prompt: 'waves at dawn', durationSeconds: 2 });
@@ -52,6 +57,8 @@ describe.each(DIALECTS)('outputs as the gallery sees them on %s', (dialect) => {
         return got.job.status === 'succeeded' && got;
       });
       expect(done.outputs[0]?.meta).toMatchObject({ width, height, duration_seconds: 2 });
+      const poster = (inner.storage as LocalStorage).thumbnailPathOf(done.outputs[0]!.ossPath);
+      expect(existsSync(poster)).toBe(true);
     }
   });
 });
