@@ -13,6 +13,8 @@ export interface ListOutputsInput {
   kind?: 'image' | 'video';
   /** Search text (validated by OutputsListInput); empty or absent: no search. */
   q?: string;
+  /** Postings from which a gram counts as common (default 1000); tests lower it to take the scan path. */
+  commonPostings?: number;
 }
 
 type OutputWithPrompt = JobOutput & { prompt: string };
@@ -88,15 +90,17 @@ export async function indexOutputsForSearch(db: Kysely<Database>, userId: string
   }
 }
 
-/** Above this many postings a gram is "common": counting further would cost more than it tells. */
-const COUNT_CAP = 1000;
+/** From this many postings a gram is "common": counting further would cost more than it tells. */
+const COMMON_POSTINGS = 1000;
 
 const gramWhere = (c: GramCondition) =>
   'gram' in c ? sql`g.gram = ${c.gram}` : sql`g.gram >= ${c.from} and g.gram < ${c.to}`;
 
 /**
- * Search by prompt: candidates come from the most selective gram's postings (newest first), each checked
- * against every term on job_outputs.search_text, the kind and deleted_at, until a page is full.
+ * Search by prompt. Rare terms drive from the most selective gram's postings (newest first); when every
+ * term is common, matches are dense, so the user's newest outputs are read in order instead. Either way
+ * each candidate is checked against every term on job_outputs.search_text, the kind and deleted_at, until
+ * a page is full, in one statement.
  */
 async function searchOutputs(
   db: Kysely<Database>,
@@ -106,51 +110,47 @@ async function searchOutputs(
   if (!query) return { items: [], nextCursor: null };
   await indexOutputsForSearch(db, input.userId);
 
-  const counts = await Promise.all(
-    query.conditions.map(async (c) => {
-      const { rows } = await sql<{ n: number | string }>`
-        select count(*) as n from (
-          select 1 as one from output_search_grams g
-          where g.user_id = ${input.userId} and ${gramWhere(c)} limit ${COUNT_CAP}
-        ) t`.execute(db);
-      return Number(rows[0]?.n ?? 0);
-    }),
-  );
-  const smallest = Math.min(...counts);
-  if (smallest === 0) return { items: [], nextCursor: null };
-  const driver = query.conditions[counts.indexOf(smallest)]!;
+  // One exact gram (a two-character CJK term such as 灯笼) needs no estimate: its postings are the answer.
+  const cap = input.commonPostings ?? COMMON_POSTINGS;
+  let driver: GramCondition | null = query.conditions[0]!;
+  if (query.conditions.length > 1 || !('gram' in driver) || cap <= 1) {
+    const counts = await Promise.all(
+      query.conditions.map(async (c) => {
+        const { rows } = await sql<{ n: number | string }>`
+          select count(*) as n from (
+            select 1 as one from output_search_grams g
+            where g.user_id = ${input.userId} and ${gramWhere(c)} limit ${cap}
+          ) t`.execute(db);
+        return Number(rows[0]?.n ?? 0);
+      }),
+    );
+    const smallest = Math.min(...counts);
+    if (smallest === 0) return { items: [], nextCursor: null };
+    driver = smallest >= cap ? null : query.conditions[counts.indexOf(smallest)]!;
+  }
 
-  // A prefix can match several words of one prompt: distinct ids then.
-  const distinct = 'gram' in driver ? sql`` : sql`distinct`;
   const checks = sql.join(
     query.patterns.map((p) => sql`o.search_text like ${p}`),
     sql` and `,
   );
-  const { rows } = await sql<{ id: string }>`
-    select ${distinct} g.output_id as id
-    from output_search_grams g ${fixedOrderJoin(db)} job_outputs o on o.id = g.output_id
-    where g.user_id = ${input.userId} and ${gramWhere(driver)}
-      ${input.cursor ? sql`and g.output_id < ${input.cursor}` : sql``}
-      and o.user_id = ${input.userId} and o.deleted_at is null
-      ${input.kind ? sql`and o.kind = ${input.kind}` : sql``}
-      and ${checks}
-    order by g.output_id desc
-    limit ${input.limit + 1}`.execute(db);
-  if (rows.length === 0) return { items: [], nextCursor: null };
-
-  const found = await db
-    .selectFrom('job_outputs')
-    .innerJoin('jobs', 'jobs.id', 'job_outputs.job_id')
-    .selectAll('job_outputs')
-    .select('jobs.prompt')
-    .where(
-      'job_outputs.id',
-      'in',
-      rows.map((r) => r.id),
-    )
-    .orderBy('job_outputs.id', 'desc')
-    .execute();
-  return toPage(found, input.limit, (o) => o.id);
+  const filters = sql`o.user_id = ${input.userId} and o.deleted_at is null
+    ${input.kind ? sql`and o.kind = ${input.kind}` : sql``} and ${checks}`;
+  const limit = input.limit + 1;
+  const candidates = driver
+    ? // A prefix can match several words of one prompt: distinct ids.
+      sql`select distinct g.output_id as id
+        from output_search_grams g ${fixedOrderJoin(db)} job_outputs o on o.id = g.output_id
+        where g.user_id = ${input.userId} and ${gramWhere(driver)}
+          ${input.cursor ? sql`and g.output_id < ${input.cursor}` : sql``} and ${filters}
+        order by g.output_id desc limit ${limit}`
+    : sql`select o.id from job_outputs o
+        where ${filters} ${input.cursor ? sql`and o.id < ${input.cursor}` : sql``}
+        order by o.id desc limit ${limit}`;
+  const { rows } = await sql<OutputWithPrompt>`
+    select o.*, j.prompt from (${candidates}) c
+    join job_outputs o on o.id = c.id join jobs j on j.id = o.job_id
+    order by o.id desc`.execute(db);
+  return toPage(rows, input.limit, (o) => o.id);
 }
 
 /** Removes the object from storage, then marks the row deleted. Another user's output is NOT_FOUND. */
