@@ -186,6 +186,21 @@ describe.each(DIALECTS)('outputs.list search on %s', (dialect) => {
     expect([...scanned.items, ...next.items].map((o) => o.id)).toEqual([ids.video, ids.lanterns]);
   });
 
+  it('indexes new outputs once when several searches race for them', async () => {
+    const user = await signUpUser(inner);
+    const made: string[] = [];
+    for (let i = 0; i < 5; i += 1) made.push(await insertOutput(t.db, user.id, `纸灯笼 ${i}`));
+    const answers = await Promise.all(Array.from({ length: 6 }, () => search(user, { q: '灯笼' })));
+    for (const answer of answers) expect(answer.items.map((o) => o.id)).toEqual([...made].reverse());
+    const grams = await t.db
+      .selectFrom('output_search_grams')
+      .select(({ fn }) => fn.countAll<number>().as('n'))
+      .where('user_id', '=', user.id)
+      .executeTakeFirstOrThrow();
+    // 纸灯, 灯笼, 笼 and the number, for each of the five.
+    expect(Number(grams.n)).toBe(5 * 4);
+  });
+
   it('treats an empty search as no search', async () => {
     expect((await search(alice, { q: '   ' })).items).toHaveLength(4);
   });

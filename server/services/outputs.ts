@@ -2,6 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import { fixedOrderJoin } from '../../db/dialect.ts';
 import { toPage } from '../../db/paging.ts';
 import type { Database, JobOutput } from '../../db/schema.ts';
+import { inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../shared/errors.ts';
 import type { Storage } from '../storage/storage.ts';
 import { type GramCondition, gramsOf, parseQuery, searchTextOf } from './search-text.ts';
@@ -64,7 +65,7 @@ export async function indexOutputsForSearch(db: Kysely<Database>, userId: string
       .limit(INDEX_BATCH)
       .execute();
     if (rows.length === 0) return indexed;
-    await db.transaction().execute(async (trx) => {
+    await inTransaction(db, async (trx) => {
       const grams = rows.flatMap((row) =>
         row.deleted_at === null
           ? gramsOf(row.prompt).map((gram) => ({ user_id: userId, gram, output_id: row.id }))
