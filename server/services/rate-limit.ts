@@ -42,6 +42,19 @@ export async function reserveAttempt(
   const release = async () => {
     if (ids.length > 0) await db.deleteFrom('rate_limit_events').where('id', 'in', ids).execute();
   };
+  const refuse = (retryAt: number) => {
+    const retryAfterSeconds = Math.max(1, Math.ceil((retryAt - now) / 1000));
+    return new AppError('RATE_LIMITED', refusal.message, {
+      retryAfterMs: retryAfterSeconds * 1000,
+      reason: refusal.reason,
+      params: { retryAfterSeconds },
+    });
+  };
+  // A read first: while a flood is locked out it is refused without a write per request.
+  for (const { bucket, tiers } of buckets) {
+    const retryAt = await lockedUntil(db, bucket, tiers, null, now, 0);
+    if (retryAt !== null) throw refuse(retryAt);
+  }
   for (const { bucket, tiers } of buckets) {
     if (tiers.length === 0) continue;
     const inserted = await db
@@ -50,24 +63,10 @@ export async function reserveAttempt(
       .executeTakeFirstOrThrow();
     const id = Number(inserted.insertId);
     ids.push(id);
-    for (const tier of tiers) {
-      const row = await db
-        .selectFrom('rate_limit_events')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('bucket', '=', bucket)
-        .where('created_at', '>', now - tier.windowMs)
-        .executeTakeFirstOrThrow();
-      const count = Number(row.n);
-      if (count > tier.limit) {
-        const retryAt = await retryTime(db, bucket, tier, id, count - 1, now);
-        await release();
-        const retryAfterSeconds = Math.max(1, Math.ceil((retryAt - now) / 1000));
-        throw new AppError('RATE_LIMITED', refusal.message, {
-          retryAfterMs: retryAfterSeconds * 1000,
-          reason: refusal.reason,
-          params: { retryAfterSeconds },
-        });
-      }
+    const retryAt = await lockedUntil(db, bucket, tiers, id, now, 1);
+    if (retryAt !== null) {
+      await release();
+      throw refuse(retryAt);
     }
   }
   if (Math.random() < 0.02) {
@@ -79,25 +78,42 @@ export async function reserveAttempt(
   return { release };
 }
 
-/** When enough of the other events in the window have aged out for one more attempt to fit. */
-async function retryTime(
+/**
+ * Null when one more attempt fits every tier; else the time it will, the latest over the tiers it
+ * exceeds (so a longer tier's back-off is the one announced). `own` is this attempt's event, if written.
+ */
+async function lockedUntil(
   db: Executor,
   bucket: string,
-  tier: RateLimitRule,
-  ownId: number,
-  others: number,
+  tiers: RateLimitRule[],
+  ownId: number | null,
   now: number,
-): Promise<number> {
-  const row = await db
-    .selectFrom('rate_limit_events')
-    .select('created_at')
-    .where('bucket', '=', bucket)
-    .where('created_at', '>', now - tier.windowMs)
-    .where('id', '!=', ownId)
-    .orderBy('created_at', 'asc')
-    .orderBy('id', 'asc')
-    .offset(Math.max(0, others - tier.limit))
-    .limit(1)
-    .executeTakeFirst();
-  return (row ? Number(row.created_at) : now) + tier.windowMs;
+  own: 0 | 1,
+): Promise<number | null> {
+  let until: number | null = null;
+  for (const tier of tiers) {
+    const row = await db
+      .selectFrom('rate_limit_events')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('bucket', '=', bucket)
+      .where('created_at', '>', now - tier.windowMs)
+      .executeTakeFirstOrThrow();
+    const others = Number(row.n) - own;
+    if (others + 1 <= tier.limit) continue;
+    // Once enough of the others have aged out of the window for one more attempt to fit.
+    let query = db
+      .selectFrom('rate_limit_events')
+      .select('created_at')
+      .where('bucket', '=', bucket)
+      .where('created_at', '>', now - tier.windowMs)
+      .orderBy('created_at', 'asc')
+      .orderBy('id', 'asc')
+      .offset(Math.max(0, others - tier.limit))
+      .limit(1);
+    if (ownId !== null) query = query.where('id', '!=', ownId);
+    const oldest = await query.executeTakeFirst();
+    const at = (oldest ? Number(oldest.created_at) : now) + tier.windowMs;
+    until = until === null ? at : Math.max(until, at);
+  }
+  return until;
 }
