@@ -1,5 +1,6 @@
 import { lazy, type ReactNode, Suspense } from 'react';
 import { Link, Navigate, Route, Routes, useLocation } from 'react-router';
+import { ForgotPasswordPage, ResetPasswordPage } from './features/account/reset-pages.tsx';
 import { AuthPage } from './features/auth/auth-page.tsx';
 import { useMe } from './features/auth/use-me.ts';
 import { CreatePage } from './features/create/create-page.tsx';
@@ -12,6 +13,8 @@ const GalleryPage = lazy(() => import('./features/gallery/gallery-page.tsx'));
 const CreditsPage = lazy(() => import('./features/credits/credits-page.tsx'));
 const TokensPage = lazy(() => import('./features/tokens/tokens-page.tsx'));
 const AdminPage = lazy(() => import('./features/admin/admin-page.tsx'));
+const AccountPage = lazy(() => import('./features/account/account-page.tsx'));
+const VerifyEmailPage = lazy(() => import('./features/account/verify-email-page.tsx'));
 
 function RequireAuth({ children, admin = false }: { children: ReactNode; admin?: boolean }) {
   const me = useMe();
@@ -49,11 +52,22 @@ export function App() {
     <Routes>
       <Route path="/signin" element={<AuthPage mode="signin" />} />
       <Route path="/signup" element={<AuthPage mode="signup" />} />
+      <Route path="/forgot-password" element={<ForgotPasswordPage />} />
+      <Route path="/reset-password" element={<ResetPasswordPage />} />
+      <Route
+        path="/verify-email"
+        element={
+          <Suspense fallback={<Loading />}>
+            <VerifyEmailPage />
+          </Suspense>
+        }
+      />
       <Route path="/" element={<Navigate to="/create" replace />} />
       <Route path="/create" element={authed(<CreatePage />)} />
       <Route path="/gallery" element={authed(<GalleryPage />)} />
       <Route path="/credits" element={authed(<CreditsPage />)} />
       <Route path="/tokens" element={authed(<TokensPage />)} />
+      <Route path="/account" element={authed(<AccountPage />)} />
       <Route path="/admin/*" element={authed(<AdminPage />, true)} />
       <Route path="*" element={<NotFound />} />
     </Routes>
