@@ -1,6 +1,5 @@
 import { lazy, type ReactNode, Suspense } from 'react';
 import { Link, Navigate, Route, Routes, useLocation } from 'react-router';
-import { ForgotPasswordPage, ResetPasswordPage } from './features/account/reset-pages.tsx';
 import { AuthPage } from './features/auth/auth-page.tsx';
 import { useMe } from './features/auth/use-me.ts';
 import { CreatePage } from './features/create/create-page.tsx';
@@ -15,6 +14,14 @@ const TokensPage = lazy(() => import('./features/tokens/tokens-page.tsx'));
 const AdminPage = lazy(() => import('./features/admin/admin-page.tsx'));
 const AccountPage = lazy(() => import('./features/account/account-page.tsx'));
 const VerifyEmailPage = lazy(() => import('./features/account/verify-email-page.tsx'));
+const ForgotPasswordPage = lazy(() =>
+  import('./features/account/reset-pages.tsx').then((m) => ({ default: m.ForgotPasswordPage })),
+);
+const ResetPasswordPage = lazy(() =>
+  import('./features/account/reset-pages.tsx').then((m) => ({ default: m.ResetPasswordPage })),
+);
+/** A page outside the signed-in shell, loaded on demand. */
+const standalone = (page: ReactNode) => <Suspense fallback={<Loading />}>{page}</Suspense>;
 
 function RequireAuth({ children, admin = false }: { children: ReactNode; admin?: boolean }) {
   const me = useMe();
@@ -52,16 +59,9 @@ export function App() {
     <Routes>
       <Route path="/signin" element={<AuthPage mode="signin" />} />
       <Route path="/signup" element={<AuthPage mode="signup" />} />
-      <Route path="/forgot-password" element={<ForgotPasswordPage />} />
-      <Route path="/reset-password" element={<ResetPasswordPage />} />
-      <Route
-        path="/verify-email"
-        element={
-          <Suspense fallback={<Loading />}>
-            <VerifyEmailPage />
-          </Suspense>
-        }
-      />
+      <Route path="/forgot-password" element={standalone(<ForgotPasswordPage />)} />
+      <Route path="/reset-password" element={standalone(<ResetPasswordPage />)} />
+      <Route path="/verify-email" element={standalone(<VerifyEmailPage />)} />
       <Route path="/" element={<Navigate to="/create" replace />} />
       <Route path="/create" element={authed(<CreatePage />)} />
       <Route path="/gallery" element={authed(<GalleryPage />)} />

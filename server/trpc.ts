@@ -56,6 +56,10 @@ const t = initTRPC.context<Context>().create({
           ? { reason: cause.reason, ...(cause.params ? { params: cause.params } : {}) }
           : {}),
         ...(cause instanceof ZodError && tooShortPassword(cause) ? { reason: 'PASSWORD_TOO_SHORT' } : {}),
+        // The adapter's maxBatchSize refusal (tRPC gives it no code of its own).
+        ...(error.code === 'BAD_REQUEST' && error.message === 'Batch call exceeds maximum size'
+          ? { reason: 'BATCH_TOO_LARGE', params: { maxBatchSize: MAX_BATCH_SIZE } }
+          : {}),
         ...(cause instanceof ZodError ? { zodIssues: cause.issues } : {}),
       },
     };

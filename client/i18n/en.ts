@@ -270,6 +270,7 @@ export const en = {
   'reason.TOKEN_CANNOT_MINT': 'An API token cannot create API tokens. Create them from the web page.',
   'reason.ADMIN_SCOPE_NOT_ALLOWED': 'Only an admin can create a token with admin power.',
   'reason.SESSION_REQUIRED': 'Do this from a signed-in browser, not with an API token.',
+  'reason.BATCH_TOO_LARGE': 'Too many calls in one request (at most {maxBatchSize}).',
   'reason.JSON_ONLY': 'The request was not sent as JSON and was refused.',
   'reason.ORIGIN_REFUSED': 'This request came from another site and was refused.',
 } as const;

@@ -266,6 +266,7 @@ export const zhCN: Dictionary = {
   'reason.TOKEN_CANNOT_MINT': 'API 令牌不能创建令牌，请在网页上创建。',
   'reason.ADMIN_SCOPE_NOT_ALLOWED': '只有管理员才能创建带管理员权限的令牌。',
   'reason.SESSION_REQUIRED': '请在已登录的浏览器中操作，而不是使用 API 令牌。',
+  'reason.BATCH_TOO_LARGE': '单个请求中的调用过多（最多 {maxBatchSize} 个）。',
   'reason.JSON_ONLY': '请求不是以 JSON 格式发送的，已被拒绝。',
   'reason.ORIGIN_REFUSED': '此请求来自其他网站，已被拒绝。',
 };

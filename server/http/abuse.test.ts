@@ -92,6 +92,8 @@ describe.each(DIALECTS)('attacks over HTTP on %s', (dialect) => {
     }));
     const res = await postBatch(server.url, 'auth.signIn', inputs, from('203.0.113.66'));
     expect(res.status).toBe(400);
+    const refusals = Array.isArray(res.answers) ? res.answers : [res.answers];
+    expect(refusals.map((a) => a.error?.json.data.reason)).toContain('BATCH_TOO_LARGE');
     expect(await audits('signin.failed', 'batch-victim@example.com')).toBe(0);
     expect(await audits('signin.ok', 'batch-victim@example.com')).toBe(1); // the helper's own sign-in
   });

@@ -14,6 +14,7 @@ export type AuditAction =
   | 'admin.granted'
   | 'admin.revoked'
   | 'codes.created'
+  | 'credits.granted'
   | 'token.created';
 
 export interface AuditEvent {

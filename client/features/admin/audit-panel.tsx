@@ -17,6 +17,7 @@ const ACTIONS = [
   'admin.granted',
   'admin.revoked',
   'codes.created',
+  'credits.granted',
   'token.created',
 ];
 
