@@ -323,6 +323,14 @@ describe.each(DIALECTS)('roles, tokens and the audit log on %s', (dialect) => {
       expect(
         await reasonOf(httpClient(server.url, { token: adminToken }).apiTokens.create.mutate({ name: 'x' })),
       ).toBe('TOKEN_CANNOT_MINT');
+      expect(
+        await reasonOf(
+          httpClient(server.url, { token: adminToken }).auth.changePassword.mutate({
+            currentPassword: 'sturdy-pass-1',
+            newPassword: 'brand-new-secret-9',
+          }),
+        ),
+      ).toBe('SESSION_REQUIRED');
 
       const user = httpClient(server.url);
       await user.auth.signUp.mutate({ email: 'plain-token@example.com', password: 'sturdy-pass-1' });
