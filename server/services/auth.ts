@@ -139,6 +139,7 @@ export async function signUp(
     .where('email', '=', input.email)
     .executeTakeFirst();
   if (existing) throw emailTaken();
+  hashSlots.assertRoom();
   const reservation: Reservation | null =
     config.signupsPerIpPerHour > 0 && input.ip
       ? await reserveAttempt(
@@ -253,11 +254,20 @@ export async function signIn(
   db: Kysely<Database>,
   input: { email: string; password: string; ip: string | null; now: number },
 ): Promise<{ user: User; sessionToken: string; expiresAt: number }> {
+  // A full line of hashes refuses at once, before writing anything.
+  hashSlots.assertRoom();
   const reservation = await reserveAttempt(db, signInBuckets(input.email, input.ip), input.now);
   const user = await db.selectFrom('users').selectAll().where('email', '=', input.email).executeTakeFirst();
-  const ok = user
-    ? await verifyPassword(input.password, user.password_hash)
-    : await hashPassword(input.password).then(() => false);
+  let ok: boolean;
+  try {
+    ok = user
+      ? await verifyPassword(input.password, user.password_hash)
+      : await hashPassword(input.password).then(() => false);
+  } catch (error) {
+    // No password was checked (BUSY): the attempt does not count.
+    await reservation.release();
+    throw error;
+  }
   if (!user || !ok) {
     // The reservation stays: it is this failure's record.
     await audit(db, {

@@ -14,15 +14,20 @@ export class Semaphore {
     private readonly maxWaiting: number,
   ) {}
 
+  /** Throws BUSY when a new holder would be refused: lets a caller refuse before doing any other work. */
+  assertRoom(): void {
+    if (this.active >= this.size && this.waiting.length >= this.maxWaiting) {
+      throw new AppError('RATE_LIMITED', 'The server is busy; try again in a moment', {
+        reason: 'BUSY',
+        params: { retryAfterSeconds: 1 },
+        retryAfterMs: 1000,
+      });
+    }
+  }
+
   async run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.active >= this.size) {
-      if (this.waiting.length >= this.maxWaiting) {
-        throw new AppError('RATE_LIMITED', 'The server is busy; try again in a moment', {
-          reason: 'BUSY',
-          params: { retryAfterSeconds: 1 },
-          retryAfterMs: 1000,
-        });
-      }
+      this.assertRoom();
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     } else {
       this.active += 1;
