@@ -1,3 +1,4 @@
+import type { User } from '../../db/schema.ts';
 import { AppError } from '../../shared/errors.ts';
 import {
   AuditListInput,
@@ -10,7 +11,7 @@ import {
   SignUpInput,
   VerifyEmailInput,
 } from '../../shared/schemas/auth.ts';
-import type { Context } from '../context.ts';
+import { type Context, withEffectiveRole } from '../context.ts';
 import type { Env } from '../env.ts';
 import { listAudit } from '../services/audit.ts';
 import * as auth from '../services/auth.ts';
@@ -37,14 +38,7 @@ const authConfig = (config: Env): auth.AuthConfig => ({
 });
 
 /** The user as this request sees it: the role computed now (ADMIN_EMAILS, grant), never the stored one alone. */
-const view = (ctx: Pick<Context, 'config'>, user: Parameters<typeof userView>[0]) =>
-  userView({
-    ...user,
-    role: auth.effectiveRole(user, {
-      adminEmails: ctx.config.ADMIN_EMAILS,
-      requireVerified: !!ctx.config.SMTP_URL,
-    }),
-  });
+const view = (ctx: Pick<Context, 'config'>, user: User) => userView(withEffectiveRole(user, ctx.config));
 
 export const authRouter = router({
   signUp: rateLimitedProcedure.input(SignUpInput).mutation(async ({ ctx, input }) => {
