@@ -31,10 +31,26 @@ export function connect(options: ConnectOptions): Kysely<Database> {
   const file = url?.startsWith('sqlite:')
     ? url.slice('sqlite:'.length)
     : path.join(options.dataDir, 'dream-factory.sqlite');
-  if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  if (file !== ':memory:') {
+    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
+    // Created owner-only before SQLite opens it; its -wal and -shm files take the same mode.
+    fs.closeSync(fs.openSync(file, 'a', 0o600));
+  }
   const sqlite = new SQLite(file);
   sqlite.pragma('journal_mode = WAL');
+  if (file !== ':memory:') restrictFiles([file, `${file}-wal`, `${file}-shm`]);
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+}
+
+/** Tightens database files made by an older version (0644) to owner-only; never fatal. */
+function restrictFiles(files: string[]) {
+  for (const f of files) {
+    try {
+      if ((fs.statSync(f).mode & 0o077) !== 0) fs.chmodSync(f, 0o600);
+    } catch {
+      // Missing (no WAL yet) or not ours: nothing to do.
+    }
+  }
 }

@@ -4,8 +4,10 @@ import { createExpressMiddleware } from '@trpc/server/adapters/express';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { sql } from 'kysely';
 import { createRequestContext, type InnerContext } from './context.ts';
+import { securityHeaders, trpcGuards } from './http/security.ts';
 import { logger } from './logger.ts';
 import { appRouter } from './routers/index.ts';
+import { MAX_BATCH_SIZE } from './trpc.ts';
 
 export interface AppOptions {
   /** Built SPA to serve (vite build output); a placeholder page when it is missing. */
@@ -25,6 +27,8 @@ export function createApp(inner: InnerContext, options: AppOptions = {}) {
       /^\d+$/.test(trustProxy) ? Number(trustProxy) : trustProxy === 'true' || trustProxy,
     );
 
+  app.use(securityHeaders(inner.config));
+
   app.get('/healthz', async (_req, res) => {
     try {
       await sql`select 1`.execute(inner.db);
@@ -37,10 +41,12 @@ export function createApp(inner: InnerContext, options: AppOptions = {}) {
 
   app.use(
     '/trpc',
+    trpcGuards(inner.config),
     createExpressMiddleware({
       router: appRouter,
-      createContext: ({ req, res }) => createRequestContext(inner, req, res),
+      createContext: ({ req, res, info }) => createRequestContext(inner, req, res, info),
       maxBodySize: 1024 * 1024,
+      maxBatchSize: MAX_BATCH_SIZE,
       onError: ({ error, path: procedure }) => {
         if (error.code === 'INTERNAL_SERVER_ERROR' && !(error.cause && 'code' in error.cause)) {
           logger.error('trpc error', { procedure, error: error.cause ?? error });

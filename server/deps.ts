@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { InnerContext } from './context.ts';
-import { demoEnabled, type Env } from './env.ts';
+import { demoEnabled, type Env, EnvError } from './env.ts';
 import { logger } from './logger.ts';
 import { bundledFfmpegPath } from './providers/demo-media.ts';
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.ts';
@@ -17,18 +17,49 @@ import { EcsRamRoleCredentials } from './storage/oss-credentials.ts';
 import type { Storage } from './storage/storage.ts';
 import { Thumbnailer } from './storage/thumbnails.ts';
 
-/** APP_SECRET, or a random one kept under DATA_DIR so signed local URLs survive restarts. */
+/** The HMAC key length we accept: 32 bytes, the size of SHA-256's output. */
+export const MIN_SECRET_BYTES = 32;
+
+/**
+ * Creates DATA_DIR readable by this user only (0700); an existing one is tightened where we may, never a
+ * reason to refuse the start (it may be a mount we do not own).
+ */
+export function ensureDataDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    if ((fs.statSync(dir).mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
+  } catch (error) {
+    logger.warn('could not restrict DATA_DIR to its owner', { dir, error });
+  }
+}
+
+/**
+ * APP_SECRET, or a random one kept under DATA_DIR (0600) so signed local URLs survive restarts. A secret
+ * shorter than 32 bytes (an empty or truncated file) is refused: an empty HMAC key signs nothing.
+ */
 export function appSecret(env: Env): string {
   if (env.APP_SECRET) return env.APP_SECRET;
   const file = path.join(env.DATA_DIR, 'app-secret');
+  let secret: string;
   try {
-    return fs.readFileSync(file, 'utf8').trim();
-  } catch {
-    fs.mkdirSync(env.DATA_DIR, { recursive: true });
-    const secret = randomBytes(32).toString('base64url');
+    secret = fs.readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    ensureDataDir(env.DATA_DIR);
+    secret = randomBytes(32).toString('base64url');
     fs.writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });
-    return secret;
   }
+  if (Buffer.byteLength(secret) < MIN_SECRET_BYTES) {
+    throw new EnvError(
+      `Invalid configuration:\n  APP_SECRET: ${file} holds a secret shorter than ${MIN_SECRET_BYTES} bytes; delete the file to have a new one generated, or set APP_SECRET`,
+    );
+  }
+  try {
+    if ((fs.statSync(file).mode & 0o077) !== 0) fs.chmodSync(file, 0o600);
+  } catch {
+    // Not ours to change (a mounted secret); it still works.
+  }
+  return secret;
 }
 
 /** OSS when OSS_BUCKET is set (parseEnv has checked the credentials), else local disk under DATA_DIR/objects. */

@@ -107,8 +107,21 @@ export const EnvSchema = z.object({
    * addresses) so rate limits see the client's IP, not the proxy's. Unset trusts no proxy.
    */
   TRUST_PROXY: optionalString,
-  /** Secret for signing local file URLs; derived and stored under DATA_DIR when unset. */
-  APP_SECRET: optionalString,
+  PUBLIC_URL: url,
+  /** Secret for signing local file URLs (at least 32 bytes); generated and stored under DATA_DIR when unset. */
+  APP_SECRET: optionalString.superRefine((v, ctx) => {
+    if (v !== undefined && Buffer.byteLength(v) < 32)
+      ctx.addIssue({ code: 'custom', message: 'must be at least 32 bytes (e.g. `openssl rand -base64 32`)' });
+  }),
+  /** Sign-ups allowed from one IP address per hour; 0 = unlimited. */
+  SIGNUPS_PER_IP_PER_HOUR: intIn(5, 0, 1_000_000),
+  /** `smtp://user:pass@host:587` or `smtps://…`: email verification and password reset. Unset: links go to the log. */
+  SMTP_URL: optionalString.superRefine((v, ctx) => {
+    if (v !== undefined && !/^smtps?:\/\/[^\s]+$/.test(v))
+      ctx.addIssue({ code: 'custom', message: 'must be smtp://user:pass@host:port or smtps://…' });
+  }),
+  /** The From address of account emails; default no-reply@ the PUBLIC_URL host. */
+  MAIL_FROM: optionalString,
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 });
 
@@ -127,6 +140,11 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
   const problems = ossProblems(env);
   if (problems.length > 0) {
     throw new EnvError(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  }
+  if (env.SMTP_URL && !env.PUBLIC_URL) {
+    throw new EnvError(
+      'Invalid configuration:\n  PUBLIC_URL: SMTP_URL needs PUBLIC_URL, the origin the links in emails point at',
+    );
   }
   return { ...env, DATA_DIR: path.resolve(env.DATA_DIR) };
 }

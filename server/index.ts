@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { connect } from '../db/connect.ts';
 import { migrateToLatest } from '../db/migrate.ts';
 import { createApp } from './app.ts';
-import { createInnerContext, createRunner } from './deps.ts';
+import { appSecret, createInnerContext, createRunner, ensureDataDir } from './deps.ts';
 import { type Env, EnvError, loadEnv } from './env.ts';
 import { logger } from './logger.ts';
 import { systemClock } from './services/clock.ts';
@@ -12,6 +12,9 @@ import { LocalStorage, localFilesHandler } from './storage/local.ts';
 let env: Env;
 try {
   env = loadEnv();
+  ensureDataDir(env.DATA_DIR);
+  // Local files are signed with it: a short secret stops the start here, with a message.
+  if (!env.OSS_BUCKET) appSecret(env);
 } catch (error) {
   if (error instanceof EnvError) {
     console.error(error.message);

@@ -10,6 +10,7 @@ export const userView = (u: User): UserView => ({
   email: u.email,
   role: u.role,
   creditBalance: u.credit_balance,
+  emailVerified: u.email_verified_at !== null,
 });
 
 export const ledgerView = (r: LedgerRow) => ({

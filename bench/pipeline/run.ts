@@ -64,7 +64,7 @@ const env = parseEnv({
   DATA_DIR: dir,
   DEMO_DELAY_MS: '0',
   SIGNUP_BONUS_CREDITS: '0',
-  APP_SECRET: 'bench',
+  APP_SECRET: 'bench-secret-bench-secret-bench-secret',
   WORKER_CONCURRENCY: '32',
   LOG_LEVEL: 'warn',
 });
@@ -79,7 +79,7 @@ runner.start();
 const server = await startTestServer(inner);
 
 const client = httpClient(server.url, { cookies: new Map() });
-const { user } = await client.auth.signUp.mutate({ email: 'bench@example.com', password: 'password123' });
+const { user } = await client.auth.signUp.mutate({ email: 'bench@example.com', password: 'sturdy-pass-1' });
 await inTransaction(t.db, (trx) =>
   moveCredits(trx, { userId: user.id, amount: 1_000_000, kind: 'grant', now: Date.now() }),
 );

@@ -159,8 +159,12 @@ export class LocalStorage implements Storage {
     return createReadStream(this.pathOf(key), range ? { start: range.start, end: range.end } : undefined);
   }
 
+  /**
+   * The HMAC of the fields as a JSON array: every field is quoted and escaped, so no value can pass for
+   * another field (joining with newlines let `dl=%0Athumbnail` reuse a thumbnail's signature).
+   */
   private signature(key: string, exp: string, dl: string, th = ''): string {
-    const payload = th === '' ? `${key}\n${exp}\n${dl}` : `${key}\n${exp}\n${dl}\nthumbnail`;
+    const payload = JSON.stringify(['files/v2', key, exp, dl, th === '' ? '' : 'thumbnail']);
     return createHmac('sha256', this.options.secret).update(payload).digest('base64url');
   }
 }

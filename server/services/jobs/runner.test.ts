@@ -265,7 +265,7 @@ describe.each(DIALECTS)('crash recovery on %s', (dialect) => {
   it('finishes a job once, with one submit and one charge, after its worker process is killed mid-job', async () => {
     const env = {
       DATA_DIR: dataDir,
-      APP_SECRET: 'crash-secret',
+      APP_SECRET: 'crash-secret-crash-secret-crash-secret',
       DASHSCOPE_API_KEY: fake.apiKey,
       DASHSCOPE_BASE_URL: fake.url,
       ALLOW_PRIVATE_NETWORK_FETCH: 'true',
