@@ -165,7 +165,14 @@ describe('CSP media hosts', () => {
       ),
     ).toEqual(['https://cdn.example.com', 'https://pics.oss-cn-hangzhou.aliyuncs.com']);
     expect(
-      mediaOrigins(parseEnv({ ...keys, OSS_ENDPOINT: 'http://oss.local:9000', OSS_CNAME: 'true' })),
+      mediaOrigins(
+        parseEnv({
+          ...keys,
+          OSS_REGION: 'oss-cn-hangzhou',
+          OSS_ENDPOINT: 'http://oss.local:9000',
+          OSS_CNAME: 'true',
+        }),
+      ),
     ).toEqual(['http://oss.local:9000']);
   });
 });
