@@ -2,6 +2,7 @@ import type { Request, Response } from 'express';
 import type { Kysely } from 'kysely';
 import type { Database, User } from '../db/schema.ts';
 import type { Env } from './env.ts';
+import { currentRequest } from './observability/request-context.ts';
 import type { ProviderRegistry } from './providers/registry.ts';
 import { userFromApiToken, userFromSession } from './services/auth.ts';
 import type { Clock } from './services/clock.ts';
@@ -64,6 +65,8 @@ export async function createRequestContext(
   let user: User | null = null;
   if (bearer) user = await userFromApiToken(inner.db, bearer, now);
   else if (sessionToken) user = await userFromSession(inner.db, sessionToken, now);
+  const scope = currentRequest();
+  if (scope && user) scope.userId = user.id;
   return {
     ...inner,
     user,

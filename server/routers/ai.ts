@@ -11,6 +11,7 @@ import {
   OutputsListInput,
   type OutputView,
 } from '../../shared/schemas/generation.ts';
+import { sseClosed, sseOpened } from '../observability/metrics.ts';
 import { cancelJob, type StartResult, startGeneration, waitForJob } from '../services/generation.ts';
 import { findUserJob, isFinal, listAllJobs, listUserJobs, outputsOfJob } from '../services/jobs/store.ts';
 import { deleteOutput, listOutputs } from '../services/outputs.ts';
@@ -108,15 +109,20 @@ export const jobsRouter = router({
       const first = await findUserJob(ctx.db, ctx.user.id, input.id);
       if (!first) throw new AppError('NOT_FOUND', 'Job not found');
       let lastSequence = input.lastEventId ? Number(input.lastEventId) || 0 : 0;
-      for (;;) {
-        const job = await findUserJob(ctx.db, ctx.user.id, input.id);
-        if (!job) return;
-        if (job.status_sequence > lastSequence) {
-          lastSequence = job.status_sequence;
-          yield tracked(String(job.status_sequence), jobView(job));
+      sseOpened();
+      try {
+        for (;;) {
+          const job = await findUserJob(ctx.db, ctx.user.id, input.id);
+          if (!job) return;
+          if (job.status_sequence > lastSequence) {
+            lastSequence = job.status_sequence;
+            yield tracked(String(job.status_sequence), jobView(job));
+          }
+          if (isFinal(job.status) || signal?.aborted) return;
+          await ctx.events.waitForChange(job.id, 500, signal);
         }
-        if (isFinal(job.status) || signal?.aborted) return;
-        await ctx.events.waitForChange(job.id, 500, signal);
+      } finally {
+        sseClosed();
       }
     }),
 
