@@ -1,9 +1,7 @@
 // `node scripts/run.mjs <entry> [args]` for the operational CLIs (db:migrate, db:status, sweep): runs
 // dist/<entry>.js when the build is fresh (or the only choice), else <entry>.ts through tsx. Never builds.
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { buildState, DIST, ROOT, runEntry } from './launcher.mjs';
 
 const [entry, ...args] = process.argv.slice(2);
@@ -13,21 +11,22 @@ if (!entry) {
 }
 const built = path.join(DIST, `${entry}.js`);
 const source = path.join(ROOT, `${entry}.ts`);
-const require = createRequire(path.join(ROOT, 'package.json'));
-let tsx = null;
-try {
-  tsx = require.resolve('tsx/esm/api');
-} catch {}
+/** tsx's loader when the dev dependencies are installed, else null. */
+const loadTsx = () => import('tsx/esm/api').catch(() => null);
 
-if (fs.existsSync(built) && (buildState() === 'fresh' || !tsx)) {
+if (fs.existsSync(built) && buildState() === 'fresh') {
   await runEntry(built, args);
-} else if (tsx) {
-  const { register } = await import(pathToFileURL(tsx).href);
-  register();
-  await runEntry(source, args);
 } else {
-  console.error(
-    `${entry}: not built and tsx is not installed: run \`npm run build\` (with dev dependencies) first`,
-  );
-  process.exit(1);
+  const tsx = await loadTsx();
+  if (tsx) {
+    tsx.register();
+    await runEntry(source, args);
+  } else if (fs.existsSync(built)) {
+    await runEntry(built, args);
+  } else {
+    console.error(
+      `${entry}: not built and tsx is not installed: run \`npm run build\` (with dev dependencies) first`,
+    );
+    process.exit(1);
+  }
 }

@@ -56,7 +56,9 @@ export async function acquireLock(
       .execute();
     return true;
   } catch (error) {
-    if (isUniqueViolation(error)) return false;
+    // Someone holds it (SQLite reports a primary-key clash with its own code).
+    if (isUniqueViolation(error) || (error as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
+      return false;
     throw error;
   }
 }

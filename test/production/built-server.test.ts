@@ -268,3 +268,40 @@ describe('the built server on a production install', () => {
     expect(server.output()).toContain('"msg":"stopped"');
   });
 });
+
+describe('npm start on a built tree', () => {
+  beforeAll(ensureBuilt, 300_000);
+
+  it('npm start runs the server in its own process: SIGTERM to it stops the server', async () => {
+    const child = spawn(process.execPath, ['scripts/start.mjs'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        PORT: '0',
+        DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'df-start-')),
+        DATABASE_URL: '',
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stderr.on('data', (c) => {
+      output += c;
+    });
+    const deadline = Date.now() + 30_000;
+    let url = '';
+    while (!url && Date.now() < deadline) {
+      url = /"url":"(http:\/\/[^"]+)"/.exec(output)?.[1] ?? '';
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    // The launcher itself is the server: its pid is the one listening.
+    expect(output).toContain(`"pid":${child.pid}`);
+    const code = await new Promise<number | null>((resolve) => {
+      child.once('exit', resolve);
+      child.kill('SIGTERM');
+    });
+    expect(code).toBe(0);
+    expect(output).toContain('"msg":"stopped"');
+  });
+});
