@@ -1,0 +1,84 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+/**
+ * Startup time (spawn → first 200 from /healthz) and idle resident memory of the server, three ways:
+ * `npm start`'s launcher on a built tree (node scripts/start.mjs), plain `node dist/server/index.js`,
+ * and the old way under tsx (`node --import tsx server/index.ts`). Build first (`npm run build`).
+ *   npx tsx bench/startup/run.ts [--runs=3] [--idle-ms=5000]
+ * Targets: /healthz in under 2 s from a built tree; idle RSS at or under 130 MB without tsx.
+ */
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '3' }, 'idle-ms': { type: 'string', default: '5000' } },
+});
+const runs = Number(values.runs);
+const idleMs = Number(values['idle-ms']);
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+const ways: Record<string, string[]> = {
+  'npm start (launcher, built)': ['scripts/start.mjs'],
+  'node dist/server/index.js': ['dist/server/index.js'],
+  'tsx server/index.ts (before)': ['--import', 'tsx', 'server/index.ts'],
+};
+
+const rssMb = (pid: number): number => {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]) / 1024;
+};
+
+async function once(args: string[]): Promise<{ healthyMs: number; rss: number }> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'df-bench-start-'));
+  const started = performance.now();
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, PORT: '0', DATA_DIR: dataDir, DATABASE_URL: '', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  child.stderr.on('data', (c) => {
+    log += c;
+  });
+  try {
+    let healthyMs = 0;
+    while (!healthyMs) {
+      if (child.exitCode !== null) throw new Error(`exited: ${log}`);
+      const url = /"url":"(http:\/\/[^"]+)"/.exec(log)?.[1];
+      if (
+        url &&
+        (await fetch(`${url}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        ))
+      ) {
+        healthyMs = performance.now() - started;
+      } else await new Promise((r) => setTimeout(r, 10));
+    }
+    await new Promise((r) => setTimeout(r, idleMs));
+    // tsx runs the server in the same process (--import), so child.pid is the server in every case.
+    return { healthyMs, rss: rssMb(child.pid!) };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+if (!fs.existsSync(path.join(ROOT, 'dist/server/index.js'))) throw new Error('run `npm run build` first');
+console.log(
+  `node ${process.version}, ${os.cpus().length} cores, load average ${os.loadavg()[0]?.toFixed(1)}, ${runs} runs each, RSS after ${idleMs} ms idle`,
+);
+for (const [name, args] of Object.entries(ways)) {
+  const results = [];
+  for (let i = 0; i < runs; i++) results.push(await once(args));
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  console.log(
+    `${name.padEnd(30)} /healthz after ${median(results.map((r) => r.healthyMs))
+      .toFixed(0)
+      .padStart(
+        5,
+      )} ms (median), idle RSS ${median(results.map((r) => r.rss)).toFixed(0)} MB (median; max ${Math.max(...results.map((r) => r.rss)).toFixed(0)})`,
+  );
+}
