@@ -245,6 +245,35 @@ describe('the built server on a production install', () => {
     expect(after).toMatch(/^df_queue_depth 0$/m);
   });
 
+  it('logs and counts a failed job and its refund', async () => {
+    const signIn = await call(server.url, 'auth.signIn', {
+      email: 'ops@example.com',
+      password: 'correct horse battery',
+    });
+    const cookie = signIn.headers.getSetCookie()[0]!.split(';')[0]!;
+    const failed = await call(
+      server.url,
+      'ai.generateImage',
+      { prompt: 'a storm [demo:fail]' },
+      { cookie, 'x-request-id': 'test-req-failing' },
+    );
+    expect(failed.status).toBeGreaterThanOrEqual(400);
+    await new Promise((r) => setTimeout(r, 100));
+    const lines = server.lines().filter((l) => l.requestId === 'test-req-failing');
+    const jobLines = lines.filter((l) => typeof l.jobId === 'string');
+    expect(jobLines.map((l) => l.msg)).toEqual(['job queued', 'job submitted', 'job refunded', 'job failed']);
+    expect(jobLines.at(-1)).toMatchObject({ level: 'warn', code: 'PROVIDER_FAILED' });
+    expect(jobLines.find((l) => l.msg === 'job refunded')?.amount).toEqual(expect.any(Number));
+    expect(lines.find((l) => l.msg === 'request')).toMatchObject({ procedure: 'ai.generateImage' });
+    const metrics = await fetch(`${server.url}/metrics`, {
+      headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+    }).then((r) => r.text());
+    expect(
+      metricValue(metrics, 'df_job_transitions_total', { transition: 'failed', code: 'PROVIDER_FAILED' }),
+    ).toBe(1);
+    expect(metricValue(metrics, 'df_credits_total', { kind: 'refund' })).toBeGreaterThan(0);
+  });
+
   it('asks for the metrics token, and answers unknown API paths with a JSON 404', async () => {
     expect((await fetch(`${server.url}/metrics`)).status).toBe(401);
     expect(
