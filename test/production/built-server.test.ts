@@ -38,6 +38,7 @@ function productionTree(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'df-prod-'));
   fs.cpSync(path.join(ROOT, 'dist'), path.join(dir, 'dist'), { recursive: true });
   fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
+  fs.cpSync(path.join(ROOT, 'scripts'), path.join(dir, 'scripts'), { recursive: true });
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
     dependencies: Record<string, string>;
   };
@@ -289,6 +290,35 @@ describe('the built server on a production install', () => {
     const page = await fetch(`${server.url}/history`);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/html/);
+  });
+
+  it('npm start there runs what is built and never tries to build, even with newer sources', async () => {
+    const stamp = fs.statSync(path.join(dir, 'dist/.build-stamp')).mtimeMs;
+    fs.mkdirSync(path.join(dir, 'server'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'server/index.ts'), '// newer than the build');
+    const child = spawn(process.execPath, ['scripts/start.mjs'], {
+      cwd: dir,
+      env: {
+        PATH: process.env.PATH ?? '',
+        PORT: '0',
+        DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'df-prod-start-')),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stderr.on('data', (c) => {
+      output += c;
+    });
+    const deadline = Date.now() + 30_000;
+    let url = '';
+    while (!url && Date.now() < deadline && child.exitCode === null) {
+      url = /"url":"(http:\/\/[^"]+)"/.exec(output)?.[1] ?? '';
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(output).toContain('the build tools are not installed; running the existing build');
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect(await stop(child)).toBe(0);
+    expect(fs.statSync(path.join(dir, 'dist/.build-stamp')).mtimeMs).toBe(stamp);
   });
 
   it('shuts down on SIGTERM', async () => {
