@@ -28,6 +28,8 @@ WORKDIR /app
 COPY --from=deps --chown=root:root /app/node_modules ./node_modules
 COPY --from=build --chown=root:root /app/dist ./dist
 COPY --chown=root:root package.json ./
+# The launchers behind `npm start`, `npm run db:migrate`, `db:status` and `sweep` (plain JavaScript).
+COPY --chown=root:root scripts/launcher.mjs scripts/start.mjs scripts/run.mjs ./scripts/
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]

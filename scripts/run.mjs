@@ -17,7 +17,7 @@ const loadTsx = () => import('tsx/esm/api').catch(() => null);
 if (fs.existsSync(built) && buildState() === 'fresh') {
   await runEntry(built, args);
 } else {
-  const tsx = await loadTsx();
+  const tsx = fs.existsSync(source) ? await loadTsx() : null;
   if (tsx) {
     tsx.register();
     await runEntry(source, args);
