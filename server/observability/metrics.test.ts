@@ -1,6 +1,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { callerFor, testInner } from '../../test/context.ts';
+import { createTestDb } from '../../test/db.ts';
+import { signUpUser } from '../../test/pipeline.ts';
 import { sendJson } from '../providers/http.ts';
 import { registry } from './metrics.ts';
 
@@ -46,5 +49,28 @@ describe('provider HTTP metrics', () => {
     expect(await value('df_provider_errors_total', { provider, code: '500' })).toBe(1);
     expect(await value('df_provider_errors_total', { provider, code: 'network' })).toBe(1);
     expect(await value('df_provider_errors_total', { provider, code: '200' })).toBe(0);
+  });
+});
+
+describe('SSE streams gauge', () => {
+  it('counts a jobs.watch stream while it is open', async () => {
+    const t = await createTestDb('sqlite');
+    try {
+      const inner = testInner(t.db);
+      const user = await signUpUser(inner);
+      const api = callerFor(inner, user);
+      // No runner in this test: the job stays queued, so the stream stays open until we leave it.
+      const { job } = await api.ai.generateVideo({ prompt: 'waves', durationSeconds: 4 });
+      const open = async () => Number(/^df_sse_streams_open (\S+)$/m.exec(await registry.metrics())?.[1]);
+      const before = await open();
+      const stream = await api.jobs.watch({ id: job.id });
+      const iterator = (stream as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+      await iterator.next();
+      expect(await open()).toBe(before + 1);
+      await iterator.return?.();
+      expect(await open()).toBe(before);
+    } finally {
+      await t.destroy();
+    }
   });
 });
