@@ -5,6 +5,7 @@ import { callerFor, testInner } from '../../test/context.ts';
 import { createTestDb } from '../../test/db.ts';
 import { signUpUser } from '../../test/pipeline.ts';
 import { sendJson } from '../providers/http.ts';
+import { observeQueue } from './http.ts';
 import { registry } from './metrics.ts';
 
 /** The value of one series in the registry's text output (0 when absent). */
@@ -69,6 +70,13 @@ describe('SSE streams gauge', () => {
       expect(await open()).toBe(before + 1);
       await iterator.return?.();
       expect(await open()).toBe(before);
+
+      // The queued job shows in the queue gauges, read from the database at scrape time.
+      await observeQueue(t.db, Date.now() + 5000);
+      const text = await registry.metrics();
+      expect(text).toMatch(/^df_queue_depth 1$/m);
+      expect(Number(/^df_queue_oldest_age_seconds (\S+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(5);
+      expect(text).toMatch(/^df_jobs\{status="queued",model="[^"]+"\} 1$/m);
     } finally {
       await t.destroy();
     }
