@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { createConnection } from 'mysql2/promise';
 import { describe, expect, it } from 'vitest';
 import { DIALECTS, MYSQL_ROOT_URL } from '../db.ts';
 
@@ -41,6 +42,24 @@ describe('operational scripts', () => {
       }
     },
   );
+
+  it.runIf(DIALECTS.includes('mysql'))('TLS asked for in DATABASE_URL reaches the driver', async () => {
+    const admin = await createConnection({ uri: MYSQL_ROOT_URL });
+    const [rows] = await admin.query("SHOW VARIABLES LIKE 'have_ssl'");
+    await admin.end();
+    const tlsOn = (rows as { Value: string }[])[0]?.Value === 'YES';
+    const result = await script('db/status-cli', [], {
+      DATABASE_URL: `${MYSQL_ROOT_URL}/mysql?ssl=skip-verify`,
+    });
+    if (tlsOn) {
+      expect(result.stdout).toContain('reachable');
+    } else {
+      // This machine's MariaDB has TLS off: a client that asks for TLS is told so, in one line.
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toMatch(/does not support TLS/);
+    }
+  });
 
   it('db:migrate then db:status on a fresh SQLite database', async () => {
     const dataDir = tempDataDir();
