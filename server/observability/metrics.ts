@@ -117,6 +117,17 @@ export const countUploadFailure = (storage: string): void => uploadFailures.inc(
 export const sseOpened = (): void => sseStreamsOpen.inc();
 export const sseClosed = (): void => sseStreamsOpen.dec();
 
+/** Wraps a subscription's generator so the SSE gauge counts it while it is open. */
+export const countedStream = <A, T, R>(fn: (options: A) => AsyncGenerator<T, R, unknown>) =>
+  async function* (options: A): AsyncGenerator<T, R, unknown> {
+    sseOpened();
+    try {
+      return yield* fn(options);
+    } finally {
+      sseClosed();
+    }
+  };
+
 /** Records one provider HTTP exchange: its latency, and an error/429 count when it did not succeed. */
 export function providerCall(
   provider: string,

@@ -11,7 +11,7 @@ import {
   OutputsListInput,
   type OutputView,
 } from '../../shared/schemas/generation.ts';
-import { sseClosed, sseOpened } from '../observability/metrics.ts';
+import { countedStream } from '../observability/metrics.ts';
 import { cancelJob, type StartResult, startGeneration, waitForJob } from '../services/generation.ts';
 import { findUserJob, isFinal, listAllJobs, listUserJobs, outputsOfJob } from '../services/jobs/store.ts';
 import { deleteOutput, listOutputs } from '../services/outputs.ts';
@@ -103,28 +103,23 @@ export const jobsRouter = router({
   }),
 
   /** Job snapshots over SSE, tracked by status_sequence so a client never applies an older one. */
-  watch: authedProcedure
-    .input(IdInput.extend({ lastEventId: z.string().nullish() }))
-    .subscription(async function* ({ ctx, input, signal }) {
+  watch: authedProcedure.input(IdInput.extend({ lastEventId: z.string().nullish() })).subscription(
+    countedStream(async function* ({ ctx, input, signal }) {
       const first = await findUserJob(ctx.db, ctx.user.id, input.id);
       if (!first) throw new AppError('NOT_FOUND', 'Job not found');
       let lastSequence = input.lastEventId ? Number(input.lastEventId) || 0 : 0;
-      sseOpened();
-      try {
-        for (;;) {
-          const job = await findUserJob(ctx.db, ctx.user.id, input.id);
-          if (!job) return;
-          if (job.status_sequence > lastSequence) {
-            lastSequence = job.status_sequence;
-            yield tracked(String(job.status_sequence), jobView(job));
-          }
-          if (isFinal(job.status) || signal?.aborted) return;
-          await ctx.events.waitForChange(job.id, 500, signal);
+      for (;;) {
+        const job = await findUserJob(ctx.db, ctx.user.id, input.id);
+        if (!job) return;
+        if (job.status_sequence > lastSequence) {
+          lastSequence = job.status_sequence;
+          yield tracked(String(job.status_sequence), jobView(job));
         }
-      } finally {
-        sseClosed();
+        if (isFinal(job.status) || signal?.aborted) return;
+        await ctx.events.waitForChange(job.id, 500, signal);
       }
     }),
+  ),
 
   cancel: authedProcedure.input(IdInput).mutation(async ({ ctx, input }) => {
     const job = await cancelJob(ctx, { userId: ctx.user.id, jobId: input.id });
