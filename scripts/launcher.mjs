@@ -76,7 +76,10 @@ export function build() {
   fs.rmSync(STAMP, { force: true });
   for (const [name, args] of steps) {
     const started = Date.now();
-    const result = spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit' });
+    // A production bundle whatever the caller's NODE_ENV (vitest sets `test`, which makes vite bundle
+    // React's development build).
+    const env = { ...process.env, NODE_ENV: 'production' };
+    const result = spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit', env });
     if (result.status !== 0) {
       console.error(`build: ${name} failed`);
       process.exit(result.status ?? 1);
