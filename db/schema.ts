@@ -165,7 +165,15 @@ export interface AuditLogTable {
   created_at: Millis;
 }
 
+/** Named leases (housekeeping sweep): one holder until expires_at. */
+export interface LocksTable {
+  name: string;
+  owner: string;
+  expires_at: Millis;
+}
+
 export interface Database {
+  locks: LocksTable;
   users: UsersTable;
   sessions: SessionsTable;
   api_tokens: ApiTokensTable;

@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import { createRequestContext, type InnerContext } from './context.ts';
 import { securityHeaders, trpcGuards } from './http/security.ts';
 import { logger } from './logger.ts';
+import { metricsHandler, requestLogging } from './observability/http.ts';
 import { appRouter } from './routers/index.ts';
 import { MAX_BATCH_SIZE } from './trpc.ts';
 
@@ -15,6 +16,13 @@ export interface AppOptions {
   /** Extra routes mounted before the SPA fallback, e.g. local storage's `/files`. */
   mounts?: { path: string; handler: RequestHandler }[];
 }
+
+/** Paths the SPA never owns: API prefixes (and typos of them) and file-like paths. */
+const NOT_SPA = /^\/(?:api|trpc|files|healthz|metrics)|\.[A-Za-z0-9]{1,8}$/i;
+
+const notFound: RequestHandler = (req, res) => {
+  res.status(404).json({ error: `Not found: ${req.method} ${req.path}` });
+};
 
 /** The express app: /trpc, /healthz, local files and the SPA. No listening, no process concerns. */
 export function createApp(inner: InnerContext, options: AppOptions = {}) {
@@ -27,7 +35,12 @@ export function createApp(inner: InnerContext, options: AppOptions = {}) {
       /^\d+$/.test(trustProxy) ? Number(trustProxy) : trustProxy === 'true' || trustProxy,
     );
 
+  app.use(requestLogging());
   app.use(securityHeaders(inner.config));
+  app.get(
+    '/metrics',
+    metricsHandler({ db: inner.db, token: inner.config.METRICS_TOKEN, now: () => inner.clock.now() }),
+  );
 
   app.get('/healthz', async (_req, res) => {
     try {
@@ -61,7 +74,10 @@ export function createApp(inner: InnerContext, options: AppOptions = {}) {
   const index = clientDir ? path.join(clientDir, 'index.html') : null;
   if (clientDir && index && fs.existsSync(index)) {
     app.use(express.static(clientDir, { index: false, maxAge: '1h', immutable: false }));
-    app.get(/^\/(?!trpc|files|healthz).*/, (_req, res) => {
+    // API-like paths that matched nothing above (typos such as /trpcx/…, /api/…, /metricsx) and missing
+    // files (a path with an extension) get a JSON 404, never the SPA's HTML.
+    app.use((req, res, next) => (NOT_SPA.test(req.path) ? notFound(req, res, next) : next()));
+    app.get(/^\/.*/, (_req, res) => {
       res.setHeader('Cache-Control', 'no-cache');
       res.sendFile(index);
     });
@@ -72,6 +88,7 @@ export function createApp(inner: InnerContext, options: AppOptions = {}) {
         .send('<!doctype html><title>Dream Factory</title><h1>梦工厂 Dream Factory</h1><p>API at /trpc</p>');
     });
   }
+  app.use(notFound);
   // Last stop for anything thrown outside tRPC (e.g. a file stream failing): log it, never send a stack.
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     logger.error('http error', { error });

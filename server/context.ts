@@ -2,6 +2,7 @@ import type { Request, Response } from 'express';
 import type { Kysely } from 'kysely';
 import type { Database, User } from '../db/schema.ts';
 import type { Env } from './env.ts';
+import { currentRequest } from './observability/request-context.ts';
 import type { ProviderRegistry } from './providers/registry.ts';
 import { type AuthVia, effectiveRole, userFromApiToken, userFromSession } from './services/auth.ts';
 import type { Clock } from './services/clock.ts';
@@ -91,6 +92,8 @@ export async function createRequestContext(
   }
   // With a Bearer token the cookie is not this request's session (sign-out must not end it).
   const sessionToken = bearer ? null : cookieToken;
+  const scope = currentRequest();
+  if (scope && user) scope.userId = user.id;
   return {
     ...inner,
     user: user ? withEffectiveRole(user, inner.config, auth) : null,

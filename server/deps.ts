@@ -95,6 +95,7 @@ export function createStorage(env: Env): Storage {
   return new LocalStorage({
     root: path.join(env.DATA_DIR, 'objects'),
     publicPath: '/files',
+    baseUrl: env.PUBLIC_URL,
     secret: appSecret(env),
     urlTtlSeconds: env.OSS_URL_TTL_SECONDS,
     thumbnailer: new Thumbnailer(bundledFfmpegPath()),

@@ -123,6 +123,16 @@ export const EnvSchema = z.object({
   /** The From address of account emails; default no-reply@ the PUBLIC_URL host. */
   MAIL_FROM: optionalString,
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  /** `json` (one JSON object per line) or `pretty` (readable lines, for development). */
+  LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
+  /** Run pending migrations at start; set false on all processes but one (they run `npm run db:migrate`). */
+  MIGRATE_ON_START: bool(true),
+  /** MySQL connections per process. */
+  DATABASE_POOL_SIZE: intIn(20, 1, 1000),
+  /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
+  METRICS_TOKEN: optionalString,
+  /** Minutes between housekeeping sweeps (orphan objects, expired sessions, temp files); 0 = off. */
+  SWEEP_INTERVAL_MINUTES: intIn(60, 0, 7 * 24 * 60),
 });
 
 export type Env = z.output<typeof EnvSchema>;

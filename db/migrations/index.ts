@@ -12,6 +12,7 @@ import * as m12_03 from './2026-12-01-12-03-account-tokens.ts';
 import * as m12_04 from './2026-12-01-12-04-session-idle.ts';
 import * as m12_05 from './2026-12-01-12-05-api-token-expiry-scope.ts';
 import * as m12_06 from './2026-12-01-12-06-role-is-a-grant.ts';
+import * as m13_01 from './2026-12-01-13-01-locks.ts';
 import * as m1401 from './2026-12-01-14-01-job-outputs-gallery-indexes.ts';
 import * as m1402 from './2026-12-01-14-02-output-search.ts';
 
@@ -30,6 +31,7 @@ export const migrations: Record<string, Migration> = {
   '2026-12-01-12-04-session-idle': m12_04,
   '2026-12-01-12-05-api-token-expiry-scope': m12_05,
   '2026-12-01-12-06-role-is-a-grant': m12_06,
+  '2026-12-01-13-01-locks': m13_01,
   '2026-12-01-14-01-job-outputs-gallery-indexes': m1401,
   '2026-12-01-14-02-output-search': m1402,
 };

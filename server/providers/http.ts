@@ -1,4 +1,5 @@
 import { AppError } from '../../shared/errors.ts';
+import { providerCall } from '../observability/metrics.ts';
 
 /** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
 export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
@@ -77,6 +78,7 @@ export interface HttpResponse {
 export const sendJson = async (request: HttpRequest): Promise<HttpResponse> => {
   const timeout = AbortSignal.timeout(request.timeoutMs);
   const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
+  const startedAt = performance.now();
   try {
     const response = await fetch(request.url, {
       method: request.method,
@@ -94,9 +96,11 @@ export const sendJson = async (request: HttpRequest): Promise<HttpResponse> => {
     } catch {
       json = undefined;
     }
+    providerCall(request.provider, request.method, startedAt, response.status);
     return { status: response.status, headers: response.headers, json };
   } catch (error) {
     if (request.signal?.aborted) throw request.signal.reason;
+    providerCall(request.provider, request.method, startedAt, timeout.aborted ? 'timeout' : 'network');
     if (timeout.aborted) {
       throw new AppError(
         'PROVIDER_TIMEOUT',

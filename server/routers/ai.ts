@@ -11,6 +11,7 @@ import {
   OutputsListInput,
   type OutputView,
 } from '../../shared/schemas/generation.ts';
+import { countedStream } from '../observability/metrics.ts';
 import { cancelJob, type StartResult, startGeneration, waitForJob } from '../services/generation.ts';
 import { findUserJob, isFinal, listAllJobs, listUserJobs, outputsOfJob } from '../services/jobs/store.ts';
 import { deleteOutput, listOutputs } from '../services/outputs.ts';
@@ -103,9 +104,8 @@ export const jobsRouter = router({
   }),
 
   /** Job snapshots over SSE, tracked by status_sequence so a client never applies an older one. */
-  watch: authedProcedure
-    .input(IdInput.extend({ lastEventId: z.string().nullish() }))
-    .subscription(async function* ({ ctx, input, signal }) {
+  watch: authedProcedure.input(IdInput.extend({ lastEventId: z.string().nullish() })).subscription(
+    countedStream(async function* ({ ctx, input, signal }) {
       const first = await findUserJob(ctx.db, ctx.user.id, input.id);
       if (!first) throw new AppError('NOT_FOUND', 'Job not found');
       let lastSequence = input.lastEventId ? Number(input.lastEventId) || 0 : 0;
@@ -120,6 +120,7 @@ export const jobsRouter = router({
         await ctx.events.waitForChange(job.id, 500, signal);
       }
     }),
+  ),
 
   cancel: authedProcedure.input(IdInput).mutation(async ({ ctx, input }) => {
     const job = await cancelJob(ctx, { userId: ctx.user.id, jobId: input.id });

@@ -6,6 +6,7 @@ import { type Executor, inTransaction } from '../../db/transaction.ts';
 import { type AppCode, AppError } from '../../shared/errors.ts';
 import type { ModelInfo } from '../../shared/models.ts';
 import { quote, validateGenerationParams, withDefaults } from '../../shared/pricing.ts';
+import { type JobFacts, jobTransition } from '../observability/jobs.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { Storage } from '../storage/storage.ts';
 import { moveCredits } from './billing.ts';
@@ -179,7 +180,9 @@ export async function startGeneration(
     throw error;
   }
   deps.events.queued();
-  return { dryRun: false, job: (await findJob(deps.db, jobId))!, reused: false };
+  const queued = (await findJob(deps.db, jobId))!;
+  jobTransition(queued, 'queued', { cost });
+  return { dryRun: false, job: queued, reused: false };
 }
 
 function reuse(existing: Job, hash: string): StartResult {
@@ -198,7 +201,7 @@ function reuse(existing: Job, hash: string): StartResult {
  */
 export async function failJob(
   deps: Pick<GenerationDeps, 'db' | 'clock' | 'events'>,
-  job: Pick<Job, 'id' | 'user_id'>,
+  job: JobFacts,
   error: { code: AppCode | string; message: string },
   options: { leaseOwner?: string; status?: 'failed' | 'canceled' } = {},
 ): Promise<boolean> {
@@ -228,6 +231,11 @@ export async function failJob(
     return true;
   });
   if (applied) deps.events.notify(job.id);
+  if (applied)
+    jobTransition(job, options.status ?? 'failed', {
+      code: options.status === 'canceled' ? null : error.code,
+      now,
+    });
   return applied;
 }
 
@@ -238,7 +246,7 @@ export async function failJob(
 async function refundRemainder(trx: Executor, jobId: string, now: number, note: string, amount?: number) {
   const job = await trx
     .selectFrom('jobs')
-    .select(['user_id', 'cost', 'refunded'])
+    .select(['user_id', 'cost', 'refunded', 'provider', 'model', 'created_at'])
     .where('id', '=', jobId)
     .executeTakeFirstOrThrow();
   const due = amount ?? job.cost - job.refunded;
@@ -251,6 +259,7 @@ async function refundRemainder(trx: Executor, jobId: string, now: number, note: 
     .executeTakeFirst();
   if (affectedRows(result) !== 1) return;
   await moveCredits(trx, { userId: job.user_id, amount: due, kind: 'refund', jobId, note, now });
+  jobTransition({ ...job, id: jobId }, 'refunded', { amount: due, now });
 }
 
 export interface StoredOutput {
@@ -326,6 +335,7 @@ export async function completeJob(
     return true;
   });
   if (applied) deps.events.notify(job.id);
+  if (applied) jobTransition(job, 'succeeded', { outputs: outputs.length, now });
   return applied;
 }
 

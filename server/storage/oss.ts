@@ -2,7 +2,7 @@ import OSS from 'ali-oss';
 import { AppError } from '../../shared/errors.ts';
 import { type OssCredentialSource, type OssCredentials, StaticCredentials } from './oss-credentials.ts';
 import { presignV4 } from './oss-sign.ts';
-import type { PutInput, Storage, StoredObject, UrlOptions } from './storage.ts';
+import type { ListedObject, PutInput, Storage, StoredObject, UrlOptions } from './storage.ts';
 import { contentDisposition, encodeKeyPath } from './url.ts';
 
 export interface OssStorageOptions {
@@ -268,6 +268,20 @@ export class OssStorage implements Storage {
       if ((error as { code?: string }).code === 'NoSuchKey') return;
       throw error;
     }
+  }
+
+  /** ListObjectsV2 under a prefix, 1000 keys a page. */
+  async *list(prefix: string): AsyncIterable<ListedObject> {
+    let token: string | undefined;
+    do {
+      const page = await this.serverClient(await this.credentials.get()).listV2(
+        { prefix, 'max-keys': '1000', ...(token ? { 'continuation-token': token } : {}) },
+        {},
+      );
+      for (const o of page.objects ?? [])
+        yield { key: o.name, size: Number(o.size), lastModified: Date.parse(o.lastModified) };
+      token = page.isTruncated ? (page.nextContinuationToken ?? undefined) : undefined;
+    } while (token);
   }
 
   canonicalUrl(key: string): string {

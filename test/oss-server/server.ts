@@ -45,6 +45,7 @@ export type OssOperation =
   | 'CompleteMultipartUpload'
   | 'AbortMultipartUpload'
   | 'ListParts'
+  | 'ListObjectsV2'
   | 'Unknown';
 
 export type FaultMode = 'error' | 'hang' | 'reset';
@@ -210,6 +211,7 @@ const operationOf = (method: string, query: Map<string, string>): OssOperation =
   if (method === 'POST' && query.has('uploadId')) return 'CompleteMultipartUpload';
   if (method === 'DELETE' && query.has('uploadId')) return 'AbortMultipartUpload';
   if (method === 'GET' && query.has('uploadId')) return 'ListParts';
+  if (method === 'GET' && query.get('list-type') === '2') return 'ListObjectsV2';
   if (method === 'PUT') return 'PutObject';
   if (method === 'GET') return 'GetObject';
   if (method === 'HEAD') return 'HeadObject';
@@ -691,6 +693,29 @@ export const startOssServer = async (options: OssServerOptions): Promise<OssServ
         );
         res.writeHead(200, { ...base, ETag: `"${etag}"`, 'Content-Length': '0' });
         res.end();
+        return;
+      }
+      case 'ListObjectsV2': {
+        // Keys in order, after the continuation token (here simply the last key of the previous page).
+        const prefix = query.get('prefix') ?? '';
+        const max = Math.min(1000, Math.max(1, Number(query.get('max-keys') ?? 100) || 100));
+        const after = query.get('continuation-token') ?? query.get('start-after') ?? '';
+        const keys = [...objects.keys()].filter((k) => k.startsWith(prefix) && k > after).sort();
+        const page = keys.slice(0, max);
+        const truncated = keys.length > max;
+        const contents = page
+          .map((k) => {
+            const meta = objects.get(k)!;
+            return `<Contents><Key>${xmlEscape(k)}</Key><LastModified>${new Date(meta.lastModified).toISOString()}</LastModified><ETag>"${meta.etag}"</ETag><Type>${meta.objectType}</Type><Size>${meta.size}</Size><StorageClass>Standard</StorageClass></Contents>`;
+          })
+          .join('');
+        const xml = `${XML_HEADER}<ListBucketResult><Name>${xmlEscape(options.bucket)}</Name><Prefix>${xmlEscape(prefix)}</Prefix><MaxKeys>${max}</MaxKeys><KeyCount>${page.length}</KeyCount><IsTruncated>${truncated}</IsTruncated>${truncated ? `<NextContinuationToken>${xmlEscape(page.at(-1)!)}</NextContinuationToken>` : ''}${contents}</ListBucketResult>`;
+        res.writeHead(200, {
+          ...base,
+          'Content-Type': 'application/xml',
+          'Content-Length': String(Buffer.byteLength(xml)),
+        });
+        res.end(xml);
         return;
       }
       case 'GetObject':

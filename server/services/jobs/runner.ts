@@ -6,6 +6,7 @@ import { inTransaction } from '../../../db/transaction.ts';
 import { AppError, isAppError } from '../../../shared/errors.ts';
 import { findModel } from '../../../shared/models.ts';
 import { logger } from '../../logger.ts';
+import { jobTransition } from '../../observability/jobs.ts';
 import type { GenerationRequest, PollResult, Provider, ProviderResult } from '../../providers/provider.ts';
 import type { ProviderRegistry } from '../../providers/registry.ts';
 import { keyForOutput } from '../../storage/keys.ts';
@@ -212,6 +213,7 @@ export class JobRunner {
         { status: ['running'], leaseOwner: this.owner },
       );
       if (!saved) throw new Abandoned();
+      jobTransition(job, 'submitted', { now: deps.clock.now() });
       deps.events.notify(job.id);
     } else {
       await this.progress(job, { stage: 'generating' });
