@@ -125,6 +125,14 @@ export interface RateLimitEventsTable {
   created_at: Millis;
 }
 
+/** A provider account limit shared by all worker processes (server/services/jobs/limiter.ts). */
+export interface ProviderLimitsTable {
+  /** e.g. `dashscope:submit`, `dashscope:query`, `openai:image`. */
+  name: string;
+  /** The earliest time (ms) the next request may go out. */
+  next_at: Millis;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -135,6 +143,7 @@ export interface Database {
   redemption_codes: RedemptionCodesTable;
   redemptions: RedemptionsTable;
   rate_limit_events: RateLimitEventsTable;
+  provider_limits: ProviderLimitsTable;
 }
 
 export type User = Selectable<UsersTable>;

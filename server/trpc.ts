@@ -28,6 +28,9 @@ export function appCodeOf(error: TRPCError): AppCode | 'INTERNAL' {
 
 const t = initTRPC.context<Context>().create({
   transformer: superjson,
+  // jobs.watch streams: a comment line every 15 s keeps proxies and clients from timing out a quiet
+  // stream; the client reconnects (resuming from lastEventId) when it hears nothing for 40 s.
+  sse: { ping: { enabled: true, intervalMs: 15_000 }, client: { reconnectAfterInactivityMs: 40_000 } },
   errorFormatter({ shape, error }) {
     const appCode = appCodeOf(error);
     const details = error.cause instanceof AppError ? error.cause.details : undefined;
