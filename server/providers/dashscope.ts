@@ -6,7 +6,15 @@ import {
   VIDEO_DIMENSIONS,
   type VideoResolution,
 } from '../../shared/models.ts';
-import { type HttpResponse, joinUrl, type RetryPolicy, redact, sendWithRetry, TokenBucket } from './http.ts';
+import {
+  type HttpResponse,
+  joinUrl,
+  type RetryPolicy,
+  redact,
+  retryAfterMs,
+  sendWithRetry,
+  TokenBucket,
+} from './http.ts';
 import { normaliseState } from './normalise.ts';
 import type {
   CallOptions,
@@ -39,6 +47,8 @@ export interface DashScopeConfig {
    * the database instead, holding no worker.
    */
   retryRateLimited?: boolean;
+  /** How long a throttled request waits when DashScope names no Retry-After. Default 5000. */
+  throttleDelayMs?: number;
 }
 
 const API_PREFIX = '/api/v1';
@@ -87,7 +97,7 @@ export const createDashScopeProvider = (config: DashScopeConfig): Provider => {
     const details = { provider: 'dashscope', providerStatus: response.status, providerCode: code };
     if (response.status === 429) {
       return new AppError('RATE_LIMITED', `DashScope is throttling requests (${code}); try again later`, {
-        retryAfterMs: 10_000,
+        retryAfterMs: retryAfterMs(response.headers) ?? config.throttleDelayMs ?? 5_000,
         details,
       });
     }

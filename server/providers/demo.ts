@@ -182,6 +182,8 @@ export const createDemoProvider = (options: DemoProviderOptions = {}): Provider 
     },
 
     // An instant demo (delay 0) is done at once: poll without waiting.
-    suggestedPollDelayMs: () => (delayMs === 0 ? 0 : Math.min(500, Math.max(50, Math.floor(delayMs / 10)))),
+    // The demo knows when its task ends: look then (none of it if instant), and briefly after.
+    suggestedPollDelayMs: (pollCount: number) =>
+      delayMs === 0 ? 0 : pollCount === 0 ? delayMs : Math.min(500, Math.max(50, Math.floor(delayMs / 10))),
   };
 };

@@ -15,8 +15,8 @@ export interface FleetLimiterOptions {
   /** How far ahead a slot may be reserved; a step waits at most this long for it. Default 1000 ms. */
   horizonMs?: number;
   /**
-   * Share of the declared rate actually used (default 0.95): requests leave at their slot times but
-   * arrive a little jittered, and the provider counts arrivals.
+   * Share of the declared rate actually used (default 0.9): requests leave at their slot times but
+   * arrive a little jittered (a busy event loop, a slow DNS), and the provider counts arrivals.
    */
   headroom?: number;
   now?: () => number;
@@ -46,7 +46,7 @@ export class FleetLimiter {
     options: FleetLimiterOptions = {},
   ) {
     this.horizonMs = options.horizonMs ?? 1000;
-    this.headroom = options.headroom ?? 0.95;
+    this.headroom = options.headroom ?? 0.9;
     this.now = options.now ?? Date.now;
   }
 
@@ -96,7 +96,7 @@ export class FleetLimiter {
       batches.map(async (batch) => {
         try {
           const results = await this.take(batch[0]!.limit, batch.length);
-          batch.forEach((p, i) => p.resolve(results[i]!));
+          for (const [i, p] of batch.entries()) p.resolve(results[i]!);
         } catch (error) {
           for (const p of batch) p.reject(error);
         }

@@ -69,6 +69,8 @@ export class JobRunner {
   /** Earliest next_attempt_at this process handed a job back with: the loop wakes for it. */
   private nextDue = Number.POSITIVE_INFINITY;
   private wake: (() => void) | null = null;
+  /** Steps this runner has run (tests and benchmarks). */
+  stepsRun = 0;
   /** The last claim filled every free slot, so more work is likely due. */
   private saturated = false;
 
@@ -186,6 +188,7 @@ export class JobRunner {
     let carry: unknown;
     let outcome: StepOutcome;
     for (;;) {
+      this.stepsRun++;
       try {
         outcome = await this.steps[step]({
           job,

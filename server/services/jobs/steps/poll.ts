@@ -78,7 +78,8 @@ export async function pollStep(input: StepInput): Promise<StepOutcome> {
     if (isAppError(error) && (error.code === 'CONTENT_REJECTED' || error.code === 'VALIDATION')) throw error;
     if (isAppError(error) && error.code === 'RATE_LIMITED') {
       const until = input.now() + (error.retryAfterMs ?? 5_000);
-      if (limit) await deps.limiter.backoff(limit, until);
+      // The whole fleet pauses for a moment (the limit is per second); this job waits as told.
+      if (limit) await deps.limiter.backoff(limit, input.now() + Math.min(1_000, until - input.now()));
       return { kind: 'wait', until };
     }
     logger.warn('job: poll failed, will ask again', { jobId: job.id, error });

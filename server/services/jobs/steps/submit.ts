@@ -94,7 +94,8 @@ export async function submitStep(input: StepInput): Promise<StepOutcome> {
     if (signal.aborted) throw new Abandoned();
     if (isAppError(error) && error.code === 'RATE_LIMITED') {
       const until = input.now() + (error.retryAfterMs ?? 5_000);
-      if (limit) await deps.limiter.backoff(limit, until);
+      // The whole fleet pauses for a moment (the limit is per second); this job waits as told.
+      if (limit) await deps.limiter.backoff(limit, input.now() + Math.min(1_000, until - input.now()));
       return requeue(until);
     }
     if (isAppError(error) && error.reason === UNREACHABLE) {
