@@ -142,7 +142,13 @@ class RollingWindow {
 }
 
 export const startDashScopeFake = async (
-  options: { apiKey?: string; scenario?: Partial<DashScopeScenario>; limits?: DashScopeLimits } = {},
+  options: {
+    apiKey?: string;
+    scenario?: Partial<DashScopeScenario>;
+    limits?: DashScopeLimits;
+    /** Serve one rendered file per kind and size to every task (benchmarks: no ffmpeg per task). */
+    reuseFiles?: boolean;
+  } = {},
 ): Promise<DashScopeFake> => {
   const apiKey = options.apiKey ?? `sk-fake-dashscope-${randomUUID()}`;
   let scenario: DashScopeScenario = { ...DEFAULT_SCENARIO, ...options.scenario };
@@ -364,7 +370,7 @@ export const startDashScopeFake = async (
       res.writeHead(404);
       return res.end();
     }
-    const key = `${id}/${index}`;
+    const key = options.reuseFiles ? `${task.kind}/${task.width}x${task.height}` : `${id}/${index}`;
     let bytes = files.get(key);
     if (!bytes) {
       const seed = hashSeed(key);
