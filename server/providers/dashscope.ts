@@ -294,6 +294,7 @@ export const createDashScopeProvider = (config: DashScopeConfig): Provider => {
       // queries per second go where results are likely.
       const video = pace.kind === 'video';
       if (pace.polls === 0) return video ? 15_000 : 5_000;
+      // Not done at the first look: soon after (a task is often just finishing), then spaced by age.
       const byAge = Math.round(pace.ageMs / 8);
       return video ? Math.min(30_000, Math.max(2_000, byAge)) : Math.min(15_000, Math.max(1_500, byAge));
     },

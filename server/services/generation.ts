@@ -133,6 +133,35 @@ export async function startGeneration(
 
   const now = deps.clock.now();
   const jobId = newId();
+  const paramsJson = JSON.stringify(params);
+  // The row as inserted: the answer needs no read back.
+  const row: Job = {
+    id: jobId,
+    user_id: input.userId,
+    kind: input.kind,
+    status: 'queued',
+    stage: 'queued',
+    progress: 0,
+    status_sequence: 1,
+    model: model.id,
+    provider: model.provider,
+    prompt: input.prompt,
+    params: paramsJson,
+    cost,
+    refunded: 0,
+    provider_task_id: null,
+    attempts: 0,
+    lease_owner: null,
+    lease_until: null,
+    next_attempt_at: now,
+    idempotency_key: input.idempotencyKey ?? null,
+    request_hash: hash,
+    error_code: null,
+    error_message: null,
+    created_at: now,
+    started_at: null,
+    finished_at: null,
+  };
   try {
     await inTransaction(deps.db, async (trx) => {
       // Charge first: the users row lock comes before the jobs insert's foreign-key check, so
@@ -145,33 +174,7 @@ export async function startGeneration(
         note: `${model.id} ${input.kind}`,
         now,
       });
-      await insertJob(trx, {
-        id: jobId,
-        user_id: input.userId,
-        kind: input.kind,
-        status: 'queued',
-        stage: 'queued',
-        progress: 0,
-        status_sequence: 1,
-        model: model.id,
-        provider: model.provider,
-        prompt: input.prompt,
-        params: JSON.stringify(params),
-        cost,
-        refunded: 0,
-        provider_task_id: null,
-        attempts: 0,
-        lease_owner: null,
-        lease_until: null,
-        next_attempt_at: now,
-        idempotency_key: input.idempotencyKey ?? null,
-        request_hash: hash,
-        error_code: null,
-        error_message: null,
-        created_at: now,
-        started_at: null,
-        finished_at: null,
-      });
+      await insertJob(trx, { ...row, params: paramsJson });
     });
   } catch (error) {
     // Two requests with one key raced: the loser's transaction (and charge) rolled back.
@@ -182,7 +185,7 @@ export async function startGeneration(
     throw error;
   }
   deps.events.queued();
-  return { dryRun: false, job: (await findJob(deps.db, jobId))!, reused: false };
+  return { dryRun: false, job: row, reused: false };
 }
 
 function reuse(existing: Job, hash: string): StartResult {

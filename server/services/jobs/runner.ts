@@ -54,6 +54,8 @@ interface Held {
 export class JobRunner {
   readonly owner: string;
   private readonly held = new Map<string, Held>();
+  /** Steps working now (held jobs minus those idling for a rate-limit slot). */
+  private busy = 0;
   private readonly work = new Set<Promise<void>>();
   private running = false;
   private loop: Promise<void> | null = null;
@@ -127,7 +129,7 @@ export class JobRunner {
 
   private async run(): Promise<void> {
     while (this.running) {
-      const free = this.options.concurrency - this.held.size;
+      const free = this.options.concurrency - this.busy;
       let claimed: Job[] = [];
       if (free > 0) {
         try {
@@ -149,7 +151,9 @@ export class JobRunner {
       if (!this.running) break;
       // Claim again when: a job was queued here, a job handed back here falls due, a slot frees after a
       // full claim, or (for work other processes made due) every idlePollMs.
-      if (this.saturated && this.held.size < this.options.concurrency) continue;
+      if (this.saturated && this.options.concurrency - this.busy >= Math.ceil(this.options.concurrency / 2)) {
+        continue;
+      }
       await this.sleep();
     }
   }
@@ -171,13 +175,22 @@ export class JobRunner {
   private spawn(job: Job): void {
     const controller = new AbortController();
     this.held.set(job.id, { job, controller });
+    this.busy++;
     this.deps.events.notify(job.id);
     const work = this.drive(job, controller.signal)
       .catch((error) => logger.error('runner: could not settle job', { jobId: job.id, error }))
       .finally(() => {
         this.held.delete(job.id);
+        this.busy--;
         this.work.delete(work);
-        if (this.saturated) this.poke();
+        // More work was due at the last claim: claim again once half the slots are free (one claim for
+        // several jobs rather than one per finished step).
+        if (
+          this.saturated &&
+          this.options.concurrency - this.busy >= Math.ceil(this.options.concurrency / 2)
+        ) {
+          this.poke();
+        }
       });
     this.work.add(work);
   }
@@ -198,6 +211,7 @@ export class JobRunner {
           deps: this.deps,
           options: this.stepOptions,
           carry,
+          idle: this.idle,
         });
       } catch (error) {
         if (error instanceof Abandoned || signal.aborted) return this.handBack(job);
@@ -230,6 +244,17 @@ export class JobRunner {
       );
     }
   }
+
+  /** Lets another step start while this one waits (for a rate-limit slot). */
+  private readonly idle = async <T>(wait: Promise<T>): Promise<T> => {
+    this.busy--;
+    if (this.saturated) this.poke();
+    try {
+      return await wait;
+    } finally {
+      this.busy++;
+    }
+  };
 
   /** Gives the lease back at once (shutdown, lost lease), so another worker resumes without waiting it out. */
   private async handBack(job: Job): Promise<void> {

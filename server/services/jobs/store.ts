@@ -145,8 +145,9 @@ async function dueSubmits(db: Executor, input: ClaimInput): Promise<string[]> {
  */
 export async function claimDueJobs(db: Executor, input: ClaimInput): Promise<Job[]> {
   if (input.limit <= 0) return [];
+  // Both kinds every time: due polls must not starve submits (nor the reverse) when slots are few.
   const polls = await duePolls(db, input);
-  const submits = polls.length >= input.limit ? [] : await dueSubmits(db, input);
+  const submits = await dueSubmits(db, input);
   // Interleave, so neither kind starves the other within one claim.
   const ids: string[] = [];
   for (let i = 0; ids.length < input.limit && (i < polls.length || i < submits.length); i++) {
@@ -155,7 +156,7 @@ export async function claimDueJobs(db: Executor, input: ClaimInput): Promise<Job
   }
   if (ids.length === 0) return [];
   // MySQL evaluates SET left to right with the new values: the CASEs read status and lease_owner first.
-  await db
+  const claimed = await db
     .updateTable('jobs')
     .set((eb) => ({
       stage: sql<JobStage>`case when status = 'queued' then 'submitting' else stage end`,
@@ -169,7 +170,8 @@ export async function claimDueJobs(db: Executor, input: ClaimInput): Promise<Job
     .where('id', 'in', ids)
     .where('status', 'in', ['queued', 'running'])
     .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', input.now)]))
-    .execute();
+    .executeTakeFirst();
+  if (affectedRows(claimed) === 0) return [];
   return db
     .selectFrom('jobs')
     .selectAll()

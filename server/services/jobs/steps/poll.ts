@@ -67,7 +67,8 @@ export async function pollStep(input: StepInput): Promise<StepOutcome> {
   if (limit) {
     const slot = await deps.limiter.reserve(limit);
     if (!slot.ok) return { kind: 'wait', until: slot.retryAt };
-    await sleepUntil(slot.at, input.now, signal);
+    const wait = sleepUntil(slot.at, input.now, signal);
+    await (input.idle ? input.idle(wait) : wait);
   }
   let result: PollResult;
   try {

@@ -42,6 +42,11 @@ export interface StepInput<C = unknown> {
   options: StepOptions;
   /** What the previous step handed over (a provider result, stored outputs). */
   carry: C;
+  /**
+   * Waits for `wait` without counting as a step in progress (a reserved rate-limit slot a moment
+   * away): the runner may start another step meanwhile. The job stays leased.
+   */
+  idle?: <T>(wait: Promise<T>) => Promise<T>;
 }
 
 export type StepName = 'submit' | 'poll' | 'persist' | 'settle';

@@ -85,7 +85,8 @@ export async function submitStep(input: StepInput): Promise<StepOutcome> {
   if (limit) {
     const slot = await deps.limiter.reserve(limit);
     if (!slot.ok) return requeue(slot.retryAt);
-    await sleepUntil(slot.at, input.now, signal);
+    const wait = sleepUntil(slot.at, input.now, signal);
+    await (input.idle ? input.idle(wait) : wait);
   }
   let submitted: SubmitResult;
   try {
