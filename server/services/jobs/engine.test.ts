@@ -11,10 +11,11 @@ import { startDashScopeFake } from '../../../test/fakes/dashscope-server.ts';
 import { balanceOf, ledgerOf, signUpUser, testRunner, until } from '../../../test/pipeline.ts';
 import { createProviderRegistry } from '../../providers/registry.ts';
 import { systemClock } from '../clock.ts';
-import { startGeneration } from '../generation.ts';
+import { cancelJob, startGeneration } from '../generation.ts';
 import { newId } from '../ids.ts';
 import { FleetLimiter } from './limiter.ts';
 import type { JobRunner } from './runner.ts';
+import { claimDueJobs, renewLeases } from './store.ts';
 
 const jobsOf = (db: Kysely<Database>, userId: string) =>
   db.selectFrom('jobs').selectAll().where('user_id', '=', userId).execute();
@@ -36,6 +37,42 @@ describe.each(DIALECTS)('job engine on %s', (dialect) => {
   afterAll(async () => {
     if (other !== t.db) await other?.destroy();
     await t?.destroy();
+  });
+
+  it('renews every lease a process holds in one statement, and names the jobs it lost', async () => {
+    const inner = testInner(t.db, { clock: systemClock, env: { DATA_DIR: dataDir } });
+    const user = await signUpUser(inner);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const start = await startGeneration(inner, { kind: 'image', userId: user.id, prompt: `lease ${i}` });
+      if (!start.dryRun) ids.push(start.job.id);
+    }
+    const now = Date.now();
+    const claimed = await claimDueJobs(t.db, {
+      owner: 'lease-owner',
+      limit: 10,
+      leaseMs: 1_000,
+      now,
+      userMaxActive: 10,
+    });
+    expect(claimed.map((j) => j.id).sort()).toEqual([...ids].sort());
+    await cancelJob(inner, { userId: user.id, jobId: ids[1]! });
+    const lost = await renewLeases(t.db, { owner: 'lease-owner', ids, leaseMs: 60_000, now: now + 500 });
+    expect(lost).toEqual([ids[1]]);
+    const rows = await t.db.selectFrom('jobs').selectAll().where('id', 'in', ids).execute();
+    for (const row of rows) {
+      if (row.id === ids[1]) expect(row).toMatchObject({ status: 'canceled', lease_owner: null });
+      else expect(Number(row.lease_until)).toBe(now + 500 + 60_000);
+    }
+    // Not due again while leased: another process claims none of them.
+    const other = await claimDueJobs(t.db, {
+      owner: 'other',
+      limit: 10,
+      leaseMs: 1_000,
+      now: now + 2_000,
+      userMaxActive: 10,
+    });
+    expect(other.filter((j) => ids.includes(j.id))).toHaveLength(0);
   });
 
   it('the fleet limiter never hands out the same slot twice, across two connections', async () => {
