@@ -38,6 +38,12 @@ export class JobEvents {
     this.emitter.emit(QUEUED);
   }
 
+  /** Calls `listener` whenever `queued()` is; returns the unsubscribe function. */
+  onQueued(listener: () => void): () => void {
+    this.emitter.on(QUEUED, listener);
+    return () => this.emitter.off(QUEUED, listener);
+  }
+
   /** Resolves when `queued()` is called, after `timeoutMs`, or when the signal aborts. */
   waitForQueued(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {

@@ -71,6 +71,9 @@ export class JobRunner {
   /** Earliest next_attempt_at this process handed a job back with: the loop wakes for it. */
   private nextDue = Number.POSITIVE_INFINITY;
   private wake: (() => void) | null = null;
+  /** A wake-up came while the loop was not asleep: its next sleep returns at once. */
+  private woken = false;
+  private unsubscribe: (() => void) | null = null;
   /** Steps this runner has run (tests and benchmarks). */
   stepsRun = 0;
   /** The last claim filled every free slot, so more work is likely due. */
@@ -103,6 +106,7 @@ export class JobRunner {
     if (this.running) return;
     fs.mkdirSync(this.options.tmpDir, { recursive: true });
     this.running = true;
+    this.unsubscribe = this.deps.events.onQueued(() => this.poke());
     this.renewTimer = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.leaseMs / 3)));
     this.loop = this.run();
   }
@@ -116,6 +120,7 @@ export class JobRunner {
     await this.loop;
     await Promise.allSettled([...this.work]);
     if (this.renewTimer) clearInterval(this.renewTimer);
+    this.unsubscribe?.();
   }
 
   /** Jobs this runner holds now (steps in progress). */
@@ -124,7 +129,8 @@ export class JobRunner {
   }
 
   private poke(): void {
-    this.wake?.();
+    if (this.wake) this.wake();
+    else this.woken = true;
   }
 
   private async run(): Promise<void> {
@@ -159,6 +165,10 @@ export class JobRunner {
   }
 
   private sleep(): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const until = Math.min(this.idlePollMs, Math.max(0, this.nextDue - this.now()));
       const done = () => {
@@ -168,7 +178,6 @@ export class JobRunner {
       };
       const timer = setTimeout(done, until);
       this.wake = done;
-      void this.deps.events.waitForQueued(until + 1, this.stopSignal.signal).then(done);
     });
   }
 
