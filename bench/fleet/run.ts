@@ -304,7 +304,10 @@ const inFlight = (() => {
   events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   let now = 0;
   let peak = 0;
-  for (const [, d] of events) peak = Math.max(peak, (now += d));
+  for (const [, d] of events) {
+    now += d;
+    peak = Math.max(peak, now);
+  }
   return peak;
 })();
 

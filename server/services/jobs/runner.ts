@@ -76,6 +76,8 @@ export class JobRunner {
   private unsubscribe: (() => void) | null = null;
   /** Steps this runner has run (tests and benchmarks). */
   stepsRun = 0;
+  /** Empty claims in a row: an idle runner looks less often (up to 4 × idlePollMs). */
+  private emptyClaims = 0;
   /** The last claim filled every free slot, so more work is likely due. */
   private saturated = false;
 
@@ -129,6 +131,7 @@ export class JobRunner {
   }
 
   private poke(): void {
+    this.emptyClaims = 0;
     if (this.wake) this.wake();
     else this.woken = true;
   }
@@ -153,6 +156,7 @@ export class JobRunner {
         }
       }
       for (const job of claimed) this.spawn(job);
+      this.emptyClaims = claimed.length > 0 || this.held.size > 0 ? 0 : this.emptyClaims + 1;
       this.saturated = free > 0 && claimed.length === free;
       if (!this.running) break;
       // Claim again when: a job was queued here, a job handed back here falls due, a slot frees after a
@@ -170,7 +174,8 @@ export class JobRunner {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const until = Math.min(this.idlePollMs, Math.max(0, this.nextDue - this.now()));
+      const idle = this.idlePollMs * 2 ** Math.min(2, Math.max(0, this.emptyClaims - 1));
+      const until = Math.min(idle, Math.max(0, this.nextDue - this.now()));
       const done = () => {
         clearTimeout(timer);
         this.wake = null;
