@@ -172,6 +172,14 @@ export interface LocksTable {
   expires_at: Millis;
 }
 
+/** A provider account limit shared by all worker processes (server/services/jobs/limiter.ts). */
+export interface ProviderLimitsTable {
+  /** e.g. `dashscope:submit`, `dashscope:query`, `openai:image`. */
+  name: string;
+  /** The earliest time (ms) the next request may go out. */
+  next_at: Millis;
+}
+
 export interface Database {
   locks: LocksTable;
   users: UsersTable;
@@ -186,6 +194,7 @@ export interface Database {
   rate_limit_events: RateLimitEventsTable;
   account_tokens: AccountTokensTable;
   audit_log: AuditLogTable;
+  provider_limits: ProviderLimitsTable;
 }
 
 export type User = Selectable<UsersTable>;

@@ -105,10 +105,24 @@ export function createStorage(env: Env): Storage {
 export function createProviders(env: Env): ProviderRegistry {
   return createProviderRegistry({
     demo: { enabled: demoEnabled(env), delayMs: env.DEMO_DELAY_MS },
+    // A 429 is waited out by the runner in the database (holding no worker), not retried in the call.
     dashscope: env.DASHSCOPE_API_KEY
-      ? { apiKey: env.DASHSCOPE_API_KEY, baseUrl: env.DASHSCOPE_BASE_URL }
+      ? {
+          apiKey: env.DASHSCOPE_API_KEY,
+          baseUrl: env.DASHSCOPE_BASE_URL,
+          submitsPerSecond: env.DASHSCOPE_SUBMITS_PER_SECOND,
+          queriesPerSecond: env.DASHSCOPE_QUERIES_PER_SECOND,
+          retryRateLimited: false,
+        }
       : undefined,
-    openai: env.OPENAI_API_KEY ? { apiKey: env.OPENAI_API_KEY, baseUrl: env.OPENAI_BASE_URL } : undefined,
+    openai: env.OPENAI_API_KEY
+      ? {
+          apiKey: env.OPENAI_API_KEY,
+          baseUrl: env.OPENAI_BASE_URL,
+          imagesPerMinute: env.OPENAI_IMAGES_PER_MINUTE || undefined,
+          retryRateLimited: false,
+        }
+      : undefined,
   });
 }
 
@@ -124,7 +138,7 @@ export function createInnerContext(
     clock,
     storage: overrides.storage ?? createStorage(env),
     providers: overrides.providers ?? createProviders(env),
-    events: overrides.events ?? new JobEvents(),
+    events: overrides.events ?? new JobEvents({ db }),
   };
 }
 
@@ -136,6 +150,7 @@ export function createRunner(env: Env, inner: InnerContext, options: { owner?: s
     tmpDir: path.join(env.DATA_DIR, 'tmp'),
     allowPrivateNetwork: env.ALLOW_PRIVATE_NETWORK_FETCH,
     leaseMs: env.JOB_LEASE_MS,
+    userMaxActiveJobs: env.USER_MAX_ACTIVE_JOBS,
     owner: options.owner,
   });
 }

@@ -102,6 +102,18 @@ export const EnvSchema = z.object({
   IMAGE_WAIT_SECONDS: intIn(120, 1, 3600),
   /** How long a worker's claim on a job lasts without renewal (a dead worker's jobs resume after it). */
   JOB_LEASE_MS: intIn(30_000, 200, 3_600_000),
+  /** One user's jobs in flight at providers at once; more wait their turn (not refused). */
+  USER_MAX_ACTIVE_JOBS: intIn(10, 1, 10_000),
+  /** Open jobs.watch streams per user in one process; beyond it RATE_LIMITED. */
+  MAX_WATCHES_PER_USER: intIn(32, 1, 10_000),
+  /** Open jobs.watch streams per client IP in one process; beyond it RATE_LIMITED. */
+  MAX_WATCHES_PER_IP: intIn(256, 1, 100_000),
+  /** The DashScope account's submit limit, shared by every worker process (some models allow fewer). */
+  DASHSCOPE_SUBMITS_PER_SECOND: intIn(10, 1, 10_000),
+  /** The DashScope account's task-query limit (documented: 20 per second per account). */
+  DASHSCOPE_QUERIES_PER_SECOND: intIn(20, 1, 10_000),
+  /** The OpenAI organisation's images per minute for the model tier; 0 = not paced (429s are waited out). */
+  OPENAI_IMAGES_PER_MINUTE: intIn(0, 0, 1_000_000),
   /**
    * Express "trust proxy": set it when behind a reverse proxy (e.g. `loopback`, `1`, or a list of
    * addresses) so rate limits see the client's IP, not the proxy's. Unset trusts no proxy.

@@ -37,6 +37,12 @@ export const MAX_BATCH_SIZE = 10;
 
 const t = initTRPC.context<Context>().create({
   transformer: superjson,
+  // jobs.watch streams: a comment line every 15 s keeps proxies and clients from timing out a quiet
+  // stream; the client reconnects (resuming from lastEventId) when it hears nothing for 40 s.
+  sse: { ping: { enabled: true, intervalMs: 15_000 }, client: { reconnectAfterInactivityMs: 40_000 } },
+  // Stacks never reach a client (errorFormatter drops them), so tRPC need not format one per error: with
+  // source maps that costs more than the rest of a refused request (e.g. an over-cap jobs.watch).
+  isDev: false,
   errorFormatter({ shape, error }) {
     const appCode = appCodeOf(error);
     const details = error.cause instanceof AppError ? error.cause.details : undefined;

@@ -14,7 +14,7 @@ import { moveCredits } from '../../server/services/billing.ts';
 import { systemClock } from '../../server/services/clock.ts';
 import { newId } from '../../server/services/ids.ts';
 import { JobRunner } from '../../server/services/jobs/runner.ts';
-import { claimJobs, insertJob, updateJob } from '../../server/services/jobs/store.ts';
+import { insertJob, updateJob } from '../../server/services/jobs/store.ts';
 import { OssStorage } from '../../server/storage/oss.ts';
 import { createTestDb } from '../../test/db.ts';
 import { httpClient, startTestServer } from '../../test/http.ts';
@@ -150,7 +150,6 @@ async function floorOnce() {
     await updateJob(trx, jobId, { status: 'succeeded', stage: 'done', progress: 100, finished_at: now });
   });
 }
-void claimJobs;
 
 /** The floor plus the provider's own work (rendering the demo PNG and writing it), which no pipeline can skip. */
 async function floorWithRenderOnce(i: number) {

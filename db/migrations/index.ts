@@ -6,6 +6,8 @@ import * as m04 from './2026-11-28-04-jobs.ts';
 import * as m05 from './2026-11-28-05-job-outputs.ts';
 import * as m06 from './2026-11-28-06-rate-limit-events.ts';
 import * as m07 from './2026-11-28-07-redemption-codes.ts';
+import * as m11_01 from './2026-12-01-11-01-job-claim-indexes.ts';
+import * as m11_02 from './2026-12-01-11-02-provider-limits.ts';
 import * as m12_01 from './2026-12-01-12-01-audit-log.ts';
 import * as m12_02 from './2026-12-01-12-02-email-verification.ts';
 import * as m12_03 from './2026-12-01-12-03-account-tokens.ts';
@@ -25,6 +27,8 @@ export const migrations: Record<string, Migration> = {
   '2026-11-28-05-job-outputs': m05,
   '2026-11-28-06-rate-limit-events': m06,
   '2026-11-28-07-redemption-codes': m07,
+  '2026-12-01-11-01-job-claim-indexes': m11_01,
+  '2026-12-01-11-02-provider-limits': m11_02,
   '2026-12-01-12-01-audit-log': m12_01,
   '2026-12-01-12-02-email-verification': m12_02,
   '2026-12-01-12-03-account-tokens': m12_03,

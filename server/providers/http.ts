@@ -1,6 +1,9 @@
 import { AppError } from '../../shared/errors.ts';
 import { providerCall } from '../observability/metrics.ts';
 
+/** AppError.reason of a request that never reached the provider (connection refused, DNS, reset). */
+export const UNREACHABLE = 'PROVIDER_UNREACHABLE';
+
 /** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
 export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve, reject) => {
@@ -110,7 +113,11 @@ export const sendJson = async (request: HttpRequest): Promise<HttpResponse> => {
         },
       );
     }
-    throw new AppError('PROVIDER_FAILED', `${request.provider} could not be reached`, { cause: error });
+    // Nothing reached the provider, so nothing was created there: safe to try again later.
+    throw new AppError('PROVIDER_FAILED', `${request.provider} could not be reached`, {
+      cause: error,
+      reason: UNREACHABLE,
+    });
   }
 };
 
