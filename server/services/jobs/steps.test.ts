@@ -109,6 +109,19 @@ describe.each(DIALECTS)('pipeline steps, one at a time, on %s', (dialect) => {
     expect(outcome.until).toBeGreaterThanOrEqual(Date.now());
   });
 
+  it('submit: a shutdown while the request is on the wire still records the task (no second submit)', async () => {
+    const job = await claimedJob();
+    const before = fake.submissions;
+    fake.hangNext(1, 300);
+    const controller = new AbortController();
+    const pending = submitStep({ ...input(job), signal: controller.signal });
+    setTimeout(() => controller.abort(), 100);
+    const outcome = await pending;
+    expect(controller.signal.aborted).toBe(true);
+    expect(fake.submissions).toBe(before + 1);
+    expect(outcome).toMatchObject({ kind: 'wait', patch: { provider_task_id: expect.any(String) } });
+  });
+
   it('submit: a 429 puts the job back in the queue, nothing created, and the fleet limiter backs off', async () => {
     const job = await claimedJob();
     const before = fake.submissions;

@@ -7,7 +7,7 @@ import type { GenerationRequest, SubmitResult } from '../../../providers/provide
 import type { Storage } from '../../../storage/storage.ts';
 import { jobParams, updateJob } from '../store.ts';
 import { judge, nextPollDelay } from './poll.ts';
-import { Abandoned, type StepInput, type StepOutcome, sleepUntil, tooOld } from './step.ts';
+import { type StepInput, type StepOutcome, sleepUntil, tooOld } from './step.ts';
 
 /** What the provider is asked to make, from the job row (and the user's own image to animate). */
 export async function buildRequest(
@@ -91,9 +91,11 @@ export async function submitStep(input: StepInput): Promise<StepOutcome> {
   }
   let submitted: SubmitResult;
   try {
-    submitted = await provider.submit(request, { signal });
+    // Not abortable: once the request is out the provider may have made the task, so a shutdown waits
+    // for the answer and records the task id rather than risk a second submit (the call has its own
+    // timeout).
+    submitted = await provider.submit(request);
   } catch (error) {
-    if (signal.aborted) throw new Abandoned();
     if (isAppError(error) && error.code === 'RATE_LIMITED') {
       const until = input.now() + (error.retryAfterMs ?? 5_000);
       // The whole fleet pauses for a moment (the limit is per second); this job waits as told.
