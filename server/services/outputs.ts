@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { fixedOrderJoin } from '../../db/dialect.ts';
+import { fixedOrderJoin, forceIndex } from '../../db/dialect.ts';
 import { toPage } from '../../db/paging.ts';
 import type { Database, JobOutput } from '../../db/schema.ts';
 import { inTransaction } from '../../db/transaction.ts';
@@ -30,19 +30,20 @@ export async function listOutputs(
   input: ListOutputsInput,
 ): Promise<{ items: OutputWithPrompt[]; nextCursor: string | null }> {
   if (input.q) return searchOutputs(db, { ...input, q: input.q });
-  let query = db
-    .selectFrom('job_outputs')
-    .innerJoin('jobs', 'jobs.id', 'job_outputs.job_id')
-    .selectAll('job_outputs')
-    .select('jobs.prompt')
-    .where('job_outputs.user_id', '=', input.userId)
-    .where('job_outputs.deleted_at', 'is', null)
-    .orderBy('job_outputs.id', 'desc')
-    .limit(input.limit + 1);
-  if (input.kind) query = query.where('job_outputs.kind', '=', input.kind);
-  if (input.cursor) query = query.where('job_outputs.id', '<', input.cursor);
-  return toPage(await query.execute(), input.limit, (o) => o.id);
+  const { rows } = await sql<OutputWithPrompt>`
+    select o.*, j.prompt
+    from job_outputs o ${forceIndex(db, liveIndex(input.kind))} join jobs j on j.id = o.job_id
+    where o.user_id = ${input.userId} and o.deleted_at is null
+      ${input.kind ? sql`and o.kind = ${input.kind}` : sql``}
+      ${input.cursor ? sql`and o.id < ${input.cursor}` : sql``}
+    order by o.id desc
+    limit ${input.limit + 1}`.execute(db);
+  return toPage(rows, input.limit, (o) => o.id);
 }
+
+/** The index that reads a user's live outputs (of one kind) newest first. */
+const liveIndex = (kind: 'image' | 'video' | undefined) =>
+  kind ? 'job_outputs_user_kind_idx' : 'job_outputs_user_live_idx';
 
 const INDEX_BATCH = 200;
 const GRAM_INSERT_BATCH = 500;
@@ -144,7 +145,7 @@ async function searchOutputs(
         where g.user_id = ${input.userId} and ${gramWhere(driver)}
           ${input.cursor ? sql`and g.output_id < ${input.cursor}` : sql``} and ${filters}
         order by g.output_id desc limit ${limit}`
-    : sql`select o.id from job_outputs o
+    : sql`select o.id from job_outputs o ${forceIndex(db, liveIndex(input.kind))}
         where ${filters} ${input.cursor ? sql`and o.id < ${input.cursor}` : sql``}
         order by o.id desc limit ${limit}`;
   const { rows } = await sql<OutputWithPrompt>`
