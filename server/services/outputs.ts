@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { fixedOrderJoin, forceIndex } from '../../db/dialect.ts';
+import { forceIndex } from '../../db/dialect.ts';
 import { toPage } from '../../db/paging.ts';
 import type { Database, JobOutput } from '../../db/schema.ts';
 import { inTransaction } from '../../db/transaction.ts';
@@ -102,7 +102,7 @@ const gramWhere = (c: GramCondition) =>
  * Search by prompt. Rare terms drive from the most selective gram's postings (newest first); when every
  * term is common, matches are dense, so the user's newest outputs are read in order instead. Either way
  * each candidate is checked against every term on job_outputs.search_text, the kind and deleted_at, until
- * a page is full, in one statement.
+ * a page is full.
  */
 async function searchOutputs(
   db: Kysely<Database>,
@@ -137,22 +137,40 @@ async function searchOutputs(
   );
   const filters = sql`o.user_id = ${input.userId} and o.deleted_at is null
     ${input.kind ? sql`and o.kind = ${input.kind}` : sql``} and ${checks}`;
-  const limit = input.limit + 1;
-  const candidates = driver
-    ? // A prefix can match several words of one prompt: distinct ids.
-      sql`select distinct g.output_id as id
-        from output_search_grams g ${fixedOrderJoin(db)} job_outputs o on o.id = g.output_id
-        where g.user_id = ${input.userId} and ${gramWhere(driver)}
-          ${input.cursor ? sql`and g.output_id < ${input.cursor}` : sql``} and ${filters}
-        order by g.output_id desc limit ${limit}`
-    : sql`select o.id from job_outputs o ${forceIndex(db, liveIndex(input.kind))}
-        where ${filters} ${input.cursor ? sql`and o.id < ${input.cursor}` : sql``}
-        order by o.id desc limit ${limit}`;
-  const { rows } = await sql<OutputWithPrompt>`
-    select o.*, j.prompt from (${candidates}) c
-    join job_outputs o on o.id = c.id join jobs j on j.id = o.job_id
-    order by o.id desc`.execute(db);
-  return toPage(rows, input.limit, (o) => o.id);
+  const wanted = input.limit + 1;
+  if (!driver) {
+    // Every term common: the user's newest live outputs, checked in order, stop early.
+    const { rows } = await sql<OutputWithPrompt>`
+      select o.*, j.prompt
+      from job_outputs o ${forceIndex(db, liveIndex(input.kind))} join jobs j on j.id = o.job_id
+      where ${filters} ${input.cursor ? sql`and o.id < ${input.cursor}` : sql``}
+      order by o.id desc limit ${wanted}`.execute(db);
+    return toPage(rows, input.limit, (o) => o.id);
+  }
+
+  // Postings newest first, a batch at a time from the gram index alone (a prefix can name several words
+  // of one prompt: distinct), then those outputs checked by primary key, newest first, stopping when the
+  // page is full. Batches grow when few candidates pass (a kind with few outputs, deleted ones).
+  const found: OutputWithPrompt[] = [];
+  let before = input.cursor ?? null;
+  let batch = wanted * 2;
+  while (found.length < wanted) {
+    const { rows: postings } = await sql<{ id: string }>`
+      select ${'gram' in driver ? sql`` : sql`distinct`} g.output_id as id from output_search_grams g
+      where g.user_id = ${input.userId} and ${gramWhere(driver)}
+        ${before ? sql`and g.output_id < ${before}` : sql``}
+      order by g.output_id desc limit ${batch}`.execute(db);
+    if (postings.length === 0) break;
+    const { rows } = await sql<OutputWithPrompt>`
+      select o.*, j.prompt from job_outputs o join jobs j on j.id = o.job_id
+      where o.id in (${sql.join(postings.map((p) => p.id))}) and ${filters}
+      order by o.id desc limit ${wanted - found.length}`.execute(db);
+    found.push(...rows);
+    if (postings.length < batch) break;
+    before = postings.at(-1)!.id;
+    batch = Math.min(batch * 4, 2000);
+  }
+  return toPage(found, input.limit, (o) => o.id);
 }
 
 /** Removes the object from storage, then marks the row deleted. Another user's output is NOT_FOUND. */
