@@ -162,7 +162,7 @@ async function searchOutputs(
       order by g.output_id desc limit ${batch}`.execute(db);
     if (postings.length === 0) break;
     const { rows } = await sql<OutputWithPrompt>`
-      select o.*, j.prompt from job_outputs o join jobs j on j.id = o.job_id
+      select o.*, j.prompt from job_outputs o ${forceIndex(db, 'primary')} join jobs j on j.id = o.job_id
       where o.id in (${sql.join(postings.map((p) => p.id))}) and ${filters}
       order by o.id desc limit ${wanted - found.length}`.execute(db);
     found.push(...rows);
