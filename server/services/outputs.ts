@@ -115,7 +115,7 @@ async function searchOutputs(
   // One exact gram (a two-character CJK term such as 灯笼) needs no estimate: its postings are the answer.
   const cap = input.commonPostings ?? COMMON_POSTINGS;
   let driver: GramCondition | null = query.conditions[0]!;
-  if (query.conditions.length > 1 || !('gram' in driver) || cap <= 1) {
+  if (query.conditions.length > 1 || !('gram' in driver) || input.kind || cap <= 1) {
     const counts = await Promise.all(
       query.conditions.map(async (c) => {
         const { rows } = await sql<{ n: number | string }>`
@@ -129,6 +129,16 @@ async function searchOutputs(
     const smallest = Math.min(...counts);
     if (smallest === 0) return { items: [], nextCursor: null };
     driver = smallest >= cap ? null : query.conditions[counts.indexOf(smallest)]!;
+    if (driver && input.kind) {
+      // "Videos" of a user with few videos: reading those few beats reading the term's postings.
+      const { rows } = await sql<{ n: number | string }>`
+        select count(*) as n from (
+          select 1 as one from job_outputs o ${forceIndex(db, liveIndex(input.kind))}
+          where o.user_id = ${input.userId} and o.deleted_at is null and o.kind = ${input.kind}
+          limit ${smallest}
+        ) t`.execute(db);
+      if (Number(rows[0]?.n ?? 0) < smallest) driver = null;
+    }
   }
 
   const checks = sql.join(
