@@ -295,12 +295,31 @@ const randomCursor = (u: number) => {
   return ids[Math.floor(random() * ids.length)];
 };
 
+/** The cursor a client holds after the first page (scrolling on), per user and filter. */
+const nextCursors = new Map<string, string | undefined>();
+for (const u of measured) {
+  for (const filter of [{}, { kind: 'image' as const }, { q: '灯笼' }]) {
+    const first = await listOutputs(db, { userId: userId(u), limit: 30, ...filter });
+    nextCursors.set(`${u} ${JSON.stringify(filter)}`, first.nextCursor ?? undefined);
+  }
+}
+const secondPage = (u: number, filter: ListInput): ListInput => ({
+  ...filter,
+  cursor: nextCursors.get(`${u} ${JSON.stringify(filter)}`),
+});
+
 const cases: { label: string; users: number[]; input: (u: number) => ListInput }[] = [
   { label: 'first page (30)', users: measured, input: () => ({}) },
-  { label: 'cursor page (random position)', users: measured, input: (u) => ({ cursor: randomCursor(u) }) },
-  { label: 'kind=image, first page', users: measured, input: () => ({ kind: 'image' }) },
+  { label: 'second page (cursor of the first)', users: measured, input: (u) => secondPage(u, {}) },
   {
-    label: 'kind=image, cursor page',
+    label: 'random cursor (anywhere in 10,000)',
+    users: measured,
+    input: (u) => ({ cursor: randomCursor(u) }),
+  },
+  { label: 'kind=image, first page', users: measured, input: () => ({ kind: 'image' }) },
+  { label: 'kind=image, second page', users: measured, input: (u) => secondPage(u, { kind: 'image' }) },
+  {
+    label: 'kind=image, random cursor',
     users: measured,
     input: (u) => ({ kind: 'image', cursor: randomCursor(u) }),
   },
@@ -315,13 +334,14 @@ const cases: { label: string; users: number[]; input: (u: number) => ListInput }
     input: () => ({ kind: 'video' }),
   },
   {
-    label: 'kind=video, cursor page, 0.5% videos',
+    label: 'kind=video, random cursor, 0.5% videos',
     users: measured.filter(fewVideos),
     input: (u) => ({ kind: 'video', cursor: randomCursor(u) }),
   },
   { label: 'search 灯笼 (~6% of prompts)', users: measured, input: () => ({ q: '灯笼' }) },
+  { label: 'search 灯笼, second page', users: measured, input: (u) => secondPage(u, { q: '灯笼' }) },
   {
-    label: 'search 灯笼, cursor page',
+    label: 'search 灯笼, random cursor',
     users: measured,
     input: (u) => ({ q: '灯笼', cursor: randomCursor(u) }),
   },

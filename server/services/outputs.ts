@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { fixedOrderJoin } from '../../db/dialect.ts';
+import { forceIndex } from '../../db/dialect.ts';
 import { toPage } from '../../db/paging.ts';
 import type { Database, JobOutput } from '../../db/schema.ts';
 import { inTransaction } from '../../db/transaction.ts';
@@ -30,19 +30,20 @@ export async function listOutputs(
   input: ListOutputsInput,
 ): Promise<{ items: OutputWithPrompt[]; nextCursor: string | null }> {
   if (input.q) return searchOutputs(db, { ...input, q: input.q });
-  let query = db
-    .selectFrom('job_outputs')
-    .innerJoin('jobs', 'jobs.id', 'job_outputs.job_id')
-    .selectAll('job_outputs')
-    .select('jobs.prompt')
-    .where('job_outputs.user_id', '=', input.userId)
-    .where('job_outputs.deleted_at', 'is', null)
-    .orderBy('job_outputs.id', 'desc')
-    .limit(input.limit + 1);
-  if (input.kind) query = query.where('job_outputs.kind', '=', input.kind);
-  if (input.cursor) query = query.where('job_outputs.id', '<', input.cursor);
-  return toPage(await query.execute(), input.limit, (o) => o.id);
+  const { rows } = await sql<OutputWithPrompt>`
+    select o.*, j.prompt
+    from job_outputs o ${forceIndex(db, liveIndex(input.kind))} join jobs j on j.id = o.job_id
+    where o.user_id = ${input.userId} and o.deleted_at is null
+      ${input.kind ? sql`and o.kind = ${input.kind}` : sql``}
+      ${input.cursor ? sql`and o.id < ${input.cursor}` : sql``}
+    order by o.id desc
+    limit ${input.limit + 1}`.execute(db);
+  return toPage(rows, input.limit, (o) => o.id);
 }
+
+/** The index that reads a user's live outputs (of one kind) newest first. */
+const liveIndex = (kind: 'image' | 'video' | undefined) =>
+  kind ? 'job_outputs_user_kind_idx' : 'job_outputs_user_live_idx';
 
 const INDEX_BATCH = 200;
 const GRAM_INSERT_BATCH = 500;
@@ -101,7 +102,7 @@ const gramWhere = (c: GramCondition) =>
  * Search by prompt. Rare terms drive from the most selective gram's postings (newest first); when every
  * term is common, matches are dense, so the user's newest outputs are read in order instead. Either way
  * each candidate is checked against every term on job_outputs.search_text, the kind and deleted_at, until
- * a page is full, in one statement.
+ * a page is full.
  */
 async function searchOutputs(
   db: Kysely<Database>,
@@ -114,7 +115,7 @@ async function searchOutputs(
   // One exact gram (a two-character CJK term such as 灯笼) needs no estimate: its postings are the answer.
   const cap = input.commonPostings ?? COMMON_POSTINGS;
   let driver: GramCondition | null = query.conditions[0]!;
-  if (query.conditions.length > 1 || !('gram' in driver) || cap <= 1) {
+  if (query.conditions.length > 1 || !('gram' in driver) || input.kind || cap <= 1) {
     const counts = await Promise.all(
       query.conditions.map(async (c) => {
         const { rows } = await sql<{ n: number | string }>`
@@ -128,6 +129,16 @@ async function searchOutputs(
     const smallest = Math.min(...counts);
     if (smallest === 0) return { items: [], nextCursor: null };
     driver = smallest >= cap ? null : query.conditions[counts.indexOf(smallest)]!;
+    if (driver && input.kind) {
+      // "Videos" of a user with few videos: reading those few beats reading the term's postings.
+      const { rows } = await sql<{ n: number | string }>`
+        select count(*) as n from (
+          select 1 as one from job_outputs o ${forceIndex(db, liveIndex(input.kind))}
+          where o.user_id = ${input.userId} and o.deleted_at is null and o.kind = ${input.kind}
+          limit ${smallest}
+        ) t`.execute(db);
+      if (Number(rows[0]?.n ?? 0) < smallest) driver = null;
+    }
   }
 
   const checks = sql.join(
@@ -136,22 +147,40 @@ async function searchOutputs(
   );
   const filters = sql`o.user_id = ${input.userId} and o.deleted_at is null
     ${input.kind ? sql`and o.kind = ${input.kind}` : sql``} and ${checks}`;
-  const limit = input.limit + 1;
-  const candidates = driver
-    ? // A prefix can match several words of one prompt: distinct ids.
-      sql`select distinct g.output_id as id
-        from output_search_grams g ${fixedOrderJoin(db)} job_outputs o on o.id = g.output_id
-        where g.user_id = ${input.userId} and ${gramWhere(driver)}
-          ${input.cursor ? sql`and g.output_id < ${input.cursor}` : sql``} and ${filters}
-        order by g.output_id desc limit ${limit}`
-    : sql`select o.id from job_outputs o
-        where ${filters} ${input.cursor ? sql`and o.id < ${input.cursor}` : sql``}
-        order by o.id desc limit ${limit}`;
-  const { rows } = await sql<OutputWithPrompt>`
-    select o.*, j.prompt from (${candidates}) c
-    join job_outputs o on o.id = c.id join jobs j on j.id = o.job_id
-    order by o.id desc`.execute(db);
-  return toPage(rows, input.limit, (o) => o.id);
+  const wanted = input.limit + 1;
+  if (!driver) {
+    // Every term common: the user's newest live outputs, checked in order, stop early.
+    const { rows } = await sql<OutputWithPrompt>`
+      select o.*, j.prompt
+      from job_outputs o ${forceIndex(db, liveIndex(input.kind))} join jobs j on j.id = o.job_id
+      where ${filters} ${input.cursor ? sql`and o.id < ${input.cursor}` : sql``}
+      order by o.id desc limit ${wanted}`.execute(db);
+    return toPage(rows, input.limit, (o) => o.id);
+  }
+
+  // Postings newest first, a batch at a time from the gram index alone (a prefix can name several words
+  // of one prompt: distinct), then those outputs checked by primary key, newest first, stopping when the
+  // page is full. Batches grow when few candidates pass (a kind with few outputs, deleted ones).
+  const found: OutputWithPrompt[] = [];
+  let before = input.cursor ?? null;
+  let batch = wanted * 2;
+  while (found.length < wanted) {
+    const { rows: postings } = await sql<{ id: string }>`
+      select ${'gram' in driver ? sql`` : sql`distinct`} g.output_id as id from output_search_grams g
+      where g.user_id = ${input.userId} and ${gramWhere(driver)}
+        ${before ? sql`and g.output_id < ${before}` : sql``}
+      order by g.output_id desc limit ${batch}`.execute(db);
+    if (postings.length === 0) break;
+    const { rows } = await sql<OutputWithPrompt>`
+      select o.*, j.prompt from job_outputs o ${forceIndex(db, 'primary')} join jobs j on j.id = o.job_id
+      where o.id in (${sql.join(postings.map((p) => p.id))}) and ${filters}
+      order by o.id desc limit ${wanted - found.length}`.execute(db);
+    found.push(...rows);
+    if (postings.length < batch) break;
+    before = postings.at(-1)!.id;
+    batch = Math.min(batch * 4, 2000);
+  }
+  return toPage(found, input.limit, (o) => o.id);
 }
 
 /** Removes the object from storage, then marks the row deleted. Another user's output is NOT_FOUND. */
