@@ -127,7 +127,9 @@ describe.each(DIALECTS)('jobs.watch and the change feed on %s', (dialect) => {
 
   it('one feed query per tick wakes every waiter, whatever their number', async () => {
     const feed = new JobFeed(t.db, 100);
-    const jobs = await Promise.all(Array.from({ length: 40 }, () => runningVideo()));
+    // One after another: sign-up hashes wait in a bounded line (2 at once, 32 waiting), BUSY beyond.
+    const jobs: Awaited<ReturnType<typeof runningVideo>>[] = [];
+    for (let i = 0; i < 40; i++) jobs.push(await runningVideo());
     const waits = jobs.map(({ job }) => feed.next(job.id, job.status_sequence, { timeoutMs: 10_000 }));
     await new Promise((r) => setTimeout(r, 350));
     const idle = feed.queries;
@@ -197,7 +199,7 @@ describe.each(DIALECTS)('jobs.watch and the change feed on %s', (dialect) => {
       DATABASE_URL: t.url,
       DATA_DIR: dataDir,
       ROLE: 'api',
-      APP_SECRET: 'watch-secret',
+      APP_SECRET: 'watch-secret-watch-secret-watch-secret',
       DEMO_DELAY_MS: '600000',
       MAX_WATCHES_PER_USER: '32',
       MIGRATE_ON_START: 'false',
