@@ -66,8 +66,11 @@ export const jobView = (j: Job): JobView => ({
   finishedAt: j.finished_at === null ? null : new Date(j.finished_at),
 });
 
-/** An output with URLs a browser can use now (signed when private), made from the stored key. */
-export const outputView = (storage: Storage, o: JobOutput, prompt?: string): OutputView => {
+/**
+ * An output with URLs a browser can use now (signed when private), made from the stored key, and the
+ * prompt of its job (callers pass the job's prompt or select it with the row).
+ */
+export const outputView = (storage: Storage, o: JobOutput, prompt: string): OutputView => {
   const ext = o.oss_path.split('.').pop() ?? 'bin';
   return {
     id: o.id,
@@ -80,7 +83,7 @@ export const outputView = (storage: Storage, o: JobOutput, prompt?: string): Out
     size: o.size,
     contentType: o.content_type,
     meta: parseJson<OutputMeta>(o.meta),
-    ...(prompt !== undefined ? { prompt } : {}),
+    prompt,
     createdAt: new Date(o.created_at),
   };
 };

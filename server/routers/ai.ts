@@ -57,6 +57,7 @@ function dryRunAnswer(
     size: 0,
     contentType: kind === 'image' ? 'image/png' : 'video/mp4',
     meta: { provider: start.model.provider, model: start.model.id },
+    prompt,
     createdAt: new Date(now),
     placeholder: true,
   };

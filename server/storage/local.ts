@@ -23,8 +23,8 @@ export interface LocalStorageOptions {
   /** Clock, for tests. */
   now?: () => number;
   /**
-   * Makes thumbnails (resized images, video posters) under `thumbnailsRoot`; without it a thumbnail URL
-   * serves the object itself.
+   * Makes thumbnails (resized images, video posters) under `thumbnailsRoot` when an object is stored, and
+   * on demand for objects stored before; without it a thumbnail URL serves the object itself.
    */
   thumbnailer?: Thumbnailer;
   /** Where thumbnails are cached; default: a `thumbnails` folder beside `root`. */
@@ -103,6 +103,9 @@ export class LocalStorage implements Storage {
       });
     }
     input.onProgress?.(input.size, input.size);
+    // Made now, so the first gallery visit is as fast as the second. A failure stores the object all the
+    // same: the files handler tries again on demand.
+    await this.thumbnail(input.key).catch(() => null);
     return {
       key: input.key,
       url: this.canonicalUrl(input.key),

@@ -6,8 +6,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError, isAppError } from '../../shared/errors.ts';
 import type { ProviderResult } from '../providers/provider.ts';
+import { type Mp4Info, readMp4Info } from './mp4-info.ts';
 import { safeGet } from './safe-fetch.ts';
-import { imageDimensions, mp4DurationSeconds, SNIFF_BYTES, type SniffedType, sniffType } from './sniff.ts';
+import { imageDimensions, SNIFF_BYTES, type SniffedType, sniffType } from './sniff.ts';
 import type { Storage } from './storage.ts';
 
 export interface PersistDeps {
@@ -165,6 +166,16 @@ const download = async (
   }
 };
 
+const mp4InfoOf = async (file: string, size: number): Promise<Mp4Info> => {
+  const handle = await open(file, 'r').catch(() => null);
+  if (!handle) return {};
+  try {
+    return await readMp4Info(handle, size);
+  } finally {
+    await handle.close();
+  }
+};
+
 /**
  * The one path every generated file takes: download (or take bytes) → temp file, sniff the real type,
  * hash, upload from the file. Errors: OUTPUT_INVALID (wrong type, too large, refused target, including a
@@ -201,15 +212,16 @@ export const persist = async (deps: PersistDeps, input: PersistInput): Promise<P
     if (type.kind !== input.kind) {
       throw new AppError('OUTPUT_INVALID', `Expected an ${input.kind} but the result is ${type.contentType}`);
     }
-    const dimensions = type.kind === 'image' ? imageDimensions(type, captured.head) : undefined;
+    // Width, height and duration are for showing the media whole; when they cannot be read the output is
+    // stored without them, never refused.
+    let dimensions = type.kind === 'image' ? imageDimensions(type, captured.head) : undefined;
     let durationSeconds: number | undefined;
     if (type.ext === 'mp4') {
-      const handle = await open(file, 'r');
-      try {
-        durationSeconds = await mp4DurationSeconds(handle, captured.size);
-      } finally {
-        await handle.close();
+      const video = await mp4InfoOf(file, captured.size);
+      if (video.width !== undefined && video.height !== undefined) {
+        dimensions = { width: video.width, height: video.height };
       }
+      durationSeconds = video.durationSeconds;
     }
 
     const key = input.keyFor(type.ext);

@@ -1,5 +1,3 @@
-import type { FileHandle } from 'node:fs/promises';
-
 export type SniffedType =
   | { kind: 'image'; contentType: 'image/png'; ext: 'png' }
   | { kind: 'image'; contentType: 'image/jpeg'; ext: 'jpg' }
@@ -87,58 +85,5 @@ export const imageDimensions = (type: SniffedType, head: Uint8Array): Dimensions
   }
   if (type.ext === 'jpg') return jpegDimensions(b);
   if (type.ext === 'webp') return webpDimensions(b);
-  return undefined;
-};
-
-/**
- * MP4 duration from moov/mvhd. Walks the top-level boxes with small positioned reads, so a moov at the
- * end costs one seek, never a read of the whole file.
- */
-export const mp4DurationSeconds = async (file: FileHandle, size: number): Promise<number | undefined> => {
-  const header = Buffer.alloc(16);
-  let offset = 0;
-  for (let boxes = 0; boxes < 64 && offset + 8 <= size; boxes += 1) {
-    const { bytesRead } = await file.read(header, 0, 16, offset);
-    if (bytesRead < 8) return undefined;
-    let boxSize = header.readUInt32BE(0);
-    const type = ascii(header, 4, 4);
-    let headerSize = 8;
-    if (boxSize === 1) {
-      if (bytesRead < 16) return undefined;
-      boxSize = Number(header.readBigUInt64BE(8));
-      headerSize = 16;
-    } else if (boxSize === 0) {
-      boxSize = size - offset;
-    }
-    if (boxSize < headerSize) return undefined;
-    if (type === 'moov') {
-      // mvhd is the first child in practice; 4 KB of moov is plenty to find it.
-      const moov = Buffer.alloc(Math.min(4096, boxSize - headerSize));
-      await file.read(moov, 0, moov.length, offset + headerSize);
-      let child = 0;
-      while (child + 8 <= moov.length) {
-        const childSize = moov.readUInt32BE(child);
-        if (ascii(moov, child + 4, 4) === 'mvhd') {
-          const version = moov[child + 8];
-          const base = child + 12;
-          if (version === 1 && base + 28 <= moov.length) {
-            const timescale = moov.readUInt32BE(base + 16);
-            const duration = Number(moov.readBigUInt64BE(base + 20));
-            return timescale > 0 ? duration / timescale : undefined;
-          }
-          if (version === 0 && base + 16 <= moov.length) {
-            const timescale = moov.readUInt32BE(base + 8);
-            const duration = moov.readUInt32BE(base + 12);
-            return timescale > 0 ? duration / timescale : undefined;
-          }
-          return undefined;
-        }
-        if (childSize < 8) return undefined;
-        child += childSize;
-      }
-      return undefined;
-    }
-    offset += boxSize;
-  }
   return undefined;
 };

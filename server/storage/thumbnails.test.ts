@@ -64,6 +64,29 @@ describe('local thumbnails', () => {
     });
   });
 
+  it('makes the thumbnails when the objects are stored, before any request', () => {
+    // beforeAll only stored the objects; nothing has asked for a thumbnail yet.
+    for (const key of ['u/1/0.png', 'u/1/1.mp4']) {
+      expect(existsSync(storage.thumbnailPathOf(key)), key).toBe(true);
+    }
+  });
+
+  it('stores the object even when no thumbnail can be made, and serves the image itself', async () => {
+    const broken = new LocalStorage({
+      root: join(dir, 'broken-objects'),
+      publicPath: '/files',
+      secret: 'thumb-secret',
+      urlTtlSeconds: 60,
+      thumbnailer: new Thumbnailer(join(dir, 'no-such-ffmpeg')),
+    });
+    const png = join(dir, 'in2.png');
+    await writeFile(png, renderDemoPng(64, 64, 5));
+    const stored = await broken.put({ key: 'u/2/0.png', filePath: png, contentType: 'image/png', size: 0 });
+    expect(stored.key).toBe('u/2/0.png');
+    expect(await broken.head('u/2/0.png')).toMatchObject({ contentType: 'image/png' });
+    expect(existsSync(broken.thumbnailPathOf('u/2/0.png'))).toBe(false);
+  });
+
   it('refuses a thumbnail flag added to, or removed from, a signed URL', async () => {
     const plain = storage.urlFor('u/1/0.png');
     expect((await fetch(`${origin}${plain}&th=1`)).status).toBe(403);

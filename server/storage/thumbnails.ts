@@ -25,7 +25,8 @@ const exists = (path: string) =>
 
 /**
  * Makes JPEG thumbnails for local storage with ffmpeg (what OSS's x-oss-process does in the cloud):
- * a resized image, or a video's frame at 1 s as its poster. Each is made once, on first request.
+ * a resized image, or a video's frame at 1 s as its poster. Each is made once: when the object is stored
+ * (LocalStorage.put), or on first request for objects stored before or whose thumbnail failed then.
  */
 export class Thumbnailer {
   private readonly inFlight = new Map<string, Promise<boolean>>();

@@ -113,7 +113,8 @@ export interface OutputView {
   size: number;
   contentType: string;
   meta: OutputMeta;
-  prompt?: string;
+  /** The prompt of the output's job (the gallery shows it on hover). */
+  prompt: string;
   createdAt: Date;
   /** Only on dry runs. */
   placeholder?: boolean;
