@@ -6,7 +6,7 @@ import { describeError, type ErrorInfo } from '../lib/errors.ts';
 export function ErrorNotice({ error, info: given }: { error?: unknown; info?: ErrorInfo }) {
   const { t } = useI18n();
   if (!given && !error) return null;
-  const info = given ?? describeError(error);
+  const info = given ?? describeError(error, t);
   return (
     <div className="notice notice-error" role="alert" data-app-code={info.code}>
       <p className="notice-title">{t(info.messageKey)}</p>

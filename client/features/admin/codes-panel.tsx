@@ -36,7 +36,7 @@ function NewBatchForm() {
       onSuccess: () => void queryClient.invalidateQueries(trpc.admin.codes.pathFilter()),
     }),
   );
-  const fieldErrors = create.error ? (describeError(create.error).fieldErrors ?? {}) : {};
+  const fieldErrors = create.error ? (describeError(create.error, t).fieldErrors ?? {}) : {};
   const submit = (event: FormEvent) => {
     event.preventDefault();
     create.mutate({

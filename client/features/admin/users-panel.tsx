@@ -24,7 +24,7 @@ function GrantForm({ initialEmail }: { initialEmail: string }) {
       },
     }),
   );
-  const fieldErrors = grant.error ? (describeError(grant.error).fieldErrors ?? {}) : {};
+  const fieldErrors = grant.error ? (describeError(grant.error, t).fieldErrors ?? {}) : {};
   const submit = (event: FormEvent) => {
     event.preventDefault();
     grant.mutate({ email, amount: Number(amount), note });

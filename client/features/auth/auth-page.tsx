@@ -32,7 +32,7 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
   const signIn = useMutation(trpc.auth.signIn.mutationOptions({ onSuccess }));
   const signUp = useMutation(trpc.auth.signUp.mutationOptions({ onSuccess }));
   const mutation = mode === 'signin' ? signIn : signUp;
-  const fieldErrors = mutation.error ? (describeError(mutation.error).fieldErrors ?? {}) : {};
+  const fieldErrors = mutation.error ? (describeError(mutation.error, t).fieldErrors ?? {}) : {};
 
   if (me.data?.user) return <Navigate to={next} replace />;
 
@@ -95,7 +95,7 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
           </label>
           {mutation.error &&
             !Object.keys(fieldErrors).length &&
-            (describeError(mutation.error).code === 'UNAUTHENTICATED' ? (
+            (describeError(mutation.error, t).code === 'UNAUTHENTICATED' ? (
               <p className="notice notice-error" role="alert">
                 {t('auth.wrongPassword')}
               </p>

@@ -145,7 +145,7 @@ export function CreatePage() {
       },
       onError: (error) => {
         afterCharge();
-        if (describeError(error).code === 'CONTENT_REJECTED') promptRef.current?.focus();
+        if (describeError(error, t).code === 'CONTENT_REJECTED') promptRef.current?.focus();
       },
     }),
   );
@@ -157,7 +157,7 @@ export function CreatePage() {
         setParams({ tab: 'video', job: result.job.id });
       },
       onError: (error) => {
-        if (describeError(error).code === 'CONTENT_REJECTED') promptRef.current?.focus();
+        if (describeError(error, t).code === 'CONTENT_REJECTED') promptRef.current?.focus();
       },
     }),
   );
@@ -192,7 +192,7 @@ export function CreatePage() {
   const pending = generateImage.isPending || generateVideo.isPending;
   const error = tab === 'image' ? generateImage.error : generateVideo.error;
   const estimateError = estimate.error;
-  const errorInfo = error ? describeError(error) : undefined;
+  const errorInfo = error ? describeError(error, t) : undefined;
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
