@@ -4,7 +4,7 @@ import { AuthPage } from './features/auth/auth-page.tsx';
 import { useMe } from './features/auth/use-me.ts';
 import { CreatePage } from './features/create/create-page.tsx';
 import { AppShell } from './features/layout/app-shell.tsx';
-import { useI18n } from './i18n/index.tsx';
+import { useI18n, usePageTitle } from './i18n/index.tsx';
 import { Loading } from './ui/states.tsx';
 
 // Pages off the first screen load on demand, keeping the initial bundle small.
@@ -28,6 +28,7 @@ function RequireAuth({ children, admin = false }: { children: ReactNode; admin?:
 
 function NotFound() {
   const { t } = useI18n();
+  usePageTitle(t('notFound.title'));
   return (
     <main className="page narrow">
       <h1>{t('notFound.title')}</h1>

@@ -5,7 +5,10 @@ import { BrowserRouter } from 'react-router';
 import { App } from './app.tsx';
 import { I18nProvider } from './i18n/index.tsx';
 import { makeQueryClient, makeTrpcClient, TRPCProvider } from './lib/trpc.ts';
+import { applyTheme, savedTheme } from './ui/theme-switch.tsx';
 import './styles.css';
+
+applyTheme(savedTheme());
 
 function Root() {
   const [queryClient] = useState(makeQueryClient);

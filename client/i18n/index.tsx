@@ -59,7 +59,6 @@ export function I18nProvider({ children, initial }: { children: ReactNode; initi
   }, []);
   useEffect(() => {
     document.documentElement.lang = locale;
-    document.title = locale === 'zh-CN' ? '梦工厂 Dream Factory' : 'Dream Factory 梦工厂';
   }, [locale]);
   const value = useMemo<I18nValue>(
     () => ({ locale, setLocale, t: (key, vars) => translate(locale, key, vars) }),
@@ -75,3 +74,12 @@ export function useI18n(): I18nValue {
 }
 
 export type { MessageKey };
+
+/** Sets document.title to "<page> · <app name>" in the current language (each page calls it once). */
+export function usePageTitle(page: string) {
+  const { t } = useI18n();
+  const app = t('app.name');
+  useEffect(() => {
+    document.title = page ? `${page} · ${app}` : app;
+  }, [page, app]);
+}

@@ -121,7 +121,7 @@ export function UsersPanel() {
                 <tr key={user.id}>
                   <td>{user.email}</td>
                   <td>
-                    <span className={user.role === 'admin' ? 'badge badge-admin' : 'badge'}>{user.role}</span>
+                    <span className={user.role === 'admin' ? 'badge badge-admin' : 'badge'}>{t(`role.${user.role}`)}</span>
                   </td>
                   <td className="num">{formatNumber(user.creditBalance, locale)}</td>
                   <td>{formatDate(user.createdAt, locale)}</td>

@@ -1,12 +1,13 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
 import { Link, Navigate, useNavigate, useSearchParams } from 'react-router';
-import { PASSWORD_MIN_LENGTH } from '../../../shared/schemas/auth.ts';
-import { useI18n } from '../../i18n/index.tsx';
+import { PASSWORD_MIN_LENGTH } from '../../../shared/limits.ts';
+import { useI18n, usePageTitle } from '../../i18n/index.tsx';
 import { describeError } from '../../lib/errors.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { LanguageSwitch } from '../../ui/language-switch.tsx';
+import { ThemeSwitch } from '../../ui/theme-switch.tsx';
 import { useMe } from './use-me.ts';
 
 /** Only same-site paths, so a crafted ?next= cannot send the user elsewhere. */
@@ -15,6 +16,7 @@ const safeNext = (next: string | null) =>
 
 export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
   const { t } = useI18n();
+  usePageTitle(mode === 'signin' ? t('auth.signIn') : t('auth.signUp'));
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const navigate = useNavigate();
@@ -47,6 +49,7 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
     <main className="auth">
       <div className="auth-top">
         <LanguageSwitch />
+        <ThemeSwitch />
       </div>
       <div className="auth-card card">
         <div className="auth-brand">

@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
-import { useI18n } from '../../i18n/index.tsx';
+import { useI18n, usePageTitle } from '../../i18n/index.tsx';
 import { formatDateTime } from '../../lib/format.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { ConfirmDialog } from '../../ui/confirm-dialog.tsx';
@@ -27,6 +27,7 @@ console.log(balance, job.cost, outputs[0]?.url);`;
 
 export default function TokensPage() {
   const { t, locale } = useI18n();
+  usePageTitle(t('tokens.title'));
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [name, setName] = useState('');
