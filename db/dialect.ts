@@ -1,4 +1,4 @@
-import { type Kysely, MysqlAdapter, type SelectQueryBuilder } from 'kysely';
+import { type Kysely, MysqlAdapter, type RawBuilder, type SelectQueryBuilder, sql } from 'kysely';
 
 /** The few places MySQL and SQLite differ, kept in one module. */
 export type DialectName = 'mysql' | 'sqlite';
@@ -40,3 +40,7 @@ export function isRetryableTxError(error: unknown): boolean {
     e?.code === 'SQLITE_BUSY'
   );
 }
+
+/** A join that keeps the written table order (the left table drives): STRAIGHT_JOIN / CROSS JOIN. */
+export const fixedOrderJoin = (db: Kysely<any>): RawBuilder<unknown> =>
+  sql.raw(dialectOf(db) === 'mysql' ? 'straight_join' : 'cross join');

@@ -93,6 +93,17 @@ export interface JobOutputsTable {
   meta: JsonText;
   created_at: Millis;
   deleted_at: Millis | null;
+  /** The prompt normalised for search (server/services/search-text.ts); null until indexed. */
+  search_text: string | null;
+  /** 1 once the output's grams are in output_search_grams; new rows start at 0. */
+  search_indexed: Generated<number>;
+}
+
+/** Search grams of live outputs (issue 14): a CJK bigram or a lower-cased word → the outputs holding it. */
+export interface OutputSearchGramsTable {
+  user_id: string;
+  gram: string;
+  output_id: string;
 }
 
 export interface RedemptionCodesTable {
@@ -132,6 +143,7 @@ export interface Database {
   credit_ledger: CreditLedgerTable;
   jobs: JobsTable;
   job_outputs: JobOutputsTable;
+  output_search_grams: OutputSearchGramsTable;
   redemption_codes: RedemptionCodesTable;
   redemptions: RedemptionsTable;
   rate_limit_events: RateLimitEventsTable;

@@ -6,6 +6,8 @@ import * as m04 from './2026-11-28-04-jobs.ts';
 import * as m05 from './2026-11-28-05-job-outputs.ts';
 import * as m06 from './2026-11-28-06-rate-limit-events.ts';
 import * as m07 from './2026-11-28-07-redemption-codes.ts';
+import * as m1401 from './2026-12-01-14-01-job-outputs-gallery-indexes.ts';
+import * as m1402 from './2026-12-01-14-02-output-search.ts';
 
 /** Every migration, by name; the names sort in the order they run. Add new files here. */
 export const migrations: Record<string, Migration> = {
@@ -16,4 +18,6 @@ export const migrations: Record<string, Migration> = {
   '2026-11-28-05-job-outputs': m05,
   '2026-11-28-06-rate-limit-events': m06,
   '2026-11-28-07-redemption-codes': m07,
+  '2026-12-01-14-01-job-outputs-gallery-indexes': m1401,
+  '2026-12-01-14-02-output-search': m1402,
 };

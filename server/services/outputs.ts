@@ -1,14 +1,32 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
+import { fixedOrderJoin } from '../../db/dialect.ts';
 import { toPage } from '../../db/paging.ts';
 import type { Database, JobOutput } from '../../db/schema.ts';
 import { AppError } from '../../shared/errors.ts';
 import type { Storage } from '../storage/storage.ts';
+import { type GramCondition, gramsOf, parseQuery, searchTextOf } from './search-text.ts';
 
-/** The user's outputs, newest first, with the prompt of their job; id cursor. */
+export interface ListOutputsInput {
+  userId: string;
+  cursor?: string | null;
+  limit: number;
+  kind?: 'image' | 'video';
+  /** Search text (validated by OutputsListInput); empty or absent: no search. */
+  q?: string;
+}
+
+type OutputWithPrompt = JobOutput & { prompt: string };
+
+/**
+ * The user's live outputs, newest first, with the prompt of their job; id cursor. Each filter is one
+ * index range (job_outputs_user_live_idx / job_outputs_user_kind_idx); a search goes through the gram
+ * index (searchOutputs).
+ */
 export async function listOutputs(
   db: Kysely<Database>,
-  input: { userId: string; cursor?: string | null; limit: number; kind?: 'image' | 'video' },
-): Promise<{ items: (JobOutput & { prompt: string })[]; nextCursor: string | null }> {
+  input: ListOutputsInput,
+): Promise<{ items: OutputWithPrompt[]; nextCursor: string | null }> {
+  if (input.q) return searchOutputs(db, { ...input, q: input.q });
   let query = db
     .selectFrom('job_outputs')
     .innerJoin('jobs', 'jobs.id', 'job_outputs.job_id')
@@ -21,6 +39,118 @@ export async function listOutputs(
   if (input.kind) query = query.where('job_outputs.kind', '=', input.kind);
   if (input.cursor) query = query.where('job_outputs.id', '<', input.cursor);
   return toPage(await query.execute(), input.limit, (o) => o.id);
+}
+
+const INDEX_BATCH = 200;
+const GRAM_INSERT_BATCH = 500;
+
+/**
+ * Writes the search grams of the user's outputs not indexed yet (stored since the last search, whoever
+ * stored them), so search needs no hook in the code that stores outputs. Safe to run concurrently: grams
+ * are inserted or ignored, and the flag only goes from 0 to 1. Exported so a caller that stores outputs
+ * may index them at once.
+ */
+export async function indexOutputsForSearch(db: Kysely<Database>, userId: string): Promise<number> {
+  let indexed = 0;
+  for (;;) {
+    const rows = await db
+      .selectFrom('job_outputs')
+      .innerJoin('jobs', 'jobs.id', 'job_outputs.job_id')
+      .select(['job_outputs.id', 'job_outputs.deleted_at', 'jobs.prompt'])
+      .where('job_outputs.user_id', '=', userId)
+      .where('job_outputs.search_indexed', '=', 0)
+      .limit(INDEX_BATCH)
+      .execute();
+    if (rows.length === 0) return indexed;
+    await db.transaction().execute(async (trx) => {
+      const grams = rows.flatMap((row) =>
+        row.deleted_at === null
+          ? gramsOf(row.prompt).map((gram) => ({ user_id: userId, gram, output_id: row.id }))
+          : [],
+      );
+      for (let i = 0; i < grams.length; i += GRAM_INSERT_BATCH) {
+        await trx
+          .insertInto('output_search_grams')
+          .orIgnore()
+          .values(grams.slice(i, i + GRAM_INSERT_BATCH))
+          .execute();
+      }
+      for (const row of rows) {
+        await trx
+          .updateTable('job_outputs')
+          .set({ search_text: searchTextOf(row.prompt), search_indexed: 1 })
+          .where('id', '=', row.id)
+          .execute();
+      }
+    });
+    indexed += rows.length;
+    if (rows.length < INDEX_BATCH) return indexed;
+  }
+}
+
+/** Above this many postings a gram is "common": counting further would cost more than it tells. */
+const COUNT_CAP = 1000;
+
+const gramWhere = (c: GramCondition) =>
+  'gram' in c ? sql`g.gram = ${c.gram}` : sql`g.gram >= ${c.from} and g.gram < ${c.to}`;
+
+/**
+ * Search by prompt: candidates come from the most selective gram's postings (newest first), each checked
+ * against every term on job_outputs.search_text, the kind and deleted_at, until a page is full.
+ */
+async function searchOutputs(
+  db: Kysely<Database>,
+  input: ListOutputsInput & { q: string },
+): Promise<{ items: OutputWithPrompt[]; nextCursor: string | null }> {
+  const query = parseQuery(input.q);
+  if (!query) return { items: [], nextCursor: null };
+  await indexOutputsForSearch(db, input.userId);
+
+  const counts = await Promise.all(
+    query.conditions.map(async (c) => {
+      const { rows } = await sql<{ n: number | string }>`
+        select count(*) as n from (
+          select 1 as one from output_search_grams g
+          where g.user_id = ${input.userId} and ${gramWhere(c)} limit ${COUNT_CAP}
+        ) t`.execute(db);
+      return Number(rows[0]?.n ?? 0);
+    }),
+  );
+  const smallest = Math.min(...counts);
+  if (smallest === 0) return { items: [], nextCursor: null };
+  const driver = query.conditions[counts.indexOf(smallest)]!;
+
+  // A prefix can match several words of one prompt: distinct ids then.
+  const distinct = 'gram' in driver ? sql`` : sql`distinct`;
+  const checks = sql.join(
+    query.patterns.map((p) => sql`o.search_text like ${p}`),
+    sql` and `,
+  );
+  const { rows } = await sql<{ id: string }>`
+    select ${distinct} g.output_id as id
+    from output_search_grams g ${fixedOrderJoin(db)} job_outputs o on o.id = g.output_id
+    where g.user_id = ${input.userId} and ${gramWhere(driver)}
+      ${input.cursor ? sql`and g.output_id < ${input.cursor}` : sql``}
+      and o.user_id = ${input.userId} and o.deleted_at is null
+      ${input.kind ? sql`and o.kind = ${input.kind}` : sql``}
+      and ${checks}
+    order by g.output_id desc
+    limit ${input.limit + 1}`.execute(db);
+  if (rows.length === 0) return { items: [], nextCursor: null };
+
+  const found = await db
+    .selectFrom('job_outputs')
+    .innerJoin('jobs', 'jobs.id', 'job_outputs.job_id')
+    .selectAll('job_outputs')
+    .select('jobs.prompt')
+    .where(
+      'job_outputs.id',
+      'in',
+      rows.map((r) => r.id),
+    )
+    .orderBy('job_outputs.id', 'desc')
+    .execute();
+  return toPage(found, input.limit, (o) => o.id);
 }
 
 /** Removes the object from storage, then marks the row deleted. Another user's output is NOT_FOUND. */
@@ -46,4 +176,14 @@ export async function deleteOutput(
     });
   }
   await db.updateTable('job_outputs').set({ deleted_at: input.now }).where('id', '=', output.id).execute();
+  // Search skips deleted rows anyway; dropping their grams keeps the postings short.
+  const grams = output.search_text === null ? [] : gramsOf(output.search_text);
+  if (grams.length > 0) {
+    await db
+      .deleteFrom('output_search_grams')
+      .where('user_id', '=', input.userId)
+      .where('gram', 'in', grams)
+      .where('output_id', '=', output.id)
+      .execute();
+  }
 }

@@ -56,11 +56,22 @@ export const JobsListInput = z
   })
   .default({ limit: 20 });
 
+export const OUTPUT_SEARCH_MAX_LENGTH = 100;
+
+/** Search text for outputs.list: trimmed; empty means no search; otherwise it needs a letter or digit. */
+export const OutputSearchText = z
+  .string()
+  .trim()
+  .max(OUTPUT_SEARCH_MAX_LENGTH)
+  .refine((q) => q === '' || /[\p{L}\p{N}]/u.test(q), { message: 'Search for a word' });
+
 export const OutputsListInput = z
   .object({
     cursor: z.string().max(64).nullish(),
     limit: z.number().int().min(1).max(100).default(30),
     kind: OutputKind.optional(),
+    /** Words or characters of the prompt (see server/services/search-text.ts). */
+    q: OutputSearchText.optional(),
   })
   .default({ limit: 30 });
 

@@ -1,0 +1,243 @@
+import { randomBytes } from 'node:crypto';
+import { type Kysely, sql } from 'kysely';
+import { Migrator } from 'kysely/migration';
+import { createConnection } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from '../../db/connect.ts';
+import { migrateToLatest } from '../../db/migrate.ts';
+import { migrations } from '../../db/migrations/index.ts';
+import type { Database, User } from '../../db/schema.ts';
+import { appCodeOf, callerFor, testInner } from '../../test/context.ts';
+import { createTestDb, DIALECTS, MYSQL_ROOT_URL, type TestDb } from '../../test/db.ts';
+import { signUpUser } from '../../test/pipeline.ts';
+import type { InnerContext } from '../context.ts';
+import { newId } from './ids.ts';
+import { gramsOf, parseQuery, searchTextOf } from './search-text.ts';
+
+/** A succeeded job with one stored output, written as the runner leaves them (not yet search-indexed). */
+async function insertOutput(
+  db: Kysely<Database>,
+  userId: string,
+  prompt: string,
+  kind: 'image' | 'video' = 'image',
+): Promise<string> {
+  const jobId = newId();
+  const outputId = newId();
+  const now = Date.now();
+  await sql`insert into jobs (id, user_id, kind, status, stage, progress, status_sequence, model, provider,
+      prompt, params, cost, refunded, attempts, next_attempt_at, created_at)
+    values (${jobId}, ${userId}, ${kind}, 'succeeded', 'done', 100, 3, 'demo-image', 'demo', ${prompt}, '{}',
+      2, 0, 1, 0, ${now})`.execute(db);
+  const ext = kind === 'image' ? 'png' : 'mp4';
+  await sql`insert into job_outputs (id, job_id, user_id, kind, oss_url, oss_path, size, content_type, sha256,
+      meta, created_at)
+    values (${outputId}, ${jobId}, ${userId}, ${kind}, ${`/files/o/${outputId}.${ext}`}, ${`o/${outputId}.${ext}`},
+      10, ${kind === 'image' ? 'image/png' : 'video/mp4'}, ${'0'.repeat(64)}, '{"provider":"demo","model":"m"}',
+      ${now})`.execute(db);
+  return outputId;
+}
+
+describe('search text', () => {
+  it('indexes CJK runs by bigrams (and their last character) and other words whole, lower-cased', () => {
+    expect(gramsOf('一串红灯笼 Red LANTERNS, 夜')).toEqual([
+      '一串',
+      '串红',
+      '红灯',
+      '灯笼',
+      '笼',
+      'red',
+      'lanterns',
+      '夜',
+    ]);
+    expect(searchTextOf('一串红灯笼 Red LANTERNS, 夜')).toBe(' 一串红灯笼 red lanterns 夜');
+    expect(parseQuery('灯笼 Lant')).toEqual({
+      conditions: [{ gram: '灯笼' }, { from: 'lant', to: 'lant\u{10FFFF}' }],
+      patterns: ['%灯笼%', '% lant%'],
+    });
+    expect(parseQuery('%%% ...')).toBeNull();
+  });
+});
+
+describe.each(DIALECTS)('outputs.list search on %s', (dialect) => {
+  let t: TestDb;
+  let inner: InnerContext;
+  let alice: User;
+  let bob: User;
+  const ids: Record<string, string> = {};
+
+  beforeAll(async () => {
+    t = await createTestDb(dialect);
+    inner = testInner(t.db);
+    alice = await signUpUser(inner);
+    bob = await signUpUser(inner);
+    ids.lanterns = await insertOutput(t.db, alice.id, '一串红灯笼挂在老街上 at night');
+    ids.english = await insertOutput(t.db, alice.id, 'Paper LANTERNS over a quiet river');
+    ids.cat = await insertOutput(t.db, alice.id, '猫咪 sleeping on a sofa');
+    ids.video = await insertOutput(t.db, alice.id, '灯笼 swaying in the wind', 'video');
+    ids.bobs = await insertOutput(t.db, bob.id, '红灯笼 and lanterns of Bob');
+  });
+  afterAll(async () => {
+    await t?.destroy();
+  });
+
+  const search = (
+    user: User,
+    input: { q: string; kind?: 'image' | 'video'; cursor?: string; limit?: number },
+  ) => callerFor(inner, user).outputs.list(input);
+
+  it('finds 灯笼 inside a Chinese prompt, and an English word whatever its case, with the prompt', async () => {
+    const found = await search(alice, { q: '灯笼' });
+    expect(found.items.map((o) => o.id)).toEqual([ids.video, ids.lanterns]);
+    expect(found.items[1]?.prompt).toBe('一串红灯笼挂在老街上 at night');
+    expect((await search(alice, { q: 'lantern' })).items.map((o) => o.id)).toEqual([ids.english]);
+    expect((await search(alice, { q: '  Lanterns  ' })).items.map((o) => o.id)).toEqual([ids.english]);
+    expect((await search(alice, { q: '老街 NIGHT' })).items.map((o) => o.id)).toEqual([ids.lanterns]);
+    expect((await search(alice, { q: '灯' })).items.map((o) => o.id)).toEqual([ids.video, ids.lanterns]);
+    expect((await search(alice, { q: '猫' })).items.map((o) => o.id)).toEqual([ids.cat]);
+    expect((await search(alice, { q: '灯笼 river' })).items).toEqual([]);
+    expect((await search(alice, { q: 'antern' })).items).toEqual([]); // words match from their start
+    expect((await search(alice, { q: '龙舟' })).items).toEqual([]);
+  });
+
+  it("never shows another user's outputs", async () => {
+    expect((await search(bob, { q: '灯笼' })).items.map((o) => o.id)).toEqual([ids.bobs]);
+    expect((await search(alice, { q: 'bob' })).items).toEqual([]);
+  });
+
+  it('finds outputs stored after the last search, and drops deleted ones', async () => {
+    const later = await insertOutput(t.db, alice.id, '元宵节的灯笼');
+    expect((await search(alice, { q: '灯笼' })).items.map((o) => o.id)).toEqual([
+      later,
+      ids.video,
+      ids.lanterns,
+    ]);
+    await callerFor(inner, alice).outputs.delete({ id: later });
+    expect((await search(alice, { q: '灯笼' })).items.map((o) => o.id)).toEqual([ids.video, ids.lanterns]);
+    const grams = await t.db
+      .selectFrom('output_search_grams')
+      .selectAll()
+      .where('output_id', '=', later)
+      .execute();
+    expect(grams).toEqual([]);
+  });
+
+  it('respects the kind filter and pages with the cursor, without gaps or repeats', async () => {
+    const user = await signUpUser(inner);
+    const images: string[] = [];
+    for (let i = 0; i < 7; i += 1) {
+      images.push(await insertOutput(t.db, user.id, `湖上的灯笼 number ${i}`));
+      await insertOutput(t.db, user.id, `a lake at dawn ${i}`);
+      if (i % 3 === 0) await insertOutput(t.db, user.id, `灯笼 video ${i}`, 'video');
+    }
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 10; page += 1) {
+      const result = await search(user, {
+        q: '灯笼',
+        kind: 'image',
+        limit: 3,
+        ...(cursor ? { cursor } : {}),
+      });
+      expect(result.items.every((o) => o.kind === 'image')).toBe(true);
+      seen.push(...result.items.map((o) => o.id));
+      if (!result.nextCursor) break;
+      cursor = result.nextCursor;
+    }
+    expect(seen).toEqual([...images].reverse());
+    const videos = await search(user, { q: '灯笼', kind: 'video' });
+    expect(videos.items.map((o) => o.prompt)).toEqual(['灯笼 video 6', '灯笼 video 3', '灯笼 video 0']);
+    // Without a search, the kind filter and the cursor behave the same way.
+    const plain = await callerFor(inner, user).outputs.list({ kind: 'video', limit: 2 });
+    expect(plain.items.map((o) => o.prompt)).toEqual(['灯笼 video 6', '灯笼 video 3']);
+    const next = await callerFor(inner, user).outputs.list({
+      kind: 'video',
+      limit: 2,
+      cursor: plain.nextCursor!,
+    });
+    expect(next.items.map((o) => o.prompt)).toEqual(['灯笼 video 0']);
+    expect(next.nextCursor).toBeNull();
+  });
+
+  it('treats an empty search as no search', async () => {
+    expect((await search(alice, { q: '   ' })).items).toHaveLength(4);
+  });
+
+  it('refuses a search that is too long, has nothing to search for, or is not text, with VALIDATION', async () => {
+    expect(await appCodeOf(search(alice, { q: '灯'.repeat(101) }))).toBe('VALIDATION');
+    expect(await appCodeOf(search(alice, { q: '%_%' }))).toBe('VALIDATION');
+    expect(await appCodeOf(search(alice, { q: 42 as unknown as string }))).toBe('VALIDATION');
+  });
+});
+
+/** A database migrated up to (and including) `last`, so a test can write rows the old schema had. */
+async function databaseUpTo(dialect: 'sqlite' | 'mysql', last: string) {
+  let url = 'sqlite::memory:';
+  let name = '';
+  if (dialect === 'mysql') {
+    name = `df_test_${Date.now()}_${randomBytes(4).toString('hex')}`;
+    const admin = await createConnection({ uri: MYSQL_ROOT_URL });
+    await admin.query(`CREATE DATABASE \`${name}\``);
+    await admin.end();
+    url = `${MYSQL_ROOT_URL}/${name}`;
+  }
+  const db = connect({ databaseUrl: url, dataDir: '' });
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  const { error } = await migrator.migrateTo(last);
+  if (error) throw error;
+  return {
+    db,
+    destroy: async () => {
+      await db.destroy();
+      if (!name) return;
+      const admin = await createConnection({ uri: MYSQL_ROOT_URL });
+      await admin.query(`DROP DATABASE IF EXISTS \`${name}\``);
+      await admin.end();
+    },
+  };
+}
+
+describe.each(DIALECTS)('the search migration on %s', (dialect) => {
+  it('backfills the outputs that exist: grams, search text and the indexed flag', async () => {
+    const names = Object.keys(migrations).sort();
+    const before = names[names.indexOf('2026-12-01-14-02-output-search') - 1]!;
+    const { db, destroy } = await databaseUpTo(dialect, before);
+    try {
+      const userId = newId();
+      await sql`insert into users (id, email, password_hash, role, credit_balance, created_at)
+        values (${userId}, ${`${userId}@example.com`}, 'x', 'user', 0, 0)`.execute(db);
+      const old = await insertOutput(db, userId, '红灯笼 Lanterns');
+      const gone = await insertOutput(db, userId, '灯笼 deleted');
+      await sql`update job_outputs set deleted_at = 1 where id = ${gone}`.execute(db);
+
+      await migrateToLatest(db);
+
+      const row = await db
+        .selectFrom('job_outputs')
+        .selectAll()
+        .where('id', '=', old)
+        .executeTakeFirstOrThrow();
+      expect(row).toMatchObject({ search_text: ' 红灯笼 lanterns', search_indexed: 1 });
+      const grams = await db
+        .selectFrom('output_search_grams')
+        .select('gram')
+        .where('output_id', '=', old)
+        .orderBy('gram')
+        .execute();
+      expect(grams.map((g) => g.gram).sort()).toEqual(['灯笼', '红灯', 'lanterns', '笼'].sort());
+      const deletedGrams = await db
+        .selectFrom('output_search_grams')
+        .selectAll()
+        .where('output_id', '=', gone)
+        .execute();
+      expect(deletedGrams).toEqual([]);
+      const pending = await db
+        .selectFrom('job_outputs')
+        .select('id')
+        .where('search_indexed', '=', 0)
+        .execute();
+      expect(pending).toEqual([]);
+    } finally {
+      await destroy();
+    }
+  });
+});
