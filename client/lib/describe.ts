@@ -25,7 +25,8 @@ export function describeJob(
   { withPrompt = true } = {},
 ): string {
   const parts = [job.kind === 'video' ? t('create.video') : t('create.image'), modelName(job.model, locale)];
-  if (job.kind === 'video' && job.durationSeconds) parts.push(t('create.seconds', { n: job.durationSeconds }));
+  if (job.kind === 'video' && job.durationSeconds)
+    parts.push(t('create.seconds', { n: job.durationSeconds }));
   if (job.resolution) parts.push(job.resolution);
   if (job.size) parts.push(job.size.replace('x', '×'));
   if (job.kind === 'image' && job.n && job.n > 1) parts.push(t('ledger.images', { n: job.n }));

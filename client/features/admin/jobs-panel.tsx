@@ -2,10 +2,13 @@ import { useInfiniteQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import type { JobStatus } from '../../../shared/schemas/generation.ts';
 import { useI18n } from '../../i18n/index.tsx';
+import { modelName } from '../../lib/describe.ts';
+import { describeJobError } from '../../lib/errors.ts';
 import { formatDateTime } from '../../lib/format.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
+import { TableWrap } from '../../ui/table-wrap.tsx';
 
 const STATUSES: JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'canceled'];
 
@@ -40,7 +43,7 @@ export function JobsPanel() {
       ) : rows.length === 0 ? (
         <Empty>{t('admin.noJobs')}</Empty>
       ) : (
-        <div className="table-wrap">
+        <TableWrap label={t('admin.jobs')}>
           <table data-testid="admin-jobs">
             <thead>
               <tr>
@@ -63,7 +66,8 @@ export function JobsPanel() {
                     <span className={`badge badge-${job.status}`}>{t(`job.status.${job.status}`)}</span>
                   </td>
                   <td>
-                    {job.model} <span className="muted small">({t(`kind.${job.kind}`)})</span>
+                    {modelName(job.model, locale)}{' '}
+                    <span className="muted small">({t(`kind.${job.kind}`)})</span>
                   </td>
                   <td className="num">
                     {job.cost}
@@ -72,8 +76,10 @@ export function JobsPanel() {
                   <td className="wrap">
                     {job.error ? (
                       <>
-                        <span className="mono">{job.error.code}</span>{' '}
-                        <span className="muted">{job.error.message}</span>
+                        {t(describeJobError(job.error).messageKey)}{' '}
+                        <code className="muted small" title={job.error.message}>
+                          {job.error.code}
+                        </code>
                       </>
                     ) : (
                       '—'
@@ -83,7 +89,7 @@ export function JobsPanel() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
       {jobs.hasNextPage && (
         <div className="list-end">

@@ -5,7 +5,7 @@ import { NEGATIVE_PROMPT_MAX_LENGTH, PROMPT_MAX_LENGTH, SEED_MAX } from '../../.
 import { defaultModel, type ModelInfo } from '../../../shared/models.ts';
 import { quote } from '../../../shared/pricing.ts';
 import type { OutputView } from '../../../shared/schemas/generation.ts';
-import { usePageTitle, useI18n } from '../../i18n/index.tsx';
+import { useI18n, usePageTitle } from '../../i18n/index.tsx';
 import { describeError } from '../../lib/errors.ts';
 import { formatNumber, newIdempotencyKey } from '../../lib/format.ts';
 import { useTRPC } from '../../lib/trpc.ts';
@@ -180,12 +180,8 @@ export function CreatePage() {
   );
 
   // The estimate is a dry run of exactly what Generate would send; it follows the form once asked for.
-  const estimate = useMutation(
-    trpc.ai.generateImage.mutationOptions(),
-  );
-  const estimateVideo = useMutation(
-    trpc.ai.generateVideo.mutationOptions(),
-  );
+  const estimate = useMutation(trpc.ai.generateImage.mutationOptions());
+  const estimateVideo = useMutation(trpc.ai.generateVideo.mutationOptions());
   const [estimating, setEstimating] = useState(false);
   const signature = JSON.stringify(tab === 'image' ? imageInput() : videoInput());
   useEffect(() => {
@@ -214,7 +210,8 @@ export function CreatePage() {
     generateImage.reset();
     generateVideo.reset();
     setRestored(false);
-    if (kind === 'image') generateImage.mutate({ ...(input as ImageInput), idempotencyKey: newIdempotencyKey() });
+    if (kind === 'image')
+      generateImage.mutate({ ...(input as ImageInput), idempotencyKey: newIdempotencyKey() });
     else generateVideo.mutate({ ...(input as VideoInput), idempotencyKey: newIdempotencyKey() });
   };
   const submit = (event: FormEvent) => {
@@ -352,7 +349,9 @@ export function CreatePage() {
                     value={model.id}
                     data-testid="model-select"
                     onChange={(e) =>
-                      update(tab === 'image' ? { imageModelId: e.target.value } : { videoModelId: e.target.value })
+                      update(
+                        tab === 'image' ? { imageModelId: e.target.value } : { videoModelId: e.target.value },
+                      )
                     }
                   >
                     {(tab === 'image' ? imageModels : videoModels).map((m) => (
@@ -390,7 +389,10 @@ export function CreatePage() {
                   <div className="field-grid">
                     <label className="field">
                       <span className="field-label">{t('create.resolution')}</span>
-                      <select value={chosenResolution} onChange={(e) => update({ resolution: e.target.value })}>
+                      <select
+                        value={chosenResolution}
+                        onChange={(e) => update({ resolution: e.target.value })}
+                      >
                         {model.resolutions?.map((r) => (
                           <option key={r} value={r}>
                             {r}

@@ -1,8 +1,8 @@
 import { type InfiniteData, useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
-import { useSubscription } from '@trpc/tanstack-react-query';
 import type { inferRouterOutputs } from '@trpc/server';
+import { useSubscription } from '@trpc/tanstack-react-query';
 import { useEffect, useState } from 'react';
-import { Link } from 'react-router';
+import { Link, useLocation } from 'react-router';
 import type { AppRouter } from '../../../server/routers/index.ts';
 import type { OutputView } from '../../../shared/schemas/generation.ts';
 import { useI18n } from '../../i18n/index.tsx';
@@ -41,7 +41,10 @@ export interface FeedActions {
  * The user's recent jobs, newest first: running ones live over jobs.watch, finished ones with their
  * outputs, failed ones with the reason and a Retry. The same list after a reload or in a second tab.
  */
-export function JobFeed({ pendingImage, ...actions }: FeedActions & { pendingImage?: { n: number; size?: string } }) {
+export function JobFeed({
+  pendingImage,
+  ...actions
+}: FeedActions & { pendingImage?: { n: number; size?: string } }) {
   const { t } = useI18n();
   const trpc = useTRPC();
   const queryClient = useQueryClient();
@@ -58,6 +61,15 @@ export function JobFeed({ pendingImage, ...actions }: FeedActions & { pendingIma
     ),
   );
   const jobs = feed.data?.pages.flatMap((p) => p.items) ?? [];
+  // A ledger row links to /create#job-<id>: bring that job into view once the feed has it.
+  const { hash } = useLocation();
+  const target = hash.startsWith('#job-') && jobs.some((j) => `#job-${j.id}` === hash);
+  useEffect(() => {
+    if (!target) return;
+    const node = document.getElementById(hash.slice(1));
+    node?.scrollIntoView({ block: 'center' });
+    node?.focus({ preventScroll: true });
+  }, [target, hash]);
   const [confirming, setConfirming] = useState<OutputView>();
   const remove = useMutation(
     trpc.outputs.delete.mutationOptions({
@@ -191,6 +203,8 @@ function JobCard({
   return (
     <article
       className="feed-job card"
+      id={`job-${job.id}`}
+      tabIndex={-1}
       data-testid="feed-job"
       data-job-id={job.id}
       data-status={job.status}
@@ -251,11 +265,19 @@ function JobCard({
                   {t('gallery.download')}
                 </a>
                 {output.kind === 'image' && (
-                  <button type="button" className="btn btn-ghost btn-sm" onClick={() => onAnimate(job, output)}>
+                  <button
+                    type="button"
+                    className="btn btn-ghost btn-sm"
+                    onClick={() => onAnimate(job, output)}
+                  >
                     {t('feed.animate')}
                   </button>
                 )}
-                <button type="button" className="btn btn-danger-ghost btn-sm" onClick={() => onDelete(output)}>
+                <button
+                  type="button"
+                  className="btn btn-danger-ghost btn-sm"
+                  onClick={() => onDelete(output)}
+                >
                   {t('common.delete')}
                 </button>
               </div>

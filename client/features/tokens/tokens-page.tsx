@@ -7,6 +7,7 @@ import { ConfirmDialog } from '../../ui/confirm-dialog.tsx';
 import { CopyButton } from '../../ui/copy-button.tsx';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
+import { TableWrap } from '../../ui/table-wrap.tsx';
 
 /** How another TypeScript app calls the API with a token: the typed client from the README. */
 export const clientSnippet = (
@@ -99,7 +100,7 @@ export default function TokensPage() {
         ) : tokens.data.length === 0 ? (
           <Empty>{t('tokens.empty')}</Empty>
         ) : (
-          <div className="table-wrap">
+          <TableWrap label={t('tokens.list')}>
             <table>
               <thead>
                 <tr>
@@ -140,7 +141,7 @@ export default function TokensPage() {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
         )}
       </section>
 
