@@ -1,6 +1,5 @@
 import { lazy, type ReactNode, Suspense } from 'react';
 import { Link, Navigate, Route, Routes, useLocation } from 'react-router';
-import { AuthPage } from './features/auth/auth-page.tsx';
 import { useMe } from './features/auth/use-me.ts';
 import { CreatePage } from './features/create/create-page.tsx';
 import { AppShell } from './features/layout/app-shell.tsx';
@@ -8,6 +7,8 @@ import { useI18n, usePageTitle } from './i18n/index.tsx';
 import { Loading } from './ui/states.tsx';
 
 // Pages off the first screen load on demand, keeping the initial bundle small.
+// The sign-in page is only for signed-out visitors: most visits never need it.
+const AuthPage = lazy(() => import('./features/auth/auth-page.tsx').then((m) => ({ default: m.AuthPage })));
 const GalleryPage = lazy(() => import('./features/gallery/gallery-page.tsx'));
 const CreditsPage = lazy(() => import('./features/credits/credits-page.tsx'));
 const TokensPage = lazy(() => import('./features/tokens/tokens-page.tsx'));
@@ -48,8 +49,22 @@ const authed = (page: ReactNode, admin = false) => (
 export function App() {
   return (
     <Routes>
-      <Route path="/signin" element={<AuthPage mode="signin" />} />
-      <Route path="/signup" element={<AuthPage mode="signup" />} />
+      <Route
+        path="/signin"
+        element={
+          <Suspense fallback={<Loading />}>
+            <AuthPage mode="signin" />
+          </Suspense>
+        }
+      />
+      <Route
+        path="/signup"
+        element={
+          <Suspense fallback={<Loading />}>
+            <AuthPage mode="signup" />
+          </Suspense>
+        }
+      />
       <Route path="/" element={<Navigate to="/create" replace />} />
       <Route path="/create" element={authed(<CreatePage />)} />
       <Route path="/gallery" element={authed(<GalleryPage />)} />

@@ -1,6 +1,6 @@
 import { TRPCClientError } from '@trpc/client';
-import { describe, expect, it } from 'vitest';
-import { translate } from '../i18n/index.tsx';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadLocale, translate } from '../i18n/index.tsx';
 import { describeError, describeJobError } from './errors.ts';
 
 const trpcError = (data: Record<string, unknown> | undefined, message = 'boom') =>
@@ -11,6 +11,7 @@ const zh = (key: Parameters<typeof translate>[1], vars?: Record<string, string |
   translate('zh-CN', key, vars);
 
 describe('describeError', () => {
+  beforeAll(() => Promise.all([loadLocale('en'), loadLocale('zh-CN')]));
   it('sends no-credits to the redeem form, with the amount from the reason params', () => {
     const info = describeError(
       trpcError({ appCode: 'INSUFFICIENT_CREDITS', reason: 'NOT_ENOUGH_CREDITS', params: { needed: 18 } }),

@@ -1,7 +1,7 @@
 import { TRPCClientError } from '@trpc/client';
 import { type AppCode, isAppCode } from '../../shared/errors.ts';
-import { en, type MessageKey } from '../i18n/en.ts';
-import type { Translate } from '../i18n/index.tsx';
+import type { MessageKey } from '../i18n/en.ts';
+import { hasMessage as isMessageKey, type Translate } from '../i18n/index.tsx';
 
 /**
  * What the UI needs to explain a failure in the user's language: a message key, the next step, and
@@ -43,8 +43,6 @@ interface ErrorData {
   params?: Record<string, string | number>;
   zodIssues?: ZodIssueData[];
 }
-
-const isMessageKey = (key: string): key is MessageKey => Object.hasOwn(en, key);
 
 /** The translated sentence for a reason code, or undefined when we have none (the generic title is enough). */
 export function reasonText(

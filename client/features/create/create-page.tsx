@@ -1,5 +1,5 @@
 import { type InfiniteData, useMutation, useQueryClient } from '@tanstack/react-query';
-import { type FormEvent, useEffect, useMemo, useRef, useState } from 'react';
+import { type FormEvent, lazy, Suspense, useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useLocation, useSearchParams } from 'react-router';
 import { NEGATIVE_PROMPT_MAX_LENGTH, PROMPT_MAX_LENGTH, SEED_MAX } from '../../../shared/limits.ts';
 import { defaultModel, type ModelInfo } from '../../../shared/models.ts';
@@ -12,8 +12,18 @@ import { useTRPC } from '../../lib/trpc.ts';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
 import { useBalance } from '../layout/app-shell.tsx';
+import {
+  FEED_PAGE_SIZE,
+  type FeedJob,
+  type FeedPage,
+  feedQueryOptions,
+  upsertFeedJob,
+} from './feed-cache.ts';
 import { formFromJob, useCreateForm } from './form-state.ts';
-import { FEED_PAGE_SIZE, type FeedJob, type FeedPage, JobFeed, upsertFeedJob } from './job-feed.tsx';
+
+// The feed is its own chunk (the first screen's JS stays small); its data is prefetched meanwhile.
+const JobFeed = lazy(() => import('./job-feed.tsx'));
+
 import { modelLabel, sizeLabel } from './model-options.ts';
 import { PromptField } from './prompt-field.tsx';
 import { useModels } from './use-models.ts';
@@ -72,6 +82,10 @@ export function CreatePage() {
       { replace: true, state: location.state },
     );
   }, [params, setParams, location.state, update]);
+
+  useEffect(() => {
+    void queryClient.prefetchInfiniteQuery(feedQueryOptions(trpc));
+  }, [queryClient, trpc]);
 
   const models = useModels();
   const all = models.data ?? [];
@@ -496,12 +510,14 @@ export function CreatePage() {
           </div>
         </form>
 
-        <JobFeed
-          pendingImage={generateImage.isPending ? { n: chosenN, size: chosenSize } : undefined}
-          onReuse={reuse}
-          onRetry={retry}
-          onAnimate={animate}
-        />
+        <Suspense fallback={<Loading />}>
+          <JobFeed
+            pendingImage={generateImage.isPending ? { n: chosenN, size: chosenSize } : undefined}
+            onReuse={reuse}
+            onRetry={retry}
+            onAnimate={animate}
+          />
+        </Suspense>
       </div>
     </main>
   );

@@ -1,9 +1,7 @@
-import { type InfiniteData, useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
-import type { inferRouterOutputs } from '@trpc/server';
+import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
 import { useEffect, useState } from 'react';
 import { Link, useLocation } from 'react-router';
-import type { AppRouter } from '../../../server/routers/index.ts';
 import type { OutputView } from '../../../shared/schemas/generation.ts';
 import { useI18n } from '../../i18n/index.tsx';
 import { describeJob } from '../../lib/describe.ts';
@@ -13,23 +11,8 @@ import { useTRPC } from '../../lib/trpc.ts';
 import { ConfirmDialog } from '../../ui/confirm-dialog.tsx';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Media } from '../../ui/media.tsx';
+import { type FeedJob, feedQueryOptions } from './feed-cache.ts';
 import { isFinal, newer, unwrapSnapshot } from './snapshots.ts';
-
-export type FeedPage = inferRouterOutputs<AppRouter>['jobs']['list'];
-export type FeedJob = FeedPage['items'][number];
-export const FEED_PAGE_SIZE = 10;
-
-/** Puts a job at the top of the feed's cache (or replaces it), so it shows before the list is refetched. */
-export function upsertFeedJob(data: InfiniteData<FeedPage> | undefined, job: FeedJob) {
-  if (!data) return data;
-  const pages = data.pages.map((page) => ({
-    ...page,
-    items: page.items.map((item) => (item.id === job.id ? { ...item, ...job } : item)),
-  }));
-  const present = pages.some((page) => page.items.some((item) => item.id === job.id));
-  if (!present && pages[0]) pages[0] = { ...pages[0], items: [job, ...pages[0].items] };
-  return { ...data, pages };
-}
 
 export interface FeedActions {
   onReuse: (job: FeedJob) => void;
@@ -41,25 +24,14 @@ export interface FeedActions {
  * The user's recent jobs, newest first: running ones live over jobs.watch, finished ones with their
  * outputs, failed ones with the reason and a Retry. The same list after a reload or in a second tab.
  */
-export function JobFeed({
+export default function JobFeed({
   pendingImage,
   ...actions
 }: FeedActions & { pendingImage?: { n: number; size?: string } }) {
   const { t } = useI18n();
   const trpc = useTRPC();
   const queryClient = useQueryClient();
-  const feed = useInfiniteQuery(
-    trpc.jobs.list.infiniteQueryOptions(
-      { limit: FEED_PAGE_SIZE },
-      {
-        getNextPageParam: (last) => last.nextCursor ?? undefined,
-        staleTime: 0,
-        // A safety net for running jobs when the event stream is cut (proxies, sleep).
-        refetchInterval: (query) =>
-          query.state.data?.pages.some((p) => p.items.some((j) => !isFinal(j))) ? 10_000 : false,
-      },
-    ),
-  );
+  const feed = useInfiniteQuery(feedQueryOptions(trpc));
   const jobs = feed.data?.pages.flatMap((p) => p.items) ?? [];
   // A ledger row links to /create#job-<id>: bring that job into view once the feed has it.
   const { hash } = useLocation();
