@@ -20,33 +20,34 @@ export function applyTheme(theme: Theme) {
   else root.dataset.theme = theme;
 }
 
+const ORDER: readonly Theme[] = ['system', 'light', 'dark'];
+const ICON: Record<Theme, string> = { system: '◐', light: '☀', dark: '☾' };
+
+/** One small button that cycles system → light → dark; its label says the current choice. */
 export function ThemeSwitch() {
   const { t } = useI18n();
   const [theme, setTheme] = useState<Theme>(savedTheme);
+  const label = `${t('theme.label')}: ${t(`theme.${theme}`)}`;
   return (
-    <label className="lang-switch">
-      <span className="sr-only">{t('theme.label')}</span>
-      <select
-        value={theme}
-        aria-label={t('theme.label')}
-        data-testid="theme-switch"
-        onChange={(event) => {
-          const next = event.target.value as Theme;
-          setTheme(next);
-          applyTheme(next);
-          try {
-            localStorage.setItem(THEME_KEY, next);
-          } catch {
-            // Private mode: the choice lasts for this page only.
-          }
-        }}
-      >
-        {(['system', 'light', 'dark'] as const).map((value) => (
-          <option key={value} value={value}>
-            {t(`theme.${value}`)}
-          </option>
-        ))}
-      </select>
-    </label>
+    <button
+      type="button"
+      className="btn btn-ghost btn-sm theme-switch"
+      aria-label={label}
+      title={label}
+      data-testid="theme-switch"
+      data-theme-choice={theme}
+      onClick={() => {
+        const next = ORDER[(ORDER.indexOf(theme) + 1) % ORDER.length] ?? 'system';
+        setTheme(next);
+        applyTheme(next);
+        try {
+          localStorage.setItem(THEME_KEY, next);
+        } catch {
+          // Private mode: the choice lasts for this page only.
+        }
+      }}
+    >
+      <span aria-hidden="true">{ICON[theme]}</span>
+    </button>
   );
 }
