@@ -206,7 +206,6 @@ export function CreatePage() {
       else estimateVideo.mutate({ ...input, dryRun: true });
     }, 250);
     return () => clearTimeout(timer);
-    // biome-ignore lint/correctness/useExhaustiveDependencies: re-run when what would be sent changes
   }, [estimating, signature, tab]);
   const estimateState = tab === 'image' ? estimate : estimateVideo;
   const estimateData = estimateState.data as { quote?: number; job?: { cost: number } } | undefined;

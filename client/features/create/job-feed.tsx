@@ -63,7 +63,6 @@ export default function JobFeed({
           <div className="feed-tiles">
             {Array.from({ length: pendingImage.n }, (_, i) => (
               <div
-                // biome-ignore lint/suspicious/noArrayIndexKey: placeholders have no identity
                 key={i}
                 className="feed-tile skeleton"
                 style={{ aspectRatio: (pendingImage.size ?? '1x1').replace('x', ' / ') }}

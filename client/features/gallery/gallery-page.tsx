@@ -45,15 +45,15 @@ function Thumb({
         type="button"
         className="thumb"
         onClick={onOpen}
-        aria-label={t('gallery.open', { kind, date })}
         title={output.prompt}
         data-testid="gallery-item"
         data-output-id={output.id}
         data-kind={output.kind}
       >
+        <span className="sr-only">{t('gallery.open', { kind, date })}</span>
         <Media output={output} alt="" variant="thumbnail" className="" />
         {output.kind === 'video' && (
-          <span className="thumb-badge">
+          <span className="thumb-badge" aria-hidden="true">
             ▶ {output.meta.duration_seconds ? t('create.seconds', { n: output.meta.duration_seconds }) : ''}
           </span>
         )}
@@ -124,7 +124,6 @@ export default function GalleryPage() {
     if (next === q) return;
     const timer = setTimeout(() => setParam('q', next || undefined), SEARCH_DEBOUNCE_MS);
     return () => clearTimeout(timer);
-    // biome-ignore lint/correctness/useExhaustiveDependencies: setParam is recreated each render
   }, [search, q]);
 
   // Closing the detail view gives focus back to the tile it was opened from (or moved to).
@@ -280,7 +279,7 @@ export default function GalleryPage() {
         </>
       )}
       {chosen.length > 0 && (
-        <div className="selection-bar" role="region" aria-label={t('gallery.selected', { n: chosen.length })}>
+        <section className="selection-bar" aria-label={t('gallery.selected', { n: chosen.length })}>
           <span className="count" data-testid="selection-count">
             {t('gallery.selected', { n: chosen.length })}
           </span>
@@ -298,7 +297,7 @@ export default function GalleryPage() {
           <button type="button" className="btn btn-ghost btn-sm" onClick={() => setSelected(new Set())}>
             {t('gallery.clearSelection')}
           </button>
-        </div>
+        </section>
       )}
       {open && (
         <OutputDetail

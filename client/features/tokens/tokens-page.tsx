@@ -150,7 +150,8 @@ export default function TokensPage() {
           <h2 id="snippet-title">{t('tokens.snippet')}</h2>
           <CopyButton text={clientSnippet(origin, create.data?.token)} />
         </div>
-        <pre className="snippet">
+        {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be reachable by keyboard */}
+        <pre className="snippet" tabIndex={0}>
           <code>{clientSnippet(origin, create.data?.token)}</code>
         </pre>
       </section>
