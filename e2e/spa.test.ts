@@ -137,7 +137,7 @@ describe.skipIf(!browserAvailable)('the Dream Factory SPA', () => {
     await page.goto(`${server.url}/create?tab=image`);
     await page.getByLabel('Prompt').first().fill('Something the model refuses [demo:reject]');
     await page.getByTestId('generate').click();
-    const alert = page.locator('[data-app-code=CONTENT_REJECTED]');
+    const alert = page.locator('form [data-app-code=CONTENT_REJECTED]');
     await alert.waitFor(T);
     expect((await alert.textContent()) ?? '').toContain('Edit the prompt');
     expect(await page.getByLabel('Prompt').first().getAttribute('aria-invalid')).toBe('true');
