@@ -41,6 +41,9 @@ export function isRetryableTxError(error: unknown): boolean {
   );
 }
 
-/** A join that keeps the written table order (the left table drives): STRAIGHT_JOIN / CROSS JOIN. */
-export const fixedOrderJoin = (db: Kysely<any>): RawBuilder<unknown> =>
-  sql.raw(dialectOf(db) === 'mysql' ? 'straight_join' : 'cross join');
+/**
+ * MySQL FORCE INDEX. MariaDB's sampled statistics can misjudge `user_id = ? ORDER BY id DESC LIMIT n` and
+ * walk the primary key (seconds on a large table); SQLite plans these queries well unaided.
+ */
+export const forceIndex = (db: Kysely<any>, index: string): RawBuilder<unknown> =>
+  dialectOf(db) === 'mysql' ? sql.raw(`force index (${index})`) : sql``;

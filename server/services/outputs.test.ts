@@ -12,6 +12,7 @@ import { createTestDb, DIALECTS, MYSQL_ROOT_URL, type TestDb } from '../../test/
 import { signUpUser } from '../../test/pipeline.ts';
 import type { InnerContext } from '../context.ts';
 import { newId } from './ids.ts';
+import { listOutputs } from './outputs.ts';
 import { gramsOf, parseQuery, searchTextOf } from './search-text.ts';
 
 /** A succeeded job with one stored output, written as the runner leaves them (not yet search-indexed). */
@@ -156,6 +157,48 @@ describe.each(DIALECTS)('outputs.list search on %s', (dialect) => {
     });
     expect(next.items.map((o) => o.prompt)).toEqual(['灯笼 video 0']);
     expect(next.nextCursor).toBeNull();
+  });
+
+  it('gives the same answers when every term is common and the newest outputs are read in order', async () => {
+    const queries = ['灯笼', 'lantern', '灯', '老街 night', '灯笼 river', '龙舟', 'bob'];
+    for (const user of [alice, bob]) {
+      for (const q of queries) {
+        for (const kind of [undefined, 'video'] as const) {
+          const input = { userId: user.id, limit: 2, q, ...(kind ? { kind } : {}) };
+          const viaGrams = await listOutputs(t.db, input);
+          const viaScan = await listOutputs(t.db, { ...input, commonPostings: 1 });
+          expect(
+            viaScan.items.map((o) => o.id),
+            `${q} ${kind}`,
+          ).toEqual(viaGrams.items.map((o) => o.id));
+          expect(viaScan.nextCursor).toEqual(viaGrams.nextCursor);
+        }
+      }
+    }
+    const scanned = await listOutputs(t.db, { userId: alice.id, limit: 1, q: '灯笼', commonPostings: 1 });
+    const next = await listOutputs(t.db, {
+      userId: alice.id,
+      limit: 5,
+      q: '灯笼',
+      commonPostings: 1,
+      cursor: scanned.nextCursor!,
+    });
+    expect([...scanned.items, ...next.items].map((o) => o.id)).toEqual([ids.video, ids.lanterns]);
+  });
+
+  it('indexes new outputs once when several searches race for them', async () => {
+    const user = await signUpUser(inner);
+    const made: string[] = [];
+    for (let i = 0; i < 5; i += 1) made.push(await insertOutput(t.db, user.id, `纸灯笼 ${i}`));
+    const answers = await Promise.all(Array.from({ length: 6 }, () => search(user, { q: '灯笼' })));
+    for (const answer of answers) expect(answer.items.map((o) => o.id)).toEqual([...made].reverse());
+    const grams = await t.db
+      .selectFrom('output_search_grams')
+      .select(({ fn }) => fn.countAll<number>().as('n'))
+      .where('user_id', '=', user.id)
+      .executeTakeFirstOrThrow();
+    // 纸灯, 灯笼, 笼 and the number, for each of the five.
+    expect(Number(grams.n)).toBe(5 * 4);
   });
 
   it('treats an empty search as no search', async () => {

@@ -1,7 +1,8 @@
 import { type Kysely, sql } from 'kysely';
-import { fixedOrderJoin } from '../../db/dialect.ts';
+import { forceIndex } from '../../db/dialect.ts';
 import { toPage } from '../../db/paging.ts';
 import type { Database, JobOutput } from '../../db/schema.ts';
+import { inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../shared/errors.ts';
 import type { Storage } from '../storage/storage.ts';
 import { type GramCondition, gramsOf, parseQuery, searchTextOf } from './search-text.ts';
@@ -13,6 +14,8 @@ export interface ListOutputsInput {
   kind?: 'image' | 'video';
   /** Search text (validated by OutputsListInput); empty or absent: no search. */
   q?: string;
+  /** Postings from which a gram counts as common (default 1000); tests lower it to take the scan path. */
+  commonPostings?: number;
 }
 
 type OutputWithPrompt = JobOutput & { prompt: string };
@@ -27,19 +30,20 @@ export async function listOutputs(
   input: ListOutputsInput,
 ): Promise<{ items: OutputWithPrompt[]; nextCursor: string | null }> {
   if (input.q) return searchOutputs(db, { ...input, q: input.q });
-  let query = db
-    .selectFrom('job_outputs')
-    .innerJoin('jobs', 'jobs.id', 'job_outputs.job_id')
-    .selectAll('job_outputs')
-    .select('jobs.prompt')
-    .where('job_outputs.user_id', '=', input.userId)
-    .where('job_outputs.deleted_at', 'is', null)
-    .orderBy('job_outputs.id', 'desc')
-    .limit(input.limit + 1);
-  if (input.kind) query = query.where('job_outputs.kind', '=', input.kind);
-  if (input.cursor) query = query.where('job_outputs.id', '<', input.cursor);
-  return toPage(await query.execute(), input.limit, (o) => o.id);
+  const { rows } = await sql<OutputWithPrompt>`
+    select o.*, j.prompt
+    from job_outputs o ${forceIndex(db, liveIndex(input.kind))} join jobs j on j.id = o.job_id
+    where o.user_id = ${input.userId} and o.deleted_at is null
+      ${input.kind ? sql`and o.kind = ${input.kind}` : sql``}
+      ${input.cursor ? sql`and o.id < ${input.cursor}` : sql``}
+    order by o.id desc
+    limit ${input.limit + 1}`.execute(db);
+  return toPage(rows, input.limit, (o) => o.id);
 }
+
+/** The index that reads a user's live outputs (of one kind) newest first. */
+const liveIndex = (kind: 'image' | 'video' | undefined) =>
+  kind ? 'job_outputs_user_kind_idx' : 'job_outputs_user_live_idx';
 
 const INDEX_BATCH = 200;
 const GRAM_INSERT_BATCH = 500;
@@ -62,7 +66,7 @@ export async function indexOutputsForSearch(db: Kysely<Database>, userId: string
       .limit(INDEX_BATCH)
       .execute();
     if (rows.length === 0) return indexed;
-    await db.transaction().execute(async (trx) => {
+    await inTransaction(db, async (trx) => {
       const grams = rows.flatMap((row) =>
         row.deleted_at === null
           ? gramsOf(row.prompt).map((gram) => ({ user_id: userId, gram, output_id: row.id }))
@@ -88,15 +92,17 @@ export async function indexOutputsForSearch(db: Kysely<Database>, userId: string
   }
 }
 
-/** Above this many postings a gram is "common": counting further would cost more than it tells. */
-const COUNT_CAP = 1000;
+/** From this many postings a gram is "common": counting further would cost more than it tells. */
+const COMMON_POSTINGS = 1000;
 
 const gramWhere = (c: GramCondition) =>
   'gram' in c ? sql`g.gram = ${c.gram}` : sql`g.gram >= ${c.from} and g.gram < ${c.to}`;
 
 /**
- * Search by prompt: candidates come from the most selective gram's postings (newest first), each checked
- * against every term on job_outputs.search_text, the kind and deleted_at, until a page is full.
+ * Search by prompt. Rare terms drive from the most selective gram's postings (newest first); when every
+ * term is common, matches are dense, so the user's newest outputs are read in order instead. Either way
+ * each candidate is checked against every term on job_outputs.search_text, the kind and deleted_at, until
+ * a page is full.
  */
 async function searchOutputs(
   db: Kysely<Database>,
@@ -106,50 +112,64 @@ async function searchOutputs(
   if (!query) return { items: [], nextCursor: null };
   await indexOutputsForSearch(db, input.userId);
 
-  const counts = await Promise.all(
-    query.conditions.map(async (c) => {
-      const { rows } = await sql<{ n: number | string }>`
-        select count(*) as n from (
-          select 1 as one from output_search_grams g
-          where g.user_id = ${input.userId} and ${gramWhere(c)} limit ${COUNT_CAP}
-        ) t`.execute(db);
-      return Number(rows[0]?.n ?? 0);
-    }),
-  );
-  const smallest = Math.min(...counts);
-  if (smallest === 0) return { items: [], nextCursor: null };
-  const driver = query.conditions[counts.indexOf(smallest)]!;
+  // One exact gram (a two-character CJK term such as 灯笼) needs no estimate: its postings are the answer.
+  const cap = input.commonPostings ?? COMMON_POSTINGS;
+  let driver: GramCondition | null = query.conditions[0]!;
+  if (query.conditions.length > 1 || !('gram' in driver) || cap <= 1) {
+    const counts = await Promise.all(
+      query.conditions.map(async (c) => {
+        const { rows } = await sql<{ n: number | string }>`
+          select count(*) as n from (
+            select 1 as one from output_search_grams g
+            where g.user_id = ${input.userId} and ${gramWhere(c)} limit ${cap}
+          ) t`.execute(db);
+        return Number(rows[0]?.n ?? 0);
+      }),
+    );
+    const smallest = Math.min(...counts);
+    if (smallest === 0) return { items: [], nextCursor: null };
+    driver = smallest >= cap ? null : query.conditions[counts.indexOf(smallest)]!;
+  }
 
-  // A prefix can match several words of one prompt: distinct ids then.
-  const distinct = 'gram' in driver ? sql`` : sql`distinct`;
   const checks = sql.join(
     query.patterns.map((p) => sql`o.search_text like ${p}`),
     sql` and `,
   );
-  const { rows } = await sql<{ id: string }>`
-    select ${distinct} g.output_id as id
-    from output_search_grams g ${fixedOrderJoin(db)} job_outputs o on o.id = g.output_id
-    where g.user_id = ${input.userId} and ${gramWhere(driver)}
-      ${input.cursor ? sql`and g.output_id < ${input.cursor}` : sql``}
-      and o.user_id = ${input.userId} and o.deleted_at is null
-      ${input.kind ? sql`and o.kind = ${input.kind}` : sql``}
-      and ${checks}
-    order by g.output_id desc
-    limit ${input.limit + 1}`.execute(db);
-  if (rows.length === 0) return { items: [], nextCursor: null };
+  const filters = sql`o.user_id = ${input.userId} and o.deleted_at is null
+    ${input.kind ? sql`and o.kind = ${input.kind}` : sql``} and ${checks}`;
+  const wanted = input.limit + 1;
+  if (!driver) {
+    // Every term common: the user's newest live outputs, checked in order, stop early.
+    const { rows } = await sql<OutputWithPrompt>`
+      select o.*, j.prompt
+      from job_outputs o ${forceIndex(db, liveIndex(input.kind))} join jobs j on j.id = o.job_id
+      where ${filters} ${input.cursor ? sql`and o.id < ${input.cursor}` : sql``}
+      order by o.id desc limit ${wanted}`.execute(db);
+    return toPage(rows, input.limit, (o) => o.id);
+  }
 
-  const found = await db
-    .selectFrom('job_outputs')
-    .innerJoin('jobs', 'jobs.id', 'job_outputs.job_id')
-    .selectAll('job_outputs')
-    .select('jobs.prompt')
-    .where(
-      'job_outputs.id',
-      'in',
-      rows.map((r) => r.id),
-    )
-    .orderBy('job_outputs.id', 'desc')
-    .execute();
+  // Postings newest first, a batch at a time from the gram index alone (a prefix can name several words
+  // of one prompt: distinct), then those outputs checked by primary key, newest first, stopping when the
+  // page is full. Batches grow when few candidates pass (a kind with few outputs, deleted ones).
+  const found: OutputWithPrompt[] = [];
+  let before = input.cursor ?? null;
+  let batch = wanted * 2;
+  while (found.length < wanted) {
+    const { rows: postings } = await sql<{ id: string }>`
+      select ${'gram' in driver ? sql`` : sql`distinct`} g.output_id as id from output_search_grams g
+      where g.user_id = ${input.userId} and ${gramWhere(driver)}
+        ${before ? sql`and g.output_id < ${before}` : sql``}
+      order by g.output_id desc limit ${batch}`.execute(db);
+    if (postings.length === 0) break;
+    const { rows } = await sql<OutputWithPrompt>`
+      select o.*, j.prompt from job_outputs o join jobs j on j.id = o.job_id
+      where o.id in (${sql.join(postings.map((p) => p.id))}) and ${filters}
+      order by o.id desc limit ${wanted - found.length}`.execute(db);
+    found.push(...rows);
+    if (postings.length < batch) break;
+    before = postings.at(-1)!.id;
+    batch = Math.min(batch * 4, 2000);
+  }
   return toPage(found, input.limit, (o) => o.id);
 }
 

@@ -206,6 +206,28 @@ describe('persist', () => {
     expect(oss.objectKeys()).toContain(result.key);
   });
 
+  it('stores an MP4 whose boxes cannot be read, without width, height or duration', async () => {
+    const broken = Buffer.concat([
+      box('ftyp', Buffer.from('isom\0\0\x02\0isomiso2mp41', 'latin1')),
+      Buffer.from([0, 0, 0, 3]),
+      Buffer.from('moov garbage that claims a 3-byte box', 'latin1'),
+    ]);
+    const url = serve('/broken.mp4', (res) =>
+      res.writeHead(200, { 'Content-Type': 'video/mp4' }).end(broken),
+    );
+    const result = await persist(deps(), {
+      source: { url },
+      kind: 'video',
+      keyFor: keyFor('job-broken-mp4'),
+    });
+    expect(result.contentType).toBe('video/mp4');
+    expect(result.size).toBe(broken.length);
+    expect(result.width).toBeUndefined();
+    expect(result.height).toBeUndefined();
+    expect(result.durationSeconds).toBeUndefined();
+    expect(oss.objectKeys()).toContain(result.key);
+  });
+
   it('refuses an HTML page served as image/png', async () => {
     const url = serve('/fake.png', (res) =>
       res
