@@ -256,7 +256,7 @@ function JobCard({
           ))}
         </ul>
       )}
-      {job.status === 'failed' && <ErrorNotice info={describeJobError(job.error)} />}
+      {job.status === 'failed' && <ErrorNotice info={describeJobError(job.error)} quiet />}
       {final && job.refunded > 0 && <p className="muted small">{t('job.refunded', { n: job.refunded })}</p>}
       <div className="job-foot">
         <button type="button" className="btn btn-secondary btn-sm" onClick={() => onReuse(job)}>
