@@ -310,11 +310,12 @@ describe.skipIf(!browserAvailable)('the Create workspace', () => {
         .getByTestId('ledger-row')
         .first()
         .waitFor({ state: 'attached', ...T });
-      const text =
-        (await page
-          .locator(name === 'phone' ? '[data-testid=ledger-cards]' : '[data-testid=credits-history]')
-          .innerText()) ?? '';
-      expect(text).toContain('视频 · 演示视频（离线） · 2 秒');
+      const ledger = page.locator(
+        name === 'phone' ? '[data-testid=ledger-cards]' : '[data-testid=credits-history]',
+      );
+      // Model names come with ai.models, which may land after the history.
+      await expect.poll(() => ledger.innerText(), T).toContain('视频 · 演示视频（离线） · 2 秒');
+      const text = await ledger.innerText();
       expect(text).toContain('管理员发放的积分');
       expect(text).toContain('新账号赠送的积分');
       expect(await latinSentences(page, typed), `ledger ${name}`).toEqual([]);

@@ -1,13 +1,6 @@
-import { findModel, parseSize, VIDEO_DIMENSIONS, type VideoResolution } from '../../shared/models.ts';
+import { parseSize, VIDEO_DIMENSIONS, type VideoResolution } from '../../shared/models.ts';
 import type { OutputView } from '../../shared/schemas/generation.ts';
-import type { Locale, Translate } from '../i18n/index.tsx';
-
-/** A model's name in the user's language (the catalogue has both); the id when the model is unknown. */
-export const modelName = (id: string, locale: Locale) => {
-  const model = findModel(id);
-  if (!model) return id;
-  return locale === 'zh-CN' ? model.label.zh : model.label.en;
-};
+import type { Translate } from '../i18n/index.tsx';
 
 /** "Video · Demo video · 4 s · 'waves at dawn'": a job in words, from its structured fields. */
 export function describeJob(
@@ -21,10 +14,11 @@ export function describeJob(
     size?: string;
   },
   t: Translate,
-  locale: Locale,
+  /** The model's name in the user's language (useModelName). */
+  modelName: (id: string) => string,
   { withPrompt = true } = {},
 ): string {
-  const parts = [job.kind === 'video' ? t('create.video') : t('create.image'), modelName(job.model, locale)];
+  const parts = [job.kind === 'video' ? t('create.video') : t('create.image'), modelName(job.model)];
   if (job.kind === 'video' && job.durationSeconds)
     parts.push(t('create.seconds', { n: job.durationSeconds }));
   if (job.resolution) parts.push(job.resolution);

@@ -2,18 +2,19 @@ import { useInfiniteQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import type { JobStatus } from '../../../shared/schemas/generation.ts';
 import { useI18n } from '../../i18n/index.tsx';
-import { modelName } from '../../lib/describe.ts';
 import { describeJobError } from '../../lib/errors.ts';
 import { formatDateTime } from '../../lib/format.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
 import { TableWrap } from '../../ui/table-wrap.tsx';
+import { useModelName } from '../create/use-models.ts';
 
 const STATUSES: JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'canceled'];
 
 export function JobsPanel() {
   const { t, locale } = useI18n();
+  const modelName = useModelName();
   const trpc = useTRPC();
   const [status, setStatus] = useState<JobStatus | ''>('');
   const jobs = useInfiniteQuery(
@@ -66,8 +67,7 @@ export function JobsPanel() {
                     <span className={`badge badge-${job.status}`}>{t(`job.status.${job.status}`)}</span>
                   </td>
                   <td>
-                    {modelName(job.model, locale)}{' '}
-                    <span className="muted small">({t(`kind.${job.kind}`)})</span>
+                    {modelName(job.model)} <span className="muted small">({t(`kind.${job.kind}`)})</span>
                   </td>
                   <td className="num">
                     {job.cost}

@@ -13,6 +13,7 @@ import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Media } from '../../ui/media.tsx';
 import { type FeedJob, feedQueryOptions } from './feed-cache.ts';
 import { isFinal, newer, unwrapSnapshot } from './snapshots.ts';
+import { useModelName } from './use-models.ts';
 
 export interface FeedActions {
   onReuse: (job: FeedJob) => void;
@@ -120,6 +121,7 @@ function JobCard({
   onDelete,
 }: FeedActions & { job: FeedJob; onDelete: (output: OutputView) => void }) {
   const { t, locale } = useI18n();
+  const modelName = useModelName();
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [live, setLive] = useState<FeedJob>();
@@ -168,7 +170,7 @@ function JobCard({
       n: typeof p.n === 'number' ? p.n : undefined,
     },
     t,
-    locale,
+    modelName,
     { withPrompt: false },
   );
   return (

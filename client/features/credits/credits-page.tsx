@@ -10,6 +10,7 @@ import { useTRPC } from '../../lib/trpc.ts';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading, Spinner } from '../../ui/states.tsx';
 import { TableWrap } from '../../ui/table-wrap.tsx';
+import { useModelName } from '../create/use-models.ts';
 import { useBalance } from '../layout/app-shell.tsx';
 import { RedeemForm } from './redeem-form.tsx';
 
@@ -23,11 +24,12 @@ type LedgerRow = inferRouterOutputs<AppRouter>['credits']['history']['items'][nu
 
 /** A ledger row in words, from its structured fields (the English note is for API users): links to the job. */
 function LedgerWhat({ row }: { row: LedgerRow }) {
-  const { t, locale } = useI18n();
+  const { t } = useI18n();
+  const modelName = useModelName();
   if (row.job)
     return (
       <Link to={`/create#job-${row.job.id}`} title={t('ledger.openJob')} data-testid="ledger-job">
-        {describeJob(row.job, t, locale)}
+        {describeJob(row.job, t, modelName)}
       </Link>
     );
   if (row.kind === 'signup_bonus') return <>{t('ledger.bonus')}</>;

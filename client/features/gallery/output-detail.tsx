@@ -1,9 +1,9 @@
 import { useEffect, useRef } from 'react';
 import type { OutputView } from '../../../shared/schemas/generation.ts';
 import { useI18n } from '../../i18n/index.tsx';
-import { modelName } from '../../lib/describe.ts';
 import { formatBytes, formatDateTime } from '../../lib/format.ts';
 import { Media } from '../../ui/media.tsx';
+import { useModelName } from '../create/use-models.ts';
 
 /**
  * The detail view of one output, as a modal dialog: the media whole, its parameters and the actions on it;
@@ -29,6 +29,7 @@ export function OutputDetail({
   onDelete: () => void;
 }) {
   const { t, locale } = useI18n();
+  const modelName = useModelName();
   const ref = useRef<HTMLDialogElement>(null);
   useEffect(() => {
     const dialog = ref.current;
@@ -115,7 +116,7 @@ export function OutputDetail({
           )}
           <dl className="meta-list">
             <dt>{t('gallery.model')}</dt>
-            <dd>{modelName(meta.model, locale)}</dd>
+            <dd>{modelName(meta.model)}</dd>
             {size && (
               <>
                 <dt>{t('gallery.size')}</dt>
