@@ -13,6 +13,16 @@ const GalleryPage = lazy(() => import('./features/gallery/gallery-page.tsx'));
 const CreditsPage = lazy(() => import('./features/credits/credits-page.tsx'));
 const TokensPage = lazy(() => import('./features/tokens/tokens-page.tsx'));
 const AdminPage = lazy(() => import('./features/admin/admin-page.tsx'));
+const AccountPage = lazy(() => import('./features/account/account-page.tsx'));
+const VerifyEmailPage = lazy(() => import('./features/account/verify-email-page.tsx'));
+const ForgotPasswordPage = lazy(() =>
+  import('./features/account/reset-pages.tsx').then((m) => ({ default: m.ForgotPasswordPage })),
+);
+const ResetPasswordPage = lazy(() =>
+  import('./features/account/reset-pages.tsx').then((m) => ({ default: m.ResetPasswordPage })),
+);
+/** A page outside the signed-in shell, loaded on demand. */
+const standalone = (page: ReactNode) => <Suspense fallback={<Loading />}>{page}</Suspense>;
 
 function RequireAuth({ children, admin = false }: { children: ReactNode; admin?: boolean }) {
   const me = useMe();
@@ -49,27 +59,17 @@ const authed = (page: ReactNode, admin = false) => (
 export function App() {
   return (
     <Routes>
-      <Route
-        path="/signin"
-        element={
-          <Suspense fallback={<Loading />}>
-            <AuthPage mode="signin" />
-          </Suspense>
-        }
-      />
-      <Route
-        path="/signup"
-        element={
-          <Suspense fallback={<Loading />}>
-            <AuthPage mode="signup" />
-          </Suspense>
-        }
-      />
+      <Route path="/signin" element={standalone(<AuthPage mode="signin" />)} />
+      <Route path="/signup" element={standalone(<AuthPage mode="signup" />)} />
+      <Route path="/forgot-password" element={standalone(<ForgotPasswordPage />)} />
+      <Route path="/reset-password" element={standalone(<ResetPasswordPage />)} />
+      <Route path="/verify-email" element={standalone(<VerifyEmailPage />)} />
       <Route path="/" element={<Navigate to="/create" replace />} />
       <Route path="/create" element={authed(<CreatePage />)} />
       <Route path="/gallery" element={authed(<GalleryPage />)} />
       <Route path="/credits" element={authed(<CreditsPage />)} />
       <Route path="/tokens" element={authed(<TokensPage />)} />
+      <Route path="/account" element={authed(<AccountPage />)} />
       <Route path="/admin/*" element={authed(<AdminPage />, true)} />
       <Route path="*" element={<NotFound />} />
     </Routes>

@@ -9,9 +9,11 @@ export interface UsersTable {
   id: string;
   email: string;
   password_hash: string;
+  /** The stored grant (`npm run admin -- grant`); ADMIN_EMAILS adds to it at each request, never stored. */
   role: 'user' | 'admin';
   credit_balance: number;
   created_at: Millis;
+  email_verified_at: ColumnType<Millis | null, Millis | null | undefined, Millis | null>;
 }
 
 export interface SessionsTable {
@@ -20,6 +22,8 @@ export interface SessionsTable {
   token_hash: string;
   expires_at: Millis;
   created_at: Millis;
+  /** Last use (touched at most once a minute); idle sessions expire. */
+  last_seen_at: ColumnType<Millis | null, Millis | null | undefined, Millis | null>;
 }
 
 export interface ApiTokensTable {
@@ -31,6 +35,9 @@ export interface ApiTokensTable {
   last_used_at: Millis | null;
   revoked_at: Millis | null;
   created_at: Millis;
+  expires_at: ColumnType<Millis | null, Millis | null | undefined, Millis | null>;
+  /** `admin` only when an admin created it asking for admin power; otherwise `user`. */
+  scope: ColumnType<'user' | 'admin', 'user' | 'admin' | undefined, 'user' | 'admin'>;
 }
 
 export type LedgerKind = 'signup_bonus' | 'grant' | 'charge' | 'refund' | 'redeem';
@@ -136,7 +143,45 @@ export interface RateLimitEventsTable {
   created_at: Millis;
 }
 
+/** Single-use links sent by email (verification, password reset); only the hash is stored. */
+export interface AccountTokensTable {
+  id: string;
+  user_id: string;
+  purpose: 'verify' | 'reset';
+  token_hash: string;
+  expires_at: Millis;
+  used_at: Millis | null;
+  created_at: Millis;
+}
+
+/** Security-relevant events for operators (admin.audit.list). */
+export interface AuditLogTable {
+  id: Generated<number>;
+  action: string;
+  actor_user_id: string | null;
+  subject: string | null;
+  ip: string | null;
+  detail: string | null;
+  created_at: Millis;
+}
+
+/** Named leases (housekeeping sweep): one holder until expires_at. */
+export interface LocksTable {
+  name: string;
+  owner: string;
+  expires_at: Millis;
+}
+
+/** A provider account limit shared by all worker processes (server/services/jobs/limiter.ts). */
+export interface ProviderLimitsTable {
+  /** e.g. `dashscope:submit`, `dashscope:query`, `openai:image`. */
+  name: string;
+  /** The earliest time (ms) the next request may go out. */
+  next_at: Millis;
+}
+
 export interface Database {
+  locks: LocksTable;
   users: UsersTable;
   sessions: SessionsTable;
   api_tokens: ApiTokensTable;
@@ -147,6 +192,9 @@ export interface Database {
   redemption_codes: RedemptionCodesTable;
   redemptions: RedemptionsTable;
   rate_limit_events: RateLimitEventsTable;
+  account_tokens: AccountTokensTable;
+  audit_log: AuditLogTable;
+  provider_limits: ProviderLimitsTable;
 }
 
 export type User = Selectable<UsersTable>;

@@ -59,6 +59,8 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
       DATA_DIR: dataDir,
       DEMO_DELAY_MS: '1500',
       ADMIN_EMAILS: ADMIN_EMAIL,
+      // The browser tests sign up several accounts from 127.0.0.1.
+      SIGNUPS_PER_IP_PER_HOUR: '0',
       LOG_LEVEL: 'warn',
       DATABASE_URL: '',
       ...env,

@@ -4,8 +4,11 @@ import { createExpressMiddleware } from '@trpc/server/adapters/express';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { sql } from 'kysely';
 import { createRequestContext, type InnerContext } from './context.ts';
+import { securityHeaders, trpcGuards } from './http/security.ts';
 import { logger } from './logger.ts';
+import { metricsHandler, requestLogging } from './observability/http.ts';
 import { appRouter } from './routers/index.ts';
+import { MAX_BATCH_SIZE } from './trpc.ts';
 
 export interface AppOptions {
   /** Built SPA to serve (vite build output); a placeholder page when it is missing. */
@@ -13,6 +16,13 @@ export interface AppOptions {
   /** Extra routes mounted before the SPA fallback, e.g. local storage's `/files`. */
   mounts?: { path: string; handler: RequestHandler }[];
 }
+
+/** Paths the SPA never owns: API prefixes (and typos of them) and file-like paths. */
+const NOT_SPA = /^\/(?:api|trpc|files|healthz|metrics)|\.[A-Za-z0-9]{1,8}$/i;
+
+const notFound: RequestHandler = (req, res) => {
+  res.status(404).json({ error: `Not found: ${req.method} ${req.path}` });
+};
 
 /** The express app: /trpc, /healthz, local files and the SPA. No listening, no process concerns. */
 export function createApp(inner: InnerContext, options: AppOptions = {}) {
@@ -24,6 +34,13 @@ export function createApp(inner: InnerContext, options: AppOptions = {}) {
       'trust proxy',
       /^\d+$/.test(trustProxy) ? Number(trustProxy) : trustProxy === 'true' || trustProxy,
     );
+
+  app.use(requestLogging());
+  app.use(securityHeaders(inner.config));
+  app.get(
+    '/metrics',
+    metricsHandler({ db: inner.db, token: inner.config.METRICS_TOKEN, now: () => inner.clock.now() }),
+  );
 
   app.get('/healthz', async (_req, res) => {
     try {
@@ -37,10 +54,12 @@ export function createApp(inner: InnerContext, options: AppOptions = {}) {
 
   app.use(
     '/trpc',
+    trpcGuards(inner.config),
     createExpressMiddleware({
       router: appRouter,
-      createContext: ({ req, res }) => createRequestContext(inner, req, res),
+      createContext: ({ req, res, info }) => createRequestContext(inner, req, res, info),
       maxBodySize: 1024 * 1024,
+      maxBatchSize: MAX_BATCH_SIZE,
       onError: ({ error, path: procedure }) => {
         if (error.code === 'INTERNAL_SERVER_ERROR' && !(error.cause && 'code' in error.cause)) {
           logger.error('trpc error', { procedure, error: error.cause ?? error });
@@ -55,7 +74,10 @@ export function createApp(inner: InnerContext, options: AppOptions = {}) {
   const index = clientDir ? path.join(clientDir, 'index.html') : null;
   if (clientDir && index && fs.existsSync(index)) {
     app.use(express.static(clientDir, { index: false, maxAge: '1h', immutable: false }));
-    app.get(/^\/(?!trpc|files|healthz).*/, (_req, res) => {
+    // API-like paths that matched nothing above (typos such as /trpcx/…, /api/…, /metricsx) and missing
+    // files (a path with an extension) get a JSON 404, never the SPA's HTML.
+    app.use((req, res, next) => (NOT_SPA.test(req.path) ? notFound(req, res, next) : next()));
+    app.get(/^\/.*/, (_req, res) => {
       res.setHeader('Cache-Control', 'no-cache');
       res.sendFile(index);
     });
@@ -66,6 +88,7 @@ export function createApp(inner: InnerContext, options: AppOptions = {}) {
         .send('<!doctype html><title>Dream Factory</title><h1>梦工厂 Dream Factory</h1><p>API at /trpc</p>');
     });
   }
+  app.use(notFound);
   // Last stop for anything thrown outside tRPC (e.g. a file stream failing): log it, never send a stack.
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     logger.error('http error', { error });

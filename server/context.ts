@@ -2,8 +2,9 @@ import type { Request, Response } from 'express';
 import type { Kysely } from 'kysely';
 import type { Database, User } from '../db/schema.ts';
 import type { Env } from './env.ts';
+import { currentRequest } from './observability/request-context.ts';
 import type { ProviderRegistry } from './providers/registry.ts';
-import { userFromApiToken, userFromSession } from './services/auth.ts';
+import { type AuthVia, effectiveRole, userFromApiToken, userFromSession } from './services/auth.ts';
 import type { Clock } from './services/clock.ts';
 import type { JobEvents } from './services/jobs/events.ts';
 import type { Storage } from './storage/storage.ts';
@@ -34,6 +35,20 @@ export interface Context extends InnerContext {
   cookies: CookieJar;
   /** A Bearer token was sent but matched no live API token. */
   bearerRejected?: boolean;
+  /** Why the Bearer token was refused, for the client (TOKEN_EXPIRED or TOKEN_UNKNOWN). */
+  bearerRejectedReason?: 'TOKEN_EXPIRED' | 'TOKEN_UNKNOWN';
+  /** How the user authenticated; absent means a session (tests' callers). */
+  auth?: AuthVia;
+  /** Calls in this HTTP request (a tRPC batch); rate-limited mutations refuse to share one. */
+  batchSize?: number;
+}
+
+/** The user with the role this request acts with (ADMIN_EMAILS, the stored grant, the token's scope). */
+export function withEffectiveRole(user: User, config: Env, via?: AuthVia): User {
+  return {
+    ...user,
+    role: effectiveRole(user, { adminEmails: config.ADMIN_EMAILS, requireVerified: !!config.SMTP_URL }, via),
+  };
 }
 
 export function readCookie(header: string | undefined, name: string): string | null {
@@ -56,17 +71,35 @@ export async function createRequestContext(
   inner: InnerContext,
   req: Request,
   res: Response,
+  info?: { calls: unknown[] },
 ): Promise<Context> {
   const now = inner.clock.now();
   const secure = req.secure || req.headers['x-forwarded-proto'] === 'https';
-  const sessionToken = readCookie(req.headers.cookie, SESSION_COOKIE);
+  const cookieToken = readCookie(req.headers.cookie, SESSION_COOKIE);
   const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? null;
   let user: User | null = null;
-  if (bearer) user = await userFromApiToken(inner.db, bearer, now);
-  else if (sessionToken) user = await userFromSession(inner.db, sessionToken, now);
+  let auth: AuthVia | undefined;
+  let bearerRejectedReason: Context['bearerRejectedReason'];
+  if (bearer) {
+    const found = await userFromApiToken(inner.db, bearer, now);
+    if (found.ok) {
+      auth = { kind: 'token', tokenId: found.tokenId, scope: found.scope };
+      user = found.user;
+    } else bearerRejectedReason = found.reason;
+  } else if (cookieToken) {
+    user = await userFromSession(inner.db, cookieToken, now);
+    auth = { kind: 'session' };
+  }
+  // With a Bearer token the cookie is not this request's session (sign-out must not end it).
+  const sessionToken = bearer ? null : cookieToken;
+  const scope = currentRequest();
+  if (scope && user) scope.userId = user.id;
   return {
     ...inner,
-    user,
+    user: user ? withEffectiveRole(user, inner.config, auth) : null,
+    auth,
+    batchSize: info?.calls.length ?? 1,
+    bearerRejectedReason,
     sessionToken,
     ip: req.ip ?? null,
     cookies: {

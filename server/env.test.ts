@@ -29,6 +29,79 @@ describe('configuration', () => {
     expect(() => parseEnv({ OSS_BUCKET: 'b' })).toThrow(/OSS_BUCKET/);
   });
 
+  describe('OSS', () => {
+    const keys = { OSS_BUCKET: 'b', OSS_ACCESS_KEY_ID: 'ak', OSS_ACCESS_KEY_SECRET: 'sk' };
+
+    it('signs with V4 by default and takes the key pair, static STS or the ECS RAM role', () => {
+      const env = parseEnv({ ...keys, OSS_REGION: 'oss-cn-hangzhou' });
+      expect(env).toMatchObject({ OSS_SIGNATURE_VERSION: 4, OSS_URL_TTL_SECONDS: 3600 });
+      expect(
+        parseEnv({ ...keys, OSS_REGION: 'oss-cn-hangzhou', OSS_SECURITY_TOKEN: 'tok' }).OSS_SECURITY_TOKEN,
+      ).toBe('tok');
+      const ecs = parseEnv({
+        OSS_BUCKET: 'b',
+        OSS_REGION: 'oss-cn-hangzhou',
+        OSS_ECS_RAM_ROLE: 'DreamFactoryOss',
+        OSS_INTERNAL_ENDPOINT: 'https://oss-cn-hangzhou-internal.aliyuncs.com',
+        OSS_URL_TTL_SECONDS: '604800',
+      });
+      expect(ecs).toMatchObject({ OSS_ECS_RAM_ROLE: 'DreamFactoryOss', OSS_URL_TTL_SECONDS: 604800 });
+      // V1 for an old bucket: an endpoint without a region still works, and a longer TTL is allowed.
+      expect(
+        parseEnv({
+          ...keys,
+          OSS_SIGNATURE_VERSION: '1',
+          OSS_ENDPOINT: 'https://x.example.com',
+          OSS_URL_TTL_SECONDS: '1209600',
+        }),
+      ).toMatchObject({ OSS_SIGNATURE_VERSION: 1, OSS_URL_TTL_SECONDS: 1209600 });
+    });
+
+    it.each([
+      [{ ...keys }, /OSS_REGION: Signature V4/],
+      [
+        { ...keys, OSS_ENDPOINT: 'https://media.example.com' },
+        /OSS_REGION: .*OSS_ENDPOINT alone is not enough/,
+      ],
+      [
+        { ...keys, OSS_REGION: 'oss-cn-hangzhou', OSS_URL_TTL_SECONDS: '604801' },
+        /OSS_URL_TTL_SECONDS: .*7 days/,
+      ],
+      [
+        { ...keys, OSS_REGION: 'oss-cn-hangzhou', OSS_ECS_RAM_ROLE: 'r' },
+        /OSS_ECS_RAM_ROLE: use the instance RAM role or static keys/,
+      ],
+      [{ OSS_BUCKET: 'b', OSS_REGION: 'oss-cn-hangzhou' }, /OSS_BUCKET: OSS needs credentials/],
+      [
+        { OSS_BUCKET: 'b', OSS_REGION: 'oss-cn-hangzhou', OSS_SECURITY_TOKEN: 't' },
+        /OSS_SECURITY_TOKEN: a security token needs/,
+      ],
+      [
+        { ...keys, OSS_REGION: 'oss-cn-hangzhou', OSS_ACCESS_KEY_SECRET: '' },
+        /OSS_ACCESS_KEY_SECRET: .*go together/,
+      ],
+      [{ OSS_ACCESS_KEY_ID: 'ak', OSS_ACCESS_KEY_SECRET: 'sk' }, /OSS_BUCKET: OSS settings are given/],
+      [{ OSS_ECS_RAM_ROLE: 'r' }, /OSS_BUCKET: OSS settings are given/],
+      [{ ...keys, OSS_REGION: 'cn-hangzhou' }, /OSS_REGION: must be a region as ali-oss takes it/],
+      [
+        { ...keys, OSS_REGION: 'oss-cn-hangzhou', OSS_SIGNATURE_VERSION: '2' },
+        /OSS_SIGNATURE_VERSION: must be 4/,
+      ],
+      [{ ...keys, OSS_SIGNATURE_VERSION: '1' }, /OSS_REGION: set OSS_REGION \(or OSS_ENDPOINT\)/],
+      [
+        {
+          ...keys,
+          OSS_REGION: 'oss-cn-hangzhou',
+          OSS_ENDPOINT: 'https://oss-cn-hangzhou-internal.aliyuncs.com',
+        },
+        /OSS_ENDPOINT: an -internal endpoint cannot be reached by browsers/,
+      ],
+      [{ OSS_URL_TTL_SECONDS: '2592001' }, /OSS_URL_TTL_SECONDS/],
+    ])('refuses %j at start, naming the variable', (vars, message) => {
+      expect(() => parseEnv(vars as Record<string, string>)).toThrow(message);
+    });
+  });
+
   it('stops `DATABASE_URL=nonsense` at start with a non-zero exit naming DATABASE_URL', () => {
     const run = spawnSync(process.execPath, ['--import', 'tsx', 'server/index.ts'], {
       env: { ...process.env, DATABASE_URL: 'nonsense', PORT: '0' },

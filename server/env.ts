@@ -44,17 +44,41 @@ export const EnvSchema = z.object({
   DATA_DIR: z.string().default('./data'),
   DATABASE_URL: databaseUrl,
   OSS_BUCKET: optionalString,
-  OSS_REGION: optionalString,
+  OSS_REGION: optionalString.superRefine((v, ctx) => {
+    if (v !== undefined && !/^oss-[a-z0-9-]+$/.test(v))
+      ctx.addIssue({ code: 'custom', message: 'must be a region as ali-oss takes it, e.g. oss-cn-hangzhou' });
+  }),
   OSS_ACCESS_KEY_ID: optionalString,
   OSS_ACCESS_KEY_SECRET: optionalString,
+  /** Static STS: the token issued with OSS_ACCESS_KEY_ID/SECRET (which are then STS ones). */
+  OSS_SECURITY_TOKEN: optionalString,
+  /** ECS: the instance RAM role whose STS credentials the server fetches and refreshes. */
+  OSS_ECS_RAM_ROLE: optionalString,
+  /** Tests only: stands in for the ECS metadata service, http://100.100.100.200. */
+  OSS_ECS_METADATA_URL: url,
+  /** 4 (default): Signature V4; 1 only for old buckets that still accept V1. */
+  OSS_SIGNATURE_VERSION: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const version = v === undefined || v.trim() === '' ? '4' : v.trim();
+      if (version !== '1' && version !== '4') {
+        ctx.addIssue({ code: 'custom', message: 'must be 4 (Signature V4) or 1 (old buckets only)' });
+        return z.NEVER;
+      }
+      return Number(version) as 1 | 4;
+    }),
   OSS_ENDPOINT: url,
+  /** Where the server uploads, heads and deletes (ECS: the region's -internal endpoint); never in URLs. */
+  OSS_INTERNAL_ENDPOINT: url,
   OSS_CNAME: bool(false),
   OSS_PREFIX: z
     .string()
     .default('outputs')
     .refine((v) => /^[A-Za-z0-9][A-Za-z0-9/_-]*$/.test(v) && !v.endsWith('/'), 'letters, digits, - _ /'),
   OSS_PUBLIC_BASE_URL: url,
-  OSS_URL_TTL_SECONDS: intIn(3600, 60, 7 * 24 * 3600),
+  /** Up to 30 days here; at most 7 days (604800) when OSS signs with V4, checked in parseEnv. */
+  OSS_URL_TTL_SECONDS: intIn(3600, 60, 30 * 24 * 3600),
   DASHSCOPE_API_KEY: optionalString,
   DASHSCOPE_BASE_URL: url.transform((v) => v ?? 'https://dashscope.aliyuncs.com'),
   OPENAI_API_KEY: optionalString,
@@ -78,14 +102,49 @@ export const EnvSchema = z.object({
   IMAGE_WAIT_SECONDS: intIn(120, 1, 3600),
   /** How long a worker's claim on a job lasts without renewal (a dead worker's jobs resume after it). */
   JOB_LEASE_MS: intIn(30_000, 200, 3_600_000),
+  /** One user's jobs in flight at providers at once; more wait their turn (not refused). */
+  USER_MAX_ACTIVE_JOBS: intIn(10, 1, 10_000),
+  /** Open jobs.watch streams per user in one process; beyond it RATE_LIMITED. */
+  MAX_WATCHES_PER_USER: intIn(32, 1, 10_000),
+  /** Open jobs.watch streams per client IP in one process; beyond it RATE_LIMITED. */
+  MAX_WATCHES_PER_IP: intIn(256, 1, 100_000),
+  /** The DashScope account's submit limit, shared by every worker process (some models allow fewer). */
+  DASHSCOPE_SUBMITS_PER_SECOND: intIn(10, 1, 10_000),
+  /** The DashScope account's task-query limit (documented: 20 per second per account). */
+  DASHSCOPE_QUERIES_PER_SECOND: intIn(20, 1, 10_000),
+  /** The OpenAI organisation's images per minute for the model tier; 0 = not paced (429s are waited out). */
+  OPENAI_IMAGES_PER_MINUTE: intIn(0, 0, 1_000_000),
   /**
    * Express "trust proxy": set it when behind a reverse proxy (e.g. `loopback`, `1`, or a list of
    * addresses) so rate limits see the client's IP, not the proxy's. Unset trusts no proxy.
    */
   TRUST_PROXY: optionalString,
-  /** Secret for signing local file URLs; derived and stored under DATA_DIR when unset. */
-  APP_SECRET: optionalString,
+  PUBLIC_URL: url,
+  /** Secret for signing local file URLs (at least 32 bytes); generated and stored under DATA_DIR when unset. */
+  APP_SECRET: optionalString.superRefine((v, ctx) => {
+    if (v !== undefined && Buffer.byteLength(v) < 32)
+      ctx.addIssue({ code: 'custom', message: 'must be at least 32 bytes (e.g. `openssl rand -base64 32`)' });
+  }),
+  /** Sign-ups allowed from one IP address per hour; 0 = unlimited. */
+  SIGNUPS_PER_IP_PER_HOUR: intIn(5, 0, 1_000_000),
+  /** `smtp://user:pass@host:587` or `smtps://…`: email verification and password reset. Unset: links go to the log. */
+  SMTP_URL: optionalString.superRefine((v, ctx) => {
+    if (v !== undefined && !/^smtps?:\/\/[^\s]+$/.test(v))
+      ctx.addIssue({ code: 'custom', message: 'must be smtp://user:pass@host:port or smtps://…' });
+  }),
+  /** The From address of account emails; default no-reply@ the PUBLIC_URL host. */
+  MAIL_FROM: optionalString,
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  /** `json` (one JSON object per line) or `pretty` (readable lines, for development). */
+  LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
+  /** Run pending migrations at start; set false on all processes but one (they run `npm run db:migrate`). */
+  MIGRATE_ON_START: bool(true),
+  /** MySQL connections per process. */
+  DATABASE_POOL_SIZE: intIn(20, 1, 1000),
+  /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
+  METRICS_TOKEN: optionalString,
+  /** Minutes between housekeeping sweeps (orphan objects, expired sessions, temp files); 0 = off. */
+  SWEEP_INTERVAL_MINUTES: intIn(60, 0, 7 * 24 * 60),
 });
 
 export type Env = z.output<typeof EnvSchema>;
@@ -100,13 +159,74 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
     throw new EnvError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const env = result.data;
-  const ossSet = [env.OSS_BUCKET, env.OSS_ACCESS_KEY_ID, env.OSS_ACCESS_KEY_SECRET].filter(Boolean).length;
-  if (ossSet > 0 && (ossSet < 3 || (!env.OSS_REGION && !env.OSS_ENDPOINT))) {
+  const problems = ossProblems(env);
+  if (problems.length > 0) {
+    throw new EnvError(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  }
+  if (env.SMTP_URL && !env.PUBLIC_URL) {
     throw new EnvError(
-      'Invalid configuration:\n  OSS_BUCKET: OSS needs OSS_BUCKET, OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET and OSS_REGION (or OSS_ENDPOINT) together',
+      'Invalid configuration:\n  PUBLIC_URL: SMTP_URL needs PUBLIC_URL, the origin the links in emails point at',
     );
   }
   return { ...env, DATA_DIR: path.resolve(env.DATA_DIR) };
+}
+
+const V4_MAX_URL_TTL_SECONDS = 7 * 24 * 3600;
+
+/** Combinations of OSS_* variables that cannot work, each naming the variable to fix. */
+function ossProblems(env: z.output<typeof EnvSchema>): string[] {
+  const problems: string[] = [];
+  const keyPair = Boolean(env.OSS_ACCESS_KEY_ID && env.OSS_ACCESS_KEY_SECRET);
+  if (Boolean(env.OSS_ACCESS_KEY_ID) !== Boolean(env.OSS_ACCESS_KEY_SECRET)) {
+    problems.push(
+      `${env.OSS_ACCESS_KEY_ID ? 'OSS_ACCESS_KEY_SECRET' : 'OSS_ACCESS_KEY_ID'}: OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET go together`,
+    );
+  }
+  if (env.OSS_SECURITY_TOKEN && !keyPair && !env.OSS_ECS_RAM_ROLE) {
+    problems.push(
+      'OSS_SECURITY_TOKEN: a security token needs the STS key pair it was issued with (OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET)',
+    );
+  }
+  if (
+    env.OSS_ECS_RAM_ROLE &&
+    (env.OSS_ACCESS_KEY_ID || env.OSS_ACCESS_KEY_SECRET || env.OSS_SECURITY_TOKEN)
+  ) {
+    problems.push(
+      'OSS_ECS_RAM_ROLE: use the instance RAM role or static keys (OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET, OSS_SECURITY_TOKEN), not both',
+    );
+  }
+  const credentialsSet = env.OSS_ACCESS_KEY_ID || env.OSS_ACCESS_KEY_SECRET || env.OSS_SECURITY_TOKEN;
+  if (!env.OSS_BUCKET) {
+    if (credentialsSet || env.OSS_ECS_RAM_ROLE || env.OSS_INTERNAL_ENDPOINT) {
+      problems.push('OSS_BUCKET: OSS settings are given but OSS_BUCKET is not set');
+    }
+    return problems;
+  }
+  if (!keyPair && !env.OSS_ECS_RAM_ROLE && !credentialsSet) {
+    problems.push(
+      'OSS_BUCKET: OSS needs credentials: OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET (plus OSS_SECURITY_TOKEN for STS), or OSS_ECS_RAM_ROLE on ECS',
+    );
+  }
+  if (env.OSS_SIGNATURE_VERSION === 4) {
+    if (!env.OSS_REGION) {
+      problems.push(
+        'OSS_REGION: Signature V4 (OSS_SIGNATURE_VERSION=4, the default) signs for a region: set OSS_REGION, e.g. oss-cn-hangzhou (OSS_ENDPOINT alone is not enough)',
+      );
+    }
+    if (env.OSS_URL_TTL_SECONDS > V4_MAX_URL_TTL_SECONDS) {
+      problems.push(
+        `OSS_URL_TTL_SECONDS: Signature V4 URLs live at most ${V4_MAX_URL_TTL_SECONDS} seconds (7 days)`,
+      );
+    }
+  } else if (!env.OSS_REGION && !env.OSS_ENDPOINT) {
+    problems.push('OSS_REGION: set OSS_REGION (or OSS_ENDPOINT)');
+  }
+  if (env.OSS_ENDPOINT && /-internal\.aliyuncs\.com/i.test(env.OSS_ENDPOINT)) {
+    problems.push(
+      'OSS_ENDPOINT: an -internal endpoint cannot be reached by browsers; set it as OSS_INTERNAL_ENDPOINT and leave OSS_ENDPOINT unset (or the public host)',
+    );
+  }
+  return problems;
 }
 
 /** Whether the demo models are on offer: DEMO_PROVIDER, else only when no real provider is configured. */

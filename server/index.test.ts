@@ -39,7 +39,7 @@ describe('the server process', () => {
       expect(fs.existsSync(path.join(dataDir, 'dream-factory.sqlite'))).toBe(true);
 
       const client = httpClient(url);
-      await client.auth.signUp.mutate({ email: 'shutdown@example.com', password: 'password123' });
+      await client.auth.signUp.mutate({ email: 'shutdown@example.com', password: 'sturdy-pass-1' });
       const inFlight = client.ai.generateImage.mutate({ prompt: 'finish me', size: '512x512' });
       await new Promise((r) => setTimeout(r, 300));
       child.kill('SIGTERM');

@@ -1,17 +1,22 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect } from '../db/connect.ts';
-import { migrateToLatest } from '../db/migrate.ts';
+import { connect, databaseErrorMessage, describeDatabase } from '../db/connect.ts';
+import { migrateToLatest, migrationStatus } from '../db/migrate.ts';
 import { createApp } from './app.ts';
-import { createInnerContext, createRunner } from './deps.ts';
+import { appSecret, createInnerContext, createRunner, ensureDataDir } from './deps.ts';
 import { type Env, EnvError, loadEnv } from './env.ts';
-import { logger } from './logger.ts';
+import { logger, routeConsoleToLogger } from './logger.ts';
 import { systemClock } from './services/clock.ts';
+import { startSweeper } from './services/sweep.ts';
 import { LocalStorage, localFilesHandler } from './storage/local.ts';
 
 let env: Env;
 try {
   env = loadEnv();
+  ensureDataDir(env.DATA_DIR);
+  // Local files are signed with it: a short secret stops the start here, with a message.
+  if (!env.OSS_BUCKET) appSecret(env);
 } catch (error) {
   if (error instanceof EnvError) {
     console.error(error.message);
@@ -20,20 +25,53 @@ try {
   throw error;
 }
 logger.setLevel(env.LOG_LEVEL);
+logger.setFormat(env.LOG_FORMAT);
+routeConsoleToLogger();
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const db = connect({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR });
-await migrateToLatest(db);
+// The repository root, whether this runs as server/index.ts (tsx) or as the build's dist/server/index.js.
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root =
+  path.basename(path.dirname(here)) === 'dist' ? path.resolve(here, '../..') : path.resolve(here, '..');
+const clientDir = [path.join(root, 'dist/client')].find((dir) => fs.existsSync(path.join(dir, 'index.html')));
+
+const where = describeDatabase(env.DATABASE_URL, env.DATA_DIR);
+const db = connect({
+  databaseUrl: env.DATABASE_URL,
+  dataDir: env.DATA_DIR,
+  poolSize: env.DATABASE_POOL_SIZE,
+});
+try {
+  if (env.MIGRATE_ON_START) {
+    const applied = await migrateToLatest(db);
+    if (applied.length) logger.info('migrations applied', { applied });
+  } else {
+    const pending = (await migrationStatus(db)).filter((m) => !m.executedAt).map((m) => m.name);
+    if (pending.length)
+      logger.warn('migrations pending: run `npm run db:migrate` (MIGRATE_ON_START=false here)', { pending });
+  }
+} catch (error) {
+  logger.error(`database: ${databaseErrorMessage(error, where)}`);
+  await db.destroy().catch(() => undefined);
+  process.exit(1);
+}
 
 const inner = createInnerContext(env, db, systemClock);
 const runner = env.ROLE === 'api' ? null : createRunner(env, inner);
 runner?.start();
+const sweeper =
+  env.ROLE === 'api' || env.SWEEP_INTERVAL_MINUTES === 0
+    ? null
+    : startSweeper(inner, {
+        intervalMs: env.SWEEP_INTERVAL_MINUTES * 60_000,
+        prefix: env.OSS_PREFIX,
+        tmpDir: path.join(env.DATA_DIR, 'tmp'),
+      });
 
 const mounts =
   inner.storage instanceof LocalStorage
     ? [{ path: '/files', handler: localFilesHandler(inner.storage) }]
     : [];
-const app = createApp(inner, { clientDir: path.join(root, 'dist/client'), mounts });
+const app = createApp(inner, { clientDir, mounts });
 
 // A worker-only process still listens, for /healthz; it serves the API too, which does no harm.
 const server = app.listen(env.PORT, env.HOST, () => {
@@ -45,7 +83,13 @@ const server = app.listen(env.PORT, env.HOST, () => {
     database: env.DATABASE_URL?.startsWith('mysql') ? 'mysql' : 'sqlite',
     storage: inner.storage.kind,
     models: inner.providers.models().map((m) => m.id),
+    spa: clientDir ? 'built' : 'placeholder',
+    pid: process.pid,
   });
+});
+server.on('error', (error) => {
+  logger.error(`cannot listen on ${env.HOST}:${env.PORT}: ${(error as Error).message}`);
+  process.exit(1);
 });
 
 let stopping = false;
@@ -53,6 +97,7 @@ async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
   logger.info('shutting down', { signal });
+  sweeper?.stop();
   // Stop accepting and let in-flight requests finish (a waiting generateImage still gets its result,
   // since the runner keeps working meanwhile); long-lived streams get a grace period.
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -62,6 +107,7 @@ async function shutdown(signal: string) {
   clearTimeout(force);
   // Then in-flight jobs hand their leases back; their provider tasks resume on the next start or elsewhere.
   await runner?.stop();
+  await sweeper?.done();
   await db.destroy();
   logger.info('stopped');
   process.exit(0);

@@ -2,7 +2,7 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import superjson from 'superjson';
 import { ZodError } from 'zod';
 import { APP_CODES, type AppCode, AppError, isAppCode } from '../shared/errors.ts';
-import type { Context } from './context.ts';
+import { type Context, withEffectiveRole } from './context.ts';
 import { logger } from './logger.ts';
 
 const REQUEST_ERRORS = new Set<TRPCError['code']>([
@@ -26,8 +26,23 @@ export function appCodeOf(error: TRPCError): AppCode | 'INTERNAL' {
   return isAppCode(error.message) ? error.message : 'INTERNAL';
 }
 
+/** A zod refusal of a new password for its length, said as a reason the client can translate. */
+const tooShortPassword = (error: ZodError): boolean =>
+  error.issues.some(
+    (i) => i.code === 'too_small' && ['password', 'newPassword'].includes(String(i.path.at(-1) ?? '')),
+  );
+
+/** The most calls one HTTP request may batch (the adapter's maxBatchSize; the SPA's batch link sends fewer). */
+export const MAX_BATCH_SIZE = 10;
+
 const t = initTRPC.context<Context>().create({
   transformer: superjson,
+  // jobs.watch streams: a comment line every 15 s keeps proxies and clients from timing out a quiet
+  // stream; the client reconnects (resuming from lastEventId) when it hears nothing for 40 s.
+  sse: { ping: { enabled: true, intervalMs: 15_000 }, client: { reconnectAfterInactivityMs: 40_000 } },
+  // Stacks never reach a client (errorFormatter drops them), so tRPC need not format one per error: with
+  // source maps that costs more than the rest of a refused request (e.g. an over-cap jobs.watch).
+  isDev: false,
   errorFormatter({ shape, error }) {
     const appCode = appCodeOf(error);
     const details = error.cause instanceof AppError ? error.cause.details : undefined;
@@ -45,6 +60,11 @@ const t = initTRPC.context<Context>().create({
         ...details,
         ...(cause instanceof AppError && cause.reason
           ? { reason: cause.reason, ...(cause.params ? { params: cause.params } : {}) }
+          : {}),
+        ...(cause instanceof ZodError && tooShortPassword(cause) ? { reason: 'PASSWORD_TOO_SHORT' } : {}),
+        // The adapter's maxBatchSize refusal (tRPC gives it no code of its own).
+        ...(error.code === 'BAD_REQUEST' && error.message === 'Batch call exceeds maximum size'
+          ? { reason: 'BATCH_TOO_LARGE', params: { maxBatchSize: MAX_BATCH_SIZE } }
           : {}),
         ...(cause instanceof ZodError ? { zodIssues: cause.issues } : {}),
       },
@@ -67,15 +87,39 @@ const errorMapping = t.middleware(async ({ next, path }) => {
   return result;
 });
 
+/** The caller's role is computed at each request (ADMIN_EMAILS, stored grant, token scope), never trusted from a row. */
+const effectiveUser = t.middleware(({ ctx, next }) =>
+  next({ ctx: { user: ctx.user ? withEffectiveRole(ctx.user, ctx.config, ctx.auth) : null } }),
+);
+
+/**
+ * Rate-limited calls (sign-in, sign-up, password, redeem) must come one per HTTP request: inside a batch
+ * they would share one request's worth of checks and be evaluated many at a time.
+ */
+const assertNotBatched = (ctx: Context, path: string) => {
+  if ((ctx.batchSize ?? 1) > 1) {
+    throw new AppError('VALIDATION', `${path} cannot be sent in a batch; send it on its own`, {
+      reason: 'BATCH_NOT_ALLOWED',
+    });
+  }
+};
+
 /** Builds a router from procedures and sub-routers. */
 export const router = t.router;
 /** Makes a server-side caller for a router (tests and scripts). */
 export const createCallerFactory = t.createCallerFactory;
 /** A procedure anyone may call. */
-export const publicProcedure = t.procedure.use(errorMapping);
+export const publicProcedure = t.procedure.use(errorMapping).use(effectiveUser);
+/** A public procedure with a rate limit: refused inside a batch of more than one call. */
+export const rateLimitedProcedure = publicProcedure.use(({ ctx, path, next }) => {
+  assertNotBatched(ctx, path);
+  return next();
+});
 /** A procedure for a signed-in user (session or API token); `ctx.user` is non-null after it. */
 export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
   if (!ctx.user) {
+    if (ctx.bearerRejectedReason === 'TOKEN_EXPIRED')
+      throw new AppError('UNAUTHENTICATED', 'This API token has expired', { reason: 'TOKEN_EXPIRED' });
     throw new AppError(
       'UNAUTHENTICATED',
       ctx.bearerRejected ? 'Unknown or revoked API token' : 'Sign in first',
@@ -83,7 +127,12 @@ export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
   }
   return next({ ctx: { ...ctx, user: ctx.user } });
 });
-/** A procedure for admins only (role from ADMIN_EMAILS). */
+/** A signed-in procedure with a rate limit (password calls, redeem): refused inside a batch. */
+export const rateLimitedAuthedProcedure = authedProcedure.use(({ ctx, path, next }) => {
+  assertNotBatched(ctx, path);
+  return next();
+});
+/** A procedure for admins only (ADMIN_EMAILS, verified when SMTP is set, or a stored grant; tokens need admin scope). */
 export const adminProcedure = authedProcedure.use(({ ctx, next }) => {
   if (ctx.user.role !== 'admin') throw new AppError('FORBIDDEN', 'Admins only');
   return next();

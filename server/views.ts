@@ -10,6 +10,7 @@ export const userView = (u: User): UserView => ({
   email: u.email,
   role: u.role,
   creditBalance: u.credit_balance,
+  emailVerified: u.email_verified_at !== null,
 });
 
 /** Enough of a job to describe a ledger row in any language ("video · Demo video · 4 s · 'waves'"). */

@@ -37,7 +37,13 @@ export function testInner(
     Pick<InnerContext, 'storage' | 'providers' | 'events'>
   > = {},
 ): InnerContext {
-  const env = testEnv({ DEMO_DELAY_MS: '0', APP_SECRET: 'test-secret', ...options.env });
+  // Many tests sign up from one address: no sign-up cap unless a test sets one.
+  const env = testEnv({
+    DEMO_DELAY_MS: '0',
+    APP_SECRET: 'test-secret-test-secret-test-secret',
+    SIGNUPS_PER_IP_PER_HOUR: '0',
+    ...options.env,
+  });
   logger.setLevel(env.LOG_LEVEL);
   return createInnerContext(env, db, options.clock ?? testClock(), options);
 }

@@ -29,7 +29,7 @@ let counter = 0;
 /** Signs up a fresh user through the procedure and returns the row. */
 export async function signUpUser(inner: InnerContext, email?: string): Promise<User> {
   const address = email ?? `user${Date.now()}${counter++}@example.com`;
-  const { user } = await callerFor(inner).auth.signUp({ email: address, password: 'password123' });
+  const { user } = await callerFor(inner).auth.signUp({ email: address, password: 'sturdy-pass-1' });
   return inner.db.selectFrom('users').selectAll().where('id', '=', user.id).executeTakeFirstOrThrow();
 }
 

@@ -14,7 +14,7 @@ import { moveCredits } from '../../server/services/billing.ts';
 import { systemClock } from '../../server/services/clock.ts';
 import { newId } from '../../server/services/ids.ts';
 import { JobRunner } from '../../server/services/jobs/runner.ts';
-import { claimJobs, insertJob, updateJob } from '../../server/services/jobs/store.ts';
+import { insertJob, updateJob } from '../../server/services/jobs/store.ts';
 import { OssStorage } from '../../server/storage/oss.ts';
 import { createTestDb } from '../../test/db.ts';
 import { httpClient, startTestServer } from '../../test/http.ts';
@@ -64,7 +64,7 @@ const env = parseEnv({
   DATA_DIR: dir,
   DEMO_DELAY_MS: '0',
   SIGNUP_BONUS_CREDITS: '0',
-  APP_SECRET: 'bench',
+  APP_SECRET: 'bench-secret-bench-secret-bench-secret',
   WORKER_CONCURRENCY: '32',
   LOG_LEVEL: 'warn',
 });
@@ -79,7 +79,7 @@ runner.start();
 const server = await startTestServer(inner);
 
 const client = httpClient(server.url, { cookies: new Map() });
-const { user } = await client.auth.signUp.mutate({ email: 'bench@example.com', password: 'password123' });
+const { user } = await client.auth.signUp.mutate({ email: 'bench@example.com', password: 'sturdy-pass-1' });
 await inTransaction(t.db, (trx) =>
   moveCredits(trx, { userId: user.id, amount: 1_000_000, kind: 'grant', now: Date.now() }),
 );
@@ -150,7 +150,6 @@ async function floorOnce() {
     await updateJob(trx, jobId, { status: 'succeeded', stage: 'done', progress: 100, finished_at: now });
   });
 }
-void claimJobs;
 
 /** The floor plus the provider's own work (rendering the demo PNG and writing it), which no pipeline can skip. */
 async function floorWithRenderOnce(i: number) {

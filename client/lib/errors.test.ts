@@ -56,7 +56,7 @@ describe('describeError', () => {
       ),
       zh,
     );
-    expect(taken.detail).toBe('该邮箱已注册，请直接登录。');
+    expect(taken.detail).toBe('该邮箱已注册。请直接登录，或重置密码。');
     const unknown = describeError(
       trpcError({ appCode: 'VALIDATION', reason: 'SOMETHING_NEW' }, 'Some English sentence'),
       zh,

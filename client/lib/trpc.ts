@@ -2,6 +2,7 @@ import { QueryClient } from '@tanstack/react-query';
 import {
   createTRPCClient,
   httpBatchLink,
+  httpLink,
   httpSubscriptionLink,
   loggerLink,
   splitLink,
@@ -54,7 +55,12 @@ export function makeTrpcClient(baseUrl = '/trpc') {
       splitLink({
         condition: (op) => op.type === 'subscription',
         true: httpSubscriptionLink({ url: baseUrl, transformer: superjson }),
-        false: httpBatchLink({ url: baseUrl, transformer: superjson }),
+        // Mutations one per request: the server refuses rate-limited ones (sign-in, redeem…) in a batch.
+        false: splitLink({
+          condition: (op) => op.type === 'mutation',
+          true: httpLink({ url: baseUrl, transformer: superjson }),
+          false: httpBatchLink({ url: baseUrl, transformer: superjson, maxItems: 10 }),
+        }),
       }),
     ],
   });

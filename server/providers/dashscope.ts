@@ -6,11 +6,20 @@ import {
   VIDEO_DIMENSIONS,
   type VideoResolution,
 } from '../../shared/models.ts';
-import { type HttpResponse, joinUrl, type RetryPolicy, redact, sendWithRetry, TokenBucket } from './http.ts';
+import {
+  type HttpResponse,
+  joinUrl,
+  type RetryPolicy,
+  redact,
+  retryAfterMs,
+  sendWithRetry,
+  TokenBucket,
+} from './http.ts';
 import { normaliseState } from './normalise.ts';
 import type {
   CallOptions,
   GenerationRequest,
+  PollPace,
   PollResult,
   Provider,
   ProviderResult,
@@ -29,8 +38,17 @@ export interface DashScopeConfig {
   maxRetries?: number;
   /** First backoff delay. Default 1000. */
   retryBaseDelayMs?: number;
-  /** Query rate limit (DashScope: 20 per second per account). */
+  /** Query rate limit (DashScope: 20 per second per account), shared by the fleet. */
   queriesPerSecond?: number;
+  /** Submit rate limit of the account (DASHSCOPE_SUBMITS_PER_SECOND, default 10), shared by the fleet. */
+  submitsPerSecond?: number;
+  /**
+   * Repeat a 429 inside the call (default true). The job runner turns it off: a throttled job waits in
+   * the database instead, holding no worker.
+   */
+  retryRateLimited?: boolean;
+  /** How long a throttled request waits when DashScope names no Retry-After. Default 5000. */
+  throttleDelayMs?: number;
 }
 
 const API_PREFIX = '/api/v1';
@@ -56,17 +74,19 @@ export const createDashScopeProvider = (config: DashScopeConfig): Provider => {
   const baseDelayMs = config.retryBaseDelayMs ?? 1000;
   const maxRetries = config.maxRetries ?? 3;
   const pollIntervalMs = config.pollIntervalMs ?? 1000;
-  const queries = new TokenBucket(config.queriesPerSecond ?? 20);
+  const queriesPerSecond = config.queriesPerSecond ?? 20;
+  const queries = new TokenBucket(queriesPerSecond);
+  const rateStatuses = config.retryRateLimited === false ? [] : [429];
   const auth = { Authorization: `Bearer ${config.apiKey}` };
   const url = (path: string) => joinUrl(config.baseUrl, API_PREFIX, path);
   const clean = (text: string) => redact(text, [config.apiKey]);
 
   // A rejected submission never created a task, so 429 is safe to repeat; a 5xx might have, so it is not.
-  const submitPolicy: RetryPolicy = { maxRetries, baseDelayMs, retryStatuses: new Set([429]) };
+  const submitPolicy: RetryPolicy = { maxRetries, baseDelayMs, retryStatuses: new Set(rateStatuses) };
   const queryPolicy: RetryPolicy = {
     maxRetries,
     baseDelayMs,
-    retryStatuses: new Set([429, 500, 502, 503, 504]),
+    retryStatuses: new Set([...rateStatuses, 500, 502, 503, 504]),
   };
 
   /** Turns a non-2xx DashScope answer ({code, message, request_id}) into an AppError. */
@@ -77,7 +97,7 @@ export const createDashScopeProvider = (config: DashScopeConfig): Provider => {
     const details = { provider: 'dashscope', providerStatus: response.status, providerCode: code };
     if (response.status === 429) {
       return new AppError('RATE_LIMITED', `DashScope is throttling requests (${code}); try again later`, {
-        retryAfterMs: 10_000,
+        retryAfterMs: retryAfterMs(response.headers) ?? config.throttleDelayMs ?? 5_000,
         details,
       });
     }
@@ -203,6 +223,10 @@ export const createDashScopeProvider = (config: DashScopeConfig): Provider => {
 
   return {
     id: 'dashscope',
+    limits: {
+      submit: { key: 'dashscope:submit', perSecond: config.submitsPerSecond ?? 10 },
+      query: { key: 'dashscope:query', perSecond: queriesPerSecond },
+    },
 
     async submit(request: GenerationRequest, options?: CallOptions): Promise<SubmitResult> {
       const model = findModel(request.model);
@@ -261,7 +285,18 @@ export const createDashScopeProvider = (config: DashScopeConfig): Provider => {
       if (response.status !== 200) throw errorFrom(response, 'cancel the task (only PENDING tasks can be)');
     },
 
-    suggestedPollDelayMs: (pollCount: number) =>
-      Math.min(pollIntervalMs * 2 ** Math.floor(pollCount / 3), pollIntervalMs * 5),
+    suggestedPollDelayMs: (pollCount: number, pace?: PollPace) => {
+      if (config.pollIntervalMs !== undefined || !pace) {
+        return Math.min(pollIntervalMs * 2 ** Math.floor(pollCount / 3), pollIntervalMs * 5);
+      }
+      // The documented cadence: a video is worth a first look after 15 s, an image after 5 s; later
+      // polls space out with the task's age (a 5-minute video is not asked every 3 s), so the 20
+      // queries per second go where results are likely.
+      const video = pace.kind === 'video';
+      if (pace.polls === 0) return video ? 15_000 : 5_000;
+      // Not done at the first look: soon after (a task is often just finishing), then spaced by age.
+      const byAge = Math.round(pace.ageMs / 8);
+      return video ? Math.min(30_000, Math.max(2_000, byAge)) : Math.min(15_000, Math.max(1_500, byAge));
+    },
   };
 };

@@ -2,6 +2,7 @@ import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { parseMp4 } from '../../test/fakes/mp4.ts';
 import { createDemoProvider } from './demo.ts';
+import { DemoRenderPool, workerEntry } from './demo-render-pool.ts';
 import type { GenerationRequest, PollResult, ProviderResult } from './provider.ts';
 
 const image = (over: Partial<GenerationRequest> = {}): GenerationRequest => ({
@@ -141,5 +142,50 @@ describe('demo provider: progress, resumption and failure markers', () => {
     expect(result.state).toBe('succeeded');
     expect(result.results).toHaveLength(2);
     expect(result.failedCount).toBe(1);
+  });
+});
+
+describe('demo provider: rendering off the event loop', () => {
+  it('renders images on worker threads started on first use, byte for byte the same as in-thread', async () => {
+    const pool = new DemoRenderPool(2);
+    try {
+      const provider = createDemoProvider({ renderPool: pool });
+      const { taskId } = await provider.submit(image({ n: 3, size: '256x256' }));
+      expect(pool.threads).toBe(0); // nothing started by a submit
+      const result = await provider.poll(taskId);
+      expect(pool.threads).toBe(2);
+      expect(result.results).toHaveLength(3);
+      const again = await run(image({ n: 3, size: '256x256' }));
+      for (const [i, r] of (result.results ?? []).entries()) {
+        expect(bytesOf(r).equals(bytesOf(again.results?.[i]))).toBe(true);
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('keeps the event loop free while it renders', async () => {
+    const pool = new DemoRenderPool(1);
+    try {
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 5);
+      const started = Date.now();
+      await Promise.all(Array.from({ length: 4 }, (_, i) => pool.renderPng(1024, 1024, i)));
+      const elapsed = Date.now() - started;
+      clearInterval(timer);
+      // A loop blocked by the renders would tick a handful of times; a free one ticks all along.
+      expect(ticks).toBeGreaterThan(elapsed / 5 / 4);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('finds its worker script next to the module: .ts through tsx from source, .js when compiled', () => {
+    const source = workerEntry('file:///srv/app/server/providers/demo-render-pool.ts');
+    expect(source.url.href).toBe('file:///srv/app/server/providers/demo-render-worker.ts');
+    expect(source.fromSource).toBe(true);
+    const built = workerEntry('file:///srv/app/dist/server/providers/demo-render-pool.js');
+    expect(built.url.href).toBe('file:///srv/app/dist/server/providers/demo-render-worker.js');
+    expect(built.fromSource).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 import { AppError } from '../../shared/errors.ts';
 import { parseSize, VIDEO_DIMENSIONS, type VideoResolution } from '../../shared/models.ts';
-import { hashSeed, renderDemoMp4, renderDemoPng } from './demo-media.ts';
+import { hashSeed, renderDemoMp4 } from './demo-media.ts';
+import { DemoRenderPool } from './demo-render-pool.ts';
 import type {
   CallOptions,
   GenerationRequest,
@@ -17,6 +18,8 @@ export interface DemoProviderOptions {
   ffmpegPath?: string;
   /** Clock, for tests. */
   now?: () => number;
+  /** Where PNGs are rendered: worker threads, started on first use (default: one pool per process). */
+  renderPool?: DemoRenderPool;
 }
 
 /** Prompt markers that make the demo fail on purpose (documented in docs/providers.md). */
@@ -72,6 +75,13 @@ const outcomeOf = (prompt: string): DemoOutcome => {
   return 'ok';
 };
 
+let shared: DemoRenderPool | undefined;
+/** The process's render threads, made on the first demo image (an idle server starts none). */
+export const sharedRenderPool = (): DemoRenderPool => {
+  shared ??= new DemoRenderPool();
+  return shared;
+};
+
 const even = (value: number) => Math.max(2, Math.round(value / 2) * 2);
 
 /** The offline provider: real PNGs and MP4s made locally, deterministic from prompt + seed. */
@@ -80,27 +90,32 @@ export const createDemoProvider = (options: DemoProviderOptions = {}): Provider 
   const now = options.now ?? Date.now;
   // Finished results by task id, so repeated polls of a finished task do not re-render.
   const cache = new Map<string, ProviderResult[]>();
+  // Images render on worker threads so the event loop stays free (videos already run in ffmpeg).
+  let pool = options.renderPool;
 
   const render = async (task: DemoTask, signal?: AbortSignal): Promise<ProviderResult[]> => {
     const count = task.o === 'partial' ? Math.max(0, task.n - 1) : task.n;
+    const seeds = Array.from({ length: count }, (_, index) => hashSeed(`${task.h}:${index}`));
+    if (task.k === 'image') {
+      // All of a task's images at once, on as many render threads as there are.
+      pool ??= sharedRenderPool();
+      const renderer = pool;
+      const images = await Promise.all(seeds.map((seed) => renderer.renderPng(task.w, task.ht, seed)));
+      return images.map((bytes) => ({ bytes, contentType: 'image/png' }));
+    }
     const results: ProviderResult[] = [];
-    for (let index = 0; index < count; index++) {
-      const seed = hashSeed(`${task.h}:${index}`);
-      if (task.k === 'image') {
-        results.push({ bytes: renderDemoPng(task.w, task.ht, seed), contentType: 'image/png' });
-      } else {
-        const bytes = await renderDemoMp4(
-          {
-            width: task.w,
-            height: task.ht,
-            durationSeconds: task.d ?? 4,
-            seed,
-            ffmpegPath: options.ffmpegPath,
-          },
-          signal,
-        );
-        results.push({ bytes, contentType: 'video/mp4' });
-      }
+    for (const seed of seeds) {
+      const bytes = await renderDemoMp4(
+        {
+          width: task.w,
+          height: task.ht,
+          durationSeconds: task.d ?? 4,
+          seed,
+          ffmpegPath: options.ffmpegPath,
+        },
+        signal,
+      );
+      results.push({ bytes, contentType: 'video/mp4' });
     }
     return results;
   };
@@ -182,6 +197,8 @@ export const createDemoProvider = (options: DemoProviderOptions = {}): Provider 
     },
 
     // An instant demo (delay 0) is done at once: poll without waiting.
-    suggestedPollDelayMs: () => (delayMs === 0 ? 0 : Math.min(500, Math.max(50, Math.floor(delayMs / 10)))),
+    // The demo knows when its task ends: look then (none of it if instant), and briefly after.
+    suggestedPollDelayMs: (pollCount: number) =>
+      delayMs === 0 ? 0 : pollCount === 0 ? delayMs : Math.min(500, Math.max(50, Math.floor(delayMs / 10))),
   };
 };

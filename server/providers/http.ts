@@ -1,4 +1,8 @@
 import { AppError } from '../../shared/errors.ts';
+import { providerCall } from '../observability/metrics.ts';
+
+/** AppError.reason of a request that never reached the provider (connection refused, DNS, reset). */
+export const UNREACHABLE = 'PROVIDER_UNREACHABLE';
 
 /** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
 export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
@@ -77,6 +81,7 @@ export interface HttpResponse {
 export const sendJson = async (request: HttpRequest): Promise<HttpResponse> => {
   const timeout = AbortSignal.timeout(request.timeoutMs);
   const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
+  const startedAt = performance.now();
   try {
     const response = await fetch(request.url, {
       method: request.method,
@@ -94,9 +99,11 @@ export const sendJson = async (request: HttpRequest): Promise<HttpResponse> => {
     } catch {
       json = undefined;
     }
+    providerCall(request.provider, request.method, startedAt, response.status);
     return { status: response.status, headers: response.headers, json };
   } catch (error) {
     if (request.signal?.aborted) throw request.signal.reason;
+    providerCall(request.provider, request.method, startedAt, timeout.aborted ? 'timeout' : 'network');
     if (timeout.aborted) {
       throw new AppError(
         'PROVIDER_TIMEOUT',
@@ -106,7 +113,11 @@ export const sendJson = async (request: HttpRequest): Promise<HttpResponse> => {
         },
       );
     }
-    throw new AppError('PROVIDER_FAILED', `${request.provider} could not be reached`, { cause: error });
+    // Nothing reached the provider, so nothing was created there: safe to try again later.
+    throw new AppError('PROVIDER_FAILED', `${request.provider} could not be reached`, {
+      cause: error,
+      reason: UNREACHABLE,
+    });
   }
 };
 

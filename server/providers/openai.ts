@@ -21,6 +21,10 @@ export interface OpenAIConfig {
   maxRetries?: number;
   /** First backoff delay. Default 1000. */
   retryBaseDelayMs?: number;
+  /** The organisation's images per minute (OPENAI_IMAGES_PER_MINUTE), shared by the fleet; unset = no pacing. */
+  imagesPerMinute?: number;
+  /** Repeat a 429 inside the call (default true); the job runner turns it off and waits in the database. */
+  retryRateLimited?: boolean;
 }
 
 const asRecord = (value: unknown): Record<string, unknown> =>
@@ -48,7 +52,7 @@ export const createOpenAIProvider = (config: OpenAIConfig): Provider => {
     maxRetries: config.maxRetries ?? 3,
     baseDelayMs: config.retryBaseDelayMs ?? 1000,
     // A 5xx may still have generated (and billed) images, so only the explicit "slow down" is repeated.
-    retryStatuses: new Set([429]),
+    retryStatuses: new Set(config.retryRateLimited === false ? [] : [429]),
   };
   const finished = new Map<string, PollResult>();
 
@@ -83,6 +87,11 @@ export const createOpenAIProvider = (config: OpenAIConfig): Provider => {
 
   return {
     id: 'openai',
+    // Counted per request, which is per image for n = 1 (the common case); n > 1 may run ahead a little
+    // and then meets a 429, which the runner waits out.
+    ...(config.imagesPerMinute
+      ? { limits: { submit: { key: 'openai:image', perSecond: config.imagesPerMinute / 60 } } }
+      : {}),
 
     async submit(request: GenerationRequest, options?: CallOptions): Promise<SubmitResult> {
       const model = findModel(request.model);

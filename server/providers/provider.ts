@@ -42,6 +42,25 @@ export interface SubmitResult {
   immediate?: PollResult;
 }
 
+/** A provider account limit, shared by every worker process through the database (jobs/limiter.ts). */
+export interface RateLimit {
+  /** Row name in provider_limits, e.g. `dashscope:submit`. */
+  key: string;
+  /** Requests allowed per second across the whole fleet. */
+  perSecond: number;
+}
+
+/** What the runner knows when it asks a provider how long to wait before the next poll. */
+export interface PollPace {
+  kind: 'image' | 'video';
+  /** Time since the task was submitted. */
+  ageMs: number;
+  /** 0 right after the submit, then how many polls were made. */
+  polls: number;
+  /** Last progress the provider reported, 0..100. */
+  progress?: number;
+}
+
 export interface CallOptions {
   signal?: AbortSignal;
 }
@@ -55,6 +74,11 @@ export interface Provider {
   submit(request: GenerationRequest, options?: CallOptions): Promise<SubmitResult>;
   poll(taskId: string, options?: CallOptions): Promise<PollResult>;
   cancel?(taskId: string, options?: CallOptions): Promise<void>;
-  /** How long to wait before the next poll, given how many polls were made so far (provider's advice). */
-  suggestedPollDelayMs?(pollCount: number): number;
+  /**
+   * How long to wait before the next poll (the provider's advice: its documented cadence, the task's
+   * age and progress). `pollCount` is the number of polls made so far.
+   */
+  suggestedPollDelayMs?(pollCount: number, pace?: PollPace): number;
+  /** The account's limits, if the provider has any worth pacing by. */
+  readonly limits?: { submit?: RateLimit; query?: RateLimit };
 }

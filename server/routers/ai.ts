@@ -11,6 +11,7 @@ import {
   OutputsListInput,
   type OutputView,
 } from '../../shared/schemas/generation.ts';
+import { countedStream } from '../observability/metrics.ts';
 import { cancelJob, type StartResult, startGeneration, waitForJob } from '../services/generation.ts';
 import {
   findUserJob,
@@ -115,24 +116,50 @@ export const jobsRouter = router({
     };
   }),
 
-  /** Job snapshots over SSE, tracked by status_sequence so a client never applies an older one. */
+  /**
+   * Job snapshots over SSE, tracked by status_sequence so a client never applies an older one and a
+   * reconnect resumes after `lastEventId`. Waiting costs no query: the process's change feed wakes the
+   * stream. Open streams are capped per user and per IP (RATE_LIMITED beyond), checked before any query.
+   */
   watch: authedProcedure
-    .input(IdInput.extend({ lastEventId: z.string().nullish() }))
-    .subscription(async function* ({ ctx, input, signal }) {
-      const first = await findUserJob(ctx.db, ctx.user.id, input.id);
-      if (!first) throw new AppError('NOT_FOUND', 'Job not found', { reason: 'JOB_NOT_FOUND' });
-      let lastSequence = input.lastEventId ? Number(input.lastEventId) || 0 : 0;
-      for (;;) {
-        const job = await findUserJob(ctx.db, ctx.user.id, input.id);
-        if (!job) return;
-        if (job.status_sequence > lastSequence) {
-          lastSequence = job.status_sequence;
-          yield tracked(String(job.status_sequence), jobView(job));
+    .input(
+      IdInput.extend({
+        lastEventId: z
+          .string()
+          .regex(/^\d{1,15}$/, 'lastEventId must be the status sequence of an earlier event')
+          .nullish(),
+      }),
+    )
+    .subscription(
+      countedStream(async function* ({ ctx, input, signal }) {
+        const release = ctx.events.watches.acquire(
+          { userId: ctx.user.id, ip: ctx.ip },
+          { perUser: ctx.config.MAX_WATCHES_PER_USER, perIp: ctx.config.MAX_WATCHES_PER_IP },
+        );
+        try {
+          let job = await findUserJob(ctx.db, ctx.user.id, input.id);
+          if (!job) throw new AppError('NOT_FOUND', 'Job not found', { reason: 'JOB_NOT_FOUND' });
+          const lastSequence = input.lastEventId ? Number(input.lastEventId) : 0;
+          if (lastSequence > job.status_sequence) {
+            throw new AppError(
+              'VALIDATION',
+              'lastEventId is ahead of this job: it belongs to another stream',
+            );
+          }
+          let seen = lastSequence;
+          for (;;) {
+            if (job.status_sequence > seen) {
+              seen = job.status_sequence;
+              yield tracked(String(job.status_sequence), jobView(job));
+            }
+            if (isFinal(job.status) || signal?.aborted) return;
+            job = (await ctx.events.feed.next(job.id, seen, { signal })) ?? job;
+          }
+        } finally {
+          release();
         }
-        if (isFinal(job.status) || signal?.aborted) return;
-        await ctx.events.waitForChange(job.id, 500, signal);
-      }
-    }),
+      }),
+    ),
 
   cancel: authedProcedure.input(IdInput).mutation(async ({ ctx, input }) => {
     const job = await cancelJob(ctx, { userId: ctx.user.id, jobId: input.id });

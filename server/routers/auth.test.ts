@@ -56,11 +56,11 @@ describe.each(DIALECTS)('accounts on %s', (dialect) => {
   });
 
   it('refuses a duplicate email whatever its case, and writes nothing', async () => {
-    await callerFor(inner).auth.signUp({ email: 'dup@example.com', password: 'password1' });
+    await callerFor(inner).auth.signUp({ email: 'dup@example.com', password: 'sturdy-pass-1' });
     const before = await countUsers();
     const ledgerBefore = (await t.db.selectFrom('credit_ledger').select('id').execute()).length;
     expect(
-      await appCodeOf(callerFor(inner).auth.signUp({ email: 'DUP@example.COM', password: 'password2' })),
+      await appCodeOf(callerFor(inner).auth.signUp({ email: 'DUP@example.COM', password: 'sturdy-pass-2' })),
     ).toBe('VALIDATION');
     expect(await countUsers()).toBe(before);
     expect((await t.db.selectFrom('credit_ledger').select('id').execute()).length).toBe(ledgerBefore);
@@ -69,7 +69,7 @@ describe.each(DIALECTS)('accounts on %s', (dialect) => {
   it('refuses a wrong password with UNAUTHENTICATED and opens no session', async () => {
     const { user } = await callerFor(inner).auth.signUp({
       email: 'wrongpw@example.com',
-      password: 'password1',
+      password: 'sturdy-pass-1',
     });
     const sessions = async () =>
       (await t.db.selectFrom('sessions').select('id').where('user_id', '=', user.id).execute()).length;
@@ -81,12 +81,12 @@ describe.each(DIALECTS)('accounts on %s', (dialect) => {
     );
     expect(jar.token).toBeNull();
     expect(await sessions()).toBe(before);
-    await caller.auth.signIn({ email: 'wrongpw@example.com', password: 'password1' });
+    await caller.auth.signIn({ email: 'wrongpw@example.com', password: 'sturdy-pass-1' });
     expect(jar.token).toMatch(/^dfs_/);
   });
 
   it('rate limits repeated sign-in failures, then releases after the window', async () => {
-    await callerFor(inner).auth.signUp({ email: 'brute@example.com', password: 'password1' });
+    await callerFor(inner).auth.signUp({ email: 'brute@example.com', password: 'sturdy-pass-1' });
     const caller = callerFor(inner, null, { ip: '198.51.100.9' });
     for (let i = 0; i < 10; i++) {
       expect(
@@ -94,17 +94,17 @@ describe.each(DIALECTS)('accounts on %s', (dialect) => {
       ).toBe('UNAUTHENTICATED');
     }
     // Even the right password is refused while limited.
-    expect(await appCodeOf(caller.auth.signIn({ email: 'brute@example.com', password: 'password1' }))).toBe(
-      'RATE_LIMITED',
-    );
+    expect(
+      await appCodeOf(caller.auth.signIn({ email: 'brute@example.com', password: 'sturdy-pass-1' })),
+    ).toBe('RATE_LIMITED');
     clock.advance(16 * 60 * 1000);
     await expect(
-      caller.auth.signIn({ email: 'brute@example.com', password: 'password1' }),
+      caller.auth.signIn({ email: 'brute@example.com', password: 'sturdy-pass-1' }),
     ).resolves.toBeTruthy();
   });
 
   it('limits sign-in failures per IP more loosely than per account', async () => {
-    await callerFor(inner).auth.signUp({ email: 'shared-ip@example.com', password: 'password1' });
+    await callerFor(inner).auth.signUp({ email: 'shared-ip@example.com', password: 'sturdy-pass-1' });
     const ip = '198.51.100.77';
     // 99 failures from one address (other accounts) still let a right password through...
     await t.db
@@ -113,25 +113,25 @@ describe.each(DIALECTS)('accounts on %s', (dialect) => {
       .execute();
     const fromIp = callerFor(inner, null, { ip });
     await expect(
-      fromIp.auth.signIn({ email: 'shared-ip@example.com', password: 'password1' }),
+      fromIp.auth.signIn({ email: 'shared-ip@example.com', password: 'sturdy-pass-1' }),
     ).resolves.toBeTruthy();
     // ...the hundredth closes the address, not the account.
     expect(
       await appCodeOf(fromIp.auth.signIn({ email: 'someone-else@example.com', password: 'wrong-one' })),
     ).toBe('UNAUTHENTICATED');
     expect(
-      await appCodeOf(fromIp.auth.signIn({ email: 'shared-ip@example.com', password: 'password1' })),
+      await appCodeOf(fromIp.auth.signIn({ email: 'shared-ip@example.com', password: 'sturdy-pass-1' })),
     ).toBe('RATE_LIMITED');
     const elsewhere = callerFor(inner, null, { ip: '198.51.100.78' });
     await expect(
-      elsewhere.auth.signIn({ email: 'shared-ip@example.com', password: 'password1' }),
+      elsewhere.auth.signIn({ email: 'shared-ip@example.com', password: 'sturdy-pass-1' }),
     ).resolves.toBeTruthy();
   });
 
   it('forbids admin procedures to non-admins and allows them to ADMIN_EMAILS', async () => {
     const { user } = await callerFor(inner).auth.signUp({
       email: 'plain@example.com',
-      password: 'password1',
+      password: 'sturdy-pass-1',
     });
     const plain = callerFor(inner, await userById(t.db, user.id));
     const before = (await userById(t.db, user.id)).credit_balance;
@@ -143,7 +143,7 @@ describe.each(DIALECTS)('accounts on %s', (dialect) => {
 
     const { user: boss } = await callerFor(inner).auth.signUp({
       email: 'boss@example.com',
-      password: 'password1',
+      password: 'sturdy-pass-1',
     });
     expect(boss.role).toBe('admin');
     const admin = callerFor(inner, await userById(t.db, boss.id));
@@ -159,7 +159,7 @@ describe.each(DIALECTS)('accounts on %s', (dialect) => {
   it('refuses a negative or fractional grant with VALIDATION and writes nothing', async () => {
     const { user: boss } = await callerFor(inner).auth.signUp({
       email: 'boss2@example.com',
-      password: 'password1',
+      password: 'sturdy-pass-1',
     });
     const admin = callerFor(inner, { ...(await userById(t.db, boss.id)), role: 'admin' });
     const before = (await t.db.selectFrom('credit_ledger').select('id').execute()).length;
@@ -174,7 +174,7 @@ describe.each(DIALECTS)('accounts on %s', (dialect) => {
   it('pages through credit history with a cursor', async () => {
     const { user } = await callerFor(inner).auth.signUp({
       email: 'pager@example.com',
-      password: 'password1',
+      password: 'sturdy-pass-1',
     });
     const boss = await t.db
       .selectFrom('users')
@@ -203,7 +203,7 @@ describe.each(DIALECTS)('accounts on %s', (dialect) => {
     it('authenticates with the session cookie, and forgets it on sign-out', async () => {
       const cookies = new Map<string, string>();
       const client = httpClient(server.url, { cookies });
-      await client.auth.signUp.mutate({ email: 'cookie@example.com', password: 'password1' });
+      await client.auth.signUp.mutate({ email: 'cookie@example.com', password: 'sturdy-pass-1' });
       expect(cookies.get('df_session')).toMatch(/^dfs_/);
       expect((await client.auth.me.query())?.user.email).toBe('cookie@example.com');
       await client.auth.signOut.mutate();
@@ -213,7 +213,7 @@ describe.each(DIALECTS)('accounts on %s', (dialect) => {
 
     it('authenticates with an API token, and refuses it once revoked or unknown', async () => {
       const web = httpClient(server.url);
-      await web.auth.signUp.mutate({ email: 'tokens@example.com', password: 'password1' });
+      await web.auth.signUp.mutate({ email: 'tokens@example.com', password: 'sturdy-pass-1' });
       const { id, token } = await web.apiTokens.create.mutate({ name: 'script' });
       const api = httpClient(server.url, { token });
       expect((await api.credits.balance.query()).balance).toBe(100);

@@ -1,4 +1,6 @@
 import { AdminUsersListInput, CreditsHistoryInput, GrantCreditsInput } from '../../shared/schemas/credits.ts';
+import { withEffectiveRole } from '../context.ts';
+import { audit } from '../services/audit.ts';
 import { listUsers } from '../services/auth.ts';
 import { getBalance, grantCreditsByEmail, listLedgerWithJobs } from '../services/billing.ts';
 import { adminProcedure, authedProcedure, router } from '../trpc.ts';
@@ -18,21 +20,34 @@ export const creditsRouter = router({
 });
 
 export const adminCreditsRouter = router({
-  grant: adminProcedure.input(GrantCreditsInput).mutation(({ ctx, input }) =>
-    grantCreditsByEmail(ctx.db, {
+  grant: adminProcedure.input(GrantCreditsInput).mutation(async ({ ctx, input }) => {
+    const result = await grantCreditsByEmail(ctx.db, {
       email: input.email,
       amount: input.amount,
       note: input.note || `Granted by ${ctx.user.email}`,
       now: ctx.clock.now(),
-    }),
-  ),
+    });
+    await audit(ctx.db, {
+      action: 'credits.granted',
+      actorUserId: ctx.user.id,
+      subject: input.email,
+      ip: ctx.ip,
+      detail: `${input.amount} credits`,
+      now: ctx.clock.now(),
+    });
+    return result;
+  }),
 });
 
 export const adminUsersRouter = router({
   list: adminProcedure.input(AdminUsersListInput).query(async ({ ctx, input }) => {
     const page = await listUsers(ctx.db, input);
     return {
-      items: page.items.map((u) => ({ ...userView(u), createdAt: new Date(u.created_at) })),
+      // The role as it acts now (ADMIN_EMAILS, verification, stored grant), not the stored grant alone.
+      items: page.items.map((u) => ({
+        ...userView(withEffectiveRole(u, ctx.config)),
+        createdAt: new Date(u.created_at),
+      })),
       nextCursor: page.nextCursor,
     };
   }),

@@ -1,6 +1,6 @@
 import { router } from '../trpc.ts';
 import { adminJobsRouter, aiRouter, jobsRouter, outputsRouter } from './ai.ts';
-import { apiTokensRouter, authRouter } from './auth.ts';
+import { adminAuditRouter, apiTokensRouter, authRouter } from './auth.ts';
 import { adminCreditsRouter, adminUsersRouter, creditsRouter } from './credits.ts';
 import { adminCodesRouter, redeemRouter } from './redeem.ts';
 
@@ -18,6 +18,7 @@ export const appRouter = router({
     users: adminUsersRouter,
     codes: adminCodesRouter,
     jobs: adminJobsRouter,
+    audit: adminAuditRouter,
   }),
 });
 

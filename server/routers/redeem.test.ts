@@ -210,7 +210,7 @@ describe.each(DIALECTS)('redeem and admin.codes procedures on %s', (dialect) => 
 
     it('creates a 10,000-code batch and redeems one of its codes with a real client', async () => {
       const boss = httpClient(server.url);
-      await boss.auth.signUp.mutate({ email: 'boss-http@example.com', password: 'password1' });
+      await boss.auth.signUp.mutate({ email: 'boss-http@example.com', password: 'sturdy-pass-1' });
       // boss@example.com (the ADMIN_EMAILS account) has no usable password here: promote this one directly.
       await t.db
         .updateTable('users')
@@ -224,13 +224,13 @@ describe.each(DIALECTS)('redeem and admin.codes procedures on %s', (dialect) => 
       expect(created.csv.trimEnd().split('\n')).toHaveLength(10_001);
 
       const user = httpClient(server.url);
-      await user.auth.signUp.mutate({ email: 'http-user@example.com', password: 'password1' });
+      await user.auth.signUp.mutate({ email: 'http-user@example.com', password: 'sturdy-pass-1' });
       expect(await user.redeem.redeem.mutate({ code: created.codes[9_999]! })).toEqual({
         credits: 3,
         balance: 3,
       });
       const late = httpClient(server.url);
-      await late.auth.signUp.mutate({ email: 'http-late@example.com', password: 'password1' });
+      await late.auth.signUp.mutate({ email: 'http-late@example.com', password: 'sturdy-pass-1' });
       expect(await appCodeOf(late.redeem.redeem.mutate({ code: created.codes[9_999]! }))).toBe(
         'CODE_EXHAUSTED',
       );

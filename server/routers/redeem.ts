@@ -4,11 +4,12 @@ import {
   ListBatchesInput,
   RedeemInput,
 } from '../../shared/schemas/redeem.ts';
+import { audit } from '../services/audit.ts';
 import { codesCsv, createCodeBatch, disableCodes, listBatches, redeemCode } from '../services/redeem.ts';
-import { adminProcedure, authedProcedure, router } from '../trpc.ts';
+import { adminProcedure, rateLimitedAuthedProcedure, router } from '../trpc.ts';
 
 export const redeemRouter = router({
-  redeem: authedProcedure
+  redeem: rateLimitedAuthedProcedure
     .input(RedeemInput)
     .mutation(({ ctx, input }) =>
       redeemCode(ctx.db, { userId: ctx.user.id, code: input.code, ip: ctx.ip, now: ctx.clock.now() }),
@@ -21,6 +22,14 @@ export const adminCodesRouter = router({
     const { batchId, codes } = await createCodeBatch(ctx.db, {
       ...input,
       createdBy: ctx.user.id,
+      now: ctx.clock.now(),
+    });
+    await audit(ctx.db, {
+      action: 'codes.created',
+      actorUserId: ctx.user.id,
+      subject: batchId,
+      ip: ctx.ip,
+      detail: `${input.count} codes × ${input.credits} credits`,
       now: ctx.clock.now(),
     });
     const csv = codesCsv({

@@ -4,6 +4,7 @@ import { toPage } from '../../db/paging.ts';
 import type { Database, Job, LedgerKind, LedgerRow } from '../../db/schema.ts';
 import { type Executor, inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../shared/errors.ts';
+import { countCredits } from '../observability/metrics.ts';
 import { findUserJobs } from './jobs/store.ts';
 
 export interface CreditMovement {
@@ -60,6 +61,7 @@ export async function moveCredits(trx: Executor, m: CreditMovement): Promise<{ b
       created_at: m.now,
     })
     .execute();
+  countCredits(m.kind, m.amount);
   return { balance };
 }
 

@@ -1,17 +1,19 @@
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { affectedRows, isUniqueViolation } from '../../db/dialect.ts';
+import { isUniqueViolation } from '../../db/dialect.ts';
 import type { Database, Job, JobOutput } from '../../db/schema.ts';
-import { type Executor, inTransaction } from '../../db/transaction.ts';
-import { type AppCode, AppError } from '../../shared/errors.ts';
+import { inTransaction } from '../../db/transaction.ts';
+import { AppError } from '../../shared/errors.ts';
 import type { ModelInfo } from '../../shared/models.ts';
 import { quote, validateGenerationParams, withDefaults } from '../../shared/pricing.ts';
+import { type JobFacts, jobTransition } from '../observability/jobs.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { Storage } from '../storage/storage.ts';
 import { moveCredits } from './billing.ts';
 import type { Clock } from './clock.ts';
 import { newId } from './ids.ts';
 import type { JobEvents } from './jobs/events.ts';
+import { failJob } from './jobs/settle.ts';
 import {
   findJob,
   findJobByIdempotencyKey,
@@ -19,8 +21,10 @@ import {
   insertJob,
   isFinal,
   outputsOfJob,
-  updateJob,
 } from './jobs/store.ts';
+
+// Settling lives in jobs/settle.ts; these names stay importable from here.
+export { completeJob, failJob, type StoredOutput } from './jobs/settle.ts';
 
 export interface GenerationDeps {
   db: Kysely<Database>;
@@ -138,6 +142,35 @@ export async function startGeneration(
 
   const now = deps.clock.now();
   const jobId = newId();
+  const paramsJson = JSON.stringify(params);
+  // The row as inserted: the answer needs no read back.
+  const row: Job = {
+    id: jobId,
+    user_id: input.userId,
+    kind: input.kind,
+    status: 'queued',
+    stage: 'queued',
+    progress: 0,
+    status_sequence: 1,
+    model: model.id,
+    provider: model.provider,
+    prompt: input.prompt,
+    params: paramsJson,
+    cost,
+    refunded: 0,
+    provider_task_id: null,
+    attempts: 0,
+    lease_owner: null,
+    lease_until: null,
+    next_attempt_at: now,
+    idempotency_key: input.idempotencyKey ?? null,
+    request_hash: hash,
+    error_code: null,
+    error_message: null,
+    created_at: now,
+    started_at: null,
+    finished_at: null,
+  };
   try {
     await inTransaction(deps.db, async (trx) => {
       // Charge first: the users row lock comes before the jobs insert's foreign-key check, so
@@ -150,33 +183,7 @@ export async function startGeneration(
         note: `${model.id} ${input.kind}`,
         now,
       });
-      await insertJob(trx, {
-        id: jobId,
-        user_id: input.userId,
-        kind: input.kind,
-        status: 'queued',
-        stage: 'queued',
-        progress: 0,
-        status_sequence: 1,
-        model: model.id,
-        provider: model.provider,
-        prompt: input.prompt,
-        params: JSON.stringify(params),
-        cost,
-        refunded: 0,
-        provider_task_id: null,
-        attempts: 0,
-        lease_owner: null,
-        lease_until: null,
-        next_attempt_at: now,
-        idempotency_key: input.idempotencyKey ?? null,
-        request_hash: hash,
-        error_code: null,
-        error_message: null,
-        created_at: now,
-        started_at: null,
-        finished_at: null,
-      });
+      await insertJob(trx, { ...row, params: paramsJson });
     });
   } catch (error) {
     // Two requests with one key raced: the loser's transaction (and charge) rolled back.
@@ -187,7 +194,8 @@ export async function startGeneration(
     throw error;
   }
   deps.events.queued();
-  return { dryRun: false, job: (await findJob(deps.db, jobId))!, reused: false };
+  jobTransition(row, 'queued', { cost });
+  return { dryRun: false, job: row, reused: false };
 }
 
 function reuse(existing: Job, hash: string): StartResult {
@@ -199,143 +207,6 @@ function reuse(existing: Job, hash: string): StartResult {
     );
   }
   return { dryRun: false, job: existing, reused: true };
-}
-
-/**
- * Fails a job that is still queued or running and refunds what was not yet refunded, in one
- * transaction. A no-op (false) when the job already reached a final status: refunds happen once.
- */
-export async function failJob(
-  deps: Pick<GenerationDeps, 'db' | 'clock' | 'events'>,
-  job: Pick<Job, 'id' | 'user_id'>,
-  error: { code: AppCode | string; message: string },
-  options: { leaseOwner?: string; status?: 'failed' | 'canceled' } = {},
-): Promise<boolean> {
-  const now = deps.clock.now();
-  const applied = await inTransaction(deps.db, async (trx) => {
-    const ok = await updateJob(
-      trx,
-      job.id,
-      {
-        status: options.status ?? 'failed',
-        stage: 'done',
-        error_code: options.status === 'canceled' ? null : error.code,
-        error_message: options.status === 'canceled' ? null : error.message.slice(0, 1000),
-        finished_at: now,
-        lease_owner: null,
-        lease_until: null,
-      },
-      { status: ['queued', 'running'], leaseOwner: options.leaseOwner },
-    );
-    if (!ok) return false;
-    await refundRemainder(
-      trx,
-      job.id,
-      now,
-      options.status === 'canceled' ? 'Canceled' : `Failed: ${error.code}`,
-    );
-    return true;
-  });
-  if (applied) deps.events.notify(job.id);
-  return applied;
-}
-
-/**
- * Refunds cost - refunded, once: the conditional update on `refunded = 0` and the unique
- * (job_id, kind) ledger index both refuse a second refund.
- */
-async function refundRemainder(trx: Executor, jobId: string, now: number, note: string, amount?: number) {
-  const job = await trx
-    .selectFrom('jobs')
-    .select(['user_id', 'cost', 'refunded'])
-    .where('id', '=', jobId)
-    .executeTakeFirstOrThrow();
-  const due = amount ?? job.cost - job.refunded;
-  if (due <= 0) return;
-  const result = await trx
-    .updateTable('jobs')
-    .set({ refunded: job.refunded + due })
-    .where('id', '=', jobId)
-    .where('refunded', '=', 0)
-    .executeTakeFirst();
-  if (affectedRows(result) !== 1) return;
-  await moveCredits(trx, { userId: job.user_id, amount: due, kind: 'refund', jobId, note, now });
-}
-
-export interface StoredOutput {
-  id: string;
-  kind: 'image' | 'video';
-  key: string;
-  url: string;
-  size: number;
-  contentType: string;
-  sha256: string;
-  meta: Record<string, unknown>;
-}
-
-/**
- * Records the outputs and marks the job succeeded in one transaction, refunding the part paid for
- * outputs that were not stored. False when the job is no longer ours (canceled meanwhile).
- */
-export async function completeJob(
-  deps: Pick<GenerationDeps, 'db' | 'clock' | 'events'>,
-  job: Job,
-  outputs: StoredOutput[],
-  options: { leaseOwner: string; paidOutputs: number },
-): Promise<boolean> {
-  const now = deps.clock.now();
-  const applied = await inTransaction(deps.db, async (trx) => {
-    const ok = await updateJob(
-      trx,
-      job.id,
-      {
-        status: 'succeeded',
-        stage: 'done',
-        progress: 100,
-        finished_at: now,
-        lease_owner: null,
-        lease_until: null,
-      },
-      { status: ['running'], leaseOwner: options.leaseOwner },
-    );
-    if (!ok) return false;
-    if (outputs.length > 0) {
-      await trx
-        .insertInto('job_outputs')
-        .values(
-          outputs.map((o) => ({
-            id: o.id,
-            job_id: job.id,
-            user_id: job.user_id,
-            kind: o.kind,
-            oss_url: o.url,
-            oss_path: o.key,
-            size: o.size,
-            content_type: o.contentType,
-            sha256: o.sha256,
-            meta: JSON.stringify(o.meta),
-            created_at: now,
-            deleted_at: null,
-          })),
-        )
-        .execute();
-    }
-    const missing = options.paidOutputs - outputs.length;
-    if (missing > 0) {
-      const partial = Math.floor((job.cost * missing) / options.paidOutputs);
-      if (partial > 0)
-        await refundRemainder(
-          trx,
-          job.id,
-          now,
-          `${missing} of ${options.paidOutputs} outputs failed`,
-          partial,
-        );
-    }
-    return true;
-  });
-  if (applied) deps.events.notify(job.id);
-  return applied;
 }
 
 /** Cancels a queued or running job of the user's and refunds it; returns the job as it is now. */
@@ -361,7 +232,10 @@ export async function cancelJob(
   return (await findJob(deps.db, job.id))!;
 }
 
-/** Waits until the job reaches a final status or the time is up; returns the job as last seen. */
+/**
+ * Waits until the job reaches a final status or the time is up; returns the job as last seen. It costs
+ * no query of its own while it waits: the process's change feed wakes it when the job changes.
+ */
 export async function waitForJob(
   deps: Pick<GenerationDeps, 'db' | 'events'>,
   jobId: string,
@@ -369,11 +243,13 @@ export async function waitForJob(
   signal?: AbortSignal,
 ): Promise<{ job: Job; outputs: JobOutput[] }> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const job = (await findJob(deps.db, jobId))!;
-    if (isFinal(job.status) || Date.now() >= deadline || signal?.aborted) {
-      return { job, outputs: job.status === 'succeeded' ? await outputsOfJob(deps.db, jobId) : [] };
-    }
-    await deps.events.waitForChange(jobId, Math.min(500, deadline - Date.now()), signal);
+  let job = (await findJob(deps.db, jobId))!;
+  while (!isFinal(job.status) && Date.now() < deadline && !signal?.aborted) {
+    job =
+      (await deps.events.feed.next(jobId, job.status_sequence, {
+        timeoutMs: deadline - Date.now(),
+        signal,
+      })) ?? job;
   }
+  return { job, outputs: job.status === 'succeeded' ? await outputsOfJob(deps.db, jobId) : [] };
 }

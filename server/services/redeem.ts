@@ -13,7 +13,7 @@ import {
 } from '../../shared/schemas/redeem.ts';
 import { moveCredits } from './billing.ts';
 import { newId } from './ids.ts';
-import { assertNotRateLimited, type RateLimitRule, recordFailure } from './rate-limit.ts';
+import { type RateLimitRule, reserveAttempt } from './rate-limit.ts';
 
 /** Failed redemptions allowed per user and per IP before RATE_LIMITED (SPEC §9). */
 export const REDEEM_LIMIT: RateLimitRule = { limit: 20, windowMs: 60 * 60 * 1000 };
@@ -134,13 +134,21 @@ export async function redeemCode(
   input: { userId: string; code: string; ip: string | null; now: number },
 ): Promise<{ credits: number; balance: number }> {
   const buckets = [`redeem:user:${input.userId}`, ...(input.ip ? [`redeem:ip:${input.ip}`] : [])];
-  await assertNotRateLimited(db, buckets, REDEEM_LIMIT, input.now);
+  // Reserved before the check (outside the transaction, so a rolled-back failure still counts):
+  // concurrent guesses cannot all pass a count read before any of them wrote.
+  const reservation = await reserveAttempt(
+    db,
+    buckets.map((bucket) => ({ bucket, tiers: [REDEEM_LIMIT] })),
+    input.now,
+    { reason: 'LOCKED_OUT', message: 'Too many failed attempts; try again later' },
+  );
   try {
-    return await inTransaction(db, (trx) => redeemInTransaction(trx, input));
+    const result = await inTransaction(db, (trx) => redeemInTransaction(trx, input));
+    await reservation.release();
+    return result;
   } catch (error) {
-    // Outside the rolled-back transaction, or the failure would be rolled back with it.
-    if (error instanceof AppError && COUNTED_FAILURES.has(error.code))
-      await recordFailure(db, buckets, input.now);
+    // Only the refusals a guesser gets count; anything else gives the place back.
+    if (!(error instanceof AppError && COUNTED_FAILURES.has(error.code))) await reservation.release();
     throw error;
   }
 }

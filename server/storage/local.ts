@@ -1,12 +1,12 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, extname, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { RequestHandler } from 'express';
 import { AppError } from '../../shared/errors.ts';
-import type { ByteRange, PutInput, Storage, StoredObject, UrlOptions } from './storage.ts';
+import type { ByteRange, ListedObject, PutInput, Storage, StoredObject, UrlOptions } from './storage.ts';
 import type { Thumbnailer } from './thumbnails.ts';
 import { contentDisposition, encodeKeyPath } from './url.ts';
 
@@ -129,6 +129,23 @@ export class LocalStorage implements Storage {
     await rm(this.thumbnailPathOf(key), { force: true });
   }
 
+  /** Files under the root whose key starts with `prefix` (upload leftovers `*.partial` included). */
+  async *list(prefix: string): AsyncIterable<ListedObject> {
+    let entries: string[];
+    try {
+      entries = await readdir(this.root, { recursive: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    for (const entry of entries) {
+      const key = entry.split(sep).join('/');
+      if (!key.startsWith(prefix)) continue;
+      const info = await stat(resolve(this.root, entry)).catch(() => null);
+      if (info?.isFile()) yield { key, size: info.size, lastModified: info.mtimeMs };
+    }
+  }
+
   canonicalUrl(key: string): string {
     return `${this.options.baseUrl?.replace(/\/+$/, '') ?? ''}${this.options.publicPath}/${encodeKeyPath(key)}`;
   }
@@ -159,8 +176,12 @@ export class LocalStorage implements Storage {
     return createReadStream(this.pathOf(key), range ? { start: range.start, end: range.end } : undefined);
   }
 
+  /**
+   * The HMAC of the fields as a JSON array: every field is quoted and escaped, so no value can pass for
+   * another field (joining with newlines let `dl=%0Athumbnail` reuse a thumbnail's signature).
+   */
   private signature(key: string, exp: string, dl: string, th = ''): string {
-    const payload = th === '' ? `${key}\n${exp}\n${dl}` : `${key}\n${exp}\n${dl}\nthumbnail`;
+    const payload = JSON.stringify(['files/v2', key, exp, dl, th === '' ? '' : 'thumbnail']);
     return createHmac('sha256', this.options.secret).update(payload).digest('base64url');
   }
 }

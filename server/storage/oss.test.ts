@@ -5,10 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import OSS from 'ali-oss';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AppError } from '../../shared/errors.ts';
+import { type EcsMetadataServer, startEcsMetadataServer } from '../../test/fakes/ecs-metadata-server.ts';
 import { type OssServer, startOssServer } from '../../test/oss-server/server.ts';
+import { createStorage } from '../deps.ts';
+import { parseEnv } from '../env.ts';
 import { OssStorage, type OssStorageOptions } from './oss.ts';
+import { CredentialsUnavailableError, EcsRamRoleCredentials } from './oss-credentials.ts';
+import { presignV4 } from './oss-sign.ts';
 
 const credentials = { accessKeyId: 'storage-ak', accessKeySecret: 'storage-secret' };
 const bucket = 'df-test';
@@ -22,8 +28,10 @@ const storage = (overrides: Partial<OssStorageOptions> = {}) =>
   new OssStorage({
     bucket,
     region: 'oss-cn-hangzhou',
+    // As on ECS: browsers get the public name, the server's own requests use the internal one.
     endpoint: server.url,
     cname: true,
+    internalEndpoint: server.internalUrl,
     ...credentials,
     urlTtlSeconds: 600,
     timeoutMs: 5_000,
@@ -52,6 +60,25 @@ const sha256OfFile = (path: string) => sha256Of(createReadStream(path));
 const sha256OfStored = (key: string) => sha256Of(server.readObject(key));
 
 const attempts = (operation: string) => server.requests.filter((r) => r.operation === operation).length;
+
+/** Every request so far was V4-signed and arrived at the internal host (uploads, head, delete). */
+const expectAllInternalV4 = () => {
+  expect(server.requests.length).toBeGreaterThan(0);
+  for (const request of server.requests) {
+    expect(request).toMatchObject({ host: server.internalHost, auth: 'V4' });
+  }
+};
+
+/** Fetch a URL handed out, from the public host: it must be V4-signed and verify at the server. */
+const fetchPublic = async (url: string) => {
+  expect(url.startsWith(`${server.url}/`)).toBe(true);
+  expect(url).toContain('x-oss-signature-version=OSS4-HMAC-SHA256');
+  expect(url).not.toContain('OSSAccessKeyId');
+  const before = server.requests.length;
+  const res = await fetch(url);
+  expect(server.requests.slice(before)).toMatchObject([{ host: server.publicHost, auth: 'V4-presigned' }]);
+  return res;
+};
 
 const expectNothingLeft = (key: string) => {
   expect(server.objectKeys()).not.toContain(key);
@@ -88,6 +115,7 @@ describe('OssStorage against the OSS test server', () => {
       size: 10 * KB,
       onProgress: (done) => progress.push(done),
     });
+    // The canonical URL (what job_outputs.oss_url keeps) is on the public host, not the internal one.
     expect(stored).toEqual({
       key: 'outputs/u1/2026/01/02/j1/0.png',
       url: `${server.url}/outputs/u1/2026/01/02/j1/0.png`,
@@ -97,28 +125,61 @@ describe('OssStorage against the OSS test server', () => {
     expect(attempts('PutObject')).toBe(1);
     expect(progress.at(-1)).toBe(10 * KB);
     expect(await oss.head(stored.key)).toEqual({ size: 10 * KB, contentType: 'image/png' });
+    expectAllInternalV4();
 
     const signed = oss.urlFor(stored.key);
-    expect(signed).toContain('Signature=');
-    const res = await fetch(signed);
+    const res = await fetchPublic(signed);
     expect(res.status).toBe(200);
     expect(Buffer.from(await res.arrayBuffer()).length).toBe(10 * KB);
 
     const download = oss.urlFor(stored.key, { download: 'cat.png' });
-    const dl = await fetch(download);
+    const dl = await fetchPublic(download);
+    expect(dl.status).toBe(200);
     expect(dl.headers.get('content-disposition')).toContain('attachment; filename="cat.png"');
 
     expect(decodeURIComponent(oss.urlFor(stored.key, { thumbnail: 'image' }))).toContain(
       'x-oss-process=image/resize,w_512',
     );
-    expect(decodeURIComponent(oss.urlFor(stored.key, { thumbnail: 'video' }))).toContain(
-      'x-oss-process=video/snapshot,t_1000,f_jpg,w_512',
-    );
-    expect((await fetch(oss.urlFor(stored.key, { thumbnail: 'image' }))).status).toBe(200);
+    const videoThumb = oss.urlFor(stored.key, { thumbnail: 'video' });
+    expect(decodeURIComponent(videoThumb)).toContain('x-oss-process=video/snapshot,t_1000,f_jpg,w_512');
+    expect((await fetchPublic(oss.urlFor(stored.key, { thumbnail: 'image' }))).status).toBe(200);
+    expect((await fetchPublic(videoThumb)).status).toBe(200);
+    // A signed URL cannot be moved to another object.
+    const moved = await fetch(signed.replace('/0.png?', '/1.png?'));
+    expect(moved.status).toBe(403);
 
+    server.requests.length = 0;
     await oss.delete(stored.key);
     expect(await oss.head(stored.key)).toBeNull();
     await oss.delete(stored.key); // idempotent
+    expectAllInternalV4();
+  });
+
+  it('signs read URLs exactly as ali-oss signatureUrlV4 does, for the public host', async () => {
+    const at = new Date('2026-11-28T21:08:29Z');
+    const publicClient = new OSS({
+      bucket,
+      region: 'oss-cn-hangzhou',
+      endpoint: server.url,
+      cname: true,
+      ...credentials,
+    });
+    const queries = { 'x-oss-process': 'image/resize,w_512', 'response-content-disposition': 'attachment' };
+    vi.useFakeTimers({ toFake: ['Date'], now: at });
+    const theirs = publicClient.signatureUrlV4('GET', 600, { headers: {}, queries }, 'outputs/a b+c.png');
+    vi.useRealTimers();
+    const ours = presignV4({
+      client: publicClient,
+      bucket,
+      region: 'oss-cn-hangzhou',
+      credentials,
+      method: 'GET',
+      key: 'outputs/a b+c.png',
+      expiresSeconds: 600,
+      queries,
+      now: at,
+    });
+    expect(ours).toBe(await theirs);
   });
 
   it('uses the public base URL instead of signing when one is configured', () => {
@@ -130,11 +191,12 @@ describe('OssStorage against the OSS test server', () => {
     );
   });
 
-  it('derives the canonical URL from region or endpoint', () => {
+  it('derives the public URL from region or endpoint, never from the internal endpoint', () => {
     const byRegion = new OssStorage({
       bucket: 'bkt1',
       region: 'oss-cn-shanghai',
       cname: false,
+      internalEndpoint: 'https://oss-cn-shanghai-internal.aliyuncs.com',
       ...credentials,
       urlTtlSeconds: 60,
     });
@@ -142,8 +204,91 @@ describe('OssStorage against the OSS test server', () => {
       'https://bkt1.oss-cn-shanghai.aliyuncs.com/outputs/x.png',
     );
     expect(byRegion.urlFor('outputs/x.png')).toMatch(
+      /^https:\/\/bkt1\.oss-cn-shanghai\.aliyuncs\.com\/outputs\/x\.png\?x-oss-credential=storage-ak%2F\d{8}%2Fcn-shanghai%2Foss%2Faliyun_v4_request&x-oss-date=\d{8}T\d{6}Z&x-oss-expires=60&x-oss-signature-version=OSS4-HMAC-SHA256&x-oss-signature=[0-9a-f]{64}$/,
+    );
+    expect(byRegion.urlFor('outputs/x.png', { download: true })).not.toContain('internal');
+
+    const byDomain = new OssStorage({
+      bucket: 'bkt1',
+      region: 'oss-cn-shanghai',
+      endpoint: 'https://media.example.com',
+      cname: true,
+      internalEndpoint: 'https://oss-cn-shanghai-internal.aliyuncs.com',
+      ...credentials,
+      urlTtlSeconds: 60,
+    });
+    expect(byDomain.canonicalUrl('outputs/x.png')).toBe('https://media.example.com/outputs/x.png');
+    expect(byDomain.urlFor('outputs/x.png')).toMatch(
+      /^https:\/\/media\.example\.com\/outputs\/x\.png\?x-oss-credential=/,
+    );
+
+    const v1 = new OssStorage({
+      bucket: 'bkt1',
+      region: 'oss-cn-shanghai',
+      cname: false,
+      signatureVersion: 1,
+      ...credentials,
+      urlTtlSeconds: 60,
+    });
+    expect(v1.urlFor('outputs/x.png')).toMatch(
       /^https:\/\/bkt1\.oss-cn-shanghai\.aliyuncs\.com\/outputs\/x\.png\?OSSAccessKeyId=storage-ak&Expires=\d+&Signature=/,
     );
+  });
+
+  it('signs a download on the public host even with a public base URL', async () => {
+    const oss = storage({ publicBaseUrl: 'https://cdn.example.com' });
+    const path = await makeFile('dl.png', 4 * KB);
+    await oss.put({ key: 'outputs/dl.png', filePath: path, contentType: 'image/png', size: 4 * KB });
+    expect(oss.canonicalUrl('outputs/dl.png')).toBe('https://cdn.example.com/outputs/dl.png');
+    const res = await fetchPublic(oss.urlFor('outputs/dl.png', { download: 'dl.png' }));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-disposition')).toContain('filename="dl.png"');
+  });
+
+  it('is refused on V1 by a V4-only bucket, and works on V1 where the bucket still takes it', async () => {
+    const path = await makeFile('v1.png', 4 * KB);
+    const v1 = storage({ signatureVersion: 1 });
+    const error = await v1
+      .put({ key: 'outputs/v1.png', filePath: path, contentType: 'image/png', size: 4 * KB })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AppError);
+    expect((error as AppError).code).toBe('STORAGE_UPLOAD_FAILED');
+    expect((error as AppError).message).toContain('AccessDenied');
+    expect(server.objectKeys()).not.toContain('outputs/v1.png');
+
+    server.allowV1 = true;
+    try {
+      await v1.put({ key: 'outputs/v1.png', filePath: path, contentType: 'image/png', size: 4 * KB });
+      expect(server.requests.at(-1)).toMatchObject({ operation: 'PutObject', auth: 'V1' });
+      const url = v1.urlFor('outputs/v1.png', { download: true });
+      expect(url).toContain('OSSAccessKeyId=');
+      expect((await fetch(url)).status).toBe(200);
+    } finally {
+      server.allowV1 = false;
+    }
+  });
+
+  it('sends a static STS token with every request and in every signed URL', async () => {
+    const sts = {
+      accessKeyId: 'STS.static-1',
+      accessKeySecret: 'static-sts-secret',
+      securityToken: 'static-token',
+    };
+    server.addCredentials(sts);
+    try {
+      const oss = storage({ ...sts });
+      const path = await makeFile('sts.png', 4 * KB);
+      await oss.put({ key: 'outputs/sts.png', filePath: path, contentType: 'image/png', size: 4 * KB });
+      expect(server.requests.at(-1)).toMatchObject({
+        accessKeyId: sts.accessKeyId,
+        securityToken: 'static-token',
+      });
+      const url = oss.urlFor('outputs/sts.png');
+      expect(url).toContain('x-oss-security-token=static-token');
+      expect((await fetchPublic(url)).status).toBe(200);
+    } finally {
+      server.removeCredentials(sts.accessKeyId);
+    }
   });
 
   it('uploads large files with multipartUpload and reports progress', async () => {
@@ -159,6 +304,10 @@ describe('OssStorage against the OSS test server', () => {
     });
     expect(attempts('UploadPart')).toBe(5);
     expect(attempts('PutObject')).toBe(0);
+    // Initiate, every part and Complete: V4, at the internal host.
+    expect(attempts('InitiateMultipartUpload')).toBe(1);
+    expect(attempts('CompleteMultipartUpload')).toBe(1);
+    expectAllInternalV4();
     expect(progress.at(-1)).toBe(450 * KB);
     expect(await oss.head('outputs/multi.mp4')).toEqual({ size: 450 * KB, contentType: 'video/mp4' });
     expect(await sha256OfStored('outputs/multi.mp4')).toBe(await sha256OfFile(path));
@@ -307,5 +456,185 @@ describe('OssStorage against the OSS test server', () => {
       expect(await sha256OfStored('outputs/parts-ok.mp4')).toBe(await sha256OfFile(path));
       expect(server.listMultipartUploads()).toEqual([]);
     });
+  });
+});
+
+describe('OssStorage with the ECS instance RAM role', () => {
+  let metadata: EcsMetadataServer;
+  /** The credential source's clock runs this far ahead of real time. */
+  let ahead = 0;
+  const SIX_HOURS = 6 * 3600 * 1000;
+
+  beforeAll(async () => {
+    metadata = await startEcsMetadataServer({
+      role: 'DreamFactoryOss',
+      onIssue: (issued) => server.addCredentials(issued),
+      now: () => Date.now() + ahead,
+    });
+  });
+  afterAll(() => metadata.close());
+  beforeEach(() => {
+    ahead = 0;
+    metadata.failWith = undefined;
+    metadata.delayMs = 0;
+  });
+
+  const ramRole = (overrides: Partial<ConstructorParameters<typeof EcsRamRoleCredentials>[0]> = {}) =>
+    new EcsRamRoleCredentials({
+      role: 'DreamFactoryOss',
+      metadataUrl: metadata.url,
+      timeoutMs: 1_000,
+      now: () => Date.now() + ahead,
+      ...overrides,
+    });
+
+  it('uploads and signs with the role credentials, and refreshes them before they expire', async () => {
+    const source = ramRole();
+    const oss = storage({ accessKeyId: undefined, accessKeySecret: undefined, credentials: source });
+    const path = await makeFile('role.png', 4 * KB);
+    const before = metadata.credentialRequests;
+
+    await oss.put({ key: 'outputs/role-1.png', filePath: path, contentType: 'image/png', size: 4 * KB });
+    expect(metadata.credentialRequests).toBe(before + 1);
+    const first = metadata.issued.at(-1)!;
+    expect(server.requests.at(-1)).toMatchObject({
+      operation: 'PutObject',
+      host: server.internalHost,
+      auth: 'V4',
+      accessKeyId: first.accessKeyId,
+      securityToken: first.securityToken,
+    });
+    const firstUrl = oss.urlFor('outputs/role-1.png');
+    expect(firstUrl).toContain(`x-oss-security-token=${encodeURIComponent(first.securityToken)}`);
+    expect((await fetchPublic(firstUrl)).status).toBe(200);
+
+    // Still an hour to go: the cached credentials are used, no new fetch.
+    ahead = SIX_HOURS - 3600_000;
+    await oss.head('outputs/role-1.png');
+    expect(metadata.credentialRequests).toBe(before + 1);
+
+    // Four minutes before expiry (inside the 5-minute margin): the next upload fetches fresh ones first.
+    ahead = SIX_HOURS - 4 * 60_000;
+    await oss.put({ key: 'outputs/role-2.png', filePath: path, contentType: 'image/png', size: 4 * KB });
+    expect(metadata.credentialRequests).toBe(before + 2);
+    const second = metadata.issued.at(-1)!;
+    expect(second.securityToken).not.toBe(first.securityToken);
+    expect(server.requests.at(-1)).toMatchObject({
+      operation: 'PutObject',
+      accessKeyId: second.accessKeyId,
+      securityToken: second.securityToken,
+    });
+    const secondUrl = oss.urlFor('outputs/role-2.png', { download: true });
+    expect(secondUrl).toContain(encodeURIComponent(second.securityToken));
+    expect((await fetchPublic(secondUrl)).status).toBe(200);
+  });
+
+  it('is built from OSS_* variables: RAM role, internal endpoint, public custom domain, V4', async () => {
+    const env = parseEnv({
+      DATA_DIR: dir,
+      OSS_BUCKET: bucket,
+      OSS_REGION: 'oss-cn-hangzhou',
+      OSS_ENDPOINT: server.url,
+      OSS_CNAME: 'true',
+      OSS_INTERNAL_ENDPOINT: server.internalUrl,
+      OSS_ECS_RAM_ROLE: 'DreamFactoryOss',
+      OSS_ECS_METADATA_URL: metadata.url,
+    });
+    const oss = createStorage(env);
+    expect(oss.kind).toBe('oss');
+    const path = await makeFile('env.png', 4 * KB);
+    const stored = await oss.put({
+      key: 'outputs/env.png',
+      filePath: path,
+      contentType: 'image/png',
+      size: 4 * KB,
+    });
+    expect(stored.url).toBe(`${server.url}/outputs/env.png`);
+    const issued = metadata.issued.at(-1)!;
+    expect(server.requests.at(-1)).toMatchObject({
+      operation: 'PutObject',
+      host: server.internalHost,
+      auth: 'V4',
+      securityToken: issued.securityToken,
+    });
+    expect((await fetchPublic(oss.urlFor(stored.key, { thumbnail: 'image' }))).status).toBe(200);
+  });
+
+  it('moves a long multipart upload to fresh credentials half-way', async () => {
+    const oss = storage({
+      accessKeyId: undefined,
+      accessKeySecret: undefined,
+      credentials: ramRole(),
+      parallel: 1,
+    });
+    const path = await makeFile('role-long.mp4', 450 * KB);
+    server.requests.length = 0;
+    let parts = 0;
+    await oss.put({
+      key: 'outputs/role-long.mp4',
+      filePath: path,
+      contentType: 'video/mp4',
+      size: 450 * KB,
+      onProgress: () => {
+        parts += 1;
+        // After the second part the credentials come within 5 minutes of expiry.
+        if (parts === 3) ahead = SIX_HOURS - 4 * 60_000;
+      },
+    });
+    const tokens = server.requests
+      .filter((r) => r.operation === 'UploadPart' || r.operation === 'CompleteMultipartUpload')
+      .map((r) => r.securityToken);
+    const [older, newer] = metadata.issued.slice(-2).map((c) => c.securityToken);
+    expect(tokens[0]).toBe(older);
+    expect(tokens.at(-1)).toBe(newer);
+    expect(new Set(tokens)).toEqual(new Set([older, newer]));
+    expect(await sha256OfStored('outputs/role-long.mp4')).toBe(await sha256OfFile(path));
+  });
+
+  it('shares one metadata fetch between concurrent callers', async () => {
+    const source = ramRole();
+    metadata.delayMs = 100;
+    const before = metadata.credentialRequests;
+    const all = await Promise.all([source.get(), source.get(), source.get(), source.refresh()]);
+    expect(metadata.credentialRequests).toBe(before + 1);
+    expect(new Set(all.map((c) => c.securityToken)).size).toBe(1);
+  });
+
+  it('fails the upload with STORAGE_UPLOAD_FAILED and hands out no URL when expired credentials cannot be refreshed', async () => {
+    const source = ramRole();
+    const oss = storage({ accessKeyId: undefined, accessKeySecret: undefined, credentials: source });
+    const path = await makeFile('role-down.png', 4 * KB);
+    await oss.put({ key: 'outputs/role-ok.png', filePath: path, contentType: 'image/png', size: 4 * KB });
+
+    metadata.failWith = 500;
+    // Inside the margin but not expired: the current credentials still serve while the service recovers.
+    ahead = SIX_HOURS - 60_000;
+    expect(oss.urlFor('outputs/role-ok.png')).toContain('x-oss-security-token=');
+
+    ahead = SIX_HOURS + 1000;
+    const before = metadata.credentialRequests;
+    server.requests.length = 0;
+    const error = await oss
+      .put({ key: 'outputs/role-down.png', filePath: path, contentType: 'image/png', size: 4 * KB })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AppError);
+    expect((error as AppError).code).toBe('STORAGE_UPLOAD_FAILED');
+    expect((error as AppError).message).toContain('CredentialsUnavailableError');
+    expect(metadata.credentialRequests).toBeGreaterThanOrEqual(before + 3);
+    // Nothing was sent with expired credentials.
+    expect(server.requests).toEqual([]);
+    expect(server.objectKeys()).not.toContain('outputs/role-down.png');
+    expect(() => oss.urlFor('outputs/role-ok.png')).toThrow(CredentialsUnavailableError);
+
+    // The service is back: the next upload works with new credentials.
+    metadata.failWith = undefined;
+    await oss.put({ key: 'outputs/role-down.png', filePath: path, contentType: 'image/png', size: 4 * KB });
+    expect(server.requests.at(-1)).toMatchObject({ securityToken: metadata.issued.at(-1)!.securityToken });
+  });
+
+  it('refuses a RAM role the metadata service does not know, and a metadata service that hangs', async () => {
+    await expect(ramRole({ role: 'SomeoneElse' }).get()).rejects.toThrow(/RAM role "SomeoneElse".*404/);
+    metadata.delayMs = 2_000;
+    await expect(ramRole({ timeoutMs: 200 }).get()).rejects.toThrow(/did not answer/);
   });
 });

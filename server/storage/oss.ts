@@ -1,17 +1,33 @@
 import OSS from 'ali-oss';
 import { AppError } from '../../shared/errors.ts';
-import type { PutInput, Storage, StoredObject, UrlOptions } from './storage.ts';
+import { type OssCredentialSource, type OssCredentials, StaticCredentials } from './oss-credentials.ts';
+import { presignV4 } from './oss-sign.ts';
+import type { ListedObject, PutInput, Storage, StoredObject, UrlOptions } from './storage.ts';
 import { contentDisposition, encodeKeyPath } from './url.ts';
 
 export interface OssStorageOptions {
   bucket: string;
-  /** As ali-oss takes it, e.g. `oss-cn-hangzhou`. */
+  /** As ali-oss takes it, e.g. `oss-cn-hangzhou`; V4 signs for `cn-hangzhou`. */
   region: string;
-  /** Explicit endpoint; wins over region. A custom domain or the local test server needs `cname: true`. */
+  /**
+   * The public endpoint, for URLs handed out and stored; wins over region. A custom domain (or the local
+   * test server) needs `cname: true`. Unset: `https://{bucket}.{region}.aliyuncs.com`.
+   */
   endpoint?: string;
   cname: boolean;
-  accessKeyId: string;
-  accessKeySecret: string;
+  /**
+   * Where the server's own requests (put, multipart, head, delete) go, e.g.
+   * `https://oss-cn-hangzhou-internal.aliyuncs.com` on ECS. Never appears in a URL. Unset: the public endpoint.
+   */
+  internalEndpoint?: string;
+  /** 4 (default): OSS4-HMAC-SHA256 for every request and URL. 1: only for old buckets that still take it. */
+  signatureVersion?: 1 | 4;
+  /** Where credentials come from (the ECS RAM role); else the key pair below. */
+  credentials?: OssCredentialSource;
+  accessKeyId?: string;
+  accessKeySecret?: string;
+  /** Static STS token that goes with the key pair. */
+  securityToken?: string;
   /** Only used by callers that build keys; kept here so one config object describes the bucket. */
   prefix?: string;
   /** Public-read bucket or CDN base: read URLs are this + key, unsigned. */
@@ -71,29 +87,83 @@ export class OssStorage implements Storage {
   readonly kind = 'oss' as const;
   private readonly options: OssStorageOptions;
   private readonly partSize: number;
-  /** One long-lived client for signing URLs, head and delete; uploads get their own. */
-  private readonly client: OSS;
+  private readonly v4: boolean;
+  readonly credentials: OssCredentialSource;
+  /** The client read URLs are signed with (offline), kept while the credentials stay the same. */
+  private signer: { credentials: OssCredentials; client: OSS } | undefined;
 
   constructor(options: OssStorageOptions) {
     this.options = options;
     this.partSize = Math.max(100 * 1024, Math.floor(options.partSizeBytes ?? 8 * MB));
-    this.client = this.newClient();
+    this.v4 = (options.signatureVersion ?? 4) === 4;
+    if (options.credentials) {
+      this.credentials = options.credentials;
+    } else if (options.accessKeyId && options.accessKeySecret) {
+      this.credentials = new StaticCredentials({
+        accessKeyId: options.accessKeyId,
+        accessKeySecret: options.accessKeySecret,
+        securityToken: options.securityToken,
+      });
+    } else {
+      throw new Error('OssStorage needs credentials or an access key pair');
+    }
   }
 
-  /** A fresh client: ali-oss keeps its cancel flag and part streams per client, so each upload needs one. */
-  private newClient(timeoutMs = this.options.timeoutMs ?? 60_000): OSS {
+  /** The public endpoint as ali-oss options: what URLs (signed or not) are made for. */
+  private publicTarget(): Partial<OSS.Options> {
     const { endpoint } = this.options;
+    return endpoint
+      ? { endpoint, cname: this.options.cname, secure: endpoint.startsWith('https:') }
+      : { cname: false, secure: true };
+  }
+
+  /**
+   * A client for the server's own requests, at the internal endpoint when there is one. `internal: true`
+   * only matters for an IP endpoint (the test server), where ali-oss then sends the region's `-internal`
+   * host name as Host. A fresh client per upload: ali-oss keeps its cancel flag and part streams per client.
+   */
+  private serverClient(credentials: OssCredentials, timeoutMs = this.options.timeoutMs ?? 60_000): OSS {
+    const internal = this.options.internalEndpoint;
+    const target = internal
+      ? { endpoint: internal, cname: false, internal: true, secure: internal.startsWith('https:') }
+      : this.publicTarget();
+    return this.client(credentials, target, timeoutMs);
+  }
+
+  private signerFor(credentials: OssCredentials): OSS {
+    if (this.signer?.credentials !== credentials) {
+      this.signer = { credentials, client: this.client(credentials, this.publicTarget(), 60_000) };
+    }
+    return this.signer.client;
+  }
+
+  private client(credentials: OssCredentials, target: Partial<OSS.Options>, timeoutMs: number): OSS {
+    const source = this.credentials;
     // retryMax is real in ali-oss 6.23 but missing from @types/ali-oss; retries are ours (from the file).
     const clientOptions: OSS.Options & { retryMax: number } = {
       bucket: this.options.bucket,
       region: this.options.region,
-      accessKeyId: this.options.accessKeyId,
-      accessKeySecret: this.options.accessKeySecret,
-      cname: this.options.cname,
+      accessKeyId: credentials.accessKeyId,
+      accessKeySecret: credentials.accessKeySecret,
+      authorizationV4: this.v4,
       timeout: timeoutMs,
-      ...(endpoint ? { endpoint, secure: endpoint.startsWith('https:') } : { secure: true }),
+      ...target,
       retryMax: 0,
     };
+    if (credentials.securityToken) {
+      clientOptions.stsToken = credentials.securityToken;
+      // Checked before every request (the source answers from its cache until close to expiry), so a
+      // long multipart upload switches to fresh credentials half-way instead of failing.
+      clientOptions.refreshSTSTokenInterval = 0;
+      clientOptions.refreshSTSToken = async () => {
+        const fresh = await source.get();
+        return {
+          accessKeyId: fresh.accessKeyId,
+          accessKeySecret: fresh.accessKeySecret,
+          stsToken: fresh.securityToken ?? '',
+        };
+      };
+    }
     return new OSS(clientOptions);
   }
 
@@ -106,10 +176,12 @@ export class OssStorage implements Storage {
 
     for (let attempt = 1; attempt <= attempts; attempt += 1) {
       if (input.signal?.aborted) break;
-      const client = this.newClient();
-      const onAbort = () => client.cancel();
+      let client: OSS | undefined;
+      const onAbort = () => client?.cancel();
       input.signal?.addEventListener('abort', onAbort, { once: true });
       try {
+        // A refresh failure (RAM role) fails this attempt like a network error would.
+        client = this.serverClient(await this.credentials.get());
         if (multipart) {
           await client.multipartUpload(input.key, input.filePath, {
             partSize: this.partSize,
@@ -159,7 +231,15 @@ export class OssStorage implements Storage {
 
   /** Leave nothing behind: abort the multipart upload and remove a half-confirmed object. Best effort. */
   private async cleanUp(key: string, uploadId: string | undefined): Promise<void> {
-    const client = this.newClient(Math.min(this.options.timeoutMs ?? 10_000, 10_000));
+    let client: OSS;
+    try {
+      client = this.serverClient(
+        await this.credentials.get(),
+        Math.min(this.options.timeoutMs ?? 10_000, 10_000),
+      );
+    } catch {
+      return;
+    }
     if (uploadId) {
       await client.abortMultipartUpload(key, uploadId).catch(() => undefined);
     }
@@ -169,7 +249,7 @@ export class OssStorage implements Storage {
 
   async head(key: string): Promise<{ size: number; contentType: string } | null> {
     try {
-      const result = await this.client.head(key);
+      const result = await this.serverClient(await this.credentials.get()).head(key);
       const headers = (result.res as { headers: Record<string, string> }).headers;
       return {
         size: Number(headers['content-length'] ?? 0),
@@ -183,11 +263,25 @@ export class OssStorage implements Storage {
 
   async delete(key: string): Promise<void> {
     try {
-      await this.client.delete(key);
+      await this.serverClient(await this.credentials.get()).delete(key);
     } catch (error) {
       if ((error as { code?: string }).code === 'NoSuchKey') return;
       throw error;
     }
+  }
+
+  /** ListObjectsV2 under a prefix, 1000 keys a page. */
+  async *list(prefix: string): AsyncIterable<ListedObject> {
+    let token: string | undefined;
+    do {
+      const page = await this.serverClient(await this.credentials.get()).listV2(
+        { prefix, 'max-keys': '1000', ...(token ? { 'continuation-token': token } : {}) },
+        {},
+      );
+      for (const o of page.objects ?? [])
+        yield { key: o.name, size: Number(o.size), lastModified: Date.parse(o.lastModified) };
+      token = page.isTruncated ? (page.nextContinuationToken ?? undefined) : undefined;
+    } while (token);
   }
 
   canonicalUrl(key: string): string {
@@ -212,7 +306,25 @@ export class OssStorage implements Storage {
         ? `${this.canonicalUrl(key)}?x-oss-process=${encodeURIComponent(process)}`
         : this.canonicalUrl(key);
     }
-    return this.client.signatureUrl(key, {
+    // Signed for the public host (never the internal one), with credentials valid now.
+    const credentials = this.credentials.current();
+    const signer = this.signerFor(credentials);
+    if (this.v4) {
+      return presignV4({
+        client: signer,
+        bucket: this.options.bucket,
+        region: this.options.region,
+        credentials,
+        method: 'GET',
+        key,
+        expiresSeconds: this.options.urlTtlSeconds,
+        queries: {
+          ...(process ? { 'x-oss-process': process } : {}),
+          ...(disposition ? { 'response-content-disposition': disposition } : {}),
+        },
+      });
+    }
+    return signer.signatureUrl(key, {
       expires: this.options.urlTtlSeconds,
       ...(process ? { process } : {}),
       ...(disposition ? { response: { 'content-disposition': disposition } } : {}),

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError, isAppError } from '../../shared/errors.ts';
+import { countUpload, countUploadFailure } from '../observability/metrics.ts';
 import type { ProviderResult } from '../providers/provider.ts';
 import { type Mp4Info, readMp4Info } from './mp4-info.ts';
 import { safeGet } from './safe-fetch.ts';
@@ -236,7 +237,9 @@ export const persist = async (deps: PersistDeps, input: PersistInput): Promise<P
         onProgress: (done, total) => input.onProgress?.('uploading', done, total),
         signal: input.signal,
       });
+      countUpload(deps.storage.kind, captured.size);
     } catch (error) {
+      countUploadFailure(deps.storage.kind);
       if (isAppError(error)) throw error;
       throw new AppError('STORAGE_UPLOAD_FAILED', 'Storing the result failed', { cause: error });
     }

@@ -24,6 +24,16 @@ for (const [net, prefix] of [
 for (const [net, prefix] of [
   ['::', 128],
   ['::1', 128],
+  // IPv4 inside IPv6: each form can carry a private IPv4 address past the IPv4 rules.
+  // (IPv4-mapped ::ffff:a.b.c.d needs no entry: BlockList checks it against the IPv4 rules above.)
+  ['::', 96], // IPv4-compatible (deprecated), ::a.b.c.d
+  ['64:ff9b::', 96], // NAT64 well-known prefix: 64:ff9b::a9fe:a9fe is 169.254.169.254 through a translator
+  ['64:ff9b:1::', 48], // NAT64 local-use prefix
+  ['2002::', 16], // 6to4: 2002:7f00:1::/48 embeds 127.0.0.1
+  ['2001::', 32], // Teredo: embeds an IPv4 server and (obfuscated) client address
+  ['100::', 64], // discard-only
+  ['2001:db8::', 32], // documentation
+  ['fec0::', 10], // site-local (deprecated, still private)
   ['fc00::', 7],
   ['fe80::', 10],
   ['ff00::', 8],

@@ -31,6 +31,14 @@ export interface ByteRange {
   end: number; // inclusive
 }
 
+/** One object as a listing shows it. */
+export interface ListedObject {
+  key: string;
+  size: number;
+  /** Milliseconds since the epoch. */
+  lastModified: number;
+}
+
 /** Where outputs live: Alibaba OSS in production, a local folder in the embedded default. */
 export interface Storage {
   readonly kind: 'oss' | 'local';
@@ -41,8 +49,13 @@ export interface Storage {
   delete(key: string): Promise<void>;
   /** The canonical unsigned URL (stored in the database). */
   canonicalUrl(key: string): string;
-  /** A URL a browser can read now: public base + key, or a signed URL that expires. Never stored. */
+  /**
+   * A URL a browser can read now: public base + key, or a signed URL that expires. Never stored. OSS with a
+   * RAM role throws rather than sign with expired credentials.
+   */
   urlFor(key: string, options?: UrlOptions): string;
+  /** Every object whose key starts with `prefix`, page by page (the housekeeping sweep's view). */
+  list?(prefix: string): AsyncIterable<ListedObject>;
   /** Local mode only: stream an object (optionally a byte range). */
   createReadStream?(key: string, range?: ByteRange): Readable;
 }

@@ -10,12 +10,15 @@ export const Email = z
   .pipe(z.email({ message: 'Enter a valid email address' }))
   .transform((e) => e.toLowerCase());
 
+/** A new password: long enough (the server also refuses the most common ones). */
+export const NewPassword = z
+  .string()
+  .min(PASSWORD_MIN_LENGTH, { message: `Password must be at least ${PASSWORD_MIN_LENGTH} characters` })
+  .max(200);
+
 export const SignUpInput = z.object({
   email: Email,
-  password: z
-    .string()
-    .min(PASSWORD_MIN_LENGTH, { message: `Password must be at least ${PASSWORD_MIN_LENGTH} characters` })
-    .max(200),
+  password: NewPassword,
 });
 export type SignUpInput = z.infer<typeof SignUpInput>;
 
@@ -27,8 +30,35 @@ export const UserView = z.object({
   email: z.string(),
   role: z.enum(['user', 'admin']),
   creditBalance: z.number().int(),
+  /** Whether the address was confirmed through the emailed link. */
+  emailVerified: z.boolean().optional(),
 });
 export type UserView = z.infer<typeof UserView>;
 
-export const CreateApiTokenInput = z.object({ name: z.string().trim().min(1).max(100) });
+export const CreateApiTokenInput = z.object({
+  name: z.string().trim().min(1).max(100),
+  /** Days until the token stops working; absent = no expiry. */
+  expiresInDays: z.number().int().min(1).max(3650).optional(),
+  /** Admin power for this token; only an admin may ask, and only explicitly. */
+  admin: z.boolean().optional(),
+});
 export const RevokeApiTokenInput = z.object({ id: z.string().min(1).max(64) });
+
+/** A single-use link's token (email verification, password reset). */
+const LinkToken = z.string().trim().min(10).max(200);
+
+export const VerifyEmailInput = z.object({ token: LinkToken });
+export const RequestPasswordResetInput = z.object({ email: Email });
+export const ResetPasswordInput = z.object({ token: LinkToken, password: NewPassword });
+export const ChangePasswordInput = z.object({
+  currentPassword: z.string().min(1).max(200),
+  newPassword: NewPassword,
+});
+
+export const AuditListInput = z
+  .object({
+    cursor: z.number().int().positive().nullish(),
+    limit: z.number().int().min(1).max(200).default(50),
+    action: z.string().trim().max(40).optional(),
+  })
+  .default({ limit: 50 });

@@ -30,6 +30,19 @@ export interface DashScopeScenario {
   partialFailures: number;
   /** Answer every submission with this error instead of creating a task (e.g. 400 DataInspectionFailed). */
   submitError?: { status: number; code: string; message: string };
+  /**
+   * When set, a task runs for this long after its submit (PENDING for the first tenth, then RUNNING)
+   * and then reaches its outcome, however often it is polled; `states` is then ignored.
+   */
+  latencyMs?: number;
+}
+
+/** The account's limits, as DashScope enforces them: over them a request gets 429 Throttling.RateQuota. */
+export interface DashScopeLimits {
+  /** Task submissions per second (any rolling second). */
+  submitsPerSecond?: number;
+  /** Task queries (GET /tasks/{id}) per second (any rolling second). */
+  queriesPerSecond?: number;
 }
 
 export interface FakeTask {
@@ -41,6 +54,10 @@ export interface FakeTask {
   height: number;
   duration: number;
   polls: number;
+  /** When it was created (ms). */
+  createdAt: number;
+  /** When the client first saw it finished (ms), if it has. */
+  seenDoneAt?: number;
   lastStatus: string;
   canceled: boolean;
   scenario: DashScopeScenario;
@@ -55,6 +72,14 @@ export interface DashScopeFake {
   readonly queries: number;
   /** Arrival times (ms) of task queries, to check the client's rate limit. */
   readonly queryTimes: number[];
+  /** Arrival times (ms) of accepted submissions. */
+  readonly submitTimes: number[];
+  /** Requests refused with 429 because they went over the account limits (not throttleNext). */
+  readonly limited: { submits: number; queries: number };
+  /** Changes the account limits (undefined = unlimited). */
+  setLimits(limits: DashScopeLimits): void;
+  /** The next `times` result downloads get no answer for `ms` (then a normal one). */
+  hangFilesNext(times: number, ms?: number): void;
   readonly requests: RecordedRequest[];
   tasks: Map<string, FakeTask>;
   /** Applies to tasks submitted from now on. */
@@ -104,14 +129,38 @@ const error = (res: ServerResponse, status: number, code: string, message: strin
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Counts arrivals in the last second; `admit` refuses one over the limit. */
+class RollingWindow {
+  private readonly times: number[] = [];
+  admit(limit: number | undefined, now: number): boolean {
+    if (!limit) return true;
+    while (this.times.length > 0 && this.times[0]! <= now - 1000) this.times.shift();
+    if (this.times.length >= limit) return false;
+    this.times.push(now);
+    return true;
+  }
+}
+
 export const startDashScopeFake = async (
-  options: { apiKey?: string; scenario?: Partial<DashScopeScenario> } = {},
+  options: {
+    apiKey?: string;
+    scenario?: Partial<DashScopeScenario>;
+    limits?: DashScopeLimits;
+    /** Serve one rendered file per kind and size to every task (benchmarks: no ffmpeg per task). */
+    reuseFiles?: boolean;
+  } = {},
 ): Promise<DashScopeFake> => {
   const apiKey = options.apiKey ?? `sk-fake-dashscope-${randomUUID()}`;
   let scenario: DashScopeScenario = { ...DEFAULT_SCENARIO, ...options.scenario };
   const tasks = new Map<string, FakeTask>();
   const requests: RecordedRequest[] = [];
   const queryTimes: number[] = [];
+  const submitTimes: number[] = [];
+  let limits: DashScopeLimits = { ...options.limits };
+  const submitWindow = new RollingWindow();
+  const queryWindow = new RollingWindow();
+  const limited = { submits: 0, queries: 0 };
+  const hangFiles = new Countdown<number>();
   const throttle = new Countdown<true>();
   const fail = new Countdown<{ status: number; code: string }>();
   const hang = new Countdown<number>();
@@ -188,6 +237,7 @@ export const startDashScopeFake = async (
       return error(res, status, code, message);
     }
     const id = randomUUID();
+    submitTimes.push(Date.now());
     tasks.set(id, {
       id,
       kind,
@@ -197,6 +247,7 @@ export const startDashScopeFake = async (
       height,
       duration,
       polls: 0,
+      createdAt: Date.now(),
       lastStatus: 'PENDING',
       canceled: false,
       scenario: structuredClone(scenario),
@@ -227,10 +278,21 @@ export const startDashScopeFake = async (
     const metrics = { TOTAL: task.n, SUCCEEDED: 0, FAILED: 0 };
     let output: Record<string, unknown>;
     let usage: Record<string, unknown> | undefined;
+    const elapsed = Date.now() - task.createdAt;
+    const working =
+      s.latencyMs === undefined
+        ? task.polls <= s.states.length
+          ? (s.states[task.polls - 1] ?? 'PENDING')
+          : null
+        : elapsed < s.latencyMs
+          ? elapsed < s.latencyMs / 10
+            ? 'PENDING'
+            : 'RUNNING'
+          : null;
     if (task.canceled) {
       output = { task_id: id, task_status: 'CANCELED', submit_time: times.submit_time };
-    } else if (task.polls <= s.states.length) {
-      const status = s.states[task.polls - 1] ?? 'PENDING';
+    } else if (working) {
+      const status = working;
       output =
         status === 'PENDING'
           ? { task_id: id, task_status: status, submit_time: times.submit_time }
@@ -275,6 +337,7 @@ export const startDashScopeFake = async (
       usage = { image_count: task.n - failures };
     }
     task.lastStatus = String(output.task_status);
+    if (!working && task.seenDoneAt === undefined) task.seenDoneAt = Date.now();
     return sendJson(res, 200, { request_id: randomUUID(), output, ...(usage ? { usage } : {}) }, json);
   };
 
@@ -300,12 +363,14 @@ export const startDashScopeFake = async (
         '<?xml version="1.0"?><Error><Code>AccessDenied</Code><Message>Request has expired.</Message></Error>',
       );
     }
+    const hangMs = hangFiles.take();
+    if (hangMs !== undefined) await sleep(hangMs);
     const task = tasks.get(id);
     if (!task || index >= task.n) {
       res.writeHead(404);
       return res.end();
     }
-    const key = `${id}/${index}`;
+    const key = options.reuseFiles ? `${task.kind}/${task.width}x${task.height}` : `${id}/${index}`;
     let bytes = files.get(key);
     if (!bytes) {
       const seed = hashSeed(key);
@@ -358,6 +423,18 @@ export const startDashScopeFake = async (
     }
 
     const path = url.pathname;
+    // The account limits, counted on arrival as the real service does.
+    const isSubmit = req.method === 'POST' && path.startsWith('/api/v1/services/');
+    const isQuery = req.method === 'GET' && path.startsWith('/api/v1/tasks/');
+    const now = Date.now();
+    if (
+      (isSubmit && !submitWindow.admit(limits.submitsPerSecond, now)) ||
+      (isQuery && !queryWindow.admit(limits.queriesPerSecond, now))
+    ) {
+      if (isSubmit) limited.submits++;
+      else limited.queries++;
+      return error(res, 429, 'Throttling.RateQuota', 'Requests rate limit exceeded, please try again later.');
+    }
     if (req.method === 'POST' && path === '/api/v1/services/aigc/text2image/image-synthesis') {
       return submit(req, res, 'image', raw);
     }
@@ -383,6 +460,12 @@ export const startDashScopeFake = async (
       return queryTimes.length;
     },
     queryTimes,
+    submitTimes,
+    limited,
+    setLimits: (next) => {
+      limits = { ...next };
+    },
+    hangFilesNext: (times, ms = 5000) => hangFiles.arm(times, ms),
     requests,
     tasks,
     setScenario: (next) => {

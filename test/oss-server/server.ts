@@ -6,11 +6,33 @@ import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { canonicalResource, parseQuery, sign, signaturesEqual, stringToSign } from './signature.ts';
+import {
+  canonicalRequestV4,
+  canonicalResource,
+  parseAuthorizationV4,
+  parseCredentialV4,
+  parseQuery,
+  parseV4Timestamp,
+  sign,
+  signaturesEqual,
+  signV4,
+  stringToSign,
+  stringToSignV4,
+  UNSIGNED_PAYLOAD,
+  V4_ALGORITHM,
+} from './signature.ts';
 
 /**
- * A small OSS-compatible server for tests and local runs: real HTTP, strict V1 signatures
- * (reference/oss.md §2, §7), objects and multipart parts streamed to a folder, and fault switches.
+ * A small OSS-compatible server for tests and local runs: real HTTP, strict V4 signatures (header and
+ * presigned; V1 refused unless `allowV1`, as on a bucket created since 2025), STS tokens, objects and
+ * multipart parts streamed to a folder, and fault switches (reference/oss.md §2, §7).
+ *
+ * It answers under two names for the same bucket, so tests can tell which path a request took:
+ * - public: `url` = `http://localhost:PORT`, a custom-domain (cname) style endpoint browsers can reach;
+ * - internal: `internalUrl` = `http://127.0.0.1:PORT`. ali-oss sends requests to an IP endpoint with
+ *   `Host: <bucket>.<region>[-internal].aliyuncs.com` (reference/oss.md §1.3), so a client configured with
+ *   `internal: true` arrives as `<bucket>.oss-cn-hangzhou-internal.aliyuncs.com`, as on ECS.
+ * Each logged request keeps the Host it arrived with.
  */
 
 export type OssOperation =
@@ -23,6 +45,7 @@ export type OssOperation =
   | 'CompleteMultipartUpload'
   | 'AbortMultipartUpload'
   | 'ListParts'
+  | 'ListObjectsV2'
   | 'Unknown';
 
 export type FaultMode = 'error' | 'hang' | 'reset';
@@ -51,12 +74,37 @@ export interface OssFaults {
   readonly rules: readonly FaultRule[];
 }
 
+export type AuthScheme = 'V4' | 'V4-presigned' | 'V1' | 'V1-presigned';
+
 export interface RequestLogEntry {
   method: string;
   operation: OssOperation;
   key: string;
   status: number | 'hang' | 'reset';
+  /** The Host header as received. */
+  host: string;
+  /** Set once the signature verified. */
+  auth?: AuthScheme;
+  accessKeyId?: string;
+  securityToken?: string;
 }
+
+export interface OssServerCredential {
+  accessKeyId: string;
+  accessKeySecret: string;
+  /** STS: requests with this key must carry exactly this token. */
+  securityToken?: string;
+  /** STS: refused with SecurityTokenExpired from then on. */
+  expiration?: Date;
+}
+
+interface AuthInfo {
+  scheme: AuthScheme;
+  accessKeyId: string;
+  securityToken?: string;
+}
+
+type StoredCredential = OssServerCredential;
 
 export interface MultipartUploadInfo {
   uploadId: string;
@@ -69,14 +117,32 @@ export interface OssServerOptions {
   accessKeyId: string;
   accessKeySecret: string;
   bucket: string;
+  /** More keys, e.g. STS ones; `addCredentials` adds them later. */
+  credentials?: OssServerCredential[];
+  /** The region V4 signatures must be scoped to, `oss-cn-hangzhou` (the default) or `cn-hangzhou`. */
+  region?: string;
+  /** Accept Signature V1 (header and presigned). Off by default: new buckets refuse V1. */
+  allowV1?: boolean;
   port?: number;
-  /** Listen address; "localhost" by default so ali-oss can sign URLs (it refuses IP endpoints). */
+  /** Listen address; 127.0.0.1 by default (reached as `localhost` and as `127.0.0.1`). */
   host?: string;
 }
 
 export interface OssServer {
-  /** `http://localhost:PORT`: use as the ali-oss endpoint with `cname: true`. */
+  /** `http://localhost:PORT`, the public name: use as the ali-oss endpoint with `cname: true`. */
   readonly url: string;
+  /** `http://127.0.0.1:PORT`, the internal name (ali-oss sends the region's `-internal` Host with `internal: true`). */
+  readonly internalUrl: string;
+  /** The Host header a request to `url` carries. */
+  readonly publicHost: string;
+  /** The Host header of a request from a client with `endpoint: internalUrl, internal: true`. */
+  readonly internalHost: string;
+  /** The V4 signing region, e.g. `cn-hangzhou`. */
+  readonly region: string;
+  /** Whether V1 is accepted; can be switched at run time. */
+  allowV1: boolean;
+  addCredentials(credential: OssServerCredential): void;
+  removeCredentials(accessKeyId: string): void;
   readonly port: number;
   readonly bucket: string;
   readonly faults: OssFaults;
@@ -123,6 +189,7 @@ class OssError extends Error {
 const XML_HEADER = '<?xml version="1.0" encoding="UTF-8"?>\n';
 const NS = 'http://doc.oss-cn-hangzhou.aliyuncs.com';
 const MAX_SKEW_MS = 15 * 60 * 1000;
+const MAX_V4_EXPIRES_SECONDS = 7 * 24 * 3600;
 const MAX_PUT_BYTES = 5 * 1024 ** 3;
 const MIN_PART_BYTES = 100 * 1024;
 
@@ -144,6 +211,7 @@ const operationOf = (method: string, query: Map<string, string>): OssOperation =
   if (method === 'POST' && query.has('uploadId')) return 'CompleteMultipartUpload';
   if (method === 'DELETE' && query.has('uploadId')) return 'AbortMultipartUpload';
   if (method === 'GET' && query.has('uploadId')) return 'ListParts';
+  if (method === 'GET' && query.get('list-type') === '2') return 'ListObjectsV2';
   if (method === 'PUT') return 'PutObject';
   if (method === 'GET') return 'GetObject';
   if (method === 'HEAD') return 'HeadObject';
@@ -211,6 +279,15 @@ export const startOssServer = async (options: OssServerOptions): Promise<OssServ
     }
   }
 
+  const region = (options.region ?? 'oss-cn-hangzhou').replace(/^oss-/, '');
+  let allowV1 = options.allowV1 ?? false;
+  const credentials = new Map<string, StoredCredential>();
+  for (const credential of [
+    { accessKeyId: options.accessKeyId, accessKeySecret: options.accessKeySecret },
+    ...(options.credentials ?? []),
+  ]) {
+    credentials.set(credential.accessKeyId, { ...credential });
+  }
   const faults = createFaults();
   const requests: RequestLogEntry[] = [];
   const sockets = new Set<Socket>();
@@ -301,14 +378,171 @@ export const startOssServer = async (options: OssServerOptions): Promise<OssServ
     sendXml(res, error.status, xml, headers);
   };
 
-  /** V1 header auth or presigned query auth; throws OssError 403 when it does not verify. */
-  const authenticate = (req: IncomingMessage, key: string, query: Map<string, string>) => {
+  const lookUp = (accessKeyId: string): StoredCredential => {
+    const stored = credentials.get(accessKeyId);
+    if (!stored) {
+      throw new OssError(
+        403,
+        'InvalidAccessKeyId',
+        'The OSS Access Key Id you provided does not exist in our records.',
+      );
+    }
+    return stored;
+  };
+
+  /** STS credentials must come with their own, unexpired token; a long-term key with none. */
+  const checkToken = (stored: StoredCredential, provided: string | undefined) => {
+    if ((stored.securityToken ?? '') !== (provided ?? '')) {
+      throw new OssError(403, 'InvalidSecurityToken', 'The security token you provided is invalid.');
+    }
+    if (stored.expiration !== undefined && Date.now() >= stored.expiration.getTime()) {
+      throw new OssError(403, 'SecurityTokenExpired', 'The security token you provided has expired.');
+    }
+  };
+
+  const checkSkew = (when: number) => {
+    if (Math.abs(Date.now() - when) > MAX_SKEW_MS) {
+      throw new OssError(
+        403,
+        'RequestTimeTooSkewed',
+        'The difference between the request time and the current time is too large.',
+      );
+    }
+  };
+
+  const signatureMismatch = (accessKeyId: string, provided: string, toSign: string, extra = {}) =>
+    new OssError(
+      403,
+      'SignatureDoesNotMatch',
+      'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
+      { OSSAccessKeyId: accessKeyId, SignatureProvided: provided, StringToSign: toSign, ...extra },
+    );
+
+  /** V4 header auth (reference/oss.md §2.3): Authorization, x-oss-date, x-oss-content-sha256. */
+  const authenticateV4Header = (
+    req: IncomingMessage,
+    key: string,
+    query: Map<string, string>,
+    authorization: string,
+  ): AuthInfo => {
+    const parsed = parseAuthorizationV4(authorization);
+    const credential = parsed && parseCredentialV4(parsed.credential);
+    if (!parsed || !credential) {
+      throw new OssError(400, 'InvalidArgument', 'Authorization header is invalid.');
+    }
+    const timestamp = header(req, 'x-oss-date') ?? '';
+    const when = parseV4Timestamp(timestamp);
+    if (Number.isNaN(when)) throw new OssError(403, 'AccessDenied', 'Invalid date.');
+    checkSkew(when);
+    if (timestamp.slice(0, 8) !== credential.day) {
+      throw new OssError(400, 'InvalidArgument', 'Invalid signing date in Authorization header.');
+    }
+    if (credential.region !== region) {
+      throw new OssError(400, 'InvalidArgument', 'Invalid signing region in Authorization header.');
+    }
+    const payloadHash = header(req, 'x-oss-content-sha256');
+    if (payloadHash !== UNSIGNED_PAYLOAD) {
+      throw new OssError(400, 'InvalidArgument', 'x-oss-content-sha256 must be UNSIGNED-PAYLOAD.');
+    }
+    for (const name of parsed.additionalHeaders) {
+      if (header(req, name) === undefined) {
+        throw new OssError(400, 'InvalidArgument', `Additional header ${name} is missing from the request.`);
+      }
+    }
+    const stored = lookUp(credential.accessKeyId);
+    const canonical = canonicalRequestV4({
+      method: req.method ?? 'GET',
+      bucket: options.bucket,
+      key,
+      query,
+      headers: req.headers,
+      additionalHeaders: parsed.additionalHeaders,
+      payloadHash,
+    });
+    const toSign = stringToSignV4(timestamp, region, canonical);
+    if (!signaturesEqual(signV4(stored.accessKeySecret, credential.day, region, toSign), parsed.signature)) {
+      throw signatureMismatch(credential.accessKeyId, parsed.signature, toSign, {
+        CanonicalRequest: canonical,
+      });
+    }
+    const token = header(req, 'x-oss-security-token');
+    checkToken(stored, token);
+    return { scheme: 'V4', accessKeyId: credential.accessKeyId, securityToken: token };
+  };
+
+  /** V4 presigned URL: x-oss-signature-version, -credential, -date, -expires, -signature[, -additional-headers]. */
+  const authenticateV4Query = (req: IncomingMessage, key: string, query: Map<string, string>): AuthInfo => {
+    if (query.get('x-oss-signature-version') !== V4_ALGORITHM) {
+      throw new OssError(400, 'InvalidArgument', 'x-oss-signature-version must be OSS4-HMAC-SHA256.');
+    }
+    const credential = parseCredentialV4(query.get('x-oss-credential') ?? '');
+    const timestamp = query.get('x-oss-date') ?? '';
+    const when = parseV4Timestamp(timestamp);
+    const expiresText = query.get('x-oss-expires') ?? '';
+    const provided = query.get('x-oss-signature') ?? '';
+    if (!credential || Number.isNaN(when) || !/^\d+$/.test(expiresText) || !/^[0-9a-f]{64}$/.test(provided)) {
+      throw new OssError(400, 'InvalidArgument', 'The presigned URL is malformed.');
+    }
+    const expires = Number(expiresText);
+    if (expires < 1 || expires > MAX_V4_EXPIRES_SECONDS) {
+      throw new OssError(400, 'InvalidArgument', 'x-oss-expires must be between 1 and 604800 seconds.');
+    }
+    if (when - Date.now() > MAX_SKEW_MS) {
+      throw new OssError(
+        403,
+        'RequestTimeTooSkewed',
+        'The difference between the request time and the current time is too large.',
+      );
+    }
+    if (Date.now() > when + expires * 1000) throw new OssError(403, 'AccessDenied', 'Request has expired.');
+    if (timestamp.slice(0, 8) !== credential.day || credential.region !== region) {
+      throw new OssError(400, 'InvalidArgument', 'Invalid signing date or region in x-oss-credential.');
+    }
+    const additionalHeaders = (query.get('x-oss-additional-headers') ?? '')
+      .split(';')
+      .map((name) => name.trim().toLowerCase())
+      .filter(Boolean);
+    const stored = lookUp(credential.accessKeyId);
+    const canonical = canonicalRequestV4({
+      method: req.method ?? 'GET',
+      bucket: options.bucket,
+      key,
+      query,
+      excludeQuery: ['x-oss-signature'],
+      headers: req.headers,
+      additionalHeaders,
+      payloadHash: UNSIGNED_PAYLOAD,
+    });
+    const toSign = stringToSignV4(timestamp, region, canonical);
+    if (!signaturesEqual(signV4(stored.accessKeySecret, credential.day, region, toSign), provided)) {
+      throw signatureMismatch(credential.accessKeyId, provided, toSign, { CanonicalRequest: canonical });
+    }
+    const token = query.get('x-oss-security-token');
+    checkToken(stored, token);
+    return { scheme: 'V4-presigned', accessKeyId: credential.accessKeyId, securityToken: token };
+  };
+
+  const refuseV1 = () => {
+    throw new OssError(
+      403,
+      'AccessDenied',
+      'Signature version 1 is not supported for this bucket. Sign with OSS4-HMAC-SHA256 (signature V4).',
+    );
+  };
+
+  /** V1 header auth or presigned query auth (reference/oss.md §2.1, §2.2), when allowV1 is on. */
+  const authenticateV1 = (
+    req: IncomingMessage,
+    key: string,
+    query: Map<string, string>,
+    authorization: string | undefined,
+  ): AuthInfo => {
     const method = req.method ?? 'GET';
     const resource = canonicalResource(options.bucket, key, query);
-    const authorization = header(req, 'authorization');
     let accessKeyId: string;
     let provided: string;
     let dateSlot: string;
+    let token: string | undefined;
     if (authorization !== undefined) {
       const match = /^OSS ([^:]+):(.+)$/.exec(authorization);
       if (!match?.[1] || !match[2])
@@ -318,43 +552,44 @@ export const startOssServer = async (options: OssServerOptions): Promise<OssServ
       dateSlot = header(req, 'x-oss-date') ?? header(req, 'date') ?? '';
       const when = Date.parse(dateSlot);
       if (dateSlot === '' || Number.isNaN(when)) throw new OssError(403, 'AccessDenied', 'Invalid date.');
-      if (Math.abs(Date.now() - when) > MAX_SKEW_MS) {
-        throw new OssError(
-          403,
-          'RequestTimeTooSkewed',
-          'The difference between the request time and the current time is too large.',
-        );
-      }
-    } else if (query.has('OSSAccessKeyId') || query.has('Signature')) {
+      checkSkew(when);
+      token = header(req, 'x-oss-security-token');
+    } else {
       accessKeyId = query.get('OSSAccessKeyId') ?? '';
       provided = query.get('Signature') ?? '';
       dateSlot = query.get('Expires') ?? '';
       const expires = Number(dateSlot);
       if (!/^\d+$/.test(dateSlot)) throw new OssError(403, 'AccessDenied', 'Invalid Expires.');
       if (Date.now() / 1000 > expires) throw new OssError(403, 'AccessDenied', 'Request has expired.');
-    } else {
-      throw new OssError(
-        403,
-        'AccessDenied',
-        'You have no right to access this object because of bucket acl.',
-      );
+      token = query.get('security-token');
     }
-    if (accessKeyId !== options.accessKeyId) {
-      throw new OssError(
-        403,
-        'InvalidAccessKeyId',
-        'The OSS Access Key Id you provided does not exist in our records.',
-      );
-    }
+    const stored = lookUp(accessKeyId);
     const toSign = stringToSign(method, req.headers, dateSlot, resource);
-    if (!signaturesEqual(sign(options.accessKeySecret, toSign), provided)) {
-      throw new OssError(
-        403,
-        'SignatureDoesNotMatch',
-        'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
-        { OSSAccessKeyId: accessKeyId, SignatureProvided: provided, StringToSign: toSign },
-      );
+    if (!signaturesEqual(sign(stored.accessKeySecret, toSign), provided)) {
+      throw signatureMismatch(accessKeyId, provided, toSign);
     }
+    checkToken(stored, token);
+    return { scheme: authorization === undefined ? 'V1-presigned' : 'V1', accessKeyId, securityToken: token };
+  };
+
+  /** Verifies the request's signature; throws OssError 4xx when it does not verify. */
+  const authenticate = (req: IncomingMessage, key: string, query: Map<string, string>): AuthInfo => {
+    const authorization = header(req, 'authorization');
+    if (authorization?.startsWith(`${V4_ALGORITHM} `))
+      return authenticateV4Header(req, key, query, authorization);
+    if (authorization === undefined && query.has('x-oss-signature'))
+      return authenticateV4Query(req, key, query);
+    const v1 =
+      authorization?.startsWith('OSS ') ||
+      (authorization === undefined && (query.has('OSSAccessKeyId') || query.has('Signature')));
+    if (v1) {
+      if (!allowV1) refuseV1();
+      return authenticateV1(req, key, query, authorization);
+    }
+    if (authorization !== undefined) {
+      throw new OssError(400, 'InvalidArgument', 'Authorization header is invalid.');
+    }
+    throw new OssError(403, 'AccessDenied', 'You have no right to access this object because of bucket acl.');
   };
 
   const resolveKey = (req: IncomingMessage, pathname: string): string => {
@@ -458,6 +693,29 @@ export const startOssServer = async (options: OssServerOptions): Promise<OssServ
         );
         res.writeHead(200, { ...base, ETag: `"${etag}"`, 'Content-Length': '0' });
         res.end();
+        return;
+      }
+      case 'ListObjectsV2': {
+        // Keys in order, after the continuation token (here simply the last key of the previous page).
+        const prefix = query.get('prefix') ?? '';
+        const max = Math.min(1000, Math.max(1, Number(query.get('max-keys') ?? 100) || 100));
+        const after = query.get('continuation-token') ?? query.get('start-after') ?? '';
+        const keys = [...objects.keys()].filter((k) => k.startsWith(prefix) && k > after).sort();
+        const page = keys.slice(0, max);
+        const truncated = keys.length > max;
+        const contents = page
+          .map((k) => {
+            const meta = objects.get(k)!;
+            return `<Contents><Key>${xmlEscape(k)}</Key><LastModified>${new Date(meta.lastModified).toISOString()}</LastModified><ETag>"${meta.etag}"</ETag><Type>${meta.objectType}</Type><Size>${meta.size}</Size><StorageClass>Standard</StorageClass></Contents>`;
+          })
+          .join('');
+        const xml = `${XML_HEADER}<ListBucketResult><Name>${xmlEscape(options.bucket)}</Name><Prefix>${xmlEscape(prefix)}</Prefix><MaxKeys>${max}</MaxKeys><KeyCount>${page.length}</KeyCount><IsTruncated>${truncated}</IsTruncated>${truncated ? `<NextContinuationToken>${xmlEscape(page.at(-1)!)}</NextContinuationToken>` : ''}${contents}</ListBucketResult>`;
+        res.writeHead(200, {
+          ...base,
+          'Content-Type': 'application/xml',
+          'Content-Length': String(Buffer.byteLength(xml)),
+        });
+        res.end(xml);
         return;
       }
       case 'GetObject':
@@ -747,7 +1005,7 @@ export const startOssServer = async (options: OssServerOptions): Promise<OssServ
     const operation = operationOf(method, query);
     let key = '';
     const fault = faults.take(operation);
-    const entry: RequestLogEntry = { method, operation, key, status: 0 };
+    const entry: RequestLogEntry = { method, operation, key, status: 0, host: header(req, 'host') ?? '' };
     log(entry);
     if (fault?.mode === 'hang') {
       entry.status = 'hang';
@@ -763,7 +1021,10 @@ export const startOssServer = async (options: OssServerOptions): Promise<OssServ
       try {
         key = resolveKey(req, pathname);
         entry.key = key;
-        authenticate(req, key, query);
+        const auth = authenticate(req, key, query);
+        entry.auth = auth.scheme;
+        entry.accessKeyId = auth.accessKeyId;
+        entry.securityToken = auth.securityToken;
         if (fault?.mode === 'error') {
           throw new OssError(fault.status ?? 503, 'ServiceUnavailable', 'Injected fault: please retry.');
         }
@@ -802,13 +1063,29 @@ export const startOssServer = async (options: OssServerOptions): Promise<OssServ
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? 'localhost', () => resolve());
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
   const serverUrl = `http://localhost:${port}`;
 
   return {
     url: serverUrl,
+    internalUrl: `http://127.0.0.1:${port}`,
+    publicHost: `localhost:${port}`,
+    internalHost: `${options.bucket}.oss-${region}-internal.aliyuncs.com`,
+    region,
+    get allowV1() {
+      return allowV1;
+    },
+    set allowV1(value: boolean) {
+      allowV1 = value;
+    },
+    addCredentials: (credential) => {
+      credentials.set(credential.accessKeyId, { ...credential });
+    },
+    removeCredentials: (accessKeyId) => {
+      credentials.delete(accessKeyId);
+    },
     port,
     bucket: options.bucket,
     faults,

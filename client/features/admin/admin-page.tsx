@@ -1,5 +1,6 @@
 import { Navigate, NavLink, Route, Routes } from 'react-router';
 import { useI18n, usePageTitle } from '../../i18n/index.tsx';
+import { AuditPanel } from './audit-panel.tsx';
 import { CodesPanel } from './codes-panel.tsx';
 import { JobsPanel } from './jobs-panel.tsx';
 import { UsersPanel } from './users-panel.tsx';
@@ -14,12 +15,14 @@ export default function AdminPage() {
         <NavLink to="/admin/users">{t('admin.users')}</NavLink>
         <NavLink to="/admin/codes">{t('admin.codes')}</NavLink>
         <NavLink to="/admin/jobs">{t('admin.jobs')}</NavLink>
+        <NavLink to="/admin/audit">{t('admin.audit')}</NavLink>
       </nav>
       <Routes>
         <Route index element={<Navigate to="users" replace />} />
         <Route path="users" element={<UsersPanel />} />
         <Route path="codes" element={<CodesPanel />} />
         <Route path="jobs" element={<JobsPanel />} />
+        <Route path="audit" element={<AuditPanel />} />
       </Routes>
     </main>
   );

@@ -109,6 +109,11 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
             {mode === 'signin' ? t('auth.signIn') : t('auth.signUp')}
           </button>
         </form>
+        {mode === 'signin' && (
+          <p className="auth-switch muted">
+            <Link to="/forgot-password">{t('auth.forgot')}</Link>
+          </p>
+        )}
         <p className="auth-switch muted">
           {mode === 'signin' ? t('auth.noAccount') : t('auth.haveAccount')}{' '}
           <Link to={`/${otherMode}${keepNext}`}>

@@ -47,6 +47,7 @@ export function AppShell({ user, children }: { user: UserView; children: ReactNo
     { to: '/gallery', label: t('nav.gallery') },
     { to: '/credits', label: t('nav.credits') },
     { to: '/tokens', label: t('nav.tokens') },
+    { to: '/account', label: t('nav.account') },
     ...(user.role === 'admin' ? [{ to: '/admin', label: t('nav.admin') }] : []),
   ];
   return (

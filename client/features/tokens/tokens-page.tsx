@@ -8,6 +8,8 @@ import { CopyButton } from '../../ui/copy-button.tsx';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
 import { TableWrap } from '../../ui/table-wrap.tsx';
+import { ReasonNotice } from '../account/reason-notice.tsx';
+import { useMe } from '../auth/use-me.ts';
 
 /** How another TypeScript app calls the API with a token: the typed client from the README. */
 export const clientSnippet = (
@@ -32,6 +34,9 @@ export default function TokensPage() {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [name, setName] = useState('');
+  const [days, setDays] = useState('');
+  const [admin, setAdmin] = useState(false);
+  const isAdmin = useMe().data?.user.role === 'admin';
   const [revoking, setRevoking] = useState<{ id: string; name: string }>();
   const tokens = useQuery(trpc.apiTokens.list.queryOptions());
   const invalidate = () => queryClient.invalidateQueries(trpc.apiTokens.list.queryFilter());
@@ -53,7 +58,12 @@ export default function TokensPage() {
   );
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    if (name.trim()) create.mutate({ name: name.trim() });
+    if (name.trim())
+      create.mutate({
+        name: name.trim(),
+        ...(days ? { expiresInDays: Number(days) } : {}),
+        ...(isAdmin && admin ? { admin: true } : {}),
+      });
   };
   const origin = typeof location === 'undefined' ? 'http://localhost:3000' : location.origin;
 
@@ -75,11 +85,28 @@ export default function TokensPage() {
             onChange={(e) => setName(e.target.value)}
             placeholder={t('tokens.namePlaceholder')}
           />
+          <label htmlFor="token-expiry" className="sr-only">
+            {t('tokens.expiry')}
+          </label>
+          <select id="token-expiry" value={days} onChange={(e) => setDays(e.target.value)}>
+            <option value="">{t('tokens.expiryNever')}</option>
+            {[7, 30, 90, 365].map((n) => (
+              <option key={n} value={n}>
+                {t('tokens.expiryDays', { n })}
+              </option>
+            ))}
+          </select>
           <button type="submit" className="btn btn-primary" disabled={!name.trim() || create.isPending}>
             {t('tokens.create')}
           </button>
         </form>
-        {create.error && <ErrorNotice error={create.error} />}
+        {isAdmin && (
+          <label className="row">
+            <input type="checkbox" checked={admin} onChange={(e) => setAdmin(e.target.checked)} />
+            <span>{t('tokens.adminScope')}</span>
+          </label>
+        )}
+        {create.error && <ReasonNotice error={create.error} />}
         {create.data && (
           <div className="notice notice-success stack" role="status">
             <p className="notice-title">{t('tokens.copyOnce')}</p>
@@ -106,6 +133,8 @@ export default function TokensPage() {
                 <tr>
                   <th scope="col">{t('tokens.name')}</th>
                   <th scope="col">{t('tokens.prefix')}</th>
+                  <th scope="col">{t('tokens.scope')}</th>
+                  <th scope="col">{t('tokens.expiry')}</th>
                   <th scope="col">{t('tokens.lastUsed')}</th>
                   <th scope="col">{t('tokens.created')}</th>
                   <th scope="col">
@@ -118,6 +147,12 @@ export default function TokensPage() {
                   <tr key={token.id}>
                     <td>{token.name}</td>
                     <td className="mono">{token.prefix}…</td>
+                    <td>{token.scope === 'admin' ? t('tokens.scopeAdmin') : t('tokens.scopeUser')}</td>
+                    <td>
+                      {token.expiresAt
+                        ? formatDateTime(new Date(token.expiresAt), locale)
+                        : t('tokens.expiryNever')}
+                    </td>
                     <td>
                       {token.lastUsedAt
                         ? formatDateTime(new Date(token.lastUsedAt), locale)

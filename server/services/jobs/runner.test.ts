@@ -109,7 +109,7 @@ describe.each(DIALECTS)('pipeline with the DashScope fake and the OSS test serve
     }
     for (const o of outputs) {
       expect(o.url.startsWith(`${ossServer.url}/outputs/`)).toBe(true);
-      expect(o.url).toContain('Signature=');
+      expect(o.url).toContain('x-oss-signature-version=OSS4-HMAC-SHA256');
       expect(o.url).not.toContain(fake.url);
       const res = await fetch(o.url);
       expect(res.status).toBe(200);
@@ -251,9 +251,8 @@ describe.each(DIALECTS)('crash recovery on %s', (dialect) => {
   beforeAll(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'df-crash-'));
     t = await createTestDb(dialect, { file: path.join(dataDir, 'crash.sqlite') });
-    fake = await startDashScopeFake({
-      scenario: { states: ['PENDING', 'RUNNING', 'RUNNING', 'RUNNING', 'RUNNING'] },
-    });
+    // Tasks take 6 s whoever polls: the worker's first look at an image comes after 5 s.
+    fake = await startDashScopeFake({ scenario: { latencyMs: 6_000 } });
   });
   afterAll(async () => {
     child?.kill('SIGKILL');
@@ -262,74 +261,89 @@ describe.each(DIALECTS)('crash recovery on %s', (dialect) => {
     await t?.destroy();
   });
 
-  it('finishes a job once, with one submit and one charge, after its worker process is killed mid-job', async () => {
-    const env = {
-      DATA_DIR: dataDir,
-      APP_SECRET: 'crash-secret',
-      DASHSCOPE_API_KEY: fake.apiKey,
-      DASHSCOPE_BASE_URL: fake.url,
-      ALLOW_PRIVATE_NETWORK_FETCH: 'true',
-      JOB_LEASE_MS: '1000',
-      LOG_LEVEL: 'silent',
-    };
-    const inner = testInner(t.db, {
-      clock: systemClock,
-      env,
-      providers: createProviderRegistry({
-        dashscope: { apiKey: fake.apiKey, baseUrl: fake.url, pollIntervalMs: 20 },
-      }),
-    });
-    const user = await signUpUser(inner);
-    const start = await startGeneration(inner, {
-      kind: 'image',
-      userId: user.id,
-      prompt: 'survive',
-      model: 'wan-t2i-flash',
-    });
-    if (start.dryRun) throw new Error('unexpected dry run');
+  const jobRow = (id: string) => t.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
 
-    // A separate worker process claims the job and submits it to the provider...
-    child = spawn(process.execPath, ['--import', 'tsx', 'server/index.ts'], {
-      env: { ...process.env, ...env, ROLE: 'worker', PORT: '0', DATABASE_URL: t.url },
-      stdio: 'ignore',
-    });
-    const submitted = await until(
-      () =>
-        t.db
-          .selectFrom('jobs')
-          .selectAll()
-          .where('id', '=', start.job.id)
-          .where('provider_task_id', 'is not', null)
-          .executeTakeFirst(),
-      30_000,
-    );
-    expect(submitted.lease_owner).toMatch(/^worker-/);
-    // ...and dies without a chance to clean up.
-    child.kill('SIGKILL');
-    await new Promise((r) => child?.once('exit', r));
+  it.each([
+    ['mid-poll', 'poll'],
+    ['mid-upload', 'upload'],
+  ] as const)(
+    'finishes a job once, with one submit and one charge, after its worker process is killed %s',
+    async (_name, when) => {
+      const env = {
+        DATA_DIR: dataDir,
+        APP_SECRET: 'crash-secret-crash-secret-crash-secret',
+        DASHSCOPE_API_KEY: fake.apiKey,
+        DASHSCOPE_BASE_URL: fake.url,
+        ALLOW_PRIVATE_NETWORK_FETCH: 'true',
+        JOB_LEASE_MS: '1000',
+        LOG_LEVEL: 'silent',
+      };
+      const inner = testInner(t.db, {
+        clock: systemClock,
+        env,
+        providers: createProviderRegistry({
+          dashscope: { apiKey: fake.apiKey, baseUrl: fake.url, pollIntervalMs: 20 },
+        }),
+      });
+      const user = await signUpUser(inner);
+      const submissions = fake.submissions;
+      const start = await startGeneration(inner, {
+        kind: 'image',
+        userId: user.id,
+        prompt: `survive ${when}`,
+        model: 'wan-t2i-flash',
+      });
+      if (start.dryRun) throw new Error('unexpected dry run');
 
-    // Another worker picks the job up once the lease expires, and resumes by polling.
-    runner = testRunner(inner, { leaseMs: 1_000 });
-    runner.start();
-    const done = await until(
-      () =>
-        t.db
-          .selectFrom('jobs')
-          .selectAll()
-          .where('id', '=', start.job.id)
-          .where('status', '=', 'succeeded')
-          .executeTakeFirst(),
-      30_000,
-    );
-    expect(done.lease_owner).toBeNull();
-    expect(fake.submissions).toBe(1);
-    expect(Number(done.attempts)).toBe(2);
-    const ledger = await ledgerOf(t.db, user.id);
-    expect(ledger.filter((r) => r.kind === 'charge')).toHaveLength(1);
-    expect(ledger.filter((r) => r.kind === 'refund')).toHaveLength(0);
-    const outputs = await t.db.selectFrom('job_outputs').selectAll().where('job_id', '=', done.id).execute();
-    expect(outputs).toHaveLength(1);
-    expect(fs.existsSync(path.join(dataDir, 'objects', outputs[0]!.oss_path))).toBe(true);
-    await assertLedgerInvariant(t.db, user.id);
-  });
+      // A separate worker process claims the job and submits it to the provider...
+      child = spawn(process.execPath, ['--import', 'tsx', 'server/index.ts'], {
+        env: { ...process.env, ...env, ROLE: 'worker', PORT: '0', DATABASE_URL: t.url },
+        stdio: 'ignore',
+      });
+      const submitted = await until(async () => {
+        const row = await jobRow(start.job.id);
+        return row?.provider_task_id ? row : undefined;
+      }, 30_000);
+      // ...waits for its first poll holding nothing...
+      expect(submitted.lease_owner).toBeNull();
+      expect(submitted.next_attempt_at).toBeGreaterThan(Date.now());
+      // ...and is killed while it holds the job: inside a poll the provider does not answer, or inside
+      // the download of the result.
+      if (when === 'poll') fake.hangNext(1, 20_000);
+      else fake.hangFilesNext(1, 20_000);
+      const held = await until(async () => {
+        const row = await jobRow(start.job.id);
+        if (!row?.lease_owner) return undefined;
+        return when === 'upload' && row.stage !== 'uploading' ? undefined : row;
+      }, 30_000);
+      expect(held.lease_owner).toMatch(/^worker-/);
+      await new Promise((r) => setTimeout(r, 200));
+      child.kill('SIGKILL');
+      await new Promise((r) => child?.once('exit', r));
+
+      // Another worker picks the job up once the lease expires, and resumes by polling.
+      runner = testRunner(inner, { leaseMs: 1_000 });
+      runner.start();
+      const done = await until(async () => {
+        const row = await jobRow(start.job.id);
+        return row?.status === 'succeeded' ? row : undefined;
+      }, 30_000);
+      await runner.stop();
+      expect(done.lease_owner).toBeNull();
+      expect(fake.submissions - submissions).toBe(1);
+      // One fresh claim and one recovery from the dead worker; the polls in between are not attempts.
+      expect(Number(done.attempts)).toBe(2);
+      const ledger = await ledgerOf(t.db, user.id);
+      expect(ledger.filter((r) => r.kind === 'charge')).toHaveLength(1);
+      expect(ledger.filter((r) => r.kind === 'refund')).toHaveLength(0);
+      const outputs = await t.db
+        .selectFrom('job_outputs')
+        .selectAll()
+        .where('job_id', '=', done.id)
+        .execute();
+      expect(outputs).toHaveLength(1);
+      expect(fs.existsSync(path.join(dataDir, 'objects', outputs[0]!.oss_path))).toBe(true);
+      await assertLedgerInvariant(t.db, user.id);
+    },
+  );
 });

@@ -1,406 +1,295 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import type { Kysely } from 'kysely';
-import type { Database, Job } from '../../../db/schema.ts';
-import { inTransaction } from '../../../db/transaction.ts';
-import { AppError, isAppError } from '../../../shared/errors.ts';
-import { findModel } from '../../../shared/models.ts';
+import type { Job } from '../../../db/schema.ts';
+import { isAppError } from '../../../shared/errors.ts';
 import { logger } from '../../logger.ts';
-import type { GenerationRequest, PollResult, Provider, ProviderResult } from '../../providers/provider.ts';
-import type { ProviderRegistry } from '../../providers/registry.ts';
-import { keyForOutput } from '../../storage/keys.ts';
-import { persist } from '../../storage/persist.ts';
-import type { Storage } from '../../storage/storage.ts';
-import type { Clock } from '../clock.ts';
-import { completeJob, failJob, type StoredOutput } from '../generation.ts';
-import { newId } from '../ids.ts';
-import type { JobEvents } from './events.ts';
-import { claimJobs, findJob, jobParams, renewLease, updateJob } from './store.ts';
+import { FleetLimiter } from './limiter.ts';
+import { failJob } from './settle.ts';
+import {
+  Abandoned,
+  firstStep,
+  STEPS,
+  type StepDeps,
+  type StepOptions,
+  type StepOutcome,
+} from './steps/index.ts';
+import type { Step, StepName } from './steps/step.ts';
+import { claimDueJobs, releaseJob, renewLeases } from './store.ts';
 
-export interface RunnerDeps {
-  db: Kysely<Database>;
-  storage: Storage;
-  providers: ProviderRegistry;
-  clock: Clock;
-  events: JobEvents;
-}
+export type RunnerDeps = Omit<StepDeps, 'limiter'> & { limiter?: FleetLimiter };
 
-export interface RunnerOptions {
+export interface RunnerOptions
+  extends Partial<Omit<StepOptions, 'prefix' | 'tmpDir' | 'allowPrivateNetwork'>> {
+  /** Steps in progress at once in this process (WORKER_CONCURRENCY). Waiting jobs hold none. */
   concurrency: number;
-  /** Key prefix for outputs (OSS_PREFIX). */
   prefix: string;
-  /** Where downloads are staged before upload. */
   tmpDir: string;
   allowPrivateNetwork: boolean;
-  maxImageBytes?: number;
-  maxVideoBytes?: number;
   /** Identifies this worker in lease_owner. */
   owner?: string;
-  /** How long a claim holds without renewal; renewed every third of it. Default 30 s. */
+  /** How long a claim holds without renewal; all held leases are renewed together every third of it. */
   leaseMs?: number;
-  /** First provider poll delay; grows ×1.5 up to maxPollIntervalMs. Defaults 500 ms and 5 s. */
-  pollIntervalMs?: number;
-  maxPollIntervalMs?: number;
-  /** How often an idle runner looks for due jobs queued by other processes. Default 500 ms. */
+  /** How often an idle runner looks for jobs made due by other processes. Default 500 ms. */
   idlePollMs?: number;
-  /** Provider tasks live 24 h: past this age a job that still has no result fails and is refunded. */
-  maxJobAgeMs?: number;
+  /** USER_MAX_ACTIVE_JOBS: one user's jobs in flight at once; more wait their turn. Default 10. */
+  userMaxActiveJobs?: number;
+  /** Scheduling clock (leases, next_attempt_at). Default Date.now. */
+  now?: () => number;
+  /** The pipeline's steps (tests swap one). */
+  steps?: Partial<Record<StepName, Step<any>>>;
 }
 
-/** Lost lease or shutdown: stop working on the job, leave it to whoever holds it now. */
-class Abandoned extends Error {}
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal.aborted) return reject(new Abandoned());
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new Abandoned());
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
+interface Held {
+  job: Job;
+  controller: AbortController;
+}
 
 /**
- * Runs queued jobs in this process: claims them with a lease, submits (or resumes polling) the provider
- * task, persists every result to storage, then records outputs and settles the charge.
+ * Runs due steps of jobs in this process. The loop knows nothing of providers or storage: it claims due
+ * jobs (a lease on each), runs one step, and applies the step's outcome — wait in the database until T,
+ * run the next step now, done, or fail (refunded). A job waiting on a provider holds no slot, timer or
+ * heartbeat here: it is a row with a future `next_attempt_at`. One UPDATE per tick renews every lease
+ * the process holds.
  */
 export class JobRunner {
   readonly owner: string;
-  private readonly active = new Map<string, AbortController>();
-  private readonly settled = new Set<Promise<void>>();
+  private readonly held = new Map<string, Held>();
+  /** Steps working now (held jobs minus those idling for a rate-limit slot). */
+  private busy = 0;
+  private readonly work = new Set<Promise<void>>();
   private running = false;
   private loop: Promise<void> | null = null;
-  private readonly o: Required<Omit<RunnerOptions, 'maxImageBytes' | 'maxVideoBytes'>> &
-    Pick<RunnerOptions, 'maxImageBytes' | 'maxVideoBytes'>;
+  private renewTimer: NodeJS.Timeout | null = null;
+  private readonly stopSignal = new AbortController();
+  private readonly deps: StepDeps;
+  private readonly steps: Record<StepName, Step<any>>;
+  private readonly now: () => number;
+  private readonly leaseMs: number;
+  private readonly idlePollMs: number;
+  private readonly userMaxActive: number;
+  private readonly stepOptions: StepOptions;
+  /** Earliest next_attempt_at this process handed a job back with: the loop wakes for it. */
+  private nextDue = Number.POSITIVE_INFINITY;
+  private wake: (() => void) | null = null;
+  /** A wake-up came while the loop was not asleep: its next sleep returns at once. */
+  private woken = false;
+  private unsubscribe: (() => void) | null = null;
+  /** Steps this runner has run (tests and benchmarks). */
+  stepsRun = 0;
+  /** Empty claims in a row: an idle runner looks less often (up to 4 × idlePollMs). */
+  private emptyClaims = 0;
+  /** The last claim filled every free slot, so more work is likely due. */
+  private saturated = false;
 
   constructor(
-    private readonly deps: RunnerDeps,
-    options: RunnerOptions,
+    deps: RunnerDeps,
+    private readonly options: RunnerOptions,
   ) {
     this.owner = options.owner ?? `worker-${process.pid}-${randomBytes(4).toString('hex')}`;
-    this.o = {
-      leaseMs: 30_000,
-      pollIntervalMs: 500,
-      maxPollIntervalMs: 5_000,
-      idlePollMs: 500,
-      maxJobAgeMs: 24 * 3600 * 1000,
-      ...options,
-      owner: this.owner,
+    this.now = options.now ?? Date.now;
+    this.deps = { ...deps, limiter: deps.limiter ?? new FleetLimiter(deps.db, { now: this.now }) };
+    this.steps = { ...STEPS, ...options.steps };
+    this.leaseMs = options.leaseMs ?? 30_000;
+    this.idlePollMs = options.idlePollMs ?? 500;
+    this.userMaxActive = options.userMaxActiveJobs ?? 10;
+    this.stepOptions = {
+      prefix: options.prefix,
+      tmpDir: options.tmpDir,
+      allowPrivateNetwork: options.allowPrivateNetwork,
+      maxImageBytes: options.maxImageBytes,
+      maxVideoBytes: options.maxVideoBytes,
+      pollIntervalMs: options.pollIntervalMs ?? 1_000,
+      maxPollIntervalMs: options.maxPollIntervalMs ?? 30_000,
+      maxJobAgeMs: options.maxJobAgeMs ?? 24 * 3600 * 1000,
     };
   }
 
   start(): void {
     if (this.running) return;
-    fs.mkdirSync(this.o.tmpDir, { recursive: true });
+    fs.mkdirSync(this.options.tmpDir, { recursive: true });
     this.running = true;
+    this.unsubscribe = this.deps.events.onQueued(() => this.poke());
+    this.renewTimer = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.leaseMs / 3)));
     this.loop = this.run();
   }
 
-  /** Stops claiming, abandons in-flight jobs at their next safe point and hands their leases back. */
+  /** Stops claiming, abandons in-flight steps at their next safe point and hands their leases back. */
   async stop(): Promise<void> {
     this.running = false;
-    this.deps.events.queued();
-    for (const controller of this.active.values()) controller.abort();
+    this.stopSignal.abort();
+    this.poke();
+    for (const { controller } of this.held.values()) controller.abort();
     await this.loop;
-    await Promise.allSettled([...this.settled]);
+    await Promise.allSettled([...this.work]);
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.unsubscribe?.();
   }
 
-  /** Jobs this runner is working on now. */
+  /** Jobs this runner holds now (steps in progress). */
   get activeCount(): number {
-    return this.active.size;
+    return this.held.size;
+  }
+
+  private poke(): void {
+    this.emptyClaims = 0;
+    if (this.wake) this.wake();
+    else this.woken = true;
   }
 
   private async run(): Promise<void> {
     while (this.running) {
-      const free = this.o.concurrency - this.active.size;
+      const free = this.options.concurrency - this.busy;
       let claimed: Job[] = [];
       if (free > 0) {
         try {
-          const now = this.deps.clock.now();
-          claimed = await inTransaction(this.deps.db, (trx) =>
-            claimJobs(trx, { owner: this.owner, limit: free, leaseMs: this.o.leaseMs, now }),
-          );
+          const now = this.now();
+          if (this.nextDue <= now) this.nextDue = Number.POSITIVE_INFINITY;
+          claimed = await claimDueJobs(this.deps.db, {
+            owner: this.owner,
+            limit: free,
+            leaseMs: this.leaseMs,
+            now,
+            userMaxActive: this.userMaxActive,
+          });
         } catch (error) {
           logger.error('runner: claim failed', { error });
         }
       }
       for (const job of claimed) this.spawn(job);
-      if (claimed.length === 0 || this.active.size >= this.o.concurrency) {
-        await this.deps.events.waitForQueued(this.o.idlePollMs);
+      this.emptyClaims = claimed.length > 0 || this.held.size > 0 ? 0 : this.emptyClaims + 1;
+      this.saturated = free > 0 && claimed.length === free;
+      if (!this.running) break;
+      // Claim again when: a job was queued here, a job handed back here falls due, a slot frees after a
+      // full claim, or (for work other processes made due) every idlePollMs.
+      if (this.saturated && this.options.concurrency - this.busy >= Math.ceil(this.options.concurrency / 2)) {
+        continue;
       }
+      await this.sleep();
     }
+  }
+
+  private sleep(): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const idle = this.idlePollMs * 2 ** Math.min(2, Math.max(0, this.emptyClaims - 1));
+      const until = Math.min(idle, Math.max(0, this.nextDue - this.now()));
+      const done = () => {
+        clearTimeout(timer);
+        this.wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, until);
+      this.wake = done;
+    });
   }
 
   private spawn(job: Job): void {
     const controller = new AbortController();
-    this.active.set(job.id, controller);
+    this.held.set(job.id, { job, controller });
+    this.busy++;
     this.deps.events.notify(job.id);
-    const heartbeat = setInterval(
-      () => {
-        renewLease(this.deps.db, {
-          id: job.id,
-          owner: this.owner,
-          leaseMs: this.o.leaseMs,
-          now: this.deps.clock.now(),
-        })
-          .then((ok) => {
-            if (!ok) controller.abort();
-          })
-          .catch((error) => logger.warn('runner: lease renewal failed', { jobId: job.id, error }));
-      },
-      Math.max(50, Math.floor(this.o.leaseMs / 3)),
-    );
-    const work = this.execute(job, controller.signal)
-      .catch(async (error) => {
-        if (error instanceof Abandoned || controller.signal.aborted) {
-          // Hand the lease back so another worker (or this one after a restart) resumes at once.
-          await updateJob(
-            this.deps.db,
-            job.id,
-            { lease_owner: null, lease_until: null },
-            { status: ['running'], leaseOwner: this.owner },
-          ).catch(() => undefined);
-          return;
-        }
-        const appError = isAppError(error) ? error : null;
-        if (!appError) logger.error('runner: job crashed', { jobId: job.id, error });
-        await failJob(
-          this.deps,
-          job,
-          appError
-            ? { code: appError.code, message: appError.message }
-            : { code: 'PROVIDER_FAILED', message: 'The generation failed unexpectedly' },
-          { leaseOwner: this.owner },
-        );
-      })
+    const work = this.drive(job, controller.signal)
       .catch((error) => logger.error('runner: could not settle job', { jobId: job.id, error }))
       .finally(() => {
-        clearInterval(heartbeat);
-        this.active.delete(job.id);
-        this.lastWrite.delete(job.id);
-        this.settled.delete(work);
-        this.deps.events.queued();
-      });
-    this.settled.add(work);
-  }
-
-  /** `job` is the row as the claim left it (claimJobs reads it back after its update). */
-  private async execute(job: Job, signal: AbortSignal): Promise<void> {
-    const { deps } = this;
-    const provider = deps.providers.get(job.provider);
-    if (!provider)
-      throw new AppError('PROVIDER_FAILED', `Provider ${job.provider} is not configured on this server`);
-    if (deps.clock.now() - job.created_at > this.o.maxJobAgeMs) {
-      throw new AppError('PROVIDER_TIMEOUT', 'The provider did not finish in time');
-    }
-    const params = jobParams(job);
-    let taskId = job.provider_task_id;
-    let result: PollResult | undefined;
-
-    if (!taskId) {
-      const submitted = await this.submit(provider, await this.request(job, params), signal);
-      taskId = submitted.taskId;
-      result = submitted.immediate;
-      const saved = await updateJob(
-        deps.db,
-        job.id,
-        { provider_task_id: taskId, stage: 'generating', progress: 5 },
-        { status: ['running'], leaseOwner: this.owner },
-      );
-      if (!saved) throw new Abandoned();
-      deps.events.notify(job.id);
-    } else {
-      await this.progress(job, { stage: 'generating' });
-    }
-
-    let interval = this.o.pollIntervalMs;
-    let failures = 0;
-    let polls = 0;
-    while (!result || result.state === 'queued' || result.state === 'running') {
-      if (result?.progress !== undefined) {
-        await this.progress(job, { stage: 'generating', progress: 5 + Math.round(result.progress * 0.75) });
-      }
-      // The provider knows its own pace (and rate limits); otherwise back off from pollIntervalMs.
-      const suggested = provider.suggestedPollDelayMs?.(polls++);
-      await sleep(suggested ?? interval, signal);
-      interval = Math.min(this.o.maxPollIntervalMs, Math.round(interval * 1.5));
-      try {
-        result = await provider.poll(taskId, { signal });
-        failures = 0;
-      } catch (error) {
-        if (signal.aborted) throw new Abandoned();
-        // A failed poll is not a failed task: the provider may still finish it, so keep asking.
-        if (isAppError(error) && (error.code === 'CONTENT_REJECTED' || error.code === 'VALIDATION'))
-          throw error;
-        failures++;
-        if (isAppError(error) && error.code === 'RATE_LIMITED')
-          await sleep(error.retryAfterMs ?? interval, signal);
-        logger.warn('runner: poll failed, will retry', { jobId: job.id, failures, error });
-        if (failures >= 5) return this.reschedule(job, Math.min(60_000, interval * failures));
-      }
-    }
-
-    if (result.state !== 'succeeded') {
-      throw new AppError(
-        result.error?.code ?? 'PROVIDER_FAILED',
-        result.error?.message ?? `The provider reported the task ${result.state}`,
-      );
-    }
-    await this.persistAndComplete(job, params, result.results ?? [], signal);
-  }
-
-  /** Submits, waiting out rate limits a few times before giving up. */
-  private async submit(provider: Provider, request: GenerationRequest, signal: AbortSignal) {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await provider.submit(request, { signal });
-      } catch (error) {
-        if (signal.aborted) throw new Abandoned();
-        if (isAppError(error) && error.code === 'RATE_LIMITED' && attempt < 4) {
-          await sleep(error.retryAfterMs ?? 2000 * attempt, signal);
-          continue;
+        this.held.delete(job.id);
+        this.busy--;
+        this.work.delete(work);
+        // More work was due at the last claim: claim again once half the slots are free (one claim for
+        // several jobs rather than one per finished step).
+        if (
+          this.saturated &&
+          this.options.concurrency - this.busy >= Math.ceil(this.options.concurrency / 2)
+        ) {
+          this.poke();
         }
-        throw error;
-      }
-    }
+      });
+    this.work.add(work);
   }
 
-  private async request(job: Job, params: Record<string, unknown>): Promise<GenerationRequest> {
-    let imageUrl: string | undefined;
-    if (typeof params.imageOutputId === 'string') {
-      const source = await this.deps.db
-        .selectFrom('job_outputs')
-        .select('oss_path')
-        .where('id', '=', params.imageOutputId)
-        .where('user_id', '=', job.user_id)
-        .executeTakeFirst();
-      if (!source) throw new AppError('NOT_FOUND', 'The image to animate is gone');
-      imageUrl = this.deps.storage.urlFor(source.oss_path);
-    }
-    return {
-      kind: job.kind,
-      model: job.model,
-      prompt: job.prompt,
-      negativePrompt: params.negativePrompt as string | undefined,
-      size: params.size as string | undefined,
-      n: (params.n as number | undefined) ?? 1,
-      seed: params.seed as number | undefined,
-      durationSeconds: params.durationSeconds as number | undefined,
-      resolution: params.resolution as string | undefined,
-      imageUrl,
-    };
-  }
-
-  private async persistAndComplete(
-    job: Job,
-    params: Record<string, unknown>,
-    results: ProviderResult[],
-    signal: AbortSignal,
-  ): Promise<void> {
-    const { deps } = this;
-    const paid = (params.n as number | undefined) ?? 1;
-    const model = findModel(job.model);
-    const stored: StoredOutput[] = [];
-    let firstError: AppError | null = null;
-    await this.progress(job, { stage: 'uploading', progress: 80 });
-    for (const [index, source] of results.slice(0, paid).entries()) {
+  /** Runs the job's steps until one says wait, done or fail, and applies that outcome. */
+  private async drive(job: Job, signal: AbortSignal): Promise<void> {
+    let step: StepName = firstStep(job);
+    let carry: unknown;
+    let outcome: StepOutcome;
+    for (;;) {
+      this.stepsRun++;
       try {
-        const out = await persist(
-          {
-            storage: deps.storage,
-            tmpDir: this.o.tmpDir,
-            allowPrivateNetwork: this.o.allowPrivateNetwork,
-            maxImageBytes: this.o.maxImageBytes,
-            maxVideoBytes: this.o.maxVideoBytes,
-          },
-          {
-            source,
-            kind: job.kind,
-            keyFor: keyForOutput({
-              userId: job.user_id,
-              jobId: job.id,
-              index,
-              date: new Date(job.created_at),
-              prefix: this.o.prefix,
-            }),
-            signal,
-            onProgress: (stage, done, total) => {
-              if (stage !== 'uploading' || !total) return;
-              const share = (index + done / total) / Math.max(1, results.length);
-              void this.progress(job, { stage: 'uploading', progress: 80 + Math.floor(share * 19) });
-            },
-          },
-        );
-        stored.push({
-          id: newId(),
-          kind: job.kind,
-          key: out.key,
-          url: out.url,
-          size: out.size,
-          contentType: out.contentType,
-          sha256: out.sha256,
-          meta: {
-            width: out.width,
-            height: out.height,
-            duration_seconds: out.durationSeconds,
-            provider: job.provider,
-            model: job.model,
-            provider_model: model?.providerModel,
-            seed: params.seed,
-            source_host: out.sourceHost,
-          },
+        outcome = await this.steps[step]({
+          job,
+          owner: this.owner,
+          now: this.now,
+          signal,
+          deps: this.deps,
+          options: this.stepOptions,
+          carry,
+          idle: this.idle,
         });
       } catch (error) {
-        if (signal.aborted) throw new Abandoned();
-        logger.warn('runner: could not store an output', { jobId: job.id, index, error });
-        firstError ??= isAppError(error)
-          ? error
-          : new AppError('STORAGE_UPLOAD_FAILED', 'Could not store the result');
+        if (error instanceof Abandoned || signal.aborted) return this.handBack(job);
+        if (!isAppError(error)) logger.error('runner: step crashed', { jobId: job.id, step, error });
+        outcome = isAppError(error)
+          ? { kind: 'fail', code: error.code, message: error.message }
+          : { kind: 'fail', code: 'PROVIDER_FAILED', message: 'The generation failed unexpectedly' };
       }
+      if (outcome.kind !== 'next') break;
+      step = outcome.step;
+      carry = outcome.carry;
     }
-    if (stored.length === 0) {
-      throw firstError ?? new AppError('PROVIDER_FAILED', 'The provider returned no result');
-    }
-    const done = await completeJob(deps, job, stored, { leaseOwner: this.owner, paidOutputs: paid });
-    if (!done) {
-      // Canceled while we uploaded (or no longer ours): remove what nobody will point at.
-      const now = await findJob(deps.db, job.id);
-      if (now && (now.status === 'canceled' || now.status === 'failed')) {
-        await Promise.allSettled(stored.map((o) => deps.storage.delete(o.key)));
+    if (outcome.kind === 'wait') {
+      const released = await releaseJob(this.deps.db, {
+        id: job.id,
+        owner: this.owner,
+        until: outcome.until,
+        patch: outcome.patch,
+      });
+      if (released) {
+        if (outcome.patch) this.deps.events.notify(job.id);
+        if (outcome.until < this.nextDue) this.nextDue = outcome.until;
       }
-      throw new Abandoned();
+    } else if (outcome.kind === 'fail') {
+      await failJob(
+        this.deps,
+        job,
+        { code: outcome.code, message: outcome.message },
+        { leaseOwner: this.owner },
+      );
     }
   }
 
-  /** Gives the job back with a delay (provider unreachable); it keeps its task id and resumes by polling. */
-  private async reschedule(job: Job, delayMs: number): Promise<void> {
-    await updateJob(
-      this.deps.db,
-      job.id,
-      { lease_owner: null, lease_until: null, next_attempt_at: this.deps.clock.now() + delayMs },
-      { status: ['running'], leaseOwner: this.owner },
+  /** Lets another step start while this one waits (for a rate-limit slot). */
+  private readonly idle = async <T>(wait: Promise<T>): Promise<T> => {
+    this.busy--;
+    if (this.saturated) this.poke();
+    try {
+      return await wait;
+    } finally {
+      this.busy++;
+    }
+  };
+
+  /** Gives the lease back at once (shutdown, lost lease), so another worker resumes without waiting it out. */
+  private async handBack(job: Job): Promise<void> {
+    await releaseJob(this.deps.db, { id: job.id, owner: this.owner, until: this.now() }).catch(
+      () => undefined,
     );
   }
 
-  private lastWrite = new Map<string, { at: number; stage: string; progress: number }>();
-
-  /** Writes stage/progress, at most every 250 ms per job unless the stage changes. */
-  private async progress(job: Job, update: { stage: Job['stage']; progress?: number }): Promise<void> {
-    const last = this.lastWrite.get(job.id);
-    const now = Date.now();
-    const progress = update.progress ?? last?.progress ?? job.progress;
-    if (last && last.stage === update.stage && (progress <= last.progress || now - last.at < 250)) return;
-    this.lastWrite.set(job.id, { at: now, stage: update.stage, progress });
-    await updateJob(
-      this.deps.db,
-      job.id,
-      { stage: update.stage, progress: Math.min(99, progress) },
-      { status: ['running'], leaseOwner: this.owner },
-    );
-    this.deps.events.notify(job.id);
+  /** One UPDATE for every lease this process holds; jobs no longer ours are abandoned. */
+  private async renew(): Promise<void> {
+    if (this.held.size === 0) return;
+    try {
+      const lost = await renewLeases(this.deps.db, {
+        owner: this.owner,
+        ids: [...this.held.keys()],
+        leaseMs: this.leaseMs,
+        now: this.now(),
+      });
+      for (const id of lost) this.held.get(id)?.controller.abort();
+    } catch (error) {
+      logger.warn('runner: lease renewal failed', { error });
+    }
   }
 }

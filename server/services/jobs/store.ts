@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { affectedRows, forUpdateSkipLocked, parseJson } from '../../../db/dialect.ts';
+import { affectedRows, parseJson } from '../../../db/dialect.ts';
 import { toPage } from '../../../db/paging.ts';
 import type { Job, JobOutput, JobStage, JobUpdate, NewJob } from '../../../db/schema.ts';
 import type { Executor } from '../../../db/transaction.ts';
@@ -58,57 +58,176 @@ export async function updateJob(
   return affectedRows(await query.executeTakeFirst()) === 1;
 }
 
-/**
- * Claims up to `limit` jobs that are due and not leased by a live worker: queued ones, and running ones
- * whose lease expired (their worker died). MySQL skips rows other workers are claiming.
- */
-export async function claimJobs(
-  trx: Executor,
-  input: { owner: string; limit: number; leaseMs: number; now: number },
-): Promise<Job[]> {
-  const candidates = await forUpdateSkipLocked(
-    trx,
-    trx
-      .selectFrom('jobs')
-      .select('id')
-      .where('status', 'in', ['queued', 'running'])
-      .where('next_attempt_at', '<=', input.now)
-      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', input.now)]))
-      .orderBy('next_attempt_at')
-      .orderBy('id')
-      .limit(input.limit),
-  ).execute();
-  const claimed: Job[] = [];
-  for (const { id } of candidates) {
-    const result = await trx
-      .updateTable('jobs')
-      .set((eb) => ({
-        status: 'running',
-        // A fresh job goes straight to submitting; a reclaimed one with a task id resumes generating.
-        stage: sql<JobStage>`case when provider_task_id is null then 'submitting' else 'generating' end`,
-        lease_owner: input.owner,
-        lease_until: input.now + input.leaseMs,
-        attempts: eb('attempts', '+', 1),
-        started_at: eb.fn.coalesce('started_at', eb.val(input.now)),
-        status_sequence: eb('status_sequence', '+', 1),
-      }))
-      .where('id', '=', id)
-      .where('status', 'in', ['queued', 'running'])
-      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', input.now)]))
-      .executeTakeFirst();
-    if (affectedRows(result) === 1) claimed.push((await findJob(trx, id))!);
-  }
-  return claimed;
+export interface ClaimInput {
+  owner: string;
+  limit: number;
+  leaseMs: number;
+  now: number;
+  /** USER_MAX_ACTIVE_JOBS: a user's running jobs (at a provider or being stored) before their queued ones wait. */
+  userMaxActive: number;
 }
 
-/** Extends a lease; false when the job is no longer ours (canceled, or reclaimed after we stalled). */
-export async function renewLease(
+/** Ids of running jobs whose next poll is due and that no live worker holds. */
+async function duePolls(db: Executor, input: ClaimInput): Promise<string[]> {
+  const rows = await db
+    .selectFrom('jobs')
+    .select('id')
+    .where('status', '=', 'running')
+    .where('next_attempt_at', '<=', input.now)
+    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', input.now)]))
+    .orderBy('next_attempt_at')
+    .limit(input.limit)
+    .execute();
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Ids of queued jobs to submit, fair across users: each user with due jobs and fewer than
+ * `userMaxActive` running ones gets a turn, round-robin, oldest first, and never more than their room.
+ * One user's 10,000 queued jobs cost one group row here, not 10,000 scanned rows.
+ */
+async function dueSubmits(db: Executor, input: ClaimInput): Promise<string[]> {
+  const users = await db
+    .selectFrom('jobs as q')
+    .select('q.user_id')
+    .select((eb) => eb.fn.min('q.next_attempt_at').as('due'))
+    .select((eb) =>
+      eb
+        .selectFrom('jobs as r')
+        .select((e) => e.fn.countAll<number>().as('n'))
+        .whereRef('r.user_id', '=', 'q.user_id')
+        .where('r.status', '=', 'running')
+        .as('active'),
+    )
+    .where('q.status', '=', 'queued')
+    .where('q.next_attempt_at', '<=', input.now)
+    .groupBy('q.user_id')
+    .orderBy('due')
+    .limit(200)
+    .execute();
+  const room = new Map<string, number>();
+  for (const u of users) {
+    const free = input.userMaxActive - Number(u.active ?? 0);
+    if (free > 0) room.set(u.user_id, free);
+  }
+  if (room.size === 0) return [];
+  const perUser = Math.min(input.limit, Math.max(...room.values()));
+  const rows = await db
+    .selectFrom((eb) =>
+      eb
+        .selectFrom('jobs')
+        .select(['id', 'user_id', 'next_attempt_at'])
+        .select(sql<number>`row_number() over (partition by user_id order by next_attempt_at, id)`.as('rn'))
+        .where('status', '=', 'queued')
+        .where('next_attempt_at', '<=', input.now)
+        .where('user_id', 'in', [...room.keys()])
+        .as('t'),
+    )
+    .select(['t.id', 't.user_id', 't.rn'])
+    .where('t.rn', '<=', perUser)
+    .orderBy('t.rn')
+    .orderBy('t.next_attempt_at')
+    .limit(input.limit * 4)
+    .execute();
+  const picked: string[] = [];
+  for (const row of rows) {
+    if (picked.length >= input.limit) break;
+    if (Number(row.rn) <= (room.get(row.user_id) ?? 0)) picked.push(row.id);
+  }
+  return picked;
+}
+
+/**
+ * Claims up to `limit` due jobs not leased by a live worker: running ones whose next poll is due (or
+ * whose worker died), and queued ones fairly across users. No transaction: a guarded UPDATE takes each
+ * row at most once across processes, and the rows read back are the ones this owner won.
+ * A fresh claim of a queued job, or of one whose worker died, counts as an attempt; a due poll does not.
+ */
+export async function claimDueJobs(db: Executor, input: ClaimInput): Promise<Job[]> {
+  if (input.limit <= 0) return [];
+  // Both kinds every time: due polls must not starve submits (nor the reverse) when slots are few.
+  const polls = await duePolls(db, input);
+  const submits = await dueSubmits(db, input);
+  // Interleave, so neither kind starves the other within one claim.
+  const ids: string[] = [];
+  for (let i = 0; ids.length < input.limit && (i < polls.length || i < submits.length); i++) {
+    if (i < polls.length) ids.push(polls[i]!);
+    if (i < submits.length && ids.length < input.limit) ids.push(submits[i]!);
+  }
+  if (ids.length === 0) return [];
+  // MySQL evaluates SET left to right with the new values: the CASEs read status and lease_owner first.
+  const claimed = await db
+    .updateTable('jobs')
+    .set((eb) => ({
+      stage: sql<JobStage>`case when status = 'queued' then 'submitting' else stage end`,
+      status_sequence: sql<number>`status_sequence + case when status = 'queued' then 1 else 0 end`,
+      attempts: sql<number>`attempts + case when status = 'queued' or lease_owner is not null then 1 else 0 end`,
+      started_at: eb.fn.coalesce('started_at', eb.val(input.now)),
+      status: 'running',
+      lease_owner: input.owner,
+      lease_until: input.now + input.leaseMs,
+    }))
+    .where('id', 'in', ids)
+    .where('status', 'in', ['queued', 'running'])
+    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', input.now)]))
+    .executeTakeFirst();
+  if (affectedRows(claimed) === 0) return [];
+  return db
+    .selectFrom('jobs')
+    .selectAll()
+    .where('id', 'in', ids)
+    .where('lease_owner', '=', input.owner)
+    .where('status', '=', 'running')
+    .execute();
+}
+
+/**
+ * Extends the leases of every job this owner holds, in one statement. Returns the ids no longer held
+ * (canceled, or reclaimed after this process stalled); it reads them only when the count falls short.
+ */
+export async function renewLeases(
   db: Executor,
-  input: { id: string; owner: string; leaseMs: number; now: number },
-): Promise<boolean> {
+  input: { owner: string; ids: string[]; leaseMs: number; now: number },
+): Promise<string[]> {
+  if (input.ids.length === 0) return [];
   const result = await db
     .updateTable('jobs')
     .set({ lease_until: input.now + input.leaseMs })
+    .where('id', 'in', input.ids)
+    .where('lease_owner', '=', input.owner)
+    .where('status', '=', 'running')
+    .executeTakeFirst();
+  if (affectedRows(result) === input.ids.length) return [];
+  const held = await db
+    .selectFrom('jobs')
+    .select('id')
+    .where('id', 'in', input.ids)
+    .where('lease_owner', '=', input.owner)
+    .where('status', '=', 'running')
+    .execute();
+  const still = new Set(held.map((r) => r.id));
+  return input.ids.filter((id) => !still.has(id));
+}
+
+/**
+ * Hands a job back to wait in the database until `until` (its next poll, or a rate-limit retry), with
+ * whatever the step learnt (task id, progress). Visible changes bump status_sequence; a quiet wait
+ * does not. False when the job is no longer this owner's.
+ */
+export async function releaseJob(
+  db: Executor,
+  input: { id: string; owner: string; until: number; patch?: JobUpdate },
+): Promise<boolean> {
+  const visible = input.patch !== undefined && Object.keys(input.patch).length > 0;
+  const result = await db
+    .updateTable('jobs')
+    .set((eb) => ({
+      ...input.patch,
+      ...(visible ? { status_sequence: eb('status_sequence', '+', 1) } : {}),
+      next_attempt_at: input.until,
+      lease_owner: null,
+      lease_until: null,
+    }))
     .where('id', '=', input.id)
     .where('lease_owner', '=', input.owner)
     .where('status', '=', 'running')

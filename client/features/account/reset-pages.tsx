@@ -1,0 +1,119 @@
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { type FormEvent, type ReactNode, useState } from 'react';
+import { Link, useNavigate, useSearchParams } from 'react-router';
+import { PASSWORD_MIN_LENGTH } from '../../../shared/schemas/auth.ts';
+import { useI18n } from '../../i18n/index.tsx';
+import { useTRPC } from '../../lib/trpc.ts';
+import { LanguageSwitch } from '../../ui/language-switch.tsx';
+import { ReasonNotice } from './reason-notice.tsx';
+
+/** The signed-out card layout of the sign-in page. */
+export function AccountCard({ title, children }: { title: string; children: ReactNode }) {
+  return (
+    <main className="auth">
+      <div className="auth-top">
+        <LanguageSwitch />
+      </div>
+      <div className="auth-card card stack">
+        <h1>{title}</h1>
+        {children}
+      </div>
+    </main>
+  );
+}
+
+/** /forgot-password: asks for a reset link; the answer never says whether the account exists. */
+export function ForgotPasswordPage() {
+  const { t } = useI18n();
+  const trpc = useTRPC();
+  const [email, setEmail] = useState('');
+  const request = useMutation(trpc.auth.requestPasswordReset.mutationOptions());
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    request.mutate({ email });
+  };
+  return (
+    <AccountCard title={t('reset.title')}>
+      <p className="muted">{t('reset.intro')}</p>
+      <form className="stack" onSubmit={submit}>
+        <label className="field">
+          <span className="field-label">{t('auth.email')}</span>
+          <input
+            type="email"
+            autoComplete="email"
+            required
+            value={email}
+            onChange={(e) => setEmail(e.target.value)}
+          />
+        </label>
+        {request.error && <ReasonNotice error={request.error} />}
+        {request.isSuccess && (
+          <p className="notice notice-success" role="status">
+            {t('reset.sent')}
+          </p>
+        )}
+        <button type="submit" className="btn btn-primary btn-block" disabled={request.isPending || !email}>
+          {t('reset.send')}
+        </button>
+      </form>
+      <p className="auth-switch muted">
+        <Link to="/signin">{t('reset.back')}</Link>
+      </p>
+    </AccountCard>
+  );
+}
+
+/** /reset-password?token=…: the link from the email; saving signs in and ends every other session. */
+export function ResetPasswordPage() {
+  const { t } = useI18n();
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const navigate = useNavigate();
+  const [params] = useSearchParams();
+  const token = params.get('token') ?? '';
+  const [password, setPassword] = useState('');
+  const reset = useMutation(
+    trpc.auth.resetPassword.mutationOptions({
+      onSuccess: async () => {
+        queryClient.clear();
+        await queryClient.invalidateQueries(trpc.auth.me.queryFilter());
+        navigate('/create', { replace: true });
+      },
+    }),
+  );
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    reset.mutate({ token, password });
+  };
+  return (
+    <AccountCard title={t('reset.newTitle')}>
+      {!token ? (
+        <p className="notice notice-error" role="alert">
+          {t('reset.noToken')}
+        </p>
+      ) : (
+        <form className="stack" onSubmit={submit}>
+          <label className="field">
+            <span className="field-label">{t('account.newPassword')}</span>
+            <input
+              type="password"
+              autoComplete="new-password"
+              required
+              minLength={PASSWORD_MIN_LENGTH}
+              value={password}
+              onChange={(e) => setPassword(e.target.value)}
+            />
+            <span className="field-hint">{t('auth.passwordHint', { n: PASSWORD_MIN_LENGTH })}</span>
+          </label>
+          {reset.error && <ReasonNotice error={reset.error} />}
+          <button type="submit" className="btn btn-primary btn-block" disabled={reset.isPending || !password}>
+            {t('reset.save')}
+          </button>
+        </form>
+      )}
+      <p className="auth-switch muted">
+        <Link to="/forgot-password">{t('auth.forgot')}</Link>
+      </p>
+    </AccountCard>
+  );
+}

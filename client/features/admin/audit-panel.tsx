@@ -1,0 +1,96 @@
+import { useInfiniteQuery } from '@tanstack/react-query';
+import { useState } from 'react';
+import { useI18n } from '../../i18n/index.tsx';
+import { formatDateTime } from '../../lib/format.ts';
+import { useTRPC } from '../../lib/trpc.ts';
+import { ErrorNotice } from '../../ui/error-notice.tsx';
+import { Empty, Loading } from '../../ui/states.tsx';
+
+const ACTIONS = [
+  'signin.ok',
+  'signin.failed',
+  'signup',
+  'email.verified',
+  'password.changed',
+  'password.reset',
+  'sessions.revoked',
+  'admin.granted',
+  'admin.revoked',
+  'codes.created',
+  'credits.granted',
+  'token.created',
+];
+
+/** Security events, newest first, filtered by action, paged with "load more". */
+export function AuditPanel() {
+  const { t, locale } = useI18n();
+  const trpc = useTRPC();
+  const [action, setAction] = useState('');
+  const events = useInfiniteQuery(
+    trpc.admin.audit.list.infiniteQueryOptions(
+      { limit: 50, ...(action ? { action } : {}) },
+      { getNextPageParam: (page) => page.nextCursor ?? undefined },
+    ),
+  );
+  const items = events.data?.pages.flatMap((p) => p.items) ?? [];
+  return (
+    <section className="stack" aria-labelledby="audit-title">
+      <h2 id="audit-title">{t('admin.audit')}</h2>
+      <label className="field">
+        <span className="field-label">{t('audit.filter')}</span>
+        <select value={action} onChange={(e) => setAction(e.target.value)}>
+          <option value="">{t('audit.all')}</option>
+          {ACTIONS.map((a) => (
+            <option key={a} value={a}>
+              {a}
+            </option>
+          ))}
+        </select>
+      </label>
+      {events.isPending ? (
+        <Loading />
+      ) : events.error ? (
+        <ErrorNotice error={events.error} />
+      ) : items.length === 0 ? (
+        <Empty>{t('audit.empty')}</Empty>
+      ) : (
+        <div className="table-wrap">
+          <table data-testid="audit-table">
+            <thead>
+              <tr>
+                <th scope="col">{t('audit.when')}</th>
+                <th scope="col">{t('audit.action')}</th>
+                <th scope="col">{t('audit.actor')}</th>
+                <th scope="col">{t('audit.subject')}</th>
+                <th scope="col">{t('audit.ip')}</th>
+                <th scope="col">{t('audit.detail')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((e) => (
+                <tr key={e.id}>
+                  <td>{formatDateTime(new Date(e.createdAt), locale)}</td>
+                  <td className="mono">{e.action}</td>
+                  <td>{e.actorEmail ?? t('common.none')}</td>
+                  <td className="mono">{e.subject ?? t('common.none')}</td>
+                  <td className="mono">{e.ip ?? t('common.none')}</td>
+                  <td>{e.detail ?? ''}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {events.hasNextPage && (
+        <button
+          type="button"
+          className="btn btn-ghost"
+          onClick={() => void events.fetchNextPage()}
+          disabled={events.isFetchingNextPage}
+        >
+          {t('common.loadMore')}
+        </button>
+      )}
+    </section>
+  );
+}

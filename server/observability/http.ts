@@ -1,0 +1,124 @@
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import type { Kysely } from 'kysely';
+import type { Database } from '../../db/schema.ts';
+import { logger } from '../logger.ts';
+import { httpDuration, jobsByStatus, queueDepth, queueOldestAge, registry } from './metrics.ts';
+import { type RequestScope, runInRequest } from './request-context.ts';
+
+/** A caller's x-request-id is kept when it is a sane token; otherwise a new UUID. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The tRPC procedures a request calls: `/trpc/a.b` or a batch `/trpc/a.b,c.d`. */
+export const proceduresOf = (path: string): string[] | undefined => {
+  const match = /^\/trpc\/([^/?]+)/.exec(path);
+  if (!match?.[1]) return undefined;
+  try {
+    return decodeURIComponent(match[1]).split(',').filter(Boolean).slice(0, 20);
+  } catch {
+    return undefined;
+  }
+};
+
+/** The label for HTTP metrics: the procedure(s), else a fixed route name (never a raw path). */
+const routeLabel = (path: string, procedures: string[] | undefined): string => {
+  if (procedures) return procedures.join(',').slice(0, 200);
+  const first = /^\/([a-z]+)/.exec(path)?.[1];
+  return first && ['files', 'healthz', 'metrics', 'assets'].includes(first) ? `/${first}` : 'other';
+};
+
+/**
+ * One JSON line per HTTP request (request id, method, path, procedures, status, ms, user id), the
+ * `x-request-id` response header, and the request scope every log line of the request carries.
+ */
+export function requestLogging(): RequestHandler {
+  return (req, res, next) => {
+    const incoming = req.headers['x-request-id'];
+    const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    res.setHeader('x-request-id', requestId);
+    const started = performance.now();
+    const procedures = proceduresOf(req.path);
+    const scope: RequestScope = { requestId, procedures };
+    let logged = false;
+    const done = () => {
+      if (logged) return;
+      logged = true;
+      const ms = Math.round((performance.now() - started) * 10) / 10;
+      // A stream the client closed before the answer ended has no status of its own.
+      const status = res.writableFinished || res.headersSent ? res.statusCode : 499;
+      httpDuration.observe(
+        { procedure: routeLabel(req.path, procedures), method: req.method, status: String(status) },
+        ms / 1000,
+      );
+      const level = status >= 500 ? 'error' : 'info';
+      logger[level]('request', {
+        requestId,
+        method: req.method,
+        path: req.path,
+        ...(procedures ? { procedure: procedures.join(',') } : {}),
+        status,
+        ms,
+        ...(scope.userId ? { userId: scope.userId } : {}),
+      });
+    };
+    res.on('finish', done);
+    res.on('close', done);
+    runInRequest(scope, next);
+  };
+}
+
+/** Reads the queue gauges from the database; called at each scrape. */
+export async function observeQueue(db: Kysely<Database>, now: number): Promise<void> {
+  const rows = await db
+    .selectFrom('jobs')
+    .select(['status', 'model'])
+    .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.min('created_at').as('oldest')])
+    .where('status', 'in', ['queued', 'running'])
+    .groupBy(['status', 'model'])
+    .execute();
+  jobsByStatus.reset();
+  let depth = 0;
+  let oldest: number | null = null;
+  for (const row of rows) {
+    const n = Number(row.n);
+    jobsByStatus.set({ status: row.status, model: row.model }, n);
+    if (row.status !== 'queued') continue;
+    depth += n;
+    const created = Number(row.oldest);
+    if (oldest === null || created < oldest) oldest = created;
+  }
+  queueDepth.set(depth);
+  queueOldestAge.set(oldest === null ? 0 : Math.max(0, (now - oldest) / 1000));
+}
+
+const sameSecret = (given: string, expected: string): boolean => {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+};
+
+/** GET /metrics: Prometheus text; `Authorization: Bearer METRICS_TOKEN` when a token is configured. */
+export function metricsHandler(options: {
+  db: Kysely<Database>;
+  token?: string;
+  now: () => number;
+}): RequestHandler {
+  return async (req, res) => {
+    if (options.token) {
+      const given = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
+      if (!sameSecret(given, options.token)) {
+        res.setHeader('WWW-Authenticate', 'Bearer realm="metrics"');
+        res.status(401).json({ error: 'A bearer token is required for /metrics' });
+        return;
+      }
+    }
+    try {
+      await observeQueue(options.db, options.now());
+    } catch (error) {
+      logger.warn('metrics: queue gauges unavailable', { error });
+    }
+    res.setHeader('Content-Type', registry.contentType);
+    res.setHeader('Cache-Control', 'no-store');
+    res.send(await registry.metrics());
+  };
+}

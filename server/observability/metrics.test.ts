@@ -1,0 +1,84 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { callerFor, testInner } from '../../test/context.ts';
+import { createTestDb } from '../../test/db.ts';
+import { signUpUser } from '../../test/pipeline.ts';
+import { sendJson } from '../providers/http.ts';
+import { observeQueue } from './http.ts';
+import { registry } from './metrics.ts';
+
+/** The value of one series in the registry's text output (0 when absent). */
+async function value(name: string, labels: Record<string, string>): Promise<number> {
+  const text = await registry.metrics();
+  const line = text
+    .split('\n')
+    .find(
+      (l) => l.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)),
+    );
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}
+
+describe('provider HTTP metrics', () => {
+  let server: http.Server;
+  let url: string;
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      const status = req.url === '/limited' ? 429 : req.url === '/broken' ? 500 : 200;
+      res.writeHead(status, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+    server.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('counts latency for every call, errors by code and 429s', async () => {
+    const provider = `metrics-test-${process.pid}`;
+    await sendJson({ method: 'GET', url: `${url}/ok`, timeoutMs: 5000, provider });
+    await sendJson({ method: 'POST', url: `${url}/limited`, body: {}, timeoutMs: 5000, provider });
+    await sendJson({ method: 'GET', url: `${url}/broken`, timeoutMs: 5000, provider });
+    await expect(
+      sendJson({ method: 'GET', url: 'http://127.0.0.1:1/refused', timeoutMs: 5000, provider }),
+    ).rejects.toThrow();
+
+    expect(
+      await value('df_provider_request_duration_seconds_count', { provider, method: 'GET', outcome: '200' }),
+    ).toBe(1);
+    expect(await value('df_provider_rate_limited_total', { provider })).toBe(1);
+    expect(await value('df_provider_errors_total', { provider, code: '429' })).toBe(1);
+    expect(await value('df_provider_errors_total', { provider, code: '500' })).toBe(1);
+    expect(await value('df_provider_errors_total', { provider, code: 'network' })).toBe(1);
+    expect(await value('df_provider_errors_total', { provider, code: '200' })).toBe(0);
+  });
+});
+
+describe('SSE streams gauge', () => {
+  it('counts a jobs.watch stream while it is open', async () => {
+    const t = await createTestDb('sqlite');
+    try {
+      const inner = testInner(t.db);
+      const user = await signUpUser(inner);
+      const api = callerFor(inner, user);
+      // No runner in this test: the job stays queued, so the stream stays open until we leave it.
+      const { job } = await api.ai.generateVideo({ prompt: 'waves', durationSeconds: 4 });
+      const open = async () => Number(/^df_sse_streams_open (\S+)$/m.exec(await registry.metrics())?.[1]);
+      const before = await open();
+      const stream = await api.jobs.watch({ id: job.id });
+      const iterator = (stream as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+      await iterator.next();
+      expect(await open()).toBe(before + 1);
+      await iterator.return?.();
+      expect(await open()).toBe(before);
+
+      // The queued job shows in the queue gauges, read from the database at scrape time.
+      await observeQueue(t.db, Date.now() + 5000);
+      const text = await registry.metrics();
+      expect(text).toMatch(/^df_queue_depth 1$/m);
+      expect(Number(/^df_queue_oldest_age_seconds (\S+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(5);
+      expect(text).toMatch(/^df_jobs\{status="queued",model="[^"]+"\} 1$/m);
+    } finally {
+      await t.destroy();
+    }
+  });
+});

@@ -1,0 +1,97 @@
+import { toPage } from '../../db/paging.ts';
+import type { Executor } from '../../db/transaction.ts';
+import { logger } from '../logger.ts';
+
+/** The audited actions: who signed in or failed to, who made accounts, tokens, grants and code batches. */
+export type AuditAction =
+  | 'signin.ok'
+  | 'signin.failed'
+  | 'signup'
+  | 'email.verified'
+  | 'password.changed'
+  | 'password.reset'
+  | 'sessions.revoked'
+  | 'admin.granted'
+  | 'admin.revoked'
+  | 'codes.created'
+  | 'credits.granted'
+  | 'token.created';
+
+export interface AuditEvent {
+  action: AuditAction;
+  actorUserId?: string | null;
+  /** What the event is about: an email, a batch id, a token id. */
+  subject?: string | null;
+  ip?: string | null;
+  detail?: string | null;
+  now: number;
+}
+
+/** Writes one audit row and one log line. Never secrets: no passwords, no tokens, no codes. */
+export async function audit(db: Executor, event: AuditEvent): Promise<void> {
+  const row = {
+    action: event.action,
+    actor_user_id: event.actorUserId ?? null,
+    subject: event.subject?.slice(0, 320) ?? null,
+    ip: event.ip?.slice(0, 64) ?? null,
+    detail: event.detail?.slice(0, 1000) ?? null,
+    created_at: event.now,
+  };
+  logger.info('audit', {
+    action: row.action,
+    actor: row.actor_user_id,
+    subject: row.subject,
+    ip: row.ip,
+    detail: row.detail,
+  });
+  await db.insertInto('audit_log').values(row).execute();
+}
+
+export interface AuditView {
+  id: number;
+  action: string;
+  actorUserId: string | null;
+  actorEmail: string | null;
+  subject: string | null;
+  ip: string | null;
+  detail: string | null;
+  createdAt: Date;
+}
+
+/** Newest first; cursor = the last id seen. */
+export async function listAudit(
+  db: Executor,
+  input: { cursor?: number | null; limit: number; action?: string },
+): Promise<{ items: AuditView[]; nextCursor: number | null }> {
+  let query = db
+    .selectFrom('audit_log as a')
+    .leftJoin('users as u', 'u.id', 'a.actor_user_id')
+    .select([
+      'a.id',
+      'a.action',
+      'a.actor_user_id',
+      'a.subject',
+      'a.ip',
+      'a.detail',
+      'a.created_at',
+      'u.email as actor_email',
+    ])
+    .orderBy('a.id', 'desc')
+    .limit(input.limit + 1);
+  if (input.cursor) query = query.where('a.id', '<', input.cursor);
+  if (input.action) query = query.where('a.action', '=', input.action);
+  const page = toPage(await query.execute(), input.limit, (r) => Number(r.id));
+  return {
+    items: page.items.map((r) => ({
+      id: Number(r.id),
+      action: r.action,
+      actorUserId: r.actor_user_id,
+      actorEmail: r.actor_email ?? null,
+      subject: r.subject,
+      ip: r.ip,
+      detail: r.detail,
+      createdAt: new Date(Number(r.created_at)),
+    })),
+    nextCursor: page.nextCursor,
+  };
+}

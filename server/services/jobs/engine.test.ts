@@ -1,0 +1,324 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Kysely } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from '../../../db/connect.ts';
+import type { Database, NewJob } from '../../../db/schema.ts';
+import { testInner } from '../../../test/context.ts';
+import { createTestDb, DIALECTS, type TestDb } from '../../../test/db.ts';
+import { startDashScopeFake } from '../../../test/fakes/dashscope-server.ts';
+import { balanceOf, ledgerOf, signUpUser, testRunner, until } from '../../../test/pipeline.ts';
+import { createProviderRegistry } from '../../providers/registry.ts';
+import { systemClock } from '../clock.ts';
+import { cancelJob, startGeneration } from '../generation.ts';
+import { newId } from '../ids.ts';
+import { FleetLimiter } from './limiter.ts';
+import type { JobRunner } from './runner.ts';
+import { claimDueJobs, renewLeases } from './store.ts';
+
+const jobsOf = (db: Kysely<Database>, userId: string) =>
+  db.selectFrom('jobs').selectAll().where('user_id', '=', userId).execute();
+
+describe.each(DIALECTS)('job engine on %s', (dialect) => {
+  let t: TestDb;
+  let dataDir: string;
+  /**
+   * A second connection pool to the same database: another process, as far as MariaDB can tell. SQLite
+   * runs one process, so there the second runner shares the connection (as a second runner in it would).
+   */
+  let other: Kysely<Database>;
+
+  beforeAll(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'df-engine-'));
+    t = await createTestDb(dialect, { file: path.join(dataDir, 'engine.sqlite') });
+    other = dialect === 'mysql' ? connect({ databaseUrl: t.url, dataDir: '' }) : t.db;
+  });
+  afterAll(async () => {
+    if (other !== t.db) await other?.destroy();
+    await t?.destroy();
+  });
+
+  it('renews every lease a process holds in one statement, and names the jobs it lost', async () => {
+    const inner = testInner(t.db, { clock: systemClock, env: { DATA_DIR: dataDir } });
+    const user = await signUpUser(inner);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const start = await startGeneration(inner, { kind: 'image', userId: user.id, prompt: `lease ${i}` });
+      if (!start.dryRun) ids.push(start.job.id);
+    }
+    const now = Date.now();
+    const claimed = await claimDueJobs(t.db, {
+      owner: 'lease-owner',
+      limit: 10,
+      leaseMs: 1_000,
+      now,
+      userMaxActive: 10,
+    });
+    expect(claimed.map((j) => j.id).sort()).toEqual([...ids].sort());
+    await cancelJob(inner, { userId: user.id, jobId: ids[1]! });
+    const lost = await renewLeases(t.db, { owner: 'lease-owner', ids, leaseMs: 60_000, now: now + 500 });
+    expect(lost).toEqual([ids[1]]);
+    const rows = await t.db.selectFrom('jobs').selectAll().where('id', 'in', ids).execute();
+    for (const row of rows) {
+      if (row.id === ids[1]) expect(row).toMatchObject({ status: 'canceled', lease_owner: null });
+      else expect(Number(row.lease_until)).toBe(now + 500 + 60_000);
+    }
+    // Not due again while leased: another process claims none of them.
+    const other = await claimDueJobs(t.db, {
+      owner: 'other',
+      limit: 10,
+      leaseMs: 1_000,
+      now: now + 2_000,
+      userMaxActive: 10,
+    });
+    expect(other.filter((j) => ids.includes(j.id))).toHaveLength(0);
+  });
+
+  it('the fleet limiter never hands out the same slot twice, across two connections', async () => {
+    const limit = { key: `test:${dialect}:slots`, perSecond: 20 };
+    const a = new FleetLimiter(t.db);
+    const b = new FleetLimiter(other);
+    const slots: number[] = [];
+    const deadline = Date.now() + 2_000;
+    await Promise.all(
+      [a, b, a, b].map(async (limiter) => {
+        while (Date.now() < deadline) {
+          const r = await limiter.reserve(limit);
+          if (r.ok) {
+            slots.push(r.at);
+            await new Promise((resolve) => setTimeout(resolve, Math.max(0, r.at - Date.now())));
+          } else {
+            await new Promise((resolve) => setTimeout(resolve, Math.max(1, r.retryAt - Date.now())));
+          }
+        }
+      }),
+    );
+    slots.sort((x, y) => x - y);
+    expect(slots.length).toBeGreaterThan(20);
+    const interval = 1000 / (20 * 0.9);
+    for (let i = 1; i < slots.length; i++)
+      expect(slots[i]! - slots[i - 1]!).toBeGreaterThanOrEqual(interval - 1);
+    // Never more than the limit in any second.
+    for (let i = 0; i < slots.length; i++) {
+      expect(slots.filter((s) => s >= slots[i]! && s < slots[i]! + 1000).length).toBeLessThanOrEqual(20);
+    }
+  });
+
+  it('two runners on separate connections stay under the account limits together, one submit per job', async () => {
+    const fake = await startDashScopeFake({
+      scenario: { latencyMs: 300 },
+      limits: { submitsPerSecond: 4, queriesPerSecond: 8 },
+    });
+    const providers = () =>
+      createProviderRegistry({
+        dashscope: {
+          apiKey: fake.apiKey,
+          baseUrl: fake.url,
+          pollIntervalMs: 100,
+          retryRateLimited: false,
+          submitsPerSecond: 4,
+          queriesPerSecond: 8,
+          throttleDelayMs: 200,
+        },
+      });
+    const env = { DATA_DIR: dataDir, DASHSCOPE_API_KEY: fake.apiKey };
+    const innerA = testInner(t.db, { clock: systemClock, env, providers: providers() });
+    const innerB = testInner(other, { clock: systemClock, env, providers: providers() });
+    const runners = [testRunner(innerA), testRunner(innerB)];
+    try {
+      const user = await signUpUser(innerA);
+      for (let i = 0; i < 12; i++) {
+        await startGeneration(innerA, {
+          kind: 'image',
+          userId: user.id,
+          prompt: `limit ${i}`,
+          model: 'wan-t2i-flash',
+        });
+      }
+      for (const r of runners) r.start();
+      await until(
+        async () => (await jobsOf(t.db, user.id)).every((j) => j.status === 'succeeded'),
+        60_000,
+        100,
+      );
+      expect(fake.submissions).toBe(12);
+      // Uncoordinated, two runners would send at twice the account's rate and half would be refused; the
+      // shared limiter keeps them under it (a request that leaves late may still meet the odd 429).
+      expect(fake.limited.submits + fake.limited.queries).toBeLessThanOrEqual(2);
+      const times = fake.submitTimes;
+      expect((times.at(-1)! - times[0]!) / (times.length - 1)).toBeGreaterThanOrEqual(1000 / 4 - 10);
+      // Both processes did some of the work.
+      for (const r of runners) expect(r.stepsRun).toBeGreaterThan(0);
+    } finally {
+      await Promise.all(runners.map((r) => r.stop()));
+      await fake.close();
+    }
+  });
+
+  it('a 429 is never a failure: the job waits and then succeeds, charged once and not refunded', async () => {
+    const fake = await startDashScopeFake({ scenario: { states: ['RUNNING'] } });
+    const inner = testInner(t.db, {
+      clock: systemClock,
+      env: { DATA_DIR: dataDir, DASHSCOPE_API_KEY: fake.apiKey },
+      providers: createProviderRegistry({
+        dashscope: {
+          apiKey: fake.apiKey,
+          baseUrl: fake.url,
+          pollIntervalMs: 20,
+          retryRateLimited: false,
+          throttleDelayMs: 100,
+        },
+      }),
+    });
+    const runner = testRunner(inner);
+    try {
+      const user = await signUpUser(inner);
+      fake.throttleNext(5);
+      const start = await startGeneration(inner, {
+        kind: 'image',
+        userId: user.id,
+        prompt: 'slow down',
+        model: 'wan-t2i-flash',
+      });
+      if (start.dryRun) throw new Error('dry run');
+      runner.start();
+      const done = await until(async () => {
+        const [job] = await jobsOf(t.db, user.id);
+        return job && job.status !== 'queued' && job.status !== 'running' ? job : undefined;
+      }, 30_000);
+      expect(done.status).toBe('succeeded');
+      expect(fake.submissions).toBe(1);
+      const ledger = await ledgerOf(t.db, user.id);
+      expect(ledger.filter((r) => r.kind === 'charge')).toHaveLength(1);
+      expect(ledger.filter((r) => r.kind === 'refund')).toHaveLength(0);
+    } finally {
+      await runner.stop();
+      await fake.close();
+    }
+  });
+
+  it('an unreachable provider: the job waits, then fails past its maximum age, refunded once', async () => {
+    const inner = testInner(t.db, {
+      clock: systemClock,
+      env: { DATA_DIR: dataDir, DASHSCOPE_API_KEY: 'k' },
+      providers: createProviderRegistry({
+        dashscope: { apiKey: 'k', baseUrl: 'http://127.0.0.1:9', requestTimeoutMs: 500, maxRetries: 0 },
+      }),
+    });
+    const runner = testRunner(inner, { maxJobAgeMs: 1_500 });
+    try {
+      const user = await signUpUser(inner);
+      await startGeneration(inner, {
+        kind: 'image',
+        userId: user.id,
+        prompt: 'nobody home',
+        model: 'wan-t2i-flash',
+      });
+      runner.start();
+      // It waits rather than failing at the first refusal...
+      await new Promise((r) => setTimeout(r, 700));
+      expect((await jobsOf(t.db, user.id))[0]?.status).not.toBe('failed');
+      // ...and gives up (refunded) once it is too old.
+      const failed = await until(async () => {
+        const [job] = await jobsOf(t.db, user.id);
+        return job?.status === 'failed' ? job : undefined;
+      }, 15_000);
+      expect(failed.error_code).toBe('PROVIDER_TIMEOUT');
+      expect((await ledgerOf(t.db, user.id)).filter((r) => r.kind === 'refund')).toHaveLength(1);
+      expect(await balanceOf(t.db, user.id)).toBe(100);
+    } finally {
+      await runner.stop();
+    }
+  });
+
+  it('fairness: one user queues 10,000 jobs, another user’s job starts within seconds', async () => {
+    const inner = testInner(t.db, {
+      clock: systemClock,
+      env: { DATA_DIR: dataDir },
+      providers: createProviderRegistry({ demo: { enabled: true, delayMs: 5_000 } }),
+    });
+    const heavy = await signUpUser(inner);
+    const light = await signUpUser(inner);
+    const now = Date.now();
+    const row = (userId: string, i: number): NewJob => ({
+      id: newId(),
+      user_id: userId,
+      kind: 'image',
+      status: 'queued',
+      stage: 'queued',
+      progress: 0,
+      status_sequence: 1,
+      model: 'demo-image',
+      provider: 'demo',
+      prompt: `many ${i}`,
+      params: JSON.stringify({ n: 1, size: '256x256' }),
+      cost: 0,
+      refunded: 0,
+      provider_task_id: null,
+      attempts: 0,
+      lease_owner: null,
+      lease_until: null,
+      next_attempt_at: now - 60_000 + i,
+      idempotency_key: null,
+      request_hash: null,
+      error_code: null,
+      error_message: null,
+      created_at: now,
+      started_at: null,
+      finished_at: null,
+    });
+    for (let i = 0; i < 10_000; i += 1_000) {
+      await t.db
+        .insertInto('jobs')
+        .values(Array.from({ length: 1_000 }, (_, k) => row(heavy.id, i + k)))
+        .execute();
+    }
+    const runner: JobRunner = testRunner(inner, { userMaxActiveJobs: 10 });
+    runner.start();
+    try {
+      // Let the heavy user fill their share first, then the light user asks for one image.
+      await until(async () => {
+        const running = await t.db
+          .selectFrom('jobs')
+          .select('id')
+          .where('user_id', '=', heavy.id)
+          .where('status', '=', 'running')
+          .execute();
+        return running.length >= 10;
+      }, 20_000);
+      const lightJob = row(light.id, 0);
+      await t.db
+        .insertInto('jobs')
+        .values({ ...lightJob, next_attempt_at: Date.now() })
+        .execute();
+      const asked = Date.now();
+      await until(async () => {
+        const job = await t.db
+          .selectFrom('jobs')
+          .selectAll()
+          .where('id', '=', lightJob.id)
+          .executeTakeFirst();
+        return job?.provider_task_id ? job : undefined;
+      }, 10_000);
+      expect(Date.now() - asked).toBeLessThan(3_000);
+      const running = await t.db
+        .selectFrom('jobs')
+        .select('id')
+        .where('user_id', '=', heavy.id)
+        .where('status', '=', 'running')
+        .execute();
+      expect(running.length).toBeLessThanOrEqual(10);
+      // The rest wait their turn, not refused.
+      const failed = await t.db
+        .selectFrom('jobs')
+        .select('id')
+        .where('user_id', 'in', [heavy.id, light.id])
+        .where('status', '=', 'failed')
+        .execute();
+      expect(failed).toHaveLength(0);
+    } finally {
+      await runner.stop();
+    }
+  });
+});

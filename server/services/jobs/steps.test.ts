@@ -1,0 +1,215 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Job } from '../../../db/schema.ts';
+import { testInner } from '../../../test/context.ts';
+import { createTestDb, DIALECTS, type TestDb } from '../../../test/db.ts';
+import { type DashScopeFake, startDashScopeFake } from '../../../test/fakes/dashscope-server.ts';
+import { balanceOf, ledgerOf, signUpUser } from '../../../test/pipeline.ts';
+import type { InnerContext } from '../../context.ts';
+import type { PollResult } from '../../providers/provider.ts';
+import { createProviderRegistry } from '../../providers/registry.ts';
+import { systemClock } from '../clock.ts';
+import { startGeneration } from '../generation.ts';
+import { FleetLimiter } from './limiter.ts';
+import type { Persisted } from './steps/persist.ts';
+import { persistStep } from './steps/persist.ts';
+import { pollStep } from './steps/poll.ts';
+import { settleStep } from './steps/settle.ts';
+import type { StepDeps, StepInput, StepOptions } from './steps/step.ts';
+import { submitStep } from './steps/submit.ts';
+import { claimDueJobs, findJob, releaseJob } from './store.ts';
+
+const OWNER = 'step-test-owner';
+
+describe.each(DIALECTS)('pipeline steps, one at a time, on %s', (dialect) => {
+  let t: TestDb;
+  let fake: DashScopeFake;
+  let inner: InnerContext;
+  let deps: StepDeps;
+  let options: StepOptions;
+
+  beforeAll(async () => {
+    t = await createTestDb(dialect);
+    fake = await startDashScopeFake({ scenario: { states: ['RUNNING'] } });
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'df-steps-'));
+    inner = testInner(t.db, {
+      clock: systemClock,
+      env: { DATA_DIR: dataDir, DASHSCOPE_API_KEY: fake.apiKey },
+      providers: createProviderRegistry({
+        dashscope: {
+          apiKey: fake.apiKey,
+          baseUrl: fake.url,
+          retryRateLimited: false,
+          requestTimeoutMs: 1_000,
+          maxRetries: 0,
+        },
+      }),
+    });
+    deps = { ...inner, limiter: new FleetLimiter(t.db) };
+    options = {
+      prefix: 'outputs',
+      tmpDir: path.join(dataDir, 'tmp'),
+      allowPrivateNetwork: true,
+      pollIntervalMs: 20,
+      maxPollIntervalMs: 100,
+      maxJobAgeMs: 3_600_000,
+    };
+    fs.mkdirSync(options.tmpDir, { recursive: true });
+  });
+  afterAll(async () => {
+    await fake?.close();
+    await t?.destroy();
+  });
+
+  /** A charged, queued job, claimed by OWNER as the runner would. */
+  async function claimedJob(prompt = 'a kite'): Promise<Job> {
+    const user = await signUpUser(inner);
+    const start = await startGeneration(inner, {
+      kind: 'image',
+      userId: user.id,
+      prompt,
+      model: 'wan-t2i-flash',
+    });
+    if (start.dryRun) throw new Error('dry run');
+    const [job] = (
+      await claimDueJobs(t.db, {
+        owner: OWNER,
+        limit: 50,
+        leaseMs: 60_000,
+        now: Date.now(),
+        userMaxActive: 10,
+      })
+    ).filter((j) => j.id === start.job.id);
+    if (!job) throw new Error('not claimed');
+    return job;
+  }
+
+  const input = <C>(job: Job, carry?: C): StepInput<C> => ({
+    job,
+    owner: OWNER,
+    now: Date.now,
+    signal: new AbortController().signal,
+    deps,
+    options,
+    carry: carry as C,
+  });
+
+  it('submit: one task at the provider, and the task id goes out with the wait for the first poll', async () => {
+    const job = await claimedJob();
+    const before = fake.submissions;
+    const outcome = await submitStep(input(job));
+    expect(fake.submissions).toBe(before + 1);
+    expect(outcome).toMatchObject({
+      kind: 'wait',
+      patch: { stage: 'generating', provider_task_id: expect.any(String) },
+    });
+    if (outcome.kind !== 'wait') throw new Error('expected wait');
+    expect(outcome.until).toBeGreaterThanOrEqual(Date.now());
+  });
+
+  it('submit: a shutdown while the request is on the wire still records the task (no second submit)', async () => {
+    const job = await claimedJob();
+    const before = fake.submissions;
+    fake.hangNext(1, 300);
+    const controller = new AbortController();
+    const pending = submitStep({ ...input(job), signal: controller.signal });
+    setTimeout(() => controller.abort(), 100);
+    const outcome = await pending;
+    expect(controller.signal.aborted).toBe(true);
+    expect(fake.submissions).toBe(before + 1);
+    expect(outcome).toMatchObject({ kind: 'wait', patch: { provider_task_id: expect.any(String) } });
+  });
+
+  it('submit: a 429 puts the job back in the queue, nothing created, and the fleet limiter backs off', async () => {
+    const job = await claimedJob();
+    const before = fake.submissions;
+    fake.throttleNext(1);
+    const outcome = await submitStep(input(job));
+    expect(fake.submissions).toBe(before);
+    expect(outcome).toMatchObject({ kind: 'wait', patch: { status: 'queued', stage: 'queued' } });
+    if (outcome.kind !== 'wait') throw new Error('expected wait');
+    expect(outcome.until).toBeGreaterThan(Date.now() + 1_000);
+    const row = await t.db
+      .selectFrom('provider_limits')
+      .selectAll()
+      .where('name', '=', 'dashscope:submit')
+      .executeTakeFirstOrThrow();
+    // Every process pauses its submits for a moment, not just this job.
+    expect(Number(row.next_at)).toBeGreaterThan(Date.now() + 500);
+    await t.db.updateTable('provider_limits').set({ next_at: 0 }).execute();
+    deps = { ...inner, limiter: new FleetLimiter(t.db) };
+  });
+
+  it('poll: a running task waits with its progress; a finished one goes on to persist; a 429 waits', async () => {
+    const job = await claimedJob();
+    const submitted = await submitStep(input(job));
+    if (submitted.kind !== 'wait') throw new Error('expected wait');
+    const withTask = { ...job, ...submitted.patch } as Job;
+    const running = await pollStep(input(withTask));
+    expect(running.kind).toBe('wait');
+    fake.throttleNext(1);
+    const throttled = await pollStep(input(withTask));
+    expect(throttled).toMatchObject({ kind: 'wait' });
+    expect(throttled.kind === 'wait' && throttled.patch).toBeFalsy();
+    await t.db.updateTable('provider_limits').set({ next_at: 0 }).execute();
+    deps = { ...inner, limiter: new FleetLimiter(t.db) };
+    const done = await pollStep(input(withTask));
+    expect(done).toMatchObject({ kind: 'next', step: 'persist' });
+  });
+
+  it('poll: an unreachable provider is not a failure; past the maximum age the job fails', async () => {
+    const job = await claimedJob();
+    const unreachable = createProviderRegistry({
+      dashscope: { apiKey: 'k', baseUrl: 'http://127.0.0.1:9', requestTimeoutMs: 500, maxRetries: 0 },
+    });
+    const base = input({ ...job, provider_task_id: 'some-task' } as Job);
+    const waiting = await pollStep({ ...base, deps: { ...deps, providers: unreachable } });
+    expect(waiting.kind).toBe('wait');
+    const old = await pollStep({
+      ...base,
+      deps: { ...deps, providers: unreachable },
+      options: { ...options, maxJobAgeMs: -1 },
+    });
+    expect(old).toMatchObject({ kind: 'fail', code: 'PROVIDER_TIMEOUT' });
+  });
+
+  it('persist then settle: the result is stored, the job succeeds once, and a second settle is a no-op', async () => {
+    const job = await claimedJob();
+    const submitted = await submitStep(input(job));
+    if (submitted.kind !== 'wait') throw new Error('expected wait');
+    const taskId = String(submitted.patch?.provider_task_id);
+    await releaseJob(t.db, { id: job.id, owner: OWNER, until: 0, patch: submitted.patch });
+    const [reclaimed] = (
+      await claimDueJobs(t.db, {
+        owner: OWNER,
+        limit: 50,
+        leaseMs: 60_000,
+        now: Date.now(),
+        userMaxActive: 10,
+      })
+    ).filter((j) => j.id === job.id);
+    expect(reclaimed?.provider_task_id).toBe(taskId);
+    let result: PollResult | undefined;
+    for (let i = 0; i < 5 && !result; i++) {
+      const outcome = await pollStep(input(reclaimed!));
+      if (outcome.kind === 'next') result = outcome.carry as PollResult;
+    }
+    const persisted = await persistStep(input(reclaimed!, result!));
+    expect(persisted).toMatchObject({ kind: 'next', step: 'settle' });
+    if (persisted.kind !== 'next') throw new Error('expected next');
+    const carry = persisted.carry as Persisted;
+    expect(carry.stored).toHaveLength(1);
+    expect((await findJob(t.db, job.id))?.stage).toBe('uploading');
+    expect(await settleStep(input(reclaimed!, carry))).toEqual({ kind: 'done' });
+    expect(await settleStep(input(reclaimed!, carry))).toEqual({ kind: 'done' });
+    const row = await findJob(t.db, job.id);
+    expect(row).toMatchObject({ status: 'succeeded', lease_owner: null, progress: 100 });
+    const outputs = await t.db.selectFrom('job_outputs').selectAll().where('job_id', '=', job.id).execute();
+    expect(outputs).toHaveLength(1);
+    const ledger = await ledgerOf(t.db, row!.user_id);
+    expect(ledger.filter((r) => r.kind === 'refund')).toHaveLength(0);
+    expect(await balanceOf(t.db, row!.user_id)).toBe(100 - Number(row!.cost));
+  });
+});

@@ -1,0 +1,104 @@
+import { AppError, isAppError } from '../../../../shared/errors.ts';
+import { findModel } from '../../../../shared/models.ts';
+import { logger } from '../../../logger.ts';
+import type { PollResult } from '../../../providers/provider.ts';
+import { keyForOutput } from '../../../storage/keys.ts';
+import { persist } from '../../../storage/persist.ts';
+import { newId } from '../../ids.ts';
+import type { StoredOutput } from '../settle.ts';
+import { jobParams, updateJob } from '../store.ts';
+import { Abandoned, type StepInput, type StepOutcome } from './step.ts';
+
+/** What persist hands to settle. */
+export interface Persisted {
+  stored: StoredOutput[];
+  paid: number;
+}
+
+/**
+ * Stores every result the provider returned (download to a temp file, sniff, hash, upload) and hands
+ * the stored outputs to settle. Outputs that could not be stored are refunded there; when none could
+ * be, the job fails with the first error. Progress is written at most once a second.
+ */
+export async function persistStep(input: StepInput<PollResult>): Promise<StepOutcome> {
+  const { job, deps, options, signal, owner } = input;
+  const results = input.carry.results ?? [];
+  const params = jobParams(job);
+  const paid = (params.n as number | undefined) ?? 1;
+  const model = findModel(job.model);
+  const stored: StoredOutput[] = [];
+  let firstError: AppError | null = null;
+  const write = (progress: number) =>
+    updateJob(
+      deps.db,
+      job.id,
+      { stage: 'uploading', progress },
+      { status: ['running'], leaseOwner: owner },
+    ).then((ok) => {
+      if (ok) deps.events.notify(job.id);
+      return ok;
+    });
+  if (!(await write(80))) throw new Abandoned();
+  let lastWrite = Date.now();
+  for (const [index, source] of results.slice(0, paid).entries()) {
+    try {
+      const out = await persist(
+        {
+          storage: deps.storage,
+          tmpDir: options.tmpDir,
+          allowPrivateNetwork: options.allowPrivateNetwork,
+          maxImageBytes: options.maxImageBytes,
+          maxVideoBytes: options.maxVideoBytes,
+        },
+        {
+          source,
+          kind: job.kind,
+          keyFor: keyForOutput({
+            userId: job.user_id,
+            jobId: job.id,
+            index,
+            date: new Date(job.created_at),
+            prefix: options.prefix,
+          }),
+          signal,
+          onProgress: (stage, done, total) => {
+            if (stage !== 'uploading' || !total || Date.now() - lastWrite < 1000) return;
+            lastWrite = Date.now();
+            const share = (index + done / total) / Math.max(1, results.length);
+            void write(80 + Math.floor(share * 19)).catch(() => undefined);
+          },
+        },
+      );
+      stored.push({
+        id: newId(),
+        kind: job.kind,
+        key: out.key,
+        url: out.url,
+        size: out.size,
+        contentType: out.contentType,
+        sha256: out.sha256,
+        meta: {
+          width: out.width,
+          height: out.height,
+          duration_seconds: out.durationSeconds,
+          provider: job.provider,
+          model: job.model,
+          provider_model: model?.providerModel,
+          seed: params.seed,
+          source_host: out.sourceHost,
+        },
+      });
+    } catch (error) {
+      if (signal.aborted) throw new Abandoned();
+      logger.warn('job: could not store an output', { jobId: job.id, index, error });
+      firstError ??= isAppError(error)
+        ? error
+        : new AppError('STORAGE_UPLOAD_FAILED', 'Could not store the result');
+    }
+  }
+  if (stored.length === 0) {
+    const error = firstError ?? new AppError('PROVIDER_FAILED', 'The provider returned no result');
+    return { kind: 'fail', code: error.code, message: error.message };
+  }
+  return { kind: 'next', step: 'settle', carry: { stored, paid } satisfies Persisted };
+}

@@ -1,0 +1,138 @@
+import type { Job } from '../../../../db/schema.ts';
+import type { Executor } from '../../../../db/transaction.ts';
+import { AppError, isAppError } from '../../../../shared/errors.ts';
+import { jobTransition } from '../../../observability/jobs.ts';
+import { UNREACHABLE } from '../../../providers/http.ts';
+import type { GenerationRequest, SubmitResult } from '../../../providers/provider.ts';
+import type { Storage } from '../../../storage/storage.ts';
+import { jobParams, updateJob } from '../store.ts';
+import { judge, nextPollDelay } from './poll.ts';
+import { type StepInput, type StepOutcome, sleepUntil, tooOld } from './step.ts';
+
+/** What the provider is asked to make, from the job row (and the user's own image to animate). */
+export async function buildRequest(
+  deps: { db: Executor; storage: Pick<Storage, 'urlFor'> },
+  job: Job,
+): Promise<GenerationRequest> {
+  const params = jobParams(job);
+  let imageUrl: string | undefined;
+  if (typeof params.imageOutputId === 'string') {
+    const source = await deps.db
+      .selectFrom('job_outputs')
+      .select('oss_path')
+      .where('id', '=', params.imageOutputId)
+      .where('user_id', '=', job.user_id)
+      .executeTakeFirst();
+    if (!source) throw new AppError('NOT_FOUND', 'The image to animate is gone');
+    imageUrl = deps.storage.urlFor(source.oss_path);
+  }
+  return {
+    kind: job.kind,
+    model: job.model,
+    prompt: job.prompt,
+    negativePrompt: params.negativePrompt as string | undefined,
+    size: params.size as string | undefined,
+    n: (params.n as number | undefined) ?? 1,
+    seed: params.seed as number | undefined,
+    durationSeconds: params.durationSeconds as number | undefined,
+    resolution: params.resolution as string | undefined,
+    imageUrl,
+  };
+}
+
+/**
+ * The submitted transition: the provider's task id is on the row, so a crash from here on resumes by
+ * polling and never submits again. Keeps the lease (for a provider that answered at once).
+ */
+export async function recordSubmitted(
+  db: Executor,
+  input: { job: Job; owner: string; taskId: string },
+): Promise<boolean> {
+  return updateJob(
+    db,
+    input.job.id,
+    { provider_task_id: input.taskId, stage: 'generating', progress: 5 },
+    { status: ['running'], leaseOwner: input.owner },
+  );
+}
+
+/** Back to the queue until `until`, with no task at the provider (a 429, the provider unreachable). */
+const requeue = (until: number): StepOutcome => ({
+  kind: 'wait',
+  until,
+  patch: { status: 'queued', stage: 'queued' },
+});
+
+/**
+ * Submits the job to its provider within the account's submit limit. The task id goes on the row in
+ * the very next write (with the wait for the first poll), before anything else can fail. A 429 or an
+ * unreachable provider puts the job back in the queue (nothing was created there); other refusals fail it.
+ */
+export async function submitStep(input: StepInput): Promise<StepOutcome> {
+  const { job, deps, signal } = input;
+  const provider = deps.providers.get(job.provider);
+  if (!provider) {
+    return {
+      kind: 'fail',
+      code: 'PROVIDER_FAILED',
+      message: `Provider ${job.provider} is not configured on this server`,
+    };
+  }
+  if (tooOld(input)) {
+    return { kind: 'fail', code: 'PROVIDER_TIMEOUT', message: 'The provider could not take the job in time' };
+  }
+  const request = await buildRequest(deps, job);
+  const limit = provider.limits?.submit;
+  if (limit) {
+    const slot = await deps.limiter.reserve(limit);
+    if (!slot.ok) return requeue(slot.retryAt);
+    const wait = sleepUntil(slot.at, input.now, signal);
+    await (input.idle ? input.idle(wait) : wait);
+  }
+  let submitted: SubmitResult;
+  try {
+    // Not abortable: once the request is out the provider may have made the task, so a shutdown waits
+    // for the answer and records the task id rather than risk a second submit (the call has its own
+    // timeout).
+    submitted = await provider.submit(request);
+  } catch (error) {
+    if (isAppError(error) && error.code === 'RATE_LIMITED') {
+      const until = input.now() + (error.retryAfterMs ?? 5_000);
+      // The whole fleet pauses for a moment (the limit is per second); this job waits as told.
+      if (limit) await deps.limiter.backoff(limit, input.now() + Math.min(1_000, until - input.now()));
+      return requeue(until);
+    }
+    if (isAppError(error) && error.reason === UNREACHABLE) {
+      const age = input.now() - (job.started_at ?? job.created_at);
+      return requeue(input.now() + Math.min(60_000, Math.max(input.options.pollIntervalMs, age / 10)));
+    }
+    throw error;
+  }
+  jobTransition(job, 'submitted', { now: input.now() });
+  if (submitted.immediate) {
+    if (!(await recordSubmitted(deps.db, { job, owner: input.owner, taskId: submitted.taskId }))) {
+      return { kind: 'done' };
+    }
+    deps.events.notify(job.id);
+    return judge(
+      { ...input, job: { ...job, provider_task_id: submitted.taskId, stage: 'generating', progress: 5 } },
+      provider,
+      submitted.immediate,
+      0,
+    );
+  }
+  const delay = nextPollDelay(input, provider, 0);
+  if (delay <= 0) {
+    // A provider that is done at once (the instant demo): record the task and poll it now.
+    if (!(await recordSubmitted(deps.db, { job, owner: input.owner, taskId: submitted.taskId }))) {
+      return { kind: 'done' };
+    }
+    deps.events.notify(job.id);
+    return { kind: 'next', step: 'poll', carry: { taskId: submitted.taskId } };
+  }
+  return {
+    kind: 'wait',
+    until: input.now() + delay,
+    patch: { provider_task_id: submitted.taskId, stage: 'generating', progress: 5 },
+  };
+}

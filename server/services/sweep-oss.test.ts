@@ -1,0 +1,126 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDb, type TestDb } from '../../test/db.ts';
+import { type OssServer, startOssServer } from '../../test/oss-server/server.ts';
+import { OssStorage } from '../storage/oss.ts';
+import { sweep } from './sweep.ts';
+
+// The sweep's object listing over the real ali-oss client (ListObjectsV2) against the repo's OSS server.
+describe('housekeeping sweep on OSS', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'df-sweep-oss-'));
+  const credentials = { accessKeyId: 'sweep-ak', accessKeySecret: 'sweep-secret' };
+  let server: OssServer;
+  let t: TestDb;
+  let storage: OssStorage;
+
+  beforeAll(async () => {
+    server = await startOssServer({ dir: path.join(dir, 'oss'), bucket: 'df-sweep', ...credentials });
+    storage = new OssStorage({
+      bucket: 'df-sweep',
+      region: 'oss-cn-hangzhou',
+      endpoint: server.url,
+      cname: true,
+      ...credentials,
+      prefix: 'outputs',
+      urlTtlSeconds: 600,
+      timeoutMs: 5_000,
+    });
+    t = await createTestDb('sqlite');
+  });
+  afterAll(async () => {
+    await t.destroy();
+    await server.close();
+  });
+
+  it('lists the objects under the prefix and deletes the ones no output row points at', async () => {
+    const file = path.join(dir, 'bytes.png');
+    fs.writeFileSync(file, 'not really a png');
+    const keys = ['outputs/a/kept.png', 'outputs/a/orphan-0.png', 'outputs/b/orphan-1.png', 'other/keep.png'];
+    for (const key of keys) await storage.put({ key, filePath: file, contentType: 'image/png', size: 16 });
+
+    const listed = [];
+    for await (const o of storage.list('outputs/')) listed.push(o);
+    expect(listed.map((o) => o.key)).toEqual([
+      'outputs/a/kept.png',
+      'outputs/a/orphan-0.png',
+      'outputs/b/orphan-1.png',
+    ]);
+    expect(listed[0]).toMatchObject({ size: 16, lastModified: expect.any(Number) });
+
+    await t.db
+      .insertInto('users')
+      .values({
+        id: 'u',
+        email: 'u@example.com',
+        password_hash: 'x',
+        role: 'user',
+        credit_balance: 0,
+        created_at: 0,
+      })
+      .execute();
+    await t.db
+      .insertInto('jobs')
+      .values({
+        id: 'j',
+        user_id: 'u',
+        kind: 'image',
+        status: 'succeeded',
+        stage: 'done',
+        progress: 100,
+        status_sequence: 3,
+        model: 'demo-image',
+        provider: 'demo',
+        prompt: 'p',
+        params: '{}',
+        cost: 0,
+        refunded: 0,
+        provider_task_id: null,
+        attempts: 1,
+        lease_owner: null,
+        lease_until: null,
+        next_attempt_at: 0,
+        idempotency_key: null,
+        request_hash: null,
+        error_code: null,
+        error_message: null,
+        created_at: 0,
+        started_at: null,
+        finished_at: null,
+      })
+      .execute();
+    await t.db
+      .insertInto('job_outputs')
+      .values({
+        id: 'o',
+        job_id: 'j',
+        user_id: 'u',
+        kind: 'image',
+        oss_url: storage.canonicalUrl('outputs/a/kept.png'),
+        oss_path: 'outputs/a/kept.png',
+        size: 16,
+        content_type: 'image/png',
+        sha256: 'x',
+        meta: '{}',
+        created_at: 0,
+        deleted_at: null,
+      })
+      .execute();
+
+    const clock = { now: () => Date.now() + 1000 };
+    // Objects younger than a day stay…
+    const young = await sweep(
+      { db: t.db, storage, clock },
+      { prefix: 'outputs', tmpDir: path.join(dir, 'tmp') },
+    );
+    expect(young.objects).toEqual([]);
+    // …and with the age limit passed, the two orphans go.
+    const report = await sweep(
+      { db: t.db, storage, clock },
+      { prefix: 'outputs', tmpDir: path.join(dir, 'tmp'), minAgeMs: 0 },
+    );
+    expect(report.objects.sort()).toEqual(['outputs/a/orphan-0.png', 'outputs/b/orphan-1.png']);
+    expect(server.objectKeys().sort()).toEqual(['other/keep.png', 'outputs/a/kept.png']);
+  });
+});

@@ -1,0 +1,38 @@
+// `npm run sweep [-- --dry-run]`: one housekeeping pass now (see server/services/sweep.ts).
+import path from 'node:path';
+import { connect, databaseErrorMessage, describeDatabase } from '../db/connect.ts';
+import { createStorage } from './deps.ts';
+import { EnvError, loadEnv } from './env.ts';
+import { systemClock } from './services/clock.ts';
+import { sweep } from './services/sweep.ts';
+
+let env: ReturnType<typeof loadEnv>;
+try {
+  env = loadEnv();
+} catch (error) {
+  console.error(error instanceof EnvError ? error.message : String(error));
+  process.exit(1);
+}
+const dryRun = process.argv.includes('--dry-run');
+const db = connect({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR, poolSize: 2 });
+try {
+  const report = await sweep(
+    { db, storage: createStorage(env), clock: systemClock },
+    { prefix: env.OSS_PREFIX, tmpDir: path.join(env.DATA_DIR, 'tmp'), dryRun },
+  );
+  if (!report.ran) {
+    console.log('Another process is sweeping now; nothing done.');
+  } else {
+    const verb = dryRun ? 'would remove' : 'removed';
+    for (const key of report.objects) console.log(`object ${key}`);
+    for (const file of report.tempFiles) console.log(`temp ${file}`);
+    console.log(
+      `${verb}: ${report.objects.length} orphan objects, ${report.sessions} expired sessions, ${report.tempFiles.length} stale temp entries`,
+    );
+  }
+} catch (error) {
+  console.error(`sweep: ${databaseErrorMessage(error, describeDatabase(env.DATABASE_URL, env.DATA_DIR))}`);
+  process.exitCode = 1;
+} finally {
+  await db.destroy().catch(() => undefined);
+}
