@@ -1,13 +1,14 @@
 import { lazy, type ReactNode, Suspense } from 'react';
 import { Link, Navigate, Route, Routes, useLocation } from 'react-router';
-import { AuthPage } from './features/auth/auth-page.tsx';
 import { useMe } from './features/auth/use-me.ts';
 import { CreatePage } from './features/create/create-page.tsx';
 import { AppShell } from './features/layout/app-shell.tsx';
-import { useI18n } from './i18n/index.tsx';
+import { useI18n, usePageTitle } from './i18n/index.tsx';
 import { Loading } from './ui/states.tsx';
 
 // Pages off the first screen load on demand, keeping the initial bundle small.
+// The sign-in page is only for signed-out visitors: most visits never need it.
+const AuthPage = lazy(() => import('./features/auth/auth-page.tsx').then((m) => ({ default: m.AuthPage })));
 const GalleryPage = lazy(() => import('./features/gallery/gallery-page.tsx'));
 const CreditsPage = lazy(() => import('./features/credits/credits-page.tsx'));
 const TokensPage = lazy(() => import('./features/tokens/tokens-page.tsx'));
@@ -38,6 +39,7 @@ function RequireAuth({ children, admin = false }: { children: ReactNode; admin?:
 
 function NotFound() {
   const { t } = useI18n();
+  usePageTitle(t('notFound.title'));
   return (
     <main className="page narrow">
       <h1>{t('notFound.title')}</h1>
@@ -57,8 +59,8 @@ const authed = (page: ReactNode, admin = false) => (
 export function App() {
   return (
     <Routes>
-      <Route path="/signin" element={<AuthPage mode="signin" />} />
-      <Route path="/signup" element={<AuthPage mode="signup" />} />
+      <Route path="/signin" element={standalone(<AuthPage mode="signin" />)} />
+      <Route path="/signup" element={standalone(<AuthPage mode="signup" />)} />
       <Route path="/forgot-password" element={standalone(<ForgotPasswordPage />)} />
       <Route path="/reset-password" element={standalone(<ResetPasswordPage />)} />
       <Route path="/verify-email" element={standalone(<VerifyEmailPage />)} />

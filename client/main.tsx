@@ -3,18 +3,21 @@ import { StrictMode, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { BrowserRouter } from 'react-router';
 import { App } from './app.tsx';
-import { I18nProvider } from './i18n/index.tsx';
+import { detectLocale, I18nProvider, type Locale, loadLocale, readSaved } from './i18n/index.tsx';
 import { makeQueryClient, makeTrpcClient, TRPCProvider } from './lib/trpc.ts';
+import { applyTheme, savedTheme } from './ui/theme-switch.tsx';
 import './styles.css';
 
-function Root() {
+applyTheme(savedTheme());
+
+function Root({ locale }: { locale: Locale }) {
   const [queryClient] = useState(makeQueryClient);
   const [trpcClient] = useState(() => makeTrpcClient());
   return (
     <StrictMode>
       <QueryClientProvider client={queryClient}>
         <TRPCProvider trpcClient={trpcClient} queryClient={queryClient}>
-          <I18nProvider>
+          <I18nProvider initial={locale}>
             <BrowserRouter>
               <App />
             </BrowserRouter>
@@ -27,4 +30,6 @@ function Root() {
 
 const container = document.getElementById('root');
 if (!container) throw new Error('#root is missing from index.html');
-createRoot(container).render(<Root />);
+// The active language's dictionary (its own small chunk) is fetched before the first render.
+const locale = detectLocale(readSaved());
+void loadLocale(locale).then(() => createRoot(container).render(<Root locale={locale} />));

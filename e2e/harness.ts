@@ -13,10 +13,17 @@ export const PHONE = { width: 375, height: 812 };
 export const ADMIN_EMAIL = 'admin@example.com';
 export const PASSWORD = 'correct horse battery';
 
-/** Builds the SPA when dist/client is missing (CI builds before the tests; a dev run may not have). */
+/**
+ * Builds the SPA when dist/client is missing (CI builds before the tests; a dev run may not have). Always a
+ * production build: vitest runs with NODE_ENV=test, which would make Vite bundle React's development build.
+ */
 export function ensureBuilt() {
   if (fs.existsSync(path.join(ROOT, 'dist', 'client', 'index.html'))) return;
-  execFileSync('npx', ['vite', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  execFileSync('npx', ['vite', 'build'], {
+    cwd: ROOT,
+    stdio: 'inherit',
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
 }
 
 const freePort = () =>
@@ -135,9 +142,19 @@ export async function shoot(page: Page, name: string) {
   await page.waitForTimeout(150);
   // A page wider than the phone would scroll sideways: that is a layout bug at 375px.
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  const culprits =
+    overflow > 0
+      ? await page.evaluate(() =>
+          [...document.querySelectorAll('body *')]
+            .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1)
+            .slice(-4)
+            .map((el) => `${el.tagName.toLowerCase()}.${[...el.classList].join('.')}`),
+        )
+      : [];
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}-phone.png`), fullPage: true });
   await page.setViewportSize(original);
-  if (overflow > 0) throw new Error(`${name}: the page is ${overflow}px wider than a 375px phone`);
+  if (overflow > 0)
+    throw new Error(`${name}: the page is ${overflow}px wider than a 375px phone (${culprits.join(', ')})`);
 }
 
 /** Signs up through the UI and waits for the Create page. */
@@ -152,3 +169,63 @@ export async function signUpInUi(page: Page, baseUrl: string, email: string) {
 
 export const headerBalance = async (page: Page) =>
   Number(((await page.getByTestId('header-balance').textContent()) ?? '').replace(/[^\d]/g, ''));
+
+const AXE = path.join(ROOT, 'node_modules', 'axe-core', 'axe.min.js');
+
+/** Runs axe-core (WCAG 2.x A/AA) on the page as it is; returns the serious and critical violations. */
+export async function axeSerious(page: Page) {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (ctx: unknown, opts: unknown) => Promise<unknown> } })
+      .axe;
+    const result = (await axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+      resultTypes: ['violations'],
+    })) as {
+      violations: { id: string; impact: string; nodes: { target: string[]; failureSummary?: string }[] }[];
+    };
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      nodes: v.nodes.slice(0, 3).map((n) => `${n.target.join(' ')} ${n.failureSummary ?? ''}`),
+    }));
+  });
+  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
+
+/**
+ * Visible sentences in Latin script: three or more Latin words in a row. Text the user typed (prompts,
+ * emails) is removed first; model ids in <code> and numbers do not count.
+ */
+export async function latinSentences(page: Page, allowed: string[] = []) {
+  const { text, codes } = await page.evaluate(() => ({
+    text: `${document.body.innerText}\n${document.title}`,
+    codes: [...document.querySelectorAll('code')].map((node) => (node as HTMLElement).innerText),
+  }));
+  let rest = text;
+  for (const phrase of [...allowed, ...codes].sort((a, b) => b.length - a.length))
+    if (phrase) rest = rest.split(phrase).join(' ');
+  rest = rest.replace(/[\w.+-]+@[\w.-]+\.\w+/g, ' ');
+  return [...rest.matchAll(/[A-Za-z]{2,}(?:[ ,'’:-]+[A-Za-z]{2,}){2,}/g)].map((m) => m[0]);
+}
+
+/** Calls a tRPC query with the page's cookies; returns the `json` of the result. */
+export async function apiQuery<T>(page: Page, baseUrl: string, pathName: string, input: unknown): Promise<T> {
+  const res = await page.request.get(
+    `${baseUrl}/trpc/${pathName}?input=${encodeURIComponent(JSON.stringify({ json: input }))}`,
+  );
+  if (!res.ok()) throw new Error(`${pathName}: ${res.status()} ${await res.text()}`);
+  return ((await res.json()) as { result: { data: { json: T } } }).result.data.json;
+}
+
+/** Calls a tRPC mutation with the page's cookies. */
+export async function apiMutate<T>(
+  page: Page,
+  baseUrl: string,
+  pathName: string,
+  input: unknown,
+): Promise<T> {
+  const res = await page.request.post(`${baseUrl}/trpc/${pathName}`, { data: { json: input } });
+  if (!res.ok()) throw new Error(`${pathName}: ${res.status()} ${await res.text()}`);
+  return ((await res.json()) as { result: { data: { json: T } } }).result.data.json;
+}

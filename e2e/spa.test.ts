@@ -64,7 +64,7 @@ describe.skipIf(!browserAvailable)('the Dream Factory SPA', () => {
     expect(await headerBalance(page)).toBe(BONUS);
 
     await generate.click();
-    await page.getByTestId('result-image').first().waitFor(T);
+    await page.getByTestId('feed-job').first().getByTestId('result-image').waitFor(T);
     await page.waitForFunction(
       () => {
         const img = document.querySelector<HTMLImageElement>('[data-testid=result-image]');
@@ -88,65 +88,84 @@ describe.skipIf(!browserAvailable)('the Dream Factory SPA', () => {
     await shoot(page, 'gallery-detail');
   });
 
-  it('animates the image: follows the video job live, reattaches after a reload, and plays the result', async () => {
+  it('animates the image with its prompt, keeps the form and the live job through a reload, then plays it', async () => {
     await page.getByRole('button', { name: 'Animate this image' }).click();
     await page.waitForURL(/tab=video/, T);
     await page.getByText('First frame').waitFor(T);
+    // The source prompt comes along.
+    await expect
+      .poll(() => page.getByLabel('Prompt').first().inputValue())
+      .toBe('A lighthouse on a cliff at dawn, watercolor');
     await page.getByLabel('Prompt').first().fill('The waves roll in slowly');
     await expect.poll(() => page.getByTestId('generate').textContent()).toBe('Generate · 8 credits');
     await page.getByTestId('generate').click();
 
-    await page.getByTestId('video-job').waitFor(T);
-    await page.waitForURL(/job=/, T);
-    const jobUrl = page.url();
+    const videoJob = page.locator('[data-testid=feed-job][data-kind=video]').first();
+    await videoJob.waitFor(T);
     await shoot(page, 'create-video-progress');
 
-    // A reload in the middle of the job: the page finds the job again from the URL (and localStorage).
+    // A reload in the middle of the job: the form and the first frame stay, the feed follows the job again.
     await page.reload();
-    await page.getByTestId('video-job').waitFor(T);
-    expect(page.url()).toBe(jobUrl);
-    const video = page.getByTestId('result-video');
-    await video.waitFor({ timeout: 60_000 });
+    await videoJob.waitFor(T);
+    expect(await page.getByLabel('Prompt').first().inputValue()).toBe('The waves roll in slowly');
+    await page.getByText('First frame').waitFor(T);
+    await videoJob.getByTestId('result-video').waitFor({ timeout: 60_000 });
     await page.waitForFunction(
       () => (document.querySelector<HTMLVideoElement>('[data-testid=result-video]')?.readyState ?? 0) >= 1,
       undefined,
       { timeout: 30_000 },
     );
-    expect(await page.getByTestId('video-job').getAttribute('data-status')).toBe('succeeded');
+    expect(await videoJob.getAttribute('data-status')).toBe('succeeded');
     await expect.poll(() => headerBalance(page), T).toBe(BONUS - 10);
     await shoot(page, 'create-video-done');
+  });
 
-    // Dismissed, it stays gone after a reload (nothing left in localStorage).
-    await page.getByRole('button', { name: 'Dismiss' }).click();
-    await page.goto(`${server.url}/create`);
-    await page.getByTestId('generate').waitFor(T);
-    expect(await page.getByTestId('video-job').count()).toBe(0);
+  it('shows a new image at the top of the feed after a video, with nothing to dismiss', async () => {
+    await page.getByRole('tab', { name: 'Image' }).click();
+    await page.getByLabel('Prompt').first().fill('A red kite over the sea');
+    await page.getByTestId('generate').click();
+    const top = page.getByTestId('feed-job').first();
+    await expect.poll(() => top.getAttribute('data-kind'), T).toBe('image');
+    await top.getByTestId('result-image').waitFor(T);
+    expect(
+      await page.locator('[data-testid=feed-job][data-kind=video] [data-testid=result-video]').count(),
+    ).toBe(1);
+    await expect.poll(() => headerBalance(page), T).toBe(BONUS - 12);
   });
 
   it('tells the user to edit a prompt the model rejects, and refunds it', async () => {
-    await page.goto(`${server.url}/create`);
+    await page.goto(`${server.url}/create?tab=image`);
     await page.getByLabel('Prompt').first().fill('Something the model refuses [demo:reject]');
     await page.getByTestId('generate').click();
-    const alert = page.locator('[data-app-code=CONTENT_REJECTED]');
+    const alert = page.locator('form [data-app-code=CONTENT_REJECTED]');
     await alert.waitFor(T);
     expect((await alert.textContent()) ?? '').toContain('Edit the prompt');
     expect(await page.getByLabel('Prompt').first().getAttribute('aria-invalid')).toBe('true');
-    await expect.poll(() => headerBalance(page), T).toBe(BONUS - 10);
+    await expect.poll(() => headerBalance(page), T).toBe(BONUS - 12);
+    // The feed keeps the failed job with its reason.
+    await page
+      .locator('[data-testid=feed-job][data-status=failed] [data-app-code=CONTENT_REJECTED]')
+      .waitFor(T);
     await shoot(page, 'create-rejected');
   });
 
-  it('says plainly when credits run out and links to the redeem form', async () => {
+  it('disables Generate with the reason when credits run short, and links to the redeem form', async () => {
     await page.goto(`${server.url}/create?tab=video`);
     await page.getByLabel('Prompt').first().fill('A long slow pan over mountains');
     await page.getByLabel('Resolution').selectOption('720p');
     await page.getByLabel('Duration').selectOption('6');
     await expect.poll(() => page.getByTestId('generate').textContent()).toBe('Generate · 18 credits');
-    await page.getByTestId('generate').click();
-    const alert = page.locator('[data-app-code=INSUFFICIENT_CREDITS]');
-    await alert.waitFor(T);
-    expect((await alert.textContent()) ?? '').toContain('enough credits');
+    expect(await page.getByTestId('generate').isDisabled()).toBe(true);
+    const reason = page.getByTestId('generate-reason');
+    expect((await reason.textContent()) ?? '').toContain('You have 8 credits; this needs 18.');
+    // The estimate follows the form: 2 s is 6 credits.
+    await page.getByTestId('estimate').click();
+    await expect.poll(() => page.getByTestId('estimate-result').textContent(), T).toContain('18 credits');
+    await page.getByLabel('Duration').selectOption('2');
+    await expect.poll(() => page.getByTestId('estimate-result').textContent(), T).toContain('6 credits');
+    await page.getByLabel('Duration').selectOption('6');
     await shoot(page, 'create-insufficient');
-    await alert.getByRole('link', { name: /Redeem a code/ }).click();
+    await reason.getByRole('link', { name: /Redeem a code/ }).click();
     await page.waitForURL(/\/credits#redeem/, T);
     await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('redeem-code');
   });
@@ -183,7 +202,7 @@ describe.skipIf(!browserAvailable)('the Dream Factory SPA', () => {
         .fill(codes[0]!.toLowerCase().replaceAll('-', ' '));
       await page.getByRole('button', { name: 'Redeem' }).click();
       await page.getByTestId('redeem-success').waitFor(T);
-      await expect.poll(() => headerBalance(page), T).toBe(BONUS - 10 + 50);
+      await expect.poll(() => headerBalance(page), T).toBe(BONUS - 12 + 50);
       await page.getByRole('cell', { name: 'Redeemed code' }).waitFor(T);
       await page.getByTestId('spend-chart').waitFor(T);
       await shoot(page, 'credits');
@@ -205,8 +224,8 @@ describe.skipIf(!browserAvailable)('the Dream Factory SPA', () => {
     await page.goto(`${server.url}/gallery`);
     await page.getByTestId('gallery-item').first().waitFor(T);
     const before = await page.getByTestId('gallery-item').count();
-    expect(before).toBe(2);
-    await page.locator('[data-testid=gallery-item][data-kind=image]').click();
+    expect(before).toBe(3);
+    await page.locator('[data-testid=gallery-item][data-kind=image]').first().click();
     await page.getByTestId('output-detail').getByRole('button', { name: 'Delete' }).click();
     const confirm = page.locator('dialog.dialog[open]');
     await confirm.getByText('Delete this image?').waitFor(T);

@@ -13,7 +13,30 @@ export const userView = (u: User): UserView => ({
   emailVerified: u.email_verified_at !== null,
 });
 
-export const ledgerView = (r: LedgerRow) => ({
+/** Enough of a job to describe a ledger row in any language ("video · Demo video · 4 s · 'waves'"). */
+export interface LedgerJobView {
+  id: string;
+  kind: 'image' | 'video';
+  model: string;
+  prompt: string;
+  durationSeconds?: number;
+  n?: number;
+}
+
+const ledgerJobView = (j: Job): LedgerJobView => {
+  const params = parseJson<{ durationSeconds?: unknown; n?: unknown }>(j.params);
+  return {
+    id: j.id,
+    kind: j.kind,
+    model: j.model,
+    prompt: j.prompt,
+    ...(typeof params.durationSeconds === 'number' ? { durationSeconds: params.durationSeconds } : {}),
+    ...(typeof params.n === 'number' ? { n: params.n } : {}),
+  };
+};
+
+/** A ledger row; `job` is the job it belongs to (charges, refunds), null otherwise. `note` stays for API users. */
+export const ledgerView = (r: LedgerRow & { job?: Job | null }) => ({
   id: r.id,
   amount: r.amount,
   kind: r.kind,
@@ -22,6 +45,7 @@ export const ledgerView = (r: LedgerRow) => ({
   note: r.note,
   balanceAfter: r.balance_after,
   createdAt: new Date(r.created_at),
+  job: r.job ? ledgerJobView(r.job) : null,
 });
 
 /** A job as a client sees it: no lease fields, no provider task id, no idempotency internals. */

@@ -1,7 +1,7 @@
 import { act, cleanup, render, screen } from '@testing-library/react';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { en } from './en.ts';
-import { detectLocale, I18nProvider, LOCALE_STORAGE_KEY, translate, useI18n } from './index.tsx';
+import { detectLocale, I18nProvider, LOCALE_STORAGE_KEY, loadLocale, translate, useI18n } from './index.tsx';
 import { zhCN } from './zh-CN.ts';
 
 function Probe() {
@@ -14,6 +14,7 @@ function Probe() {
 }
 
 describe('i18n', () => {
+  beforeAll(() => Promise.all([loadLocale('en'), loadLocale('zh-CN')]));
   afterEach(() => {
     cleanup();
     localStorage.clear();
@@ -39,7 +40,7 @@ describe('i18n', () => {
     expect(translate('zh-CN', 'create.generate', { n: 12 })).toBe('生成 · 12 积分');
   });
 
-  it('switches language live and remembers it', () => {
+  it('switches language live and remembers it', async () => {
     render(
       <I18nProvider initial="en">
         <Probe />
@@ -47,7 +48,7 @@ describe('i18n', () => {
     );
     const button = screen.getByRole('button');
     expect(button.textContent).toBe('Generate · 4 credits');
-    act(() => button.click());
+    await act(async () => button.click());
     expect(button.textContent).toBe('生成 · 4 积分');
     expect(localStorage.getItem(LOCALE_STORAGE_KEY)).toBe('zh-CN');
     expect(document.documentElement.lang).toBe('zh-CN');

@@ -1,13 +1,29 @@
 import { createContext, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from 'react';
-import { type Dictionary, en, type MessageKey } from './en.ts';
-import { zhCN } from './zh-CN.ts';
+import type { Dictionary, MessageKey } from './en.ts';
 
 export type Locale = 'zh-CN' | 'en';
 export const LOCALES: readonly { id: Locale; label: string }[] = [
   { id: 'zh-CN', label: '中文' },
   { id: 'en', label: 'English' },
 ];
-const DICTIONARIES: Record<Locale, Dictionary> = { 'zh-CN': zhCN, en };
+/**
+ * Each dictionary is its own chunk and only the active one is fetched (before the first render, see
+ * main.tsx): the other language never costs a byte until the user switches to it.
+ */
+const loaders: Record<Locale, () => Promise<Dictionary>> = {
+  'zh-CN': () => import('./zh-CN.ts').then((m) => m.zhCN),
+  en: () => import('./en.ts').then((m) => m.en),
+};
+const DICTIONARIES: Partial<Record<Locale, Dictionary>> = {};
+
+/** Fetches a language's dictionary once; resolves when `translate` can use it. */
+export async function loadLocale(locale: Locale): Promise<void> {
+  DICTIONARIES[locale] ??= await loaders[locale]();
+}
+
+/** Whether a key exists (e.g. `reason.EMAIL_TAKEN`); every dictionary has the same keys (a test checks). */
+export const hasMessage = (key: string): key is MessageKey =>
+  Object.values(DICTIONARIES).some((dictionary) => Object.hasOwn(dictionary, key));
 export const LOCALE_STORAGE_KEY = 'df.locale';
 
 /** The saved choice, else the browser's first language we speak (any zh → zh-CN), else English. */
@@ -27,7 +43,7 @@ export function detectLocale(
 export type Translate = (key: MessageKey, vars?: Record<string, string | number>) => string;
 
 export const translate = (locale: Locale, key: MessageKey, vars?: Record<string, string | number>) => {
-  const template = DICTIONARIES[locale][key] ?? en[key] ?? key;
+  const template = DICTIONARIES[locale]?.[key] ?? DICTIONARIES.en?.[key] ?? key;
   return vars ? template.replace(/\{(\w+)\}/g, (m, name: string) => String(vars[name] ?? m)) : template;
 };
 
@@ -39,7 +55,7 @@ interface I18nValue {
 
 const I18nContext = createContext<I18nValue | null>(null);
 
-const readSaved = () => {
+export const readSaved = () => {
   try {
     return localStorage.getItem(LOCALE_STORAGE_KEY);
   } catch {
@@ -50,7 +66,7 @@ const readSaved = () => {
 export function I18nProvider({ children, initial }: { children: ReactNode; initial?: Locale }) {
   const [locale, setLocaleState] = useState<Locale>(() => initial ?? detectLocale(readSaved()));
   const setLocale = useCallback((next: Locale) => {
-    setLocaleState(next);
+    void loadLocale(next).then(() => setLocaleState(next));
     try {
       localStorage.setItem(LOCALE_STORAGE_KEY, next);
     } catch {
@@ -59,7 +75,6 @@ export function I18nProvider({ children, initial }: { children: ReactNode; initi
   }, []);
   useEffect(() => {
     document.documentElement.lang = locale;
-    document.title = locale === 'zh-CN' ? '梦工厂 Dream Factory' : 'Dream Factory 梦工厂';
   }, [locale]);
   const value = useMemo<I18nValue>(
     () => ({ locale, setLocale, t: (key, vars) => translate(locale, key, vars) }),
@@ -75,3 +90,12 @@ export function useI18n(): I18nValue {
 }
 
 export type { MessageKey };
+
+/** Sets document.title to "<page> · <app name>" in the current language (each page calls it once). */
+export function usePageTitle(page: string) {
+  const { t } = useI18n();
+  const app = t('app.name');
+  useEffect(() => {
+    document.title = page ? `${page} · ${app}` : app;
+  }, [page, app]);
+}

@@ -1,35 +1,76 @@
 import { TRPCClientError } from '@trpc/client';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadLocale, translate } from '../i18n/index.tsx';
 import { describeError, describeJobError } from './errors.ts';
 
 const trpcError = (data: Record<string, unknown> | undefined, message = 'boom') =>
   new TRPCClientError(message, { result: { error: { message, code: -32000, data } } as never });
+const en = (key: Parameters<typeof translate>[1], vars?: Record<string, string | number>) =>
+  translate('en', key, vars);
+const zh = (key: Parameters<typeof translate>[1], vars?: Record<string, string | number>) =>
+  translate('zh-CN', key, vars);
 
 describe('describeError', () => {
-  it('sends no-credits to the redeem form', () => {
-    const info = describeError(trpcError({ appCode: 'INSUFFICIENT_CREDITS', httpStatus: 402 }));
+  beforeAll(() => Promise.all([loadLocale('en'), loadLocale('zh-CN')]));
+  it('sends no-credits to the redeem form, with the amount from the reason params', () => {
+    const info = describeError(
+      trpcError({ appCode: 'INSUFFICIENT_CREDITS', reason: 'NOT_ENOUGH_CREDITS', params: { needed: 18 } }),
+      zh,
+    );
     expect(info.messageKey).toBe('error.INSUFFICIENT_CREDITS');
     expect(info.action).toEqual({ key: 'error.INSUFFICIENT_CREDITS.action', to: '/credits#redeem' });
+    expect(info.detail).toBe('本次需要 18 积分。');
   });
 
   it('tells a rejected prompt to be edited and keeps the job id', () => {
-    const info = describeError(trpcError({ appCode: 'CONTENT_REJECTED', jobId: 'job_1' }));
+    const info = describeError(trpcError({ appCode: 'CONTENT_REJECTED', jobId: 'job_1' }), en);
     expect(info.hintKey).toBe('error.CONTENT_REJECTED.action');
     expect(info.jobId).toBe('job_1');
   });
 
-  it('maps zod issues to fields', () => {
-    const info = describeError(
-      trpcError({ appCode: 'VALIDATION', zodIssues: [{ path: ['prompt'], message: 'Write a prompt' }] }),
+  it('maps zod issues to fields by code and limits, in the user language, ignoring the English message', () => {
+    const issues = [
+      { code: 'too_small', origin: 'string', minimum: 8, path: ['password'], message: 'Password must be…' },
+      { code: 'invalid_format', format: 'email', path: ['email'], message: 'Enter a valid email address' },
+      { code: 'too_big', origin: 'number', maximum: 4, path: ['n'], message: 'Too big' },
+      { code: 'too_small', origin: 'string', minimum: 1, path: ['prompt'], message: 'Write a prompt' },
+    ];
+    const info = describeError(trpcError({ appCode: 'VALIDATION', zodIssues: issues }), zh);
+    expect(info.fieldErrors).toEqual({
+      password: '密码至少需要 8 个字符。',
+      email: '请输入有效的邮箱地址。',
+      n: '数量不能大于 4。',
+      prompt: '请填写提示词。',
+    });
+    expect(info.detail).not.toMatch(/[A-Za-z]{3,}/);
+    expect(
+      describeError(trpcError({ appCode: 'VALIDATION', zodIssues: issues }), en).fieldErrors?.password,
+    ).toBe('Password must be at least 8 characters.');
+  });
+
+  it('translates known reasons and falls back to the appCode sentence, never the server prose', () => {
+    const taken = describeError(
+      trpcError(
+        { appCode: 'VALIDATION', reason: 'EMAIL_TAKEN' },
+        'An account with this email already exists',
+      ),
+      zh,
     );
-    expect(info.fieldErrors).toEqual({ prompt: 'Write a prompt' });
-    expect(info.detail).toBe('prompt: Write a prompt');
+    expect(taken.detail).toBe('该邮箱已注册。请直接登录，或重置密码。');
+    const unknown = describeError(
+      trpcError({ appCode: 'VALIDATION', reason: 'SOMETHING_NEW' }, 'Some English sentence'),
+      zh,
+    );
+    expect(unknown.messageKey).toBe('error.VALIDATION');
+    expect(unknown.detail).toBeUndefined();
+    const notFound = describeError(trpcError({ appCode: 'NOT_FOUND' }, 'Job not found'), zh);
+    expect(notFound.detail).toBeUndefined();
   });
 
   it('treats an error without data as a network problem, and unknown codes as ours', () => {
-    expect(describeError(trpcError(undefined)).code).toBe('NETWORK');
-    expect(describeError(trpcError({ appCode: 'WHATEVER' })).messageKey).toBe('error.INTERNAL');
-    expect(describeError(new Error('x')).code).toBe('INTERNAL');
+    expect(describeError(trpcError(undefined), en).code).toBe('NETWORK');
+    expect(describeError(trpcError({ appCode: 'WHATEVER' }), en).messageKey).toBe('error.INTERNAL');
+    expect(describeError(new Error('x'), en).code).toBe('INTERNAL');
   });
 
   it('describes a failed job from its error view', () => {

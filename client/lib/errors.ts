@@ -1,8 +1,12 @@
 import { TRPCClientError } from '@trpc/client';
 import { type AppCode, isAppCode } from '../../shared/errors.ts';
 import type { MessageKey } from '../i18n/en.ts';
+import { hasMessage as isMessageKey, type Translate } from '../i18n/index.tsx';
 
-/** What the UI needs to explain a failure: a message key, the next step, and details worth showing. */
+/**
+ * What the UI needs to explain a failure in the user's language: a message key, the next step, and
+ * sentences built from the server's codes (appCode, reason + params, zod issues), never its English prose.
+ */
 export interface ErrorInfo {
   code: AppCode | 'INTERNAL' | 'NETWORK';
   messageKey: MessageKey;
@@ -10,28 +14,76 @@ export interface ErrorInfo {
   action?: { key: MessageKey; to: string };
   /** A sentence telling what to do, when there is no link. */
   hintKey?: MessageKey;
-  /** The server's own message, shown for VALIDATION (it names the field). */
+  /** The precise reason, translated (from data.reason or the zod issues). */
   detail?: string;
-  /** Field → message, from zod issues. */
+  /** Field → translated message, from zod issues. */
   fieldErrors?: Record<string, string>;
   jobId?: string;
+  /** The server's reason code, e.g. EMAIL_TAKEN. */
+  reason?: string;
+}
+
+/** A zod issue as the server sends it in data.zodIssues (zod 4 shape; only what we read). */
+export interface ZodIssueData {
+  code?: string;
+  path: (string | number)[];
+  message?: string;
+  minimum?: number | bigint;
+  maximum?: number | bigint;
+  origin?: string;
+  format?: string;
+  expected?: string;
 }
 
 interface ErrorData {
   appCode?: string;
   jobId?: string;
   httpStatus?: number;
-  zodIssues?: { path: (string | number)[]; message: string }[];
+  reason?: string;
+  params?: Record<string, string | number>;
+  zodIssues?: ZodIssueData[];
 }
 
-export function describeError(error: unknown): ErrorInfo {
-  if (!(error instanceof TRPCClientError)) return { code: 'INTERNAL', messageKey: 'error.INTERNAL' };
-  const data = (error.data ?? undefined) as ErrorData | undefined;
-  if (!data) return { code: 'NETWORK', messageKey: 'error.NETWORK' };
-  const code = isAppCode(data.appCode) ? data.appCode : 'INTERNAL';
-  const info: ErrorInfo = { code, messageKey: code === 'INTERNAL' ? 'error.INTERNAL' : `error.${code}` };
-  if (typeof data.jobId === 'string') info.jobId = data.jobId;
-  switch (code) {
+/** The translated sentence for a reason code, or undefined when we have none (the generic title is enough). */
+export function reasonText(
+  reason: string | undefined,
+  params: Record<string, string | number> = {},
+  t: Translate,
+) {
+  if (!reason) return undefined;
+  const key = `reason.${reason}`;
+  return isMessageKey(key) ? t(key, params) : undefined;
+}
+
+/** One zod issue as a sentence, from its code and limits (the server's English message is not used). */
+export function zodIssueText(issue: ZodIssueData, t: Translate): string {
+  const name = String(issue.path[issue.path.length - 1] ?? '');
+  const fieldKey = `field.${name}`;
+  const field = t(isMessageKey(fieldKey) ? fieldKey : 'field.generic');
+  const limit = (value: number | bigint | undefined) => Number(value ?? 0);
+  const text = issue.origin === 'string';
+  switch (issue.code) {
+    case 'too_small':
+      if (text && limit(issue.minimum) <= 1) return t('zod.required', { field });
+      return t(text ? 'zod.tooShort' : 'zod.tooSmall', { field, n: limit(issue.minimum) });
+    case 'too_big':
+      return t(text ? 'zod.tooLong' : 'zod.tooBig', { field, n: limit(issue.maximum) });
+    case 'invalid_format':
+      return issue.format === 'email' ? t('zod.email') : t('zod.format', { field });
+    case 'invalid_type':
+      return issue.expected === 'int' ? t('zod.int', { field }) : t('zod.type', { field });
+    case 'invalid_value':
+      return t('zod.choice', { field });
+    default:
+      return t('zod.invalid', { field });
+  }
+}
+
+const base = (code: ErrorInfo['code']): ErrorInfo => ({ code, messageKey: `error.${code}` });
+
+/** Adds the next step each appCode calls for. */
+function withNextStep(info: ErrorInfo): ErrorInfo {
+  switch (info.code) {
     case 'INSUFFICIENT_CREDITS':
       info.action = { key: 'error.INSUFFICIENT_CREDITS.action', to: '/credits#redeem' };
       break;
@@ -39,25 +91,8 @@ export function describeError(error: unknown): ErrorInfo {
       info.hintKey = 'error.CONTENT_REJECTED.action';
       break;
     case 'UNAUTHENTICATED':
-      info.action = { key: 'error.UNAUTHENTICATED.action', to: '/signin' };
-      break;
-    case 'VALIDATION': {
-      const fieldErrors: Record<string, string> = {};
-      for (const issue of data.zodIssues ?? []) {
-        const field = issue.path.join('.');
-        if (field && !fieldErrors[field]) fieldErrors[field] = issue.message;
-      }
-      info.fieldErrors = fieldErrors;
-      info.detail = data.zodIssues?.length
-        ? data.zodIssues
-            .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
-            .join('; ')
-        : error.message;
-      break;
-    }
-    case 'NOT_FOUND':
-    case 'IDEMPOTENCY_CONFLICT':
-      info.detail = error.message;
+      if (info.reason !== 'WRONG_CREDENTIALS')
+        info.action = { key: 'error.UNAUTHENTICATED.action', to: '/signin' };
       break;
     case 'PROVIDER_FAILED':
     case 'PROVIDER_TIMEOUT':
@@ -68,12 +103,29 @@ export function describeError(error: unknown): ErrorInfo {
   return info;
 }
 
-/** Job failures arrive as {code, message} on the job view; map them like thrown errors. */
+export function describeError(error: unknown, t: Translate): ErrorInfo {
+  if (!(error instanceof TRPCClientError)) return withNextStep(base('INTERNAL'));
+  const data = (error.data ?? undefined) as ErrorData | undefined;
+  if (!data) return base('NETWORK');
+  const info = base(isAppCode(data.appCode) ? data.appCode : 'INTERNAL');
+  if (typeof data.jobId === 'string') info.jobId = data.jobId;
+  if (data.reason) info.reason = data.reason;
+  const issues = data.zodIssues ?? [];
+  if (issues.length) {
+    const fieldErrors: Record<string, string> = {};
+    for (const issue of issues) {
+      const field = issue.path.join('.');
+      if (field && !fieldErrors[field]) fieldErrors[field] = zodIssueText(issue, t);
+    }
+    info.fieldErrors = fieldErrors;
+    info.detail = [...new Set(issues.map((issue) => zodIssueText(issue, t)))].join(' ');
+  } else {
+    info.detail = reasonText(data.reason, data.params, t);
+  }
+  return withNextStep(info);
+}
+
+/** Job failures arrive as {code, message} on the job view; map them like thrown errors (the message is English). */
 export function describeJobError(error: { code: string; message: string } | undefined): ErrorInfo {
-  const code = error && isAppCode(error.code) ? error.code : 'INTERNAL';
-  const info: ErrorInfo = { code, messageKey: code === 'INTERNAL' ? 'error.INTERNAL' : `error.${code}` };
-  if (code === 'INSUFFICIENT_CREDITS')
-    info.action = { key: 'error.INSUFFICIENT_CREDITS.action', to: '/credits#redeem' };
-  if (code === 'CONTENT_REJECTED') info.hintKey = 'error.CONTENT_REJECTED.action';
-  return info;
+  return withNextStep(base(error && isAppCode(error.code) ? error.code : 'INTERNAL'));
 }

@@ -44,10 +44,14 @@ export function makeQueryClient() {
 export function makeTrpcClient(baseUrl = '/trpc') {
   return createTRPCClient<AppRouter>({
     links: [
-      loggerLink({
-        enabled: (op) =>
-          import.meta.env.DEV && (op.direction === 'down' ? op.result instanceof Error : op.type !== 'query'),
-      }),
+      // Dev only: in a production build this branch (and the logger) is dropped.
+      ...(import.meta.env.DEV
+        ? [
+            loggerLink({
+              enabled: (op) => (op.direction === 'down' ? op.result instanceof Error : op.type !== 'query'),
+            }),
+          ]
+        : []),
       splitLink({
         condition: (op) => op.type === 'subscription',
         true: httpSubscriptionLink({ url: baseUrl, transformer: superjson }),

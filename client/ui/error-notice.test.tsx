@@ -1,8 +1,8 @@
 import { cleanup, render, screen } from '@testing-library/react';
 import { TRPCClientError } from '@trpc/client';
 import { MemoryRouter } from 'react-router';
-import { afterEach, describe, expect, it } from 'vitest';
-import { I18nProvider } from '../i18n/index.tsx';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { I18nProvider, loadLocale } from '../i18n/index.tsx';
 import { ErrorNotice } from './error-notice.tsx';
 
 const appError = (appCode: string) =>
@@ -20,6 +20,7 @@ const renderNotice = (error: unknown, locale: 'en' | 'zh-CN' = 'en') =>
   );
 
 describe('ErrorNotice', () => {
+  beforeAll(() => Promise.all([loadLocale('en'), loadLocale('zh-CN')]));
   afterEach(cleanup);
   it('explains missing credits and links to the redeem form', () => {
     renderNotice(appError('INSUFFICIENT_CREDITS'));

@@ -13,7 +13,13 @@ import {
 } from '../../shared/schemas/generation.ts';
 import { countedStream } from '../observability/metrics.ts';
 import { cancelJob, type StartResult, startGeneration, waitForJob } from '../services/generation.ts';
-import { findUserJob, isFinal, listAllJobs, listUserJobs, outputsOfJob } from '../services/jobs/store.ts';
+import {
+  findUserJob,
+  isFinal,
+  listAllJobs,
+  listUserJobsWithOutputs,
+  outputsOfJob,
+} from '../services/jobs/store.ts';
 import { deleteOutput, listOutputs } from '../services/outputs.ts';
 import { adminProcedure, authedProcedure, publicProcedure, router } from '../trpc.ts';
 import { jobView, outputView } from '../views.ts';
@@ -93,14 +99,21 @@ export const aiRouter = router({
 export const jobsRouter = router({
   get: authedProcedure.input(IdInput).query(async ({ ctx, input }) => {
     const job = await findUserJob(ctx.db, ctx.user.id, input.id);
-    if (!job) throw new AppError('NOT_FOUND', 'Job not found');
+    if (!job) throw new AppError('NOT_FOUND', 'Job not found', { reason: 'JOB_NOT_FOUND' });
     const outputs = await outputsOfJob(ctx.db, job.id);
     return { job: jobView(job), outputs: outputs.map((o) => outputView(ctx.storage, o, job.prompt)) };
   }),
 
   list: authedProcedure.input(JobsListInput).query(async ({ ctx, input }) => {
-    const page = await listUserJobs(ctx.db, { userId: ctx.user.id, ...input });
-    return { items: page.items.map(jobView), nextCursor: page.nextCursor };
+    const page = await listUserJobsWithOutputs(ctx.db, { userId: ctx.user.id, ...input });
+    return {
+      // Each job with its outputs, so the Create page's feed draws finished jobs without more requests.
+      items: page.items.map((j) => ({
+        ...jobView(j),
+        outputs: j.outputs.map((o) => outputView(ctx.storage, o, j.prompt)),
+      })),
+      nextCursor: page.nextCursor,
+    };
   }),
 
   /**
@@ -125,7 +138,7 @@ export const jobsRouter = router({
         );
         try {
           let job = await findUserJob(ctx.db, ctx.user.id, input.id);
-          if (!job) throw new AppError('NOT_FOUND', 'Job not found');
+          if (!job) throw new AppError('NOT_FOUND', 'Job not found', { reason: 'JOB_NOT_FOUND' });
           const lastSequence = input.lastEventId ? Number(input.lastEventId) : 0;
           if (lastSequence > job.status_sequence) {
             throw new AppError(

@@ -2,7 +2,7 @@ import { AdminUsersListInput, CreditsHistoryInput, GrantCreditsInput } from '../
 import { withEffectiveRole } from '../context.ts';
 import { audit } from '../services/audit.ts';
 import { listUsers } from '../services/auth.ts';
-import { getBalance, grantCreditsByEmail, listLedger } from '../services/billing.ts';
+import { getBalance, grantCreditsByEmail, listLedgerWithJobs } from '../services/billing.ts';
 import { adminProcedure, authedProcedure, router } from '../trpc.ts';
 import { ledgerView, userView } from '../views.ts';
 
@@ -10,7 +10,11 @@ export const creditsRouter = router({
   balance: authedProcedure.query(async ({ ctx }) => ({ balance: await getBalance(ctx.db, ctx.user.id) })),
 
   history: authedProcedure.input(CreditsHistoryInput).query(async ({ ctx, input }) => {
-    const page = await listLedger(ctx.db, { userId: ctx.user.id, cursor: input.cursor, limit: input.limit });
+    const page = await listLedgerWithJobs(ctx.db, {
+      userId: ctx.user.id,
+      cursor: input.cursor,
+      limit: input.limit,
+    });
     return { items: page.items.map(ledgerView), nextCursor: page.nextCursor };
   }),
 });

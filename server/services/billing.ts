@@ -1,10 +1,11 @@
 import type { Kysely } from 'kysely';
 import { affectedRows } from '../../db/dialect.ts';
 import { toPage } from '../../db/paging.ts';
-import type { Database, LedgerKind, LedgerRow } from '../../db/schema.ts';
+import type { Database, Job, LedgerKind, LedgerRow } from '../../db/schema.ts';
 import { type Executor, inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../shared/errors.ts';
 import { countCredits } from '../observability/metrics.ts';
+import { findUserJobs } from './jobs/store.ts';
 
 export interface CreditMovement {
   userId: string;
@@ -24,7 +25,9 @@ export interface CreditMovement {
  */
 export async function moveCredits(trx: Executor, m: CreditMovement): Promise<{ balance: number }> {
   if (!Number.isSafeInteger(m.amount) || m.amount === 0) {
-    throw new AppError('VALIDATION', 'Credit amount must be a non-zero integer');
+    throw new AppError('VALIDATION', 'Credit amount must be a non-zero integer', {
+      reason: 'AMOUNT_INVALID',
+    });
   }
   const result = await trx
     .updateTable('users')
@@ -34,8 +37,11 @@ export async function moveCredits(trx: Executor, m: CreditMovement): Promise<{ b
     .executeTakeFirst();
   if (affectedRows(result) !== 1) {
     const exists = await trx.selectFrom('users').select('id').where('id', '=', m.userId).executeTakeFirst();
-    if (!exists) throw new AppError('NOT_FOUND', 'User not found');
-    throw new AppError('INSUFFICIENT_CREDITS', `Not enough credits: this needs ${-m.amount}`);
+    if (!exists) throw new AppError('NOT_FOUND', 'User not found', { reason: 'USER_NOT_FOUND' });
+    throw new AppError('INSUFFICIENT_CREDITS', `Not enough credits: this needs ${-m.amount}`, {
+      reason: 'NOT_ENOUGH_CREDITS',
+      params: { needed: -m.amount },
+    });
   }
   const { credit_balance: balance } = await trx
     .selectFrom('users')
@@ -62,7 +68,9 @@ export async function moveCredits(trx: Executor, m: CreditMovement): Promise<{ b
 /** Throws VALIDATION unless the amount is a positive whole number of credits. */
 function assertPositive(amount: number, what: string): void {
   if (!Number.isSafeInteger(amount) || amount <= 0) {
-    throw new AppError('VALIDATION', `${what} must be a positive whole number of credits`);
+    throw new AppError('VALIDATION', `${what} must be a positive whole number of credits`, {
+      reason: 'AMOUNT_INVALID',
+    });
   }
 }
 
@@ -81,7 +89,11 @@ export async function grantCreditsByEmail(
   input: { email: string; amount: number; note?: string | null; now: number },
 ): Promise<{ balance: number }> {
   const user = await db.selectFrom('users').select('id').where('email', '=', input.email).executeTakeFirst();
-  if (!user) throw new AppError('NOT_FOUND', `No account with email ${input.email}`);
+  if (!user)
+    throw new AppError('NOT_FOUND', `No account with email ${input.email}`, {
+      reason: 'NO_ACCOUNT_WITH_EMAIL',
+      params: { email: input.email },
+    });
   return grantCredits(db, { userId: user.id, amount: input.amount, note: input.note, now: input.now });
 }
 
@@ -109,7 +121,7 @@ export async function getBalance(db: Executor, userId: string): Promise<number> 
     .select('credit_balance')
     .where('id', '=', userId)
     .executeTakeFirst();
-  if (!row) throw new AppError('NOT_FOUND', 'User not found');
+  if (!row) throw new AppError('NOT_FOUND', 'User not found', { reason: 'USER_NOT_FOUND' });
   return row.credit_balance;
 }
 
@@ -126,4 +138,18 @@ export async function listLedger(
     .limit(input.limit + 1);
   if (input.cursor != null) query = query.where('id', '<', input.cursor);
   return toPage(await query.execute(), input.limit, (row) => row.id);
+}
+
+/** Ledger rows with the job each one belongs to (charges and refunds), so a client can describe them. */
+export async function listLedgerWithJobs(
+  db: Executor,
+  input: { userId: string; cursor?: number | null; limit: number },
+): Promise<{ items: (LedgerRow & { job: Job | null })[]; nextCursor: number | null }> {
+  const page = await listLedger(db, input);
+  const ids = [...new Set(page.items.flatMap((row) => (row.job_id ? [row.job_id] : [])))];
+  const jobs = new Map((await findUserJobs(db, input.userId, ids)).map((job) => [job.id, job]));
+  return {
+    items: page.items.map((row) => ({ ...row, job: (row.job_id && jobs.get(row.job_id)) || null })),
+    nextCursor: page.nextCursor,
+  };
 }

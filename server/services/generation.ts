@@ -94,7 +94,10 @@ export async function startGeneration(
     hasImageInput: input.imageOutputId !== undefined,
   });
   if (problems.length > 0) {
-    throw new AppError('VALIDATION', problems.map((p) => `${p.field}: ${p.message}`).join('; '));
+    throw new AppError('VALIDATION', problems.map((p) => `${p.field}: ${p.message}`).join('; '), {
+      reason: 'PARAMS_NOT_OFFERED',
+      params: { model: model.id, fields: problems.map((p) => p.field).join(',') },
+    });
   }
   if (input.imageOutputId !== undefined) {
     const source = await deps.db
@@ -104,13 +107,18 @@ export async function startGeneration(
       .where('user_id', '=', input.userId)
       .where('deleted_at', 'is', null)
       .executeTakeFirst();
-    if (!source) throw new AppError('NOT_FOUND', 'The image to animate was not found');
-    if (source.kind !== 'image') throw new AppError('VALIDATION', 'Only an image can be animated');
+    if (!source)
+      throw new AppError('NOT_FOUND', 'The image to animate was not found', {
+        reason: 'SOURCE_IMAGE_NOT_FOUND',
+      });
+    if (source.kind !== 'image')
+      throw new AppError('VALIDATION', 'Only an image can be animated', { reason: 'NOT_AN_IMAGE' });
     // A cloud provider fetches the first frame itself: a file on this server's local disk is out of its reach.
     if (deps.storage?.kind === 'local' && model.provider !== 'demo') {
       throw new AppError(
         'VALIDATION',
         `${model.id} needs the image in OSS to animate it; this server keeps outputs on local disk`,
+        { reason: 'IMAGE_NOT_IN_OSS', params: { model: model.id } },
       );
     }
   }
@@ -195,6 +203,7 @@ function reuse(existing: Job, hash: string): StartResult {
     throw new AppError(
       'IDEMPOTENCY_CONFLICT',
       'This idempotency key was already used for a different request',
+      { reason: 'IDEMPOTENCY_KEY_REUSED' },
     );
   }
   return { dryRun: false, job: existing, reused: true };
@@ -206,7 +215,7 @@ export async function cancelJob(
   input: { userId: string; jobId: string },
 ): Promise<Job> {
   const job = await findUserJob(deps.db, input.userId, input.jobId);
-  if (!job) throw new AppError('NOT_FOUND', 'Job not found');
+  if (!job) throw new AppError('NOT_FOUND', 'Job not found', { reason: 'JOB_NOT_FOUND' });
   if (!isFinal(job.status)) {
     const canceled = await failJob(
       deps,

@@ -196,12 +196,13 @@ export async function deleteOutput(
     .where('user_id', '=', input.userId)
     .where('deleted_at', 'is', null)
     .executeTakeFirst();
-  if (!output) throw new AppError('NOT_FOUND', 'Output not found');
+  if (!output) throw new AppError('NOT_FOUND', 'Output not found', { reason: 'OUTPUT_NOT_FOUND' });
   try {
     await storage.delete(output.oss_path);
   } catch (error) {
     throw new AppError('STORAGE_UPLOAD_FAILED', 'Could not delete the file from storage; try again', {
       cause: error,
+      reason: 'STORAGE_DELETE_FAILED',
     });
   }
   await db.updateTable('job_outputs').set({ deleted_at: input.now }).where('id', '=', output.id).execute();

@@ -67,13 +67,20 @@ export async function createCodeBatch(
   const maxRedemptions = input.maxRedemptions ?? 1;
   const expiresAt = input.expiresAt ? input.expiresAt.getTime() : null;
   if (!Number.isInteger(input.count) || input.count < 1 || input.count > MAX_CODES_PER_BATCH)
-    throw new AppError('VALIDATION', `A batch has 1 to ${MAX_CODES_PER_BATCH} codes`);
+    throw new AppError('VALIDATION', `A batch has 1 to ${MAX_CODES_PER_BATCH} codes`, {
+      reason: 'BATCH_COUNT',
+      params: { max: MAX_CODES_PER_BATCH },
+    });
   if (!Number.isSafeInteger(input.credits) || input.credits < 1)
-    throw new AppError('VALIDATION', 'A code is worth a positive whole number of credits');
+    throw new AppError('VALIDATION', 'A code is worth a positive whole number of credits', {
+      reason: 'AMOUNT_INVALID',
+    });
   if (!Number.isSafeInteger(maxRedemptions) || maxRedemptions < 1)
-    throw new AppError('VALIDATION', 'maxRedemptions must be a positive whole number');
+    throw new AppError('VALIDATION', 'maxRedemptions must be a positive whole number', {
+      reason: 'MAX_REDEMPTIONS_INVALID',
+    });
   if (expiresAt !== null && !(expiresAt > input.now))
-    throw new AppError('VALIDATION', 'The expiry date must be in the future');
+    throw new AppError('VALIDATION', 'The expiry date must be in the future', { reason: 'EXPIRY_IN_PAST' });
 
   const batchId = newId();
   // Generated outside the transaction, so a retried transaction inserts the same codes it returns.
@@ -156,7 +163,8 @@ async function redeemInTransaction(
     .where('code_hash', '=', hashCode(input.code))
     .executeTakeFirst();
   if (!code) throw new AppError('CODE_INVALID', 'This code is not valid; check it and try again');
-  if (code.disabled_at !== null) throw new AppError('CODE_INVALID', 'This code has been disabled');
+  if (code.disabled_at !== null)
+    throw new AppError('CODE_INVALID', 'This code has been disabled', { reason: 'CODE_DISABLED' });
   if (code.expires_at !== null && code.expires_at <= input.now)
     throw new AppError('CODE_EXPIRED', 'This code has expired');
   const previous = await trx
@@ -297,7 +305,12 @@ export async function disableCodes(
       .select('id')
       .where(column, '=', value)
       .executeTakeFirst();
-    if (!exists) throw new AppError('NOT_FOUND', 'batchId' in input ? 'No such batch' : 'No such code');
+    if (!exists) {
+      const batch = 'batchId' in input;
+      throw new AppError('NOT_FOUND', batch ? 'No such batch' : 'No such code', {
+        reason: batch ? 'BATCH_NOT_FOUND' : 'CODE_NOT_FOUND',
+      });
+    }
   }
   return { disabled };
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
+import { PASSWORD_MIN_LENGTH } from '../limits.ts';
 
-export const PASSWORD_MIN_LENGTH = 8;
+export { PASSWORD_MIN_LENGTH };
 
 export const Email = z
   .string()

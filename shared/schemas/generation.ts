@@ -1,7 +1,7 @@
 import { z } from 'zod';
+import { NEGATIVE_PROMPT_MAX_LENGTH, PROMPT_MAX_LENGTH, SEED_MAX } from '../limits.ts';
 
-export const PROMPT_MAX_LENGTH = 2000;
-export const NEGATIVE_PROMPT_MAX_LENGTH = 500;
+export { NEGATIVE_PROMPT_MAX_LENGTH, PROMPT_MAX_LENGTH };
 
 const prompt = z.string().trim().min(1, { message: 'Write a prompt' }).max(PROMPT_MAX_LENGTH);
 const idempotencyKey = z
@@ -9,7 +9,7 @@ const idempotencyKey = z
   .min(8)
   .max(128)
   .regex(/^[A-Za-z0-9_.:-]+$/, { message: 'Use letters, digits and - _ . :' });
-const seed = z.number().int().min(0).max(2_147_483_647);
+const seed = z.number().int().min(0).max(SEED_MAX);
 
 export const GenerateImageInput = z.object({
   prompt,

@@ -1,6 +1,6 @@
 import { TRPCClientError } from '@trpc/client';
-import { en, type MessageKey } from '../../i18n/en.ts';
-import { useI18n } from '../../i18n/index.tsx';
+import type { MessageKey } from '../../i18n/en.ts';
+import { hasMessage, useI18n } from '../../i18n/index.tsx';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 
 /** The server's precise reason (`data.reason`, e.g. LOCKED_OUT) as a dictionary key, when we have words for it. */
@@ -10,7 +10,7 @@ export function reasonKey(
   if (!(error instanceof TRPCClientError)) return null;
   const data = error.data as { reason?: string; params?: Record<string, string | number> } | undefined;
   const key = `reason.${data?.reason ?? ''}`;
-  return Object.hasOwn(en, key) ? { key: key as MessageKey, params: data?.params } : null;
+  return hasMessage(key) ? { key, params: data?.params } : null;
 }
 
 /** An error said precisely when the server gave a reason, else the general notice. */

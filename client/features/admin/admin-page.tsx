@@ -1,5 +1,5 @@
 import { Navigate, NavLink, Route, Routes } from 'react-router';
-import { useI18n } from '../../i18n/index.tsx';
+import { useI18n, usePageTitle } from '../../i18n/index.tsx';
 import { AuditPanel } from './audit-panel.tsx';
 import { CodesPanel } from './codes-panel.tsx';
 import { JobsPanel } from './jobs-panel.tsx';
@@ -7,6 +7,7 @@ import { UsersPanel } from './users-panel.tsx';
 
 export default function AdminPage() {
   const { t } = useI18n();
+  usePageTitle(t('admin.title'));
   return (
     <main className="page">
       <h1>{t('admin.title')}</h1>

@@ -7,6 +7,7 @@ import { useTRPC } from '../../lib/trpc.ts';
 import { ConfirmDialog } from '../../ui/confirm-dialog.tsx';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
+import { TableWrap } from '../../ui/table-wrap.tsx';
 
 /** Saves text as a file in the browser (the codes exist in plaintext only in this response). */
 export function downloadText(filename: string, text: string, type = 'text/csv;charset=utf-8') {
@@ -36,7 +37,7 @@ function NewBatchForm() {
       onSuccess: () => void queryClient.invalidateQueries(trpc.admin.codes.pathFilter()),
     }),
   );
-  const fieldErrors = create.error ? (describeError(create.error).fieldErrors ?? {}) : {};
+  const fieldErrors = create.error ? (describeError(create.error, t).fieldErrors ?? {}) : {};
   const submit = (event: FormEvent) => {
     event.preventDefault();
     create.mutate({
@@ -201,7 +202,7 @@ export function CodesPanel() {
       ) : rows.length === 0 ? (
         <Empty>{t('admin.noBatches')}</Empty>
       ) : (
-        <div className="table-wrap">
+        <TableWrap label={t('admin.codes')}>
           <table data-testid="batches">
             <thead>
               <tr>
@@ -264,7 +265,7 @@ export function CodesPanel() {
               })}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
       {batches.hasNextPage && (
         <div className="list-end">

@@ -2,15 +2,19 @@ import { useInfiniteQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import type { JobStatus } from '../../../shared/schemas/generation.ts';
 import { useI18n } from '../../i18n/index.tsx';
+import { describeJobError } from '../../lib/errors.ts';
 import { formatDateTime } from '../../lib/format.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
+import { TableWrap } from '../../ui/table-wrap.tsx';
+import { useModelName } from '../create/use-models.ts';
 
 const STATUSES: JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'canceled'];
 
 export function JobsPanel() {
   const { t, locale } = useI18n();
+  const modelName = useModelName();
   const trpc = useTRPC();
   const [status, setStatus] = useState<JobStatus | ''>('');
   const jobs = useInfiniteQuery(
@@ -40,7 +44,7 @@ export function JobsPanel() {
       ) : rows.length === 0 ? (
         <Empty>{t('admin.noJobs')}</Empty>
       ) : (
-        <div className="table-wrap">
+        <TableWrap label={t('admin.jobs')}>
           <table data-testid="admin-jobs">
             <thead>
               <tr>
@@ -63,7 +67,7 @@ export function JobsPanel() {
                     <span className={`badge badge-${job.status}`}>{t(`job.status.${job.status}`)}</span>
                   </td>
                   <td>
-                    {job.model} <span className="muted small">({t(`kind.${job.kind}`)})</span>
+                    {modelName(job.model)} <span className="muted small">({t(`kind.${job.kind}`)})</span>
                   </td>
                   <td className="num">
                     {job.cost}
@@ -72,8 +76,10 @@ export function JobsPanel() {
                   <td className="wrap">
                     {job.error ? (
                       <>
-                        <span className="mono">{job.error.code}</span>{' '}
-                        <span className="muted">{job.error.message}</span>
+                        {t(describeJobError(job.error).messageKey)}{' '}
+                        <code className="muted small" title={job.error.message}>
+                          {job.error.code}
+                        </code>
                       </>
                     ) : (
                       '—'
@@ -83,7 +89,7 @@ export function JobsPanel() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
       {jobs.hasNextPage && (
         <div className="list-end">

@@ -6,6 +6,7 @@ import { formatDate, formatNumber } from '../../lib/format.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
+import { TableWrap } from '../../ui/table-wrap.tsx';
 
 function GrantForm({ initialEmail }: { initialEmail: string }) {
   const { t } = useI18n();
@@ -24,7 +25,7 @@ function GrantForm({ initialEmail }: { initialEmail: string }) {
       },
     }),
   );
-  const fieldErrors = grant.error ? (describeError(grant.error).fieldErrors ?? {}) : {};
+  const fieldErrors = grant.error ? (describeError(grant.error, t).fieldErrors ?? {}) : {};
   const submit = (event: FormEvent) => {
     event.preventDefault();
     grant.mutate({ email, amount: Number(amount), note });
@@ -101,7 +102,7 @@ export function UsersPanel() {
       ) : rows.length === 0 ? (
         <Empty>{t('admin.noUsers')}</Empty>
       ) : (
-        <div className="table-wrap">
+        <TableWrap label={t('admin.users')}>
           <table>
             <thead>
               <tr>
@@ -121,7 +122,9 @@ export function UsersPanel() {
                 <tr key={user.id}>
                   <td>{user.email}</td>
                   <td>
-                    <span className={user.role === 'admin' ? 'badge badge-admin' : 'badge'}>{user.role}</span>
+                    <span className={user.role === 'admin' ? 'badge badge-admin' : 'badge'}>
+                      {t(`role.${user.role}`)}
+                    </span>
                   </td>
                   <td className="num">{formatNumber(user.creditBalance, locale)}</td>
                   <td>{formatDate(user.createdAt, locale)}</td>
@@ -141,7 +144,7 @@ export function UsersPanel() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
       {users.hasNextPage && (
         <div className="list-end">

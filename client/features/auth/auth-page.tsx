@@ -1,12 +1,13 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
 import { Link, Navigate, useNavigate, useSearchParams } from 'react-router';
-import { PASSWORD_MIN_LENGTH } from '../../../shared/schemas/auth.ts';
-import { useI18n } from '../../i18n/index.tsx';
+import { PASSWORD_MIN_LENGTH } from '../../../shared/limits.ts';
+import { useI18n, usePageTitle } from '../../i18n/index.tsx';
 import { describeError } from '../../lib/errors.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { LanguageSwitch } from '../../ui/language-switch.tsx';
+import { ThemeSwitch } from '../../ui/theme-switch.tsx';
 import { useMe } from './use-me.ts';
 
 /** Only same-site paths, so a crafted ?next= cannot send the user elsewhere. */
@@ -15,6 +16,7 @@ const safeNext = (next: string | null) =>
 
 export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
   const { t } = useI18n();
+  usePageTitle(mode === 'signin' ? t('auth.signIn') : t('auth.signUp'));
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const navigate = useNavigate();
@@ -32,7 +34,7 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
   const signIn = useMutation(trpc.auth.signIn.mutationOptions({ onSuccess }));
   const signUp = useMutation(trpc.auth.signUp.mutationOptions({ onSuccess }));
   const mutation = mode === 'signin' ? signIn : signUp;
-  const fieldErrors = mutation.error ? (describeError(mutation.error).fieldErrors ?? {}) : {};
+  const fieldErrors = mutation.error ? (describeError(mutation.error, t).fieldErrors ?? {}) : {};
 
   if (me.data?.user) return <Navigate to={next} replace />;
 
@@ -47,6 +49,7 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
     <main className="auth">
       <div className="auth-top">
         <LanguageSwitch />
+        <ThemeSwitch />
       </div>
       <div className="auth-card card">
         <div className="auth-brand">
@@ -95,7 +98,7 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
           </label>
           {mutation.error &&
             !Object.keys(fieldErrors).length &&
-            (describeError(mutation.error).code === 'UNAUTHENTICATED' ? (
+            (describeError(mutation.error, t).code === 'UNAUTHENTICATED' ? (
               <p className="notice notice-error" role="alert">
                 {t('auth.wrongPassword')}
               </p>

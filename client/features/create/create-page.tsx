@@ -1,81 +1,79 @@
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { type FormEvent, useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { type InfiniteData, useMutation, useQueryClient } from '@tanstack/react-query';
+import { type FormEvent, lazy, Suspense, useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useLocation, useSearchParams } from 'react-router';
+import { NEGATIVE_PROMPT_MAX_LENGTH, PROMPT_MAX_LENGTH, SEED_MAX } from '../../../shared/limits.ts';
 import { defaultModel, type ModelInfo } from '../../../shared/models.ts';
 import { quote } from '../../../shared/pricing.ts';
-import {
-  type JobView,
-  NEGATIVE_PROMPT_MAX_LENGTH,
-  type OutputView,
-  PROMPT_MAX_LENGTH,
-} from '../../../shared/schemas/generation.ts';
-import { useI18n } from '../../i18n/index.tsx';
+import type { OutputView } from '../../../shared/schemas/generation.ts';
+import { useI18n, usePageTitle } from '../../i18n/index.tsx';
 import { describeError } from '../../lib/errors.ts';
 import { formatNumber, newIdempotencyKey } from '../../lib/format.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
-import { JobPanel } from './job-panel.tsx';
-import { aspectOf, modelLabel, sizeLabel } from './model-options.ts';
-import { OutputTile } from './output-tile.tsx';
+import { useBalance } from '../layout/app-shell.tsx';
+import {
+  FEED_PAGE_SIZE,
+  type FeedJob,
+  type FeedPage,
+  feedQueryOptions,
+  upsertFeedJob,
+} from './feed-cache.ts';
+import { formFromJob, useCreateForm } from './form-state.ts';
+
+// The feed is its own chunk (the first screen's JS stays small); its data is prefetched meanwhile.
+const JobFeed = lazy(() => import('./job-feed.tsx'));
+
+import { modelLabel, sizeLabel } from './model-options.ts';
 import { PromptField } from './prompt-field.tsx';
+import { useModels } from './use-models.ts';
 
 type Tab = 'image' | 'video';
-/** The job being followed survives a reload through this key (and ?job= in the URL). */
-export const ACTIVE_JOB_KEY = 'df.activeJob';
-
-const storage = {
-  get: () => {
-    try {
-      return localStorage.getItem(ACTIVE_JOB_KEY);
-    } catch {
-      return null;
-    }
-  },
-  set: (id: string | null) => {
-    try {
-      if (id) localStorage.setItem(ACTIVE_JOB_KEY, id);
-      else localStorage.removeItem(ACTIVE_JOB_KEY);
-    } catch {
-      // Private mode: the URL still carries the job.
-    }
-  },
-};
+/** How long Generate stays locked after a press at least: a double-click is one job, one charge. */
+export const GENERATE_LOCK_MS = 1000;
 
 const priceLabel = (model: ModelInfo, t: ReturnType<typeof useI18n>['t']) =>
   'perImage' in model.price
     ? t('create.priceImage', { n: model.price.perImage })
     : t('create.priceVideo', { n: model.price.perSecond });
 
+type ImageInput = {
+  prompt: string;
+  negativePrompt?: string;
+  model?: string;
+  size?: string;
+  n?: number;
+  seed?: number;
+};
+type VideoInput = {
+  prompt: string;
+  model?: string;
+  resolution?: '480p' | '720p' | '1080p';
+  durationSeconds?: number;
+  imageOutputId?: string;
+  seed?: number;
+};
+
 export function CreatePage() {
   const { t, locale } = useI18n();
+  usePageTitle(t('create.title'));
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [params, setParams] = useSearchParams();
   const location = useLocation();
   const tab: Tab = params.get('tab') === 'video' ? 'video' : 'image';
-  const jobId = params.get('job');
   const imageOutputId = params.get('image');
   const firstFrameThumb = (location.state as { thumbnailUrl?: string } | null)?.thumbnailUrl;
   const promptRef = useRef<HTMLTextAreaElement>(null);
-
-  const [prompt, setPrompt] = useState(() => params.get('prompt') ?? '');
-  const [negativePrompt, setNegativePrompt] = useState('');
-  const [seed, setSeed] = useState('');
-  const [imageModelId, setImageModelId] = useState<string>();
-  const [videoModelId, setVideoModelId] = useState<string>();
-  const [size, setSize] = useState<string>();
-  const [n, setN] = useState(1);
-  const [resolution, setResolution] = useState<string>();
-  const [duration, setDuration] = useState<number>();
-  const [imageResult, setImageResult] = useState<{ job: JobView; outputs: OutputView[] }>();
-  const [reattached] = useState(() => Boolean(jobId || storage.get()));
+  const [form, update] = useCreateForm();
+  const [restored, setRestored] = useState(false);
+  const balance = useBalance();
 
   // "Use this prompt" from the gallery arrives as ?prompt=; take it once, then tidy the URL.
   useEffect(() => {
     const fromUrl = params.get('prompt');
     if (fromUrl === null) return;
-    setPrompt(fromUrl);
+    update({ prompt: fromUrl });
     setParams(
       (p) => {
         p.delete('prompt');
@@ -83,38 +81,32 @@ export function CreatePage() {
       },
       { replace: true, state: location.state },
     );
-  }, [params, setParams, location.state]);
+  }, [params, setParams, location.state, update]);
 
-  // Reattach to the job left running before a reload.
   useEffect(() => {
-    if (jobId) {
-      storage.set(jobId);
-      return;
-    }
-    const saved = storage.get();
-    if (saved) setParams({ tab: 'video', job: saved }, { replace: true });
-  }, [jobId, setParams]);
+    void queryClient.prefetchInfiniteQuery(feedQueryOptions(trpc));
+  }, [queryClient, trpc]);
 
-  const models = useQuery(trpc.ai.models.queryOptions(undefined, { staleTime: 5 * 60_000 }));
+  const models = useModels();
   const all = models.data ?? [];
   const imageModels = all.filter((m) => m.kind === 'image');
   const videoModels = all.filter((m) => m.kind === 'video' && (imageOutputId || !m.requiresImageInput));
   const imageModel =
-    imageModels.find((m) => m.id === imageModelId) ?? defaultModel('image', imageModels) ?? undefined;
+    imageModels.find((m) => m.id === form.imageModelId) ?? defaultModel('image', imageModels) ?? undefined;
   const videoModel =
-    videoModels.find((m) => m.id === videoModelId) ??
+    videoModels.find((m) => m.id === form.videoModelId) ??
     defaultModel('video', videoModels, { withImage: Boolean(imageOutputId) }) ??
     undefined;
   const model = tab === 'image' ? imageModel : videoModel;
 
   // Keep the choices valid for the chosen model.
-  const chosenSize = imageModel?.sizes?.includes(size ?? '') ? size : imageModel?.sizes?.[0];
-  const chosenN = Math.min(n, imageModel?.maxN ?? 1);
-  const chosenResolution = videoModel?.resolutions?.includes(resolution as never)
-    ? resolution
+  const chosenSize = imageModel?.sizes?.includes(form.size ?? '') ? form.size : imageModel?.sizes?.[0];
+  const chosenN = Math.min(form.n, imageModel?.maxN ?? 1);
+  const chosenResolution = videoModel?.resolutions?.includes(form.resolution as never)
+    ? form.resolution
     : videoModel?.resolutions?.[0];
-  const chosenDuration = videoModel?.durations?.includes(duration ?? -1)
-    ? duration
+  const chosenDuration = videoModel?.durations?.includes(form.duration ?? -1)
+    ? form.duration
     : videoModel?.durations?.[0];
 
   const cost = useMemo(() => {
@@ -123,124 +115,175 @@ export function CreatePage() {
       ? quote(model, { n: chosenN })
       : quote(model, { durationSeconds: chosenDuration, resolution: chosenResolution });
   }, [model, chosenN, chosenDuration, chosenResolution]);
+  const available = balance.data?.balance;
+  const short = cost !== undefined && available !== undefined && cost > available;
 
-  const seedValue = seed.trim() === '' ? undefined : Number(seed);
-  const seedInvalid = seedValue !== undefined && (!Number.isInteger(seedValue) || seedValue < 0);
-  const afterCharge = () => {
-    void queryClient.invalidateQueries(trpc.credits.pathFilter());
-    void queryClient.invalidateQueries(trpc.auth.me.queryFilter());
-  };
+  const seedValue = form.seed.trim() === '' ? undefined : Number(form.seed);
+  const seedInvalid =
+    seedValue !== undefined && (!Number.isInteger(seedValue) || seedValue < 0 || seedValue > SEED_MAX);
 
-  const generateImage = useMutation(
-    trpc.ai.generateImage.mutationOptions({
-      onSuccess: (result) => {
-        afterCharge();
-        void queryClient.invalidateQueries(trpc.outputs.pathFilter());
-        // Still running after the server's wait, or canceled meanwhile: the job panel follows and explains it.
-        if (result.job.status !== 'succeeded') {
-          setParams({ tab: 'image', job: result.job.id }, { replace: false });
-          return;
-        }
-        setImageResult({ job: result.job, outputs: result.outputs });
-      },
-      onError: (error) => {
-        afterCharge();
-        if (describeError(error).code === 'CONTENT_REJECTED') promptRef.current?.focus();
-      },
-    }),
-  );
-  const generateVideo = useMutation(
-    trpc.ai.generateVideo.mutationOptions({
-      onSuccess: (result) => {
-        afterCharge();
-        storage.set(result.job.id);
-        setParams({ tab: 'video', job: result.job.id });
-      },
-      onError: (error) => {
-        if (describeError(error).code === 'CONTENT_REJECTED') promptRef.current?.focus();
-      },
-    }),
-  );
-  const estimate = useMutation({
-    mutationFn: async () => {
-      const client = tab === 'image' ? generateImageDry : generateVideoDry;
-      return client();
-    },
-  });
-  const dryImage = useMutation(trpc.ai.generateImage.mutationOptions());
-  const dryVideo = useMutation(trpc.ai.generateVideo.mutationOptions());
-
-  const imageInput = () => ({
-    prompt,
-    negativePrompt: negativePrompt.trim() && imageModel?.supportsNegativePrompt ? negativePrompt : undefined,
+  const imageInput = (): ImageInput => ({
+    prompt: form.prompt,
+    negativePrompt:
+      form.negativePrompt.trim() && imageModel?.supportsNegativePrompt ? form.negativePrompt : undefined,
     model: imageModel?.id,
     size: chosenSize,
     n: chosenN,
     seed: seedValue,
   });
-  const videoInput = () => ({
-    prompt,
+  const videoInput = (): VideoInput => ({
+    prompt: form.prompt,
     model: videoModel?.id,
-    resolution: chosenResolution as '480p' | '720p' | '1080p' | undefined,
+    resolution: chosenResolution as VideoInput['resolution'],
     durationSeconds: chosenDuration,
     imageOutputId: imageOutputId ?? undefined,
     seed: seedValue,
   });
-  const generateImageDry = () => dryImage.mutateAsync({ ...imageInput(), dryRun: true });
-  const generateVideoDry = () => dryVideo.mutateAsync({ ...videoInput(), dryRun: true });
 
-  const pending = generateImage.isPending || generateVideo.isPending;
-  const error = tab === 'image' ? generateImage.error : generateVideo.error;
-  const estimateError = estimate.error;
-  const errorInfo = error ? describeError(error) : undefined;
-
-  const submit = (event: FormEvent) => {
-    event.preventDefault();
-    if (!model || seedInvalid || pending) return;
-    estimate.reset();
-    if (tab === 'image') {
-      setImageResult(undefined);
-      generateImage.mutate({ ...imageInput(), idempotencyKey: newIdempotencyKey() });
-    } else {
-      generateVideo.mutate({ ...videoInput(), idempotencyKey: newIdempotencyKey() });
-    }
+  // The job feed's cache: a new job goes in at the top as soon as the server answers.
+  const feedKey = trpc.jobs.list.infiniteQueryKey({ limit: FEED_PAGE_SIZE });
+  const showInFeed = (job: FeedJob) =>
+    queryClient.setQueryData<InfiniteData<FeedPage>>(feedKey, (data) => upsertFeedJob(data, job));
+  const afterStart = () => {
+    void queryClient.invalidateQueries(trpc.credits.pathFilter());
+    void queryClient.invalidateQueries(trpc.auth.me.queryFilter());
+    void queryClient.invalidateQueries(trpc.jobs.list.pathFilter());
   };
 
-  const switchTab = (next: Tab) => {
+  // One press, one job: a ref guards against a second press in the same frame, the state shows it.
+  const lockRef = useRef(false);
+  const [locked, setLocked] = useState(false);
+  const lockedAt = useRef(0);
+  const lock = () => {
+    lockRef.current = true;
+    lockedAt.current = Date.now();
+    setLocked(true);
+  };
+  const unlockSoon = () => {
+    const wait = Math.max(0, GENERATE_LOCK_MS - (Date.now() - lockedAt.current));
+    setTimeout(() => {
+      lockRef.current = false;
+      setLocked(false);
+    }, wait);
+  };
+
+  const generateImage = useMutation(
+    trpc.ai.generateImage.mutationOptions({
+      onSuccess: (result) => showInFeed({ ...result.job, outputs: result.outputs }),
+      onError: (error) => {
+        if (describeError(error, t).code === 'CONTENT_REJECTED') promptRef.current?.focus();
+      },
+      onSettled: () => {
+        afterStart();
+        void queryClient.invalidateQueries(trpc.outputs.pathFilter());
+        unlockSoon();
+      },
+    }),
+  );
+  const generateVideo = useMutation(
+    trpc.ai.generateVideo.mutationOptions({
+      onSuccess: (result) => showInFeed({ ...result.job, outputs: [] }),
+      onError: (error) => {
+        if (describeError(error, t).code === 'CONTENT_REJECTED') promptRef.current?.focus();
+      },
+      onSettled: () => {
+        afterStart();
+        unlockSoon();
+      },
+    }),
+  );
+
+  // The estimate is a dry run of exactly what Generate would send; it follows the form once asked for.
+  const estimate = useMutation(trpc.ai.generateImage.mutationOptions());
+  const estimateVideo = useMutation(trpc.ai.generateVideo.mutationOptions());
+  const [estimating, setEstimating] = useState(false);
+  const signature = JSON.stringify(tab === 'image' ? imageInput() : videoInput());
+  useEffect(() => {
+    if (!estimating || !form.prompt.trim() || seedInvalid) return;
+    const input = JSON.parse(signature) as ImageInput & VideoInput;
+    const timer = setTimeout(() => {
+      if (tab === 'image') estimate.mutate({ ...input, dryRun: true });
+      else estimateVideo.mutate({ ...input, dryRun: true });
+    }, 250);
+    return () => clearTimeout(timer);
+  }, [estimating, signature, tab]);
+  const estimateState = tab === 'image' ? estimate : estimateVideo;
+  const estimateData = estimateState.data as { quote?: number; job?: { cost: number } } | undefined;
+  const estimateQuote =
+    estimating && estimateData && !estimateState.isPending
+      ? (estimateData.quote ?? estimateData.job?.cost)
+      : undefined;
+
+  const error = tab === 'image' ? generateImage.error : generateVideo.error;
+  const errorInfo = error ? describeError(error, t) : undefined;
+
+  const start = (kind: Tab, input: ImageInput | VideoInput) => {
+    if (lockRef.current) return;
+    lock();
+    generateImage.reset();
+    generateVideo.reset();
+    setRestored(false);
+    if (kind === 'image')
+      generateImage.mutate({ ...(input as ImageInput), idempotencyKey: newIdempotencyKey() });
+    else generateVideo.mutate({ ...(input as VideoInput), idempotencyKey: newIdempotencyKey() });
+  };
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    if (!model || seedInvalid || short || !form.prompt.trim()) return;
+    start(tab, tab === 'image' ? imageInput() : videoInput());
+  };
+
+  const setTab = (next: Tab, extra: Record<string, string | null> = {}) =>
     setParams(
       (p) => {
         p.set('tab', next);
+        for (const [key, value] of Object.entries(extra)) {
+          if (value === null) p.delete(key);
+          else p.set(key, value);
+        }
         return p;
       },
       { replace: true, state: location.state },
     );
-  };
-  const forgetJob = useCallback(() => {
-    if (storage.get() === jobId) storage.set(null);
-  }, [jobId]);
-  const dismissJob = () => {
-    storage.set(null);
-    setParams(
-      (p) => {
-        p.delete('job');
-        return p;
-      },
-      { replace: true },
-    );
-  };
-  const removeFirstFrame = () =>
-    setParams(
-      (p) => {
-        p.delete('image');
-        return p;
-      },
-      { replace: true },
-    );
+  const removeFirstFrame = () => setTab('video', { image: null });
 
-  const estimateQuote = (() => {
-    const data = estimate.data as { quote?: number; job?: JobView } | undefined;
-    return data ? (data.quote ?? data.job?.cost) : undefined;
-  })();
+  const reuse = (job: FeedJob) => {
+    update(formFromJob(job));
+    const image = typeof job.params.imageOutputId === 'string' ? job.params.imageOutputId : null;
+    setTab(job.kind, { image: job.kind === 'video' ? image : null });
+    setRestored(true);
+    promptRef.current?.focus();
+  };
+  const retry = (job: FeedJob) => {
+    const p = job.params as Record<string, never>;
+    if (job.kind === 'image')
+      start('image', {
+        prompt: job.prompt,
+        model: job.model,
+        size: p.size,
+        n: p.n,
+        seed: p.seed,
+        negativePrompt: p.negativePrompt,
+      });
+    else
+      start('video', {
+        prompt: job.prompt,
+        model: job.model,
+        resolution: p.resolution,
+        durationSeconds: p.durationSeconds,
+        imageOutputId: p.imageOutputId,
+        seed: p.seed,
+      });
+  };
+  const animate = (job: FeedJob, output: OutputView) => {
+    update({ prompt: job.prompt });
+    setParams({ tab: 'video', image: output.id }, { state: { thumbnailUrl: output.thumbnailUrl } });
+    promptRef.current?.focus();
+  };
+
+  const disabledReason = short
+    ? t('create.short', { balance: formatNumber(available ?? 0, locale), n: formatNumber(cost ?? 0, locale) })
+    : undefined;
 
   return (
     <main className="page create">
@@ -258,11 +301,11 @@ export function CreatePage() {
                 aria-controls="create-panel"
                 tabIndex={tab === kind ? 0 : -1}
                 className="tab"
-                onClick={() => switchTab(kind)}
+                onClick={() => setTab(kind)}
                 onKeyDown={(e) => {
                   if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') {
                     const other = kind === 'image' ? 'video' : 'image';
-                    switchTab(other);
+                    setTab(other);
                     document.getElementById(`tab-${other}`)?.focus();
                   }
                 }}
@@ -272,11 +315,16 @@ export function CreatePage() {
             ))}
           </div>
           <div id="create-panel" role="tabpanel" aria-labelledby={`tab-${tab}`} className="stack">
+            {restored && (
+              <p className="notice notice-info" role="status">
+                {t('feed.restored')}
+              </p>
+            )}
             <PromptField
               id="prompt"
               label={t('create.prompt')}
-              value={prompt}
-              onChange={setPrompt}
+              value={form.prompt}
+              onChange={(prompt) => update({ prompt })}
               max={PROMPT_MAX_LENGTH}
               placeholder={t('create.promptPlaceholder')}
               invalid={errorInfo?.code === 'CONTENT_REJECTED' || Boolean(errorInfo?.fieldErrors?.prompt)}
@@ -285,7 +333,7 @@ export function CreatePage() {
               required
             />
             {tab === 'video' && imageOutputId && (
-              <div className="first-frame">
+              <div className="first-frame" data-testid="first-frame">
                 {firstFrameThumb ? (
                   <img src={firstFrameThumb} alt="" width={56} height={56} />
                 ) : (
@@ -314,7 +362,9 @@ export function CreatePage() {
                     value={model.id}
                     data-testid="model-select"
                     onChange={(e) =>
-                      tab === 'image' ? setImageModelId(e.target.value) : setVideoModelId(e.target.value)
+                      update(
+                        tab === 'image' ? { imageModelId: e.target.value } : { videoModelId: e.target.value },
+                      )
                     }
                   >
                     {(tab === 'image' ? imageModels : videoModels).map((m) => (
@@ -329,7 +379,7 @@ export function CreatePage() {
                   <div className="field-grid">
                     <label className="field">
                       <span className="field-label">{t('create.size')}</span>
-                      <select value={chosenSize} onChange={(e) => setSize(e.target.value)}>
+                      <select value={chosenSize} onChange={(e) => update({ size: e.target.value })}>
                         {model.sizes?.map((s) => (
                           <option key={s} value={s}>
                             {sizeLabel(s)}
@@ -339,7 +389,7 @@ export function CreatePage() {
                     </label>
                     <label className="field">
                       <span className="field-label">{t('create.count')}</span>
-                      <select value={chosenN} onChange={(e) => setN(Number(e.target.value))}>
+                      <select value={chosenN} onChange={(e) => update({ n: Number(e.target.value) })}>
                         {Array.from({ length: model.maxN }, (_, i) => i + 1).map((count) => (
                           <option key={count} value={count}>
                             {count}
@@ -352,7 +402,10 @@ export function CreatePage() {
                   <div className="field-grid">
                     <label className="field">
                       <span className="field-label">{t('create.resolution')}</span>
-                      <select value={chosenResolution} onChange={(e) => setResolution(e.target.value)}>
+                      <select
+                        value={chosenResolution}
+                        onChange={(e) => update({ resolution: e.target.value })}
+                      >
                         {model.resolutions?.map((r) => (
                           <option key={r} value={r}>
                             {r}
@@ -362,7 +415,10 @@ export function CreatePage() {
                     </label>
                     <label className="field">
                       <span className="field-label">{t('create.duration')}</span>
-                      <select value={chosenDuration} onChange={(e) => setDuration(Number(e.target.value))}>
+                      <select
+                        value={chosenDuration}
+                        onChange={(e) => update({ duration: Number(e.target.value) })}
+                      >
                         {model.durations?.map((d) => (
                           <option key={d} value={d}>
                             {t('create.seconds', { n: d })}
@@ -373,15 +429,15 @@ export function CreatePage() {
                   </div>
                 )}
 
-                <details className="advanced">
+                <details className="advanced" open={Boolean(form.seed || form.negativePrompt) || undefined}>
                   <summary>{t('create.advanced')}</summary>
                   <div className="stack">
                     {model.supportsNegativePrompt && tab === 'image' && (
                       <PromptField
                         id="negative-prompt"
                         label={t('create.negativePrompt')}
-                        value={negativePrompt}
-                        onChange={setNegativePrompt}
+                        value={form.negativePrompt}
+                        onChange={(negativePrompt) => update({ negativePrompt })}
                         max={NEGATIVE_PROMPT_MAX_LENGTH}
                         placeholder={t('create.negativePlaceholder')}
                         rows={2}
@@ -393,12 +449,13 @@ export function CreatePage() {
                         type="number"
                         inputMode="numeric"
                         min={0}
-                        max={2147483647}
+                        max={SEED_MAX}
                         step={1}
-                        value={seed}
+                        value={form.seed}
                         placeholder={t('create.seedPlaceholder')}
                         aria-invalid={seedInvalid || undefined}
-                        onChange={(e) => setSeed(e.target.value)}
+                        data-testid="seed"
+                        onChange={(e) => update({ seed: e.target.value })}
                       />
                     </label>
                   </div>
@@ -414,8 +471,8 @@ export function CreatePage() {
                   <button
                     type="button"
                     className="btn btn-secondary"
-                    disabled={!prompt.trim() || estimate.isPending || seedInvalid}
-                    onClick={() => estimate.mutate()}
+                    disabled={!form.prompt.trim() || seedInvalid}
+                    onClick={() => setEstimating(true)}
                     data-testid="estimate"
                   >
                     {t('create.estimate')}
@@ -423,68 +480,43 @@ export function CreatePage() {
                   <button
                     type="submit"
                     className="btn btn-primary btn-grow"
-                    disabled={!prompt.trim() || pending || seedInvalid}
+                    disabled={!form.prompt.trim() || locked || seedInvalid || short}
+                    aria-describedby={disabledReason ? 'generate-reason' : undefined}
                     data-testid="generate"
                   >
-                    {pending
+                    {locked
                       ? t('create.generating')
                       : t('create.generate', { n: formatNumber(cost ?? 0, locale) })}
                   </button>
                 </div>
-                {estimateQuote !== undefined && !estimate.isPending && (
+                {disabledReason && (
+                  <p className="notice" id="generate-reason" data-testid="generate-reason">
+                    {disabledReason}{' '}
+                    <Link to="/credits#redeem" className="notice-action">
+                      {t('create.shortAction')} →
+                    </Link>
+                  </p>
+                )}
+                {estimateQuote !== undefined && (
                   <p className="notice notice-info" role="status" data-testid="estimate-result">
                     {t('create.estimateResult', { n: estimateQuote })}
                   </p>
                 )}
-                {estimateError && <ErrorNotice error={estimateError} />}
+                {estimating && estimateState.error && <ErrorNotice error={estimateState.error} />}
                 {error && <ErrorNotice info={errorInfo} />}
               </>
             )}
           </div>
         </form>
 
-        <section className="create-results" aria-label={t('create.results')} aria-busy={pending}>
-          {jobId ? (
-            <JobPanel
-              key={jobId}
-              jobId={jobId}
-              reattached={reattached}
-              onDismiss={dismissJob}
-              onFinal={forgetJob}
-            />
-          ) : tab === 'image' && generateImage.isPending ? (
-            <div className="results-grid" data-testid="results-pending">
-              {Array.from({ length: chosenN }, (_, i) => (
-                // biome-ignore lint/suspicious/noArrayIndexKey: placeholders have no identity
-                <div key={i} className="result-tile skeleton" style={{ aspectRatio: aspectOf(chosenSize) }} />
-              ))}
-            </div>
-          ) : tab === 'image' && imageResult ? (
-            <div className="results-grid" data-testid="results">
-              {imageResult.outputs.map((output) => (
-                <OutputTile key={output.id} output={output} />
-              ))}
-            </div>
-          ) : (
-            <div className="results-empty">
-              <svg viewBox="0 0 48 48" width="48" height="48" aria-hidden="true">
-                <rect
-                  x="4"
-                  y="8"
-                  width="40"
-                  height="32"
-                  rx="6"
-                  fill="none"
-                  stroke="currentColor"
-                  strokeWidth="2"
-                />
-                <path d="M10 34l9-12 7 8 4-5 8 9z" fill="currentColor" opacity=".35" />
-                <circle cx="34" cy="17" r="3" fill="currentColor" opacity=".5" />
-              </svg>
-              <p>{t('create.emptyResults')}</p>
-            </div>
-          )}
-        </section>
+        <Suspense fallback={<Loading />}>
+          <JobFeed
+            pendingImage={generateImage.isPending ? { n: chosenN, size: chosenSize } : undefined}
+            onReuse={reuse}
+            onRetry={retry}
+            onAnimate={animate}
+          />
+        </Suspense>
       </div>
     </main>
   );

@@ -1,11 +1,16 @@
 import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
+import type { inferRouterOutputs } from '@trpc/server';
 import { lazy, Suspense, useEffect, useMemo } from 'react';
-import { useLocation } from 'react-router';
-import { useI18n } from '../../i18n/index.tsx';
+import { Link, useLocation } from 'react-router';
+import type { AppRouter } from '../../../server/routers/index.ts';
+import { useI18n, usePageTitle } from '../../i18n/index.tsx';
+import { describeJob } from '../../lib/describe.ts';
 import { formatDateTime, formatNumber, formatSigned, spentPerDay } from '../../lib/format.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading, Spinner } from '../../ui/states.tsx';
+import { TableWrap } from '../../ui/table-wrap.tsx';
+import { useModelName } from '../create/use-models.ts';
 import { useBalance } from '../layout/app-shell.tsx';
 import { RedeemForm } from './redeem-form.tsx';
 
@@ -14,6 +19,24 @@ const CHART_DAYS = 30;
 const KINDS = ['signup_bonus', 'grant', 'charge', 'refund', 'redeem'] as const;
 type LedgerKind = (typeof KINDS)[number];
 const isKind = (kind: string): kind is LedgerKind => (KINDS as readonly string[]).includes(kind);
+
+type LedgerRow = inferRouterOutputs<AppRouter>['credits']['history']['items'][number];
+
+/** A ledger row in words, from its structured fields (the English note is for API users): links to the job. */
+function LedgerWhat({ row }: { row: LedgerRow }) {
+  const { t } = useI18n();
+  const modelName = useModelName();
+  if (row.job)
+    return (
+      <Link to={`/create#job-${row.job.id}`} title={t('ledger.openJob')} data-testid="ledger-job">
+        {describeJob(row.job, t, modelName)}
+      </Link>
+    );
+  if (row.kind === 'signup_bonus') return <>{t('ledger.bonus')}</>;
+  if (row.kind === 'grant') return <>{t('ledger.grant')}</>;
+  if (row.kind === 'redeem') return <>{t('ledger.redeem')}</>;
+  return <>—</>;
+}
 
 function SpendCard() {
   const { t } = useI18n();
@@ -44,6 +67,7 @@ function SpendCard() {
 
 export default function CreditsPage() {
   const { t, locale } = useI18n();
+  usePageTitle(t('credits.title'));
   const trpc = useTRPC();
   const balance = useBalance();
   const location = useLocation();
@@ -89,38 +113,59 @@ export default function CreditsPage() {
           <Empty>{t('credits.empty')}</Empty>
         ) : (
           <>
-            <div className="table-wrap">
+            <TableWrap label={t('credits.history')} className="ledger-table">
               <table data-testid="credits-history">
                 <thead>
                   <tr>
                     <th scope="col">{t('credits.date')}</th>
                     <th scope="col">{t('credits.kind')}</th>
+                    <th scope="col">{t('ledger.details')}</th>
                     <th scope="col" className="num">
                       {t('credits.amount')}
                     </th>
                     <th scope="col" className="num">
                       {t('credits.balanceAfter')}
                     </th>
-                    <th scope="col">{t('credits.note')}</th>
                   </tr>
                 </thead>
                 <tbody>
                   {rows.map((row) => (
-                    <tr key={row.id}>
+                    <tr key={row.id} data-testid="ledger-row">
                       <td>{formatDateTime(row.createdAt, locale)}</td>
                       <td>{isKind(row.kind) ? t(`credits.kind.${row.kind}`) : row.kind}</td>
+                      <td className="ledger-what">
+                        <LedgerWhat row={row} />
+                      </td>
                       <td className={`num ${row.amount >= 0 ? 'amount-pos' : 'amount-neg'}`}>
                         {formatSigned(row.amount, locale)}
                       </td>
                       <td className="num">
                         {row.balanceAfter == null ? '—' : formatNumber(row.balanceAfter, locale)}
                       </td>
-                      <td className="wrap muted">{row.note || '—'}</td>
                     </tr>
                   ))}
                 </tbody>
               </table>
-            </div>
+            </TableWrap>
+            <ul className="ledger-cards" aria-label={t('credits.history')} data-testid="ledger-cards">
+              {rows.map((row) => (
+                <li key={row.id} className="ledger-card">
+                  <strong>{isKind(row.kind) ? t(`credits.kind.${row.kind}`) : row.kind}</strong>
+                  <span className={row.amount >= 0 ? 'amount-pos' : 'amount-neg'}>
+                    {formatSigned(row.amount, locale)}
+                  </span>
+                  <span className="what">
+                    <LedgerWhat row={row} />
+                  </span>
+                  <span className="muted small">{formatDateTime(row.createdAt, locale)}</span>
+                  <span className="muted small">
+                    {row.balanceAfter == null
+                      ? ''
+                      : t('common.credits', { n: formatNumber(row.balanceAfter, locale) })}
+                  </span>
+                </li>
+              ))}
+            </ul>
             {history.hasNextPage && (
               <div className="list-end">
                 <button

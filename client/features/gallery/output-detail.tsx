@@ -2,22 +2,34 @@ import { useEffect, useRef } from 'react';
 import type { OutputView } from '../../../shared/schemas/generation.ts';
 import { useI18n } from '../../i18n/index.tsx';
 import { formatBytes, formatDateTime } from '../../lib/format.ts';
+import { Media } from '../../ui/media.tsx';
+import { useModelName } from '../create/use-models.ts';
 
-/** The detail view of one output, as a modal dialog: media, parameters and the actions on it. */
+/**
+ * The detail view of one output, as a modal dialog: the media whole, its parameters and the actions on it;
+ * previous/next buttons and the arrow keys move through the gallery without closing it.
+ */
 export function OutputDetail({
   output,
+  position,
+  onPrev,
+  onNext,
   onClose,
   onUsePrompt,
   onAnimate,
   onDelete,
 }: {
   output: OutputView;
+  position: { index: number; count: number; more: boolean };
+  onPrev?: () => void;
+  onNext?: () => void;
   onClose: () => void;
   onUsePrompt: () => void;
   onAnimate: () => void;
   onDelete: () => void;
 }) {
   const { t, locale } = useI18n();
+  const modelName = useModelName();
   const ref = useRef<HTMLDialogElement>(null);
   useEffect(() => {
     const dialog = ref.current;
@@ -32,6 +44,7 @@ export function OutputDetail({
       className="detail"
       aria-label={t(`kind.${output.kind}`)}
       data-testid="output-detail"
+      data-output-id={output.id}
       onCancel={(e) => {
         e.preventDefault();
         onClose();
@@ -40,27 +53,59 @@ export function OutputDetail({
         // A click on the backdrop (the dialog element itself) closes it.
         if (e.target === e.currentTarget) onClose();
       }}
-      onKeyDown={() => undefined}
+      onKeyDown={(e) => {
+        // Arrow keys page through the gallery, except while typing or scrubbing a video.
+        const target = e.target as HTMLElement;
+        if (target.tagName === 'VIDEO' || target.tagName === 'INPUT' || target.tagName === 'TEXTAREA') return;
+        if (e.key === 'ArrowLeft' && onPrev) {
+          e.preventDefault();
+          onPrev();
+        } else if (e.key === 'ArrowRight' && onNext) {
+          e.preventDefault();
+          onNext();
+        }
+      }}
     >
       <button type="button" className="detail-close" onClick={onClose} aria-label={t('common.close')}>
         ×
       </button>
       <div className="detail-body">
         <div className="detail-media">
-          {output.kind === 'video' ? (
-            // biome-ignore lint/a11y/useMediaCaption: generated videos have no speech
-            <video
-              src={output.url}
-              poster={output.thumbnailUrl}
-              controls
-              playsInline
-              data-testid="detail-video"
-            />
-          ) : (
-            <img src={output.url} alt={output.prompt ?? ''} width={meta.width} height={meta.height} />
-          )}
+          <Media
+            key={output.id}
+            output={output}
+            alt={output.prompt ?? ''}
+            className="detail-media-el"
+            testId={output.kind === 'video' ? 'detail-video' : 'detail-image'}
+          />
         </div>
         <div className="detail-info">
+          <div className="detail-nav">
+            <button
+              type="button"
+              className="btn btn-secondary btn-sm"
+              onClick={onPrev}
+              disabled={!onPrev}
+              data-testid="detail-prev"
+            >
+              ← {t('gallery.prev')}
+            </button>
+            <button
+              type="button"
+              className="btn btn-secondary btn-sm"
+              onClick={onNext}
+              disabled={!onNext}
+              data-testid="detail-next"
+            >
+              {t('gallery.next')} →
+            </button>
+            <span className="position" aria-live="polite">
+              {t('gallery.position', {
+                i: position.index + 1,
+                n: position.more ? `${position.count}+` : position.count,
+              })}
+            </span>
+          </div>
           {output.prompt && (
             <div>
               <p className="field-label">{t('gallery.prompt')}</p>
@@ -71,7 +116,7 @@ export function OutputDetail({
           )}
           <dl className="meta-list">
             <dt>{t('gallery.model')}</dt>
-            <dd>{meta.model}</dd>
+            <dd>{modelName(meta.model)}</dd>
             {size && (
               <>
                 <dt>{t('gallery.size')}</dt>

@@ -6,6 +6,7 @@ import { useI18n } from '../../i18n/index.tsx';
 import { formatNumber } from '../../lib/format.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { LanguageSwitch } from '../../ui/language-switch.tsx';
+import { ThemeSwitch } from '../../ui/theme-switch.tsx';
 
 export function useBalance() {
   const trpc = useTRPC();
@@ -52,7 +53,7 @@ export function AppShell({ user, children }: { user: UserView; children: ReactNo
   return (
     <div className="shell">
       <a href="#main" className="skip-link">
-        Skip to content
+        {t('nav.skip')}
       </a>
       <header className="header">
         <div className="header-inner">
@@ -69,6 +70,7 @@ export function AppShell({ user, children }: { user: UserView; children: ReactNo
               <span aria-hidden="true">◆</span> {t('nav.balance', { balance: formatNumber(shown, locale) })}
             </Link>
             <LanguageSwitch />
+            <ThemeSwitch />
             <button
               type="button"
               className="btn btn-ghost btn-sm"

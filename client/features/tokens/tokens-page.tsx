@@ -1,12 +1,13 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
-import { useI18n } from '../../i18n/index.tsx';
+import { useI18n, usePageTitle } from '../../i18n/index.tsx';
 import { formatDateTime } from '../../lib/format.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { ConfirmDialog } from '../../ui/confirm-dialog.tsx';
 import { CopyButton } from '../../ui/copy-button.tsx';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
+import { TableWrap } from '../../ui/table-wrap.tsx';
 import { ReasonNotice } from '../account/reason-notice.tsx';
 import { useMe } from '../auth/use-me.ts';
 
@@ -29,6 +30,7 @@ console.log(balance, job.cost, outputs[0]?.url);`;
 
 export default function TokensPage() {
   const { t, locale } = useI18n();
+  usePageTitle(t('tokens.title'));
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [name, setName] = useState('');
@@ -125,7 +127,7 @@ export default function TokensPage() {
         ) : tokens.data.length === 0 ? (
           <Empty>{t('tokens.empty')}</Empty>
         ) : (
-          <div className="table-wrap">
+          <TableWrap label={t('tokens.list')}>
             <table>
               <thead>
                 <tr>
@@ -174,7 +176,7 @@ export default function TokensPage() {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
         )}
       </section>
 
@@ -183,7 +185,8 @@ export default function TokensPage() {
           <h2 id="snippet-title">{t('tokens.snippet')}</h2>
           <CopyButton text={clientSnippet(origin, create.data?.token)} />
         </div>
-        <pre className="snippet">
+        {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be reachable by keyboard */}
+        <pre className="snippet" tabIndex={0}>
           <code>{clientSnippet(origin, create.data?.token)}</code>
         </pre>
       </section>

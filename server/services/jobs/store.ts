@@ -245,6 +245,51 @@ export async function outputsOfJob(db: Executor, jobId: string): Promise<JobOutp
     .execute();
 }
 
+/** The live outputs of several jobs at once, grouped by job id (the job feed shows them under each job). */
+export async function outputsOfJobs(
+  db: Executor,
+  jobIds: readonly string[],
+): Promise<Map<string, JobOutput[]>> {
+  const byJob = new Map<string, JobOutput[]>();
+  if (jobIds.length === 0) return byJob;
+  const rows = await db
+    .selectFrom('job_outputs')
+    .selectAll()
+    .where('job_id', 'in', [...jobIds])
+    .where('deleted_at', 'is', null)
+    .orderBy('id')
+    .execute();
+  for (const row of rows) byJob.set(row.job_id, [...(byJob.get(row.job_id) ?? []), row]);
+  return byJob;
+}
+
+/** A page of a user's jobs (listUserJobs) with each job's live outputs: the Create page's job feed. */
+export async function listUserJobsWithOutputs(
+  db: Executor,
+  input: Parameters<typeof listUserJobs>[1],
+): Promise<{ items: (Job & { outputs: JobOutput[] })[]; nextCursor: string | null }> {
+  const page = await listUserJobs(db, input);
+  const outputs = await outputsOfJobs(
+    db,
+    page.items.map((job) => job.id),
+  );
+  return {
+    items: page.items.map((job) => ({ ...job, outputs: outputs.get(job.id) ?? [] })),
+    nextCursor: page.nextCursor,
+  };
+}
+
+/** A user's jobs by id (the ledger names the job each movement belongs to). */
+export async function findUserJobs(db: Executor, userId: string, ids: readonly string[]): Promise<Job[]> {
+  if (ids.length === 0) return [];
+  return db
+    .selectFrom('jobs')
+    .selectAll()
+    .where('user_id', '=', userId)
+    .where('id', 'in', [...ids])
+    .execute();
+}
+
 export const jobParams = (job: Job): Record<string, unknown> =>
   parseJson<Record<string, unknown>>(job.params);
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { JobView } from '../../../shared/schemas/generation.ts';
-import { newer, unwrapSnapshot } from './job-panel.tsx';
+import { newer, unwrapSnapshot } from './snapshots.ts';
 
 const job = (statusSequence: number, status: JobView['status'] = 'running'): JobView => ({
   id: 'j1',

@@ -1,0 +1,275 @@
+import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
+import { useSubscription } from '@trpc/tanstack-react-query';
+import { useEffect, useState } from 'react';
+import { Link, useLocation } from 'react-router';
+import type { OutputView } from '../../../shared/schemas/generation.ts';
+import { useI18n } from '../../i18n/index.tsx';
+import { describeJob } from '../../lib/describe.ts';
+import { describeJobError } from '../../lib/errors.ts';
+import { formatDateTime } from '../../lib/format.ts';
+import { useTRPC } from '../../lib/trpc.ts';
+import { ConfirmDialog } from '../../ui/confirm-dialog.tsx';
+import { ErrorNotice } from '../../ui/error-notice.tsx';
+import { Media } from '../../ui/media.tsx';
+import { type FeedJob, feedQueryOptions } from './feed-cache.ts';
+import { isFinal, newer, unwrapSnapshot } from './snapshots.ts';
+import { useModelName } from './use-models.ts';
+
+export interface FeedActions {
+  onReuse: (job: FeedJob) => void;
+  onRetry: (job: FeedJob) => void;
+  onAnimate: (job: FeedJob, output: OutputView) => void;
+}
+
+/**
+ * The user's recent jobs, newest first: running ones live over jobs.watch, finished ones with their
+ * outputs, failed ones with the reason and a Retry. The same list after a reload or in a second tab.
+ */
+export default function JobFeed({
+  pendingImage,
+  ...actions
+}: FeedActions & { pendingImage?: { n: number; size?: string } }) {
+  const { t } = useI18n();
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const feed = useInfiniteQuery(feedQueryOptions(trpc));
+  const jobs = feed.data?.pages.flatMap((p) => p.items) ?? [];
+  // A ledger row links to /create#job-<id>: bring that job into view once the feed has it.
+  const { hash } = useLocation();
+  const target = hash.startsWith('#job-') && jobs.some((j) => `#job-${j.id}` === hash);
+  useEffect(() => {
+    if (!target) return;
+    const node = document.getElementById(hash.slice(1));
+    node?.scrollIntoView({ block: 'center' });
+    node?.focus({ preventScroll: true });
+  }, [target, hash]);
+  const [confirming, setConfirming] = useState<OutputView>();
+  const remove = useMutation(
+    trpc.outputs.delete.mutationOptions({
+      onSuccess: () => {
+        setConfirming(undefined);
+        void queryClient.invalidateQueries(trpc.jobs.list.pathFilter());
+        void queryClient.invalidateQueries(trpc.outputs.pathFilter());
+      },
+    }),
+  );
+
+  return (
+    <section className="feed" aria-labelledby="feed-title" data-testid="feed">
+      <h2 id="feed-title" className="feed-title">
+        {t('feed.title')}
+      </h2>
+      {pendingImage && (
+        <article className="feed-job card" aria-busy="true" data-testid="feed-pending">
+          <div className="feed-tiles">
+            {Array.from({ length: pendingImage.n }, (_, i) => (
+              <div
+                key={i}
+                className="feed-tile skeleton"
+                style={{ aspectRatio: (pendingImage.size ?? '1x1').replace('x', ' / ') }}
+              />
+            ))}
+          </div>
+        </article>
+      )}
+      {feed.error && <ErrorNotice error={feed.error} />}
+      {!feed.isPending && jobs.length === 0 && !pendingImage && (
+        <div className="results-empty">
+          <p>{t('feed.empty')}</p>
+        </div>
+      )}
+      {jobs.map((job) => (
+        <JobCard key={job.id} job={job} {...actions} onDelete={setConfirming} />
+      ))}
+      {feed.hasNextPage && (
+        <div className="list-end">
+          <button
+            type="button"
+            className="btn btn-secondary"
+            disabled={feed.isFetchingNextPage}
+            onClick={() => void feed.fetchNextPage()}
+          >
+            {t('common.loadMore')}
+          </button>
+        </div>
+      )}
+      <ConfirmDialog
+        open={Boolean(confirming)}
+        message={
+          <>
+            {t('feed.deleteConfirm', { kind: t(`kind.${confirming?.kind ?? 'image'}`) })}
+            {remove.error && <ErrorNotice error={remove.error} />}
+          </>
+        }
+        confirmLabel={t('common.delete')}
+        busy={remove.isPending}
+        onConfirm={() => confirming && remove.mutate({ id: confirming.id })}
+        onCancel={() => {
+          remove.reset();
+          setConfirming(undefined);
+        }}
+      />
+    </section>
+  );
+}
+
+function JobCard({
+  job: listed,
+  onReuse,
+  onRetry,
+  onAnimate,
+  onDelete,
+}: FeedActions & { job: FeedJob; onDelete: (output: OutputView) => void }) {
+  const { t, locale } = useI18n();
+  const modelName = useModelName();
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [live, setLive] = useState<FeedJob>();
+  const job = live ? newer(listed, { ...listed, ...live, outputs: listed.outputs }) : listed;
+  const final = isFinal(job);
+
+  useSubscription(
+    trpc.jobs.watch.subscriptionOptions(
+      { id: listed.id },
+      {
+        enabled: !isFinal(listed),
+        onData: (event: unknown) => {
+          const snapshot = unwrapSnapshot(event);
+          if (snapshot) setLive((current) => newer(current, { ...listed, ...snapshot }));
+        },
+      },
+    ),
+  );
+  // At the final status, fetch the list again for the outputs (the stream carries only the job) and the balance.
+  const liveFinal = live ? isFinal(live) : false;
+  useEffect(() => {
+    if (!liveFinal || isFinal(listed)) return;
+    void queryClient.invalidateQueries(trpc.jobs.list.pathFilter());
+    void queryClient.invalidateQueries(trpc.credits.pathFilter());
+    void queryClient.invalidateQueries(trpc.outputs.pathFilter());
+  }, [liveFinal, listed, queryClient, trpc]);
+
+  const cancel = useMutation(
+    trpc.jobs.cancel.mutationOptions({
+      onSuccess: () => {
+        void queryClient.invalidateQueries(trpc.jobs.list.pathFilter());
+        void queryClient.invalidateQueries(trpc.credits.pathFilter());
+      },
+    }),
+  );
+
+  const percent = Math.round(Math.min(100, Math.max(0, job.progress)));
+  const p = job.params;
+  const summary = describeJob(
+    {
+      kind: job.kind,
+      model: job.model,
+      durationSeconds: typeof p.durationSeconds === 'number' ? p.durationSeconds : undefined,
+      resolution: typeof p.resolution === 'string' ? p.resolution : undefined,
+      size: typeof p.size === 'string' ? p.size : undefined,
+      n: typeof p.n === 'number' ? p.n : undefined,
+    },
+    t,
+    modelName,
+    { withPrompt: false },
+  );
+  return (
+    <article
+      className="feed-job card"
+      id={`job-${job.id}`}
+      tabIndex={-1}
+      data-testid="feed-job"
+      data-job-id={job.id}
+      data-status={job.status}
+      data-kind={job.kind}
+      aria-label={job.prompt}
+    >
+      <div className="job-head">
+        <span className={`badge badge-${job.status}`}>{t(`job.status.${job.status}`)}</span>
+        <span className="job-summary">{summary}</span>
+        <time className="muted small job-time" dateTime={new Date(job.createdAt).toISOString()}>
+          {formatDateTime(new Date(job.createdAt), locale)}
+        </time>
+      </div>
+      <p className="job-prompt-full">{job.prompt}</p>
+      {!final && (
+        <>
+          <div
+            className="progress"
+            role="progressbar"
+            aria-valuemin={0}
+            aria-valuemax={100}
+            aria-valuenow={percent}
+            aria-label={t(`job.stage.${job.stage}`)}
+          >
+            <div className="progress-bar" style={{ width: `${Math.max(percent, 3)}%` }} />
+          </div>
+          <div className="job-actions">
+            <span className="muted small" data-testid="job-progress">
+              {t(`job.stage.${job.stage}`)} · {percent}%
+            </span>
+            <button
+              type="button"
+              className="btn btn-ghost btn-sm"
+              onClick={() => cancel.mutate({ id: job.id })}
+              disabled={cancel.isPending}
+            >
+              {t('job.cancel')}
+            </button>
+          </div>
+        </>
+      )}
+      {cancel.error && <ErrorNotice error={cancel.error} />}
+      {job.status === 'succeeded' && job.outputs.length > 0 && (
+        <ul className={job.kind === 'video' ? 'feed-tiles feed-tiles-video' : 'feed-tiles'}>
+          {job.outputs.map((output, i) => (
+            <li key={output.id} className="feed-tile">
+              <Media
+                output={output}
+                params={job.params}
+                alt={t('feed.outputOf', { kind: t(`kind.${output.kind}`), i: i + 1, n: job.outputs.length })}
+                testId={output.kind === 'video' ? 'result-video' : 'result-image'}
+              />
+              <div className="tile-actions">
+                <Link className="btn btn-ghost btn-sm" to={`/gallery?id=${encodeURIComponent(output.id)}`}>
+                  {t('feed.open')}
+                </Link>
+                <a className="btn btn-ghost btn-sm" href={output.downloadUrl || output.url} download>
+                  {t('gallery.download')}
+                </a>
+                {output.kind === 'image' && (
+                  <button
+                    type="button"
+                    className="btn btn-ghost btn-sm"
+                    onClick={() => onAnimate(job, output)}
+                  >
+                    {t('feed.animate')}
+                  </button>
+                )}
+                <button
+                  type="button"
+                  className="btn btn-danger-ghost btn-sm"
+                  onClick={() => onDelete(output)}
+                >
+                  {t('common.delete')}
+                </button>
+              </div>
+            </li>
+          ))}
+        </ul>
+      )}
+      {job.status === 'failed' && <ErrorNotice info={describeJobError(job.error)} quiet />}
+      {final && job.refunded > 0 && <p className="muted small">{t('job.refunded', { n: job.refunded })}</p>}
+      <div className="job-foot">
+        <button type="button" className="btn btn-secondary btn-sm" onClick={() => onReuse(job)}>
+          {t('feed.reuse')}
+        </button>
+        {(job.status === 'failed' || job.status === 'canceled') && (
+          <button type="button" className="btn btn-secondary btn-sm" onClick={() => onRetry(job)}>
+            {t('feed.retry')}
+          </button>
+        )}
+      </div>
+    </article>
+  );
+}
