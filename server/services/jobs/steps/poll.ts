@@ -1,7 +1,7 @@
 import { isAppError } from '../../../../shared/errors.ts';
 import { logger } from '../../../logger.ts';
 import type { PollResult, Provider } from '../../../providers/provider.ts';
-import { Abandoned, type StepInput, type StepOutcome, sleepUntil, tooOld } from './step.ts';
+import { Abandoned, providerOrFail, type StepInput, type StepOutcome, sleepUntil } from './step.ts';
 
 /** How long a job waits before its next poll: the provider's advice, else age/8 within the options. */
 export function nextPollDelay(
@@ -52,17 +52,9 @@ export function judge(input: StepInput, provider: Provider, result: PollResult, 
  */
 export async function pollStep(input: StepInput): Promise<StepOutcome> {
   const { job, deps, signal } = input;
-  const provider = deps.providers.get(job.provider);
-  if (!provider) {
-    return {
-      kind: 'fail',
-      code: 'PROVIDER_FAILED',
-      message: `Provider ${job.provider} is not configured on this server`,
-    };
-  }
-  if (tooOld(input)) {
-    return { kind: 'fail', code: 'PROVIDER_TIMEOUT', message: 'The provider did not finish in time' };
-  }
+  const found = providerOrFail(input, 'The provider did not finish in time');
+  if ('outcome' in found) return found.outcome;
+  const { provider } = found;
   const limit = provider.limits?.query;
   if (limit) {
     const slot = await deps.limiter.reserve(limit);

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database, Job, JobUpdate } from '../../../../db/schema.ts';
+import type { Provider } from '../../../providers/provider.ts';
 import type { ProviderRegistry } from '../../../providers/registry.ts';
 import type { Storage } from '../../../storage/storage.ts';
 import type { Clock } from '../../clock.ts';
@@ -91,3 +92,20 @@ export const sleepUntil = (at: number, now: () => number, signal: AbortSignal): 
 /** Past the maximum age a job that still has no result fails (refunded). */
 export const tooOld = (input: StepInput): boolean =>
   input.deps.clock.now() - input.job.created_at > input.options.maxJobAgeMs;
+
+/**
+ * The job's provider, or the outcome that ends the job before a step asks it anything: the provider
+ * is not configured here, or the job is past its maximum age (`tooLate` says what it was waiting for).
+ */
+export function providerOrFail(
+  input: StepInput,
+  tooLate: string,
+): { provider: Provider } | { outcome: StepOutcome } {
+  const provider = input.deps.providers.get(input.job.provider);
+  if (!provider) {
+    const message = `Provider ${input.job.provider} is not configured on this server`;
+    return { outcome: { kind: 'fail', code: 'PROVIDER_FAILED', message } };
+  }
+  if (tooOld(input)) return { outcome: { kind: 'fail', code: 'PROVIDER_TIMEOUT', message: tooLate } };
+  return { provider };
+}

@@ -7,7 +7,7 @@ import type { GenerationRequest, SubmitResult } from '../../../providers/provide
 import type { Storage } from '../../../storage/storage.ts';
 import { jobParams, updateJob } from '../store.ts';
 import { judge, nextPollDelay } from './poll.ts';
-import { type StepInput, type StepOutcome, sleepUntil, tooOld } from './step.ts';
+import { providerOrFail, type StepInput, type StepOutcome, sleepUntil } from './step.ts';
 
 /** What the provider is asked to make, from the job row (and the user's own image to animate). */
 export async function buildRequest(
@@ -70,17 +70,9 @@ const requeue = (until: number): StepOutcome => ({
  */
 export async function submitStep(input: StepInput): Promise<StepOutcome> {
   const { job, deps, signal } = input;
-  const provider = deps.providers.get(job.provider);
-  if (!provider) {
-    return {
-      kind: 'fail',
-      code: 'PROVIDER_FAILED',
-      message: `Provider ${job.provider} is not configured on this server`,
-    };
-  }
-  if (tooOld(input)) {
-    return { kind: 'fail', code: 'PROVIDER_TIMEOUT', message: 'The provider could not take the job in time' };
-  }
+  const found = providerOrFail(input, 'The provider could not take the job in time');
+  if ('outcome' in found) return found.outcome;
+  const { provider } = found;
   const request = await buildRequest(deps, job);
   const limit = provider.limits?.submit;
   if (limit) {
