@@ -2,6 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 import { readCookie, SESSION_COOKIE } from '../context.ts';
 import type { Env } from '../env.ts';
+import { bucketOrigin } from '../storage/oss.ts';
 
 type OssConfig = Pick<
   Env,
@@ -26,15 +27,16 @@ export function mediaOrigins(config: OssConfig): string[] {
   const origins = new Set<string>();
   const publicBase = originOf(config.OSS_PUBLIC_BASE_URL);
   if (publicBase) origins.add(publicBase);
-  if (config.OSS_ENDPOINT) {
-    const endpoint = new URL(
-      config.OSS_ENDPOINT.includes('://') ? config.OSS_ENDPOINT : `https://${config.OSS_ENDPOINT}`,
-    );
+  // The bucket's own host (signed and download URLs), as the storage builds it; V4 requires the region.
+  if (config.OSS_ENDPOINT || config.OSS_REGION) {
     origins.add(
-      config.OSS_CNAME ? endpoint.origin : `${endpoint.protocol}//${config.OSS_BUCKET}.${endpoint.host}`,
+      bucketOrigin({
+        bucket: config.OSS_BUCKET,
+        region: config.OSS_REGION ?? '',
+        endpoint: config.OSS_ENDPOINT,
+        cname: config.OSS_CNAME,
+      }),
     );
-  } else if (config.OSS_REGION) {
-    origins.add(`https://${config.OSS_BUCKET}.${config.OSS_REGION}.aliyuncs.com`);
   }
   return [...origins];
 }

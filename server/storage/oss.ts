@@ -5,6 +5,21 @@ import { presignV4 } from './oss-sign.ts';
 import type { ListedObject, PutInput, Storage, StoredObject, UrlOptions } from './storage.ts';
 import { contentDisposition, encodeKeyPath } from './url.ts';
 
+/**
+ * The bucket's public origin, which stored URLs and signed URLs use: the endpoint itself when it is a
+ * domain bound to the bucket (CNAME), else `{bucket}.{endpoint host}`, else the region's public host.
+ */
+export function bucketOrigin(o: {
+  bucket: string;
+  region: string;
+  endpoint?: string;
+  cname?: boolean;
+}): string {
+  if (!o.endpoint) return `https://${o.bucket}.${o.region}.aliyuncs.com`;
+  const url = new URL(o.endpoint.includes('://') ? o.endpoint : `https://${o.endpoint}`);
+  return `${url.protocol}//${o.cname ? url.host : `${o.bucket}.${url.host}`}`;
+}
+
 export interface OssStorageOptions {
   bucket: string;
   /** As ali-oss takes it, e.g. `oss-cn-hangzhou`; V4 signs for `cn-hangzhou`. */
@@ -287,11 +302,7 @@ export class OssStorage implements Storage {
   canonicalUrl(key: string): string {
     const path = encodeKeyPath(key);
     if (this.options.publicBaseUrl) return `${this.options.publicBaseUrl.replace(/\/+$/, '')}/${path}`;
-    const { endpoint, bucket, region } = this.options;
-    if (!endpoint) return `https://${bucket}.${region}.aliyuncs.com/${path}`;
-    const url = new URL(endpoint.includes('://') ? endpoint : `https://${endpoint}`);
-    const host = this.options.cname ? url.host : `${bucket}.${url.host}`;
-    return `${url.protocol}//${host}/${path}`;
+    return `${bucketOrigin(this.options)}/${path}`;
   }
 
   urlFor(key: string, options: UrlOptions = {}): string {
