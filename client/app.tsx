@@ -1,32 +1,47 @@
-import { lazy, type ReactNode, Suspense } from 'react';
+import { type ReactNode, Suspense, useEffect } from 'react';
 import { Link, Navigate, Route, Routes, useLocation } from 'react-router';
 import { useMe } from './features/auth/use-me.ts';
-import { CreatePage } from './features/create/create-page.tsx';
 import { AppShell } from './features/layout/app-shell.tsx';
 import { useI18n, usePageTitle } from './i18n/index.tsx';
+import { lazyPage } from './ui/lazy-page.ts';
 import { Loading } from './ui/states.tsx';
 
-// Pages off the first screen load on demand, keeping the initial bundle small.
-// The sign-in page is only for signed-out visitors: most visits never need it.
-const AuthPage = lazy(() => import('./features/auth/auth-page.tsx').then((m) => ({ default: m.AuthPage })));
-const GalleryPage = lazy(() => import('./features/gallery/gallery-page.tsx'));
-const CreditsPage = lazy(() => import('./features/credits/credits-page.tsx'));
-const TokensPage = lazy(() => import('./features/tokens/tokens-page.tsx'));
-const AdminPage = lazy(() => import('./features/admin/admin-page.tsx'));
-const AccountPage = lazy(() => import('./features/account/account-page.tsx'));
-const VerifyEmailPage = lazy(() => import('./features/account/verify-email-page.tsx'));
-const ForgotPasswordPage = lazy(() =>
-  import('./features/account/reset-pages.tsx').then((m) => ({ default: m.ForgotPasswordPage })),
+// Every page is its own chunk: the first render (the session check) needs none of them, and a visit
+// downloads only the page it shows. A signed-in page's chunk is fetched while the session is checked.
+const CreatePage = lazyPage(() => import('./features/create/create-page.tsx').then((m) => m.CreatePage));
+const AuthPage = lazyPage(() => import('./features/auth/auth-page.tsx').then((m) => m.AuthPage));
+const GalleryPage = lazyPage(() => import('./features/gallery/gallery-page.tsx').then((m) => m.default));
+const CreditsPage = lazyPage(() => import('./features/credits/credits-page.tsx').then((m) => m.default));
+const TokensPage = lazyPage(() => import('./features/tokens/tokens-page.tsx').then((m) => m.default));
+const AdminPage = lazyPage(() => import('./features/admin/admin-page.tsx').then((m) => m.default));
+const AccountPage = lazyPage(() => import('./features/account/account-page.tsx').then((m) => m.default));
+const VerifyEmailPage = lazyPage(() =>
+  import('./features/account/verify-email-page.tsx').then((m) => m.default),
 );
-const ResetPasswordPage = lazy(() =>
-  import('./features/account/reset-pages.tsx').then((m) => ({ default: m.ResetPasswordPage })),
+const ForgotPasswordPage = lazyPage(() =>
+  import('./features/account/reset-pages.tsx').then((m) => m.ForgotPasswordPage),
+);
+const ResetPasswordPage = lazyPage(() =>
+  import('./features/account/reset-pages.tsx').then((m) => m.ResetPasswordPage),
 );
 /** A page outside the signed-in shell, loaded on demand. */
 const standalone = (page: ReactNode) => <Suspense fallback={<Loading />}>{page}</Suspense>;
 
-function RequireAuth({ children, admin = false }: { children: ReactNode; admin?: boolean }) {
+function RequireAuth({
+  children,
+  admin = false,
+  preload,
+}: {
+  children: ReactNode;
+  admin?: boolean;
+  /** Starts the page's chunk now, beside the session check (a failure shows when the page renders). */
+  preload: () => Promise<unknown>;
+}) {
   const me = useMe();
   const location = useLocation();
+  useEffect(() => {
+    preload().catch(() => {});
+  }, [preload]);
   if (me.isPending) return <Loading />;
   const user = me.data?.user;
   if (!user) {
@@ -50,9 +65,11 @@ function NotFound() {
   );
 }
 
-const authed = (page: ReactNode, admin = false) => (
-  <RequireAuth admin={admin}>
-    <Suspense fallback={<Loading />}>{page}</Suspense>
+const authed = (Page: ReturnType<typeof lazyPage>, admin = false) => (
+  <RequireAuth admin={admin} preload={Page.preload}>
+    <Suspense fallback={<Loading />}>
+      <Page />
+    </Suspense>
   </RequireAuth>
 );
 
@@ -65,12 +82,12 @@ export function App() {
       <Route path="/reset-password" element={standalone(<ResetPasswordPage />)} />
       <Route path="/verify-email" element={standalone(<VerifyEmailPage />)} />
       <Route path="/" element={<Navigate to="/create" replace />} />
-      <Route path="/create" element={authed(<CreatePage />)} />
-      <Route path="/gallery" element={authed(<GalleryPage />)} />
-      <Route path="/credits" element={authed(<CreditsPage />)} />
-      <Route path="/tokens" element={authed(<TokensPage />)} />
-      <Route path="/account" element={authed(<AccountPage />)} />
-      <Route path="/admin/*" element={authed(<AdminPage />, true)} />
+      <Route path="/create" element={authed(CreatePage)} />
+      <Route path="/gallery" element={authed(GalleryPage)} />
+      <Route path="/credits" element={authed(CreditsPage)} />
+      <Route path="/tokens" element={authed(TokensPage)} />
+      <Route path="/account" element={authed(AccountPage)} />
+      <Route path="/admin/*" element={authed(AdminPage, true)} />
       <Route path="*" element={<NotFound />} />
     </Routes>
   );
