@@ -6,23 +6,42 @@ import { useI18n, usePageTitle } from './i18n/index.tsx';
 import { lazyPage } from './ui/lazy-page.ts';
 import { Loading } from './ui/states.tsx';
 
-// Every page is its own chunk: the first render (the session check) needs none of them, and a visit
-// downloads only the page it shows. A signed-in page's chunk is fetched while the session is checked.
-const CreatePage = lazyPage(() => import('./features/create/create-page.tsx').then((m) => m.CreatePage));
-const AuthPage = lazyPage(() => import('./features/auth/auth-page.tsx').then((m) => m.AuthPage));
-const GalleryPage = lazyPage(() => import('./features/gallery/gallery-page.tsx').then((m) => m.default));
-const CreditsPage = lazyPage(() => import('./features/credits/credits-page.tsx').then((m) => m.default));
-const TokensPage = lazyPage(() => import('./features/tokens/tokens-page.tsx').then((m) => m.default));
-const AdminPage = lazyPage(() => import('./features/admin/admin-page.tsx').then((m) => m.default));
-const AccountPage = lazyPage(() => import('./features/account/account-page.tsx').then((m) => m.default));
-const VerifyEmailPage = lazyPage(() =>
-  import('./features/account/verify-email-page.tsx').then((m) => m.default),
+// Every page is its own chunk with its part of the dictionary: the first render (the session check) needs
+// none of them, and a visit downloads only the page it shows. A signed-in page's chunk is fetched while
+// the session is checked.
+const CreatePage = lazyPage(
+  () => import('./features/create/create-page.tsx').then((m) => m.CreatePage),
+  ['create'],
 );
-const ForgotPasswordPage = lazyPage(() =>
-  import('./features/account/reset-pages.tsx').then((m) => m.ForgotPasswordPage),
+const AuthPage = lazyPage(() => import('./features/auth/auth-page.tsx').then((m) => m.AuthPage), ['account']);
+const GalleryPage = lazyPage(
+  () => import('./features/gallery/gallery-page.tsx').then((m) => m.default),
+  ['gallery'],
 );
-const ResetPasswordPage = lazyPage(() =>
-  import('./features/account/reset-pages.tsx').then((m) => m.ResetPasswordPage),
+const CreditsPage = lazyPage(
+  () => import('./features/credits/credits-page.tsx').then((m) => m.default),
+  ['credits'],
+);
+const TokensPage = lazyPage(
+  () => import('./features/tokens/tokens-page.tsx').then((m) => m.default),
+  ['tokens'],
+);
+const AdminPage = lazyPage(() => import('./features/admin/admin-page.tsx').then((m) => m.default), ['admin']);
+const AccountPage = lazyPage(
+  () => import('./features/account/account-page.tsx').then((m) => m.default),
+  ['account'],
+);
+const VerifyEmailPage = lazyPage(
+  () => import('./features/account/verify-email-page.tsx').then((m) => m.default),
+  ['account'],
+);
+const ForgotPasswordPage = lazyPage(
+  () => import('./features/account/reset-pages.tsx').then((m) => m.ForgotPasswordPage),
+  ['account'],
+);
+const ResetPasswordPage = lazyPage(
+  () => import('./features/account/reset-pages.tsx').then((m) => m.ResetPasswordPage),
+  ['account'],
 );
 /** A page outside the signed-in shell, loaded on demand. */
 const standalone = (page: ReactNode) => <Suspense fallback={<Loading />}>{page}</Suspense>;

@@ -1,7 +1,6 @@
 import { TRPCClientError } from '@trpc/client';
 import { type AppCode, isAppCode } from '../../shared/errors.ts';
-import type { MessageKey } from '../i18n/en.ts';
-import { hasMessage as isMessageKey, type Translate } from '../i18n/index.tsx';
+import { hasMessage as isMessageKey, type MessageKey, type Translate } from '../i18n/index.tsx';
 
 /**
  * What the UI needs to explain a failure in the user's language: a message key, the next step, and

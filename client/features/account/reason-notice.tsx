@@ -1,6 +1,5 @@
 import { TRPCClientError } from '@trpc/client';
-import type { MessageKey } from '../../i18n/en.ts';
-import { hasMessage, useI18n } from '../../i18n/index.tsx';
+import { hasMessage, type MessageKey, useI18n } from '../../i18n/index.tsx';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 
 /** The server's precise reason (`data.reason`, e.g. LOCKED_OUT) as a dictionary key, when we have words for it. */

@@ -1,0 +1,27 @@
+import type { Messages } from './tokens.en.ts';
+
+export const messages: Messages = {
+  'tokens.title': 'API 令牌',
+  'tokens.intro': '在你自己的 TypeScript 应用中调用同一套 API，以 Bearer 头发送令牌。',
+  'tokens.name': '令牌名称',
+  'tokens.namePlaceholder': '例如 my-script',
+  'tokens.create': '创建令牌',
+  'tokens.copyOnce': '请立即复制此令牌：它只显示这一次。',
+  'tokens.list': '你的令牌',
+  'tokens.empty': '还没有令牌。',
+  'tokens.prefix': '前缀',
+  'tokens.lastUsed': '最近使用',
+  'tokens.created': '创建时间',
+  'tokens.never': '从未',
+  'tokens.revoke': '吊销',
+  'tokens.revoked': '已吊销',
+  'tokens.revokeConfirm': '确定吊销“{name}”吗？使用它的应用会立即失效。',
+  'tokens.snippet': '类型化客户端',
+  'tokens.expiry': '有效期',
+  'tokens.expiryNever': '永不过期',
+  'tokens.expiryDays': '{n} 天后过期',
+  'tokens.adminScope': '管理员权限（此令牌可调用管理接口）',
+  'tokens.scope': '权限',
+  'tokens.scopeAdmin': '管理员',
+  'tokens.scopeUser': '普通',
+};
