@@ -20,10 +20,11 @@ export interface CreditMovement {
 
 /**
  * The one function that changes a balance. It must run inside the caller's transaction: a conditional
- * UPDATE that can never take the balance below zero, then exactly one ledger row.
- * Throws INSUFFICIENT_CREDITS when a debit does not fit.
+ * UPDATE that can never take the balance below zero, then exactly one ledger row, whose
+ * `balance_after` the same statement reads from the row just updated (two statements in all).
+ * Throws INSUFFICIENT_CREDITS when a debit does not fit. `getBalance` reads the new balance if needed.
  */
-export async function moveCredits(trx: Executor, m: CreditMovement): Promise<{ balance: number }> {
+export async function moveCredits(trx: Executor, m: CreditMovement): Promise<void> {
   if (!Number.isSafeInteger(m.amount) || m.amount === 0) {
     throw new AppError('VALIDATION', 'Credit amount must be a non-zero integer', {
       reason: 'AMOUNT_INVALID',
@@ -43,26 +44,34 @@ export async function moveCredits(trx: Executor, m: CreditMovement): Promise<{ b
       params: { needed: -m.amount },
     });
   }
-  const { credit_balance: balance } = await trx
-    .selectFrom('users')
-    .select('credit_balance')
-    .where('id', '=', m.userId)
-    .executeTakeFirstOrThrow();
   await trx
     .insertInto('credit_ledger')
-    .values({
-      user_id: m.userId,
-      amount: m.amount,
-      kind: m.kind,
-      job_id: m.jobId ?? null,
-      redemption_id: m.redemptionId ?? null,
-      note: m.note ?? null,
-      balance_after: balance,
-      created_at: m.now,
-    })
+    .columns(['user_id', 'amount', 'kind', 'job_id', 'redemption_id', 'note', 'balance_after', 'created_at'])
+    .expression((eb) =>
+      eb
+        .selectFrom('users')
+        .select([
+          'id',
+          eb.val(m.amount).as('amount'),
+          eb.val(m.kind).as('kind'),
+          eb.val(m.jobId ?? null).as('job_id'),
+          eb.val(m.redemptionId ?? null).as('redemption_id'),
+          eb.val(m.note ?? null).as('note'),
+          'credit_balance',
+          eb.val(m.now).as('created_at'),
+        ])
+        .where('id', '=', m.userId),
+    )
     .execute();
   countCredits(m.kind, m.amount);
-  return { balance };
+}
+
+/** moveCredits in its own transaction, answering the new balance. */
+async function moveCreditsAlone(db: Kysely<Database>, m: CreditMovement): Promise<{ balance: number }> {
+  return inTransaction(db, async (trx) => {
+    await moveCredits(trx, m);
+    return { balance: await getBalance(trx, m.userId) };
+  });
 }
 
 /** Throws VALIDATION unless the amount is a positive whole number of credits. */
@@ -80,7 +89,7 @@ export async function grantCredits(
   input: { userId: string; amount: number; note?: string | null; now: number },
 ): Promise<{ balance: number }> {
   assertPositive(input.amount, 'A grant');
-  return inTransaction(db, (trx) => moveCredits(trx, { ...input, kind: 'grant' }));
+  return moveCreditsAlone(db, { ...input, kind: 'grant' });
 }
 
 /** An operator's grant to the account with this email. */
@@ -103,7 +112,7 @@ export async function chargeCredits(
   input: { userId: string; amount: number; jobId?: string | null; note?: string | null; now: number },
 ): Promise<{ balance: number }> {
   assertPositive(input.amount, 'A charge');
-  return inTransaction(db, (trx) => moveCredits(trx, { ...input, amount: -input.amount, kind: 'charge' }));
+  return moveCreditsAlone(db, { ...input, amount: -input.amount, kind: 'charge' });
 }
 
 /** Credits back; its own transaction. */
@@ -112,7 +121,7 @@ export async function refundCredits(
   input: { userId: string; amount: number; jobId?: string | null; note?: string | null; now: number },
 ): Promise<{ balance: number }> {
   assertPositive(input.amount, 'A refund');
-  return inTransaction(db, (trx) => moveCredits(trx, { ...input, kind: 'refund' }));
+  return moveCreditsAlone(db, { ...input, kind: 'refund' });
 }
 
 export async function getBalance(db: Executor, userId: string): Promise<number> {

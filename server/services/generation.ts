@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../db/dialect.ts';
 import type { Database, Job, JobOutput } from '../../db/schema.ts';
 import { inTransaction } from '../../db/transaction.ts';
-import { AppError } from '../../shared/errors.ts';
+import { AppError, isAppError } from '../../shared/errors.ts';
 import type { ModelInfo } from '../../shared/models.ts';
 import { quote, validateGenerationParams, withDefaults } from '../../shared/pricing.ts';
 import { type JobFacts, jobTransition } from '../observability/jobs.ts';
@@ -135,10 +135,6 @@ export async function startGeneration(
   if (input.dryRun) return { dryRun: true, model, quote: cost, params };
 
   const hash = requestHash(input, model, params);
-  if (input.idempotencyKey) {
-    const existing = await findJobByIdempotencyKey(deps.db, input.userId, input.idempotencyKey);
-    if (existing) return reuse(existing, hash);
-  }
 
   const now = deps.clock.now();
   const jobId = newId();
@@ -186,8 +182,11 @@ export async function startGeneration(
       await insertJob(trx, { ...row, params: paramsJson });
     });
   } catch (error) {
-    // Two requests with one key raced: the loser's transaction (and charge) rolled back.
-    if (input.idempotencyKey && isUniqueViolation(error)) {
+    // A key already used (a retry, or two requests racing): the unique (user_id, idempotency_key)
+    // refused the insert and the transaction, charge included, rolled back; a retry the balance no
+    // longer covers failed at the charge. Either way the first job is the answer. A first request pays
+    // no lookup: the lookup happens only here.
+    if (input.idempotencyKey && (isUniqueViolation(error) || isAppError(error))) {
       const existing = await findJobByIdempotencyKey(deps.db, input.userId, input.idempotencyKey);
       if (existing) return reuse(existing, hash);
     }

@@ -11,7 +11,7 @@ import {
   MAX_CODES_PER_BATCH,
   normaliseCode,
 } from '../../shared/schemas/redeem.ts';
-import { moveCredits } from './billing.ts';
+import { getBalance, moveCredits } from './billing.ts';
 import { newId } from './ids.ts';
 import { type RateLimitRule, reserveAttempt } from './rate-limit.ts';
 
@@ -206,7 +206,7 @@ async function redeemInTransaction(
       throw new AppError('CODE_ALREADY_REDEEMED', 'You have already redeemed this code');
     throw error;
   }
-  const { balance } = await moveCredits(trx, {
+  await moveCredits(trx, {
     userId: input.userId,
     amount: credits,
     kind: 'redeem',
@@ -214,7 +214,7 @@ async function redeemInTransaction(
     note: `Redemption code ${code.code_prefix}…`,
     now: input.now,
   });
-  return { credits, balance };
+  return { credits, balance: await getBalance(trx, input.userId) };
 }
 
 export interface BatchSummary {

@@ -7,6 +7,8 @@ export type Reservation = { ok: true; at: number } | { ok: false; retryAt: numbe
 
 interface Pending {
   limit: RateLimit;
+  /** The request may not go out before this (a job claimed a moment before it falls due). */
+  notBefore: number;
   resolve: (r: Reservation) => void;
   reject: (e: unknown) => void;
 }
@@ -15,8 +17,9 @@ export interface FleetLimiterOptions {
   /** How far ahead a slot may be reserved; a step waits at most this long for it. Default 1000 ms. */
   horizonMs?: number;
   /**
-   * Share of the declared rate actually used (default 0.9): requests leave at their slot times but
-   * arrive a little jittered (a busy event loop, a slow DNS), and the provider counts arrivals.
+   * Share of the declared rate actually used (default 0.85): requests leave at their slot times but
+   * arrive a little jittered (a busy event loop, a slow DNS), and the provider counts arrivals in any
+   * rolling second — at 0.9, ten requests at 9/s already span just one second, with no room for jitter.
    */
   headroom?: number;
   now?: () => number;
@@ -34,7 +37,7 @@ export class FleetLimiter {
   private readonly horizonMs: number;
   private readonly headroom: number;
   private readonly now: () => number;
-  /** Last next_at seen per key: a lower bound, since it only moves forward. */
+  /** Per key, the earliest next_at worth asking about: the last one seen (it only moves forward), or later. */
   private readonly known = new Map<string, number>();
   private readonly pending = new Map<string, Pending[]>();
   private flushing = false;
@@ -46,7 +49,7 @@ export class FleetLimiter {
     options: FleetLimiterOptions = {},
   ) {
     this.horizonMs = options.horizonMs ?? 1000;
-    this.headroom = options.headroom ?? 0.9;
+    this.headroom = options.headroom ?? 0.85;
     this.now = options.now ?? Date.now;
   }
 
@@ -58,7 +61,7 @@ export class FleetLimiter {
    * A slot for one request: `{ ok: true, at }` (wait until `at`, at most the horizon, then send) or
    * `{ ok: false, retryAt }` (no slot soon: come back then).
    */
-  reserve(limit: RateLimit): Promise<Reservation> {
+  reserve(limit: RateLimit, notBefore = 0): Promise<Reservation> {
     const known = this.known.get(limit.key);
     const now = this.now();
     if (known !== undefined && known - this.horizonMs > now) {
@@ -66,7 +69,7 @@ export class FleetLimiter {
     }
     return new Promise((resolve, reject) => {
       const list = this.pending.get(limit.key) ?? [];
-      list.push({ limit, resolve, reject });
+      list.push({ limit, notBefore, resolve, reject });
       this.pending.set(limit.key, list);
       if (!this.flushing) {
         this.flushing = true;
@@ -75,17 +78,32 @@ export class FleetLimiter {
     });
   }
 
-  /** The provider said 429: nobody in the fleet sends before `until`. */
-  async backoff(limit: RateLimit, until: number): Promise<void> {
+  /**
+   * When this process already knows no slot of `limit` is free within the horizon: the time to ask
+   * again. Undefined when a slot may be free (ask the database).
+   */
+  blockedUntil(limit: RateLimit): number | undefined {
+    const known = this.known.get(limit.key);
+    const retryAt = known === undefined ? undefined : known - this.horizonMs;
+    return retryAt !== undefined && retryAt > this.now() ? retryAt : undefined;
+  }
+
+  /**
+   * The provider said 429: nobody in the fleet sends before `until` (default: a short pause of two
+   * intervals, at least 250 ms — the provider's window frees as its oldest request ages out).
+   */
+  async backoff(limit: RateLimit, until?: number): Promise<void> {
+    const pause = Math.max(250, 2 * this.interval(limit));
+    const at = Math.min(until ?? Number.POSITIVE_INFINITY, this.now() + pause);
     await this.ensureRow(limit.key);
     this.statements++;
     await this.db
       .updateTable('provider_limits')
-      .set({ next_at: until })
+      .set({ next_at: at })
       .where('name', '=', limit.key)
-      .where('next_at', '<', until)
+      .where('next_at', '<', at)
       .execute();
-    this.known.set(limit.key, Math.max(this.known.get(limit.key) ?? 0, until));
+    this.known.set(limit.key, Math.max(this.known.get(limit.key) ?? 0, at));
   }
 
   private async flush(): Promise<void> {
@@ -95,7 +113,10 @@ export class FleetLimiter {
     await Promise.all(
       batches.map(async (batch) => {
         try {
-          const results = await this.take(batch[0]!.limit, batch.length);
+          const results = await this.take(
+            batch[0]!.limit,
+            batch.map((p) => p.notBefore),
+          );
           for (const [i, p] of batch.entries()) p.resolve(results[i]!);
         } catch (error) {
           for (const p of batch) p.reject(error);
@@ -113,10 +134,16 @@ export class FleetLimiter {
     this.rows.add(key);
   }
 
-  /** Reserves up to `want` consecutive slots within the horizon, in one read and one guarded write. */
-  private async take(limit: RateLimit, want: number): Promise<Reservation[]> {
+  /**
+   * Slots for requests that may not go out before `notBefore[i]`, in one read and one guarded write:
+   * from the row's next_at on, one interval apart (later where a request is not due yet), as many as
+   * fit within the horizon. Answers in the order asked.
+   */
+  private async take(limit: RateLimit, notBefore: number[]): Promise<Reservation[]> {
     await this.ensureRow(limit.key);
     const interval = this.interval(limit);
+    const want = notBefore.length;
+    const order = notBefore.map((_, i) => i).sort((a, b) => notBefore[a]! - notBefore[b]!);
     for (let attempt = 0; attempt < 5; attempt++) {
       this.statements++;
       const row = await this.db
@@ -126,29 +153,37 @@ export class FleetLimiter {
         .executeTakeFirstOrThrow();
       const seen = Number(row.next_at);
       const now = this.now();
-      const base = Math.max(seen, now);
-      const room = Math.floor((now + this.horizonMs - base) / interval) + 1;
-      const granted = Math.max(0, Math.min(want, room));
-      if (granted === 0) {
-        this.known.set(limit.key, seen);
-        return Array.from({ length: want }, () => ({ ok: false, retryAt: base - this.horizonMs }));
+      const slots: number[] = [];
+      let next = Math.max(seen, now);
+      for (const i of order) {
+        const at = Math.max(next, notBefore[i]!);
+        if (at > now + this.horizonMs) break;
+        slots.push(at);
+        next = at + interval;
       }
-      const next = Math.ceil(base + granted * interval);
+      // Several processes asking for a few slots each would each get one, and pay a claim per request:
+      // a batch is granted only when a fair share of the horizon (or all it asks for) is free.
+      const least = Math.min(want, Math.max(1, Math.floor(this.horizonMs / interval / 2)));
+      if (slots.length < least) {
+        // Not worth asking again before enough slots are free.
+        const enough = Math.ceil(Math.max(seen, now) + (least - 1) * interval);
+        this.known.set(limit.key, enough);
+        return notBefore.map(() => ({ ok: false, retryAt: enough - this.horizonMs }));
+      }
+      const until = Math.ceil(next);
       this.statements++;
       const result = await this.db
         .updateTable('provider_limits')
-        .set({ next_at: next })
+        .set({ next_at: until })
         .where('name', '=', limit.key)
         .where('next_at', '=', seen)
         .executeTakeFirst();
       if (affectedRows(result) !== 1) continue; // another process moved it: read again
-      this.known.set(limit.key, next);
-      return Array.from({ length: want }, (_, i) =>
-        i < granted
-          ? { ok: true as const, at: Math.round(base + i * interval) }
-          : { ok: false as const, retryAt: next - this.horizonMs },
-      );
+      this.known.set(limit.key, until);
+      const answers: Reservation[] = notBefore.map(() => ({ ok: false, retryAt: until - this.horizonMs }));
+      for (const [k, at] of slots.entries()) answers[order[k]!] = { ok: true, at: Math.round(at) };
+      return answers;
     }
-    return Array.from({ length: want }, () => ({ ok: false, retryAt: this.now() + interval }));
+    return notBefore.map(() => ({ ok: false, retryAt: this.now() + interval }));
   }
 }

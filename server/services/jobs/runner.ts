@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import type { Job } from '../../../db/schema.ts';
 import { isAppError } from '../../../shared/errors.ts';
 import { logger } from '../../logger.ts';
+import type { RateLimit } from '../../providers/provider.ts';
 import { FleetLimiter } from './limiter.ts';
 import { failJob } from './settle.ts';
 import {
@@ -13,8 +14,14 @@ import {
   type StepOptions,
   type StepOutcome,
 } from './steps/index.ts';
-import type { Step, StepName } from './steps/step.ts';
-import { claimDueJobs, releaseJob, renewLeases } from './store.ts';
+import { type Step, type StepName, sleepUntil } from './steps/step.ts';
+import { type Candidate, claimJobs, dueCandidates, releaseJob, renewLeases } from './store.ts';
+
+/** A provider slot reserved for a job when it was claimed: its first request goes out at `at`. */
+interface Slot {
+  op: Candidate['op'];
+  at: number;
+}
 
 export type RunnerDeps = Omit<StepDeps, 'limiter'> & { limiter?: FleetLimiter };
 
@@ -29,6 +36,11 @@ export interface RunnerOptions
   owner?: string;
   /** How long a claim holds without renewal; all held leases are renewed together every third of it. */
   leaseMs?: number;
+  /**
+   * A claim also takes jobs falling due within this long (they start when due), so steps due close
+   * together share one claim and one limiter round trip. Default 1000 ms (the limiter's horizon).
+   */
+  lookaheadMs?: number;
   /** How often an idle runner looks for jobs made due by other processes. Default 500 ms. */
   idlePollMs?: number;
   /** USER_MAX_ACTIVE_JOBS: one user's jobs in flight at once; more wait their turn. Default 10. */
@@ -66,6 +78,7 @@ export class JobRunner {
   private readonly now: () => number;
   private readonly leaseMs: number;
   private readonly idlePollMs: number;
+  private readonly lookaheadMs: number;
   private readonly userMaxActive: number;
   private readonly stepOptions: StepOptions;
   /** Earliest next_attempt_at this process handed a job back with: the loop wakes for it. */
@@ -91,6 +104,7 @@ export class JobRunner {
     this.steps = { ...STEPS, ...options.steps };
     this.leaseMs = options.leaseMs ?? 30_000;
     this.idlePollMs = options.idlePollMs ?? 500;
+    this.lookaheadMs = options.lookaheadMs ?? 1_000;
     this.userMaxActive = options.userMaxActiveJobs ?? 10;
     this.stepOptions = {
       prefix: options.prefix,
@@ -144,18 +158,24 @@ export class JobRunner {
         try {
           const now = this.now();
           if (this.nextDue <= now) this.nextDue = Number.POSITIVE_INFINITY;
-          claimed = await claimDueJobs(this.deps.db, {
-            owner: this.owner,
+          const candidates = await dueCandidates(this.deps.db, {
             limit: free,
-            leaseMs: this.leaseMs,
             now,
+            dueBy: now + this.lookaheadMs,
             userMaxActive: this.userMaxActive,
           });
+          const granted = await this.grant(candidates, free);
+          claimed = await claimJobs(this.deps.db, {
+            owner: this.owner,
+            ids: [...granted.keys()],
+            leaseMs: this.leaseMs,
+            now,
+          });
+          for (const job of claimed) this.spawn(job, granted.get(job.id));
         } catch (error) {
           logger.error('runner: claim failed', { error });
         }
       }
-      for (const job of claimed) this.spawn(job);
       this.emptyClaims = claimed.length > 0 || this.held.size > 0 ? 0 : this.emptyClaims + 1;
       this.saturated = free > 0 && claimed.length === free;
       if (!this.running) break;
@@ -166,6 +186,38 @@ export class JobRunner {
       }
       await this.sleep();
     }
+  }
+
+  /**
+   * Which candidates to claim: at most `free`, and of those whose first step asks a rate-limited
+   * provider, only the ones a slot was reserved for (one limiter round trip per operation). The rest
+   * stay due in the database, unclaimed, and this runner looks again when their slots come.
+   */
+  private async grant(candidates: Candidate[], free: number): Promise<Map<string, Slot | undefined>> {
+    const granted = new Map<string, Slot | undefined>();
+    const limited: { candidate: Candidate; limit: RateLimit }[] = [];
+    for (const candidate of candidates) {
+      if (granted.size + limited.length >= free) break;
+      const provider = this.deps.providers.get(candidate.provider);
+      const limit = candidate.op === 'submit' ? provider?.limits?.submit : provider?.limits?.query;
+      if (!limit) {
+        granted.set(candidate.id, { op: candidate.op, at: candidate.due });
+        continue;
+      }
+      const blocked = this.deps.limiter.blockedUntil(limit);
+      if (blocked !== undefined) this.nextDue = Math.min(this.nextDue, blocked);
+      else limited.push({ candidate, limit });
+    }
+    // Reservations made in one tick share one read and one guarded write per operation.
+    const slots = await Promise.all(
+      limited.map(({ candidate, limit }) => this.deps.limiter.reserve(limit, candidate.due)),
+    );
+    for (const [i, slot] of slots.entries()) {
+      const { candidate } = limited[i]!;
+      if (slot.ok) granted.set(candidate.id, { op: candidate.op, at: slot.at });
+      else this.nextDue = Math.min(this.nextDue, slot.retryAt);
+    }
+    return granted;
   }
 
   private sleep(): Promise<void> {
@@ -186,12 +238,12 @@ export class JobRunner {
     });
   }
 
-  private spawn(job: Job): void {
+  private spawn(job: Job, slot: Slot | undefined): void {
     const controller = new AbortController();
     this.held.set(job.id, { job, controller });
     this.busy++;
     this.deps.events.notify(job.id);
-    const work = this.drive(job, controller.signal)
+    const work = this.drive(job, controller.signal, slot)
       .catch((error) => logger.error('runner: could not settle job', { jobId: job.id, error }))
       .finally(() => {
         this.held.delete(job.id);
@@ -210,9 +262,20 @@ export class JobRunner {
   }
 
   /** Runs the job's steps until one says wait, done or fail, and applies that outcome. */
-  private async drive(job: Job, signal: AbortSignal): Promise<void> {
+  private async drive(job: Job, signal: AbortSignal, reserved: Slot | undefined): Promise<void> {
     let step: StepName = firstStep(job);
     let carry: unknown;
+    // The slot reserved at the claim is for the first step's provider request (when it is still the
+    // operation it was reserved for: the job may have moved on between the read and the claim).
+    let slot = reserved && (reserved.op === 'submit') === (step === 'submit') ? reserved.at : undefined;
+    // Claimed a moment early (with the next moment's due jobs, in one claim): start when due.
+    if (job.next_attempt_at > this.now()) {
+      try {
+        await this.idle(sleepUntil(job.next_attempt_at, this.now, signal));
+      } catch {
+        return this.handBack(job);
+      }
+    }
     let outcome: StepOutcome;
     for (;;) {
       this.stepsRun++;
@@ -226,7 +289,9 @@ export class JobRunner {
           options: this.stepOptions,
           carry,
           idle: this.idle,
+          slot,
         });
+        slot = undefined;
       } catch (error) {
         if (error instanceof Abandoned || signal.aborted) return this.handBack(job);
         if (!isAppError(error)) logger.error('runner: step crashed', { jobId: job.id, step, error });

@@ -67,93 +67,92 @@ export interface ClaimInput {
   userMaxActive: number;
 }
 
-/** Ids of running jobs whose next poll is due and that no live worker holds. */
-async function duePolls(db: Executor, input: ClaimInput): Promise<string[]> {
-  const rows = await db
-    .selectFrom('jobs')
-    .select('id')
-    .where('status', '=', 'running')
-    .where('next_attempt_at', '<=', input.now)
-    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', input.now)]))
-    .orderBy('next_attempt_at')
-    .limit(input.limit)
-    .execute();
-  return rows.map((r) => r.id);
+/** A job due for a step, as the claim query sees it before taking it. */
+export interface Candidate {
+  id: string;
+  user_id: string;
+  provider: string;
+  /** What its first step asks the provider: a submit (no task yet) or a poll. */
+  op: 'submit' | 'poll';
+  /** When it falls due (next_attempt_at). */
+  due: number;
 }
 
 /**
- * Ids of queued jobs to submit, fair across users: each user with due jobs and fewer than
- * `userMaxActive` running ones gets a turn, round-robin, oldest first, and never more than their room.
- * One user's 10,000 queued jobs cost one group row here, not 10,000 scanned rows.
+ * Jobs due for a step that no live worker holds, in one statement: running ones whose next poll is due
+ * (or whose worker died), oldest first, and queued ones fairly across users — each user with room under
+ * `userMaxActive` gets a turn, round-robin, oldest first, never more than their room. A user already at
+ * the cap costs one grouped row, not a scan of their queue. At most `limit` of each kind, interleaved.
  */
-async function dueSubmits(db: Executor, input: ClaimInput): Promise<string[]> {
-  const users = await db
-    .selectFrom('jobs as q')
-    .select('q.user_id')
-    .select((eb) => eb.fn.min('q.next_attempt_at').as('due'))
-    .select((eb) =>
-      eb
-        .selectFrom('jobs as r')
-        .select((e) => e.fn.countAll<number>().as('n'))
-        .whereRef('r.user_id', '=', 'q.user_id')
-        .where('r.status', '=', 'running')
-        .as('active'),
-    )
-    .where('q.status', '=', 'queued')
-    .where('q.next_attempt_at', '<=', input.now)
-    .groupBy('q.user_id')
-    .orderBy('due')
-    .limit(200)
-    .execute();
-  const room = new Map<string, number>();
-  for (const u of users) {
-    const free = input.userMaxActive - Number(u.active ?? 0);
-    if (free > 0) room.set(u.user_id, free);
+export async function dueCandidates(
+  db: Executor,
+  input: Pick<ClaimInput, 'limit' | 'now' | 'userMaxActive'> & {
+    /** Also jobs falling due by then (a claim gathers the next moment's steps; they start when due). */
+    dueBy?: number;
+  },
+): Promise<Candidate[]> {
+  if (input.limit <= 0) return [];
+  const { now, limit, userMaxActive } = input;
+  const dueBy = Math.max(now, input.dueBy ?? now);
+  const { rows } = await sql<Omit<Candidate, 'due'> & { rn: number; next_attempt_at: number }>`
+    select id, user_id, provider, op, rn, next_attempt_at from (
+      select id, user_id, provider, next_attempt_at,
+        case when provider_task_id is null then 'submit' else 'poll' end as op, 0 as rn
+      from jobs
+      where status = 'running' and next_attempt_at <= ${dueBy}
+        and (lease_until is null or lease_until < ${now})
+      order by next_attempt_at
+      limit ${limit}
+    ) polls
+    union all
+    select id, user_id, provider, op, rn, next_attempt_at from (
+      select q.id, q.user_id, q.provider, 'submit' as op, q.rn, q.next_attempt_at
+      from (
+        select id, user_id, provider, next_attempt_at,
+          row_number() over (partition by user_id order by next_attempt_at, id) as rn
+        from jobs
+        where status = 'queued' and next_attempt_at <= ${dueBy}
+          and user_id not in (
+            select user_id from jobs where status = 'running'
+            group by user_id having count(*) >= ${userMaxActive}
+          )
+      ) q
+      left join (
+        select user_id, count(*) as n from jobs where status = 'running' group by user_id
+      ) active on active.user_id = q.user_id
+      where q.rn + coalesce(active.n, 0) <= ${userMaxActive}
+      order by q.rn, q.next_attempt_at
+      limit ${limit}
+    ) submits`.execute(db);
+  const polls = rows.filter((r) => Number(r.rn) === 0);
+  const submits = rows.filter((r) => Number(r.rn) > 0);
+  // Interleave, so neither kind starves the other when slots are few.
+  const out: Candidate[] = [];
+  for (let i = 0; i < polls.length || i < submits.length; i++) {
+    for (const r of [polls[i], submits[i]]) {
+      if (r)
+        out.push({
+          id: r.id,
+          user_id: r.user_id,
+          provider: r.provider,
+          op: r.op,
+          due: Number(r.next_attempt_at),
+        });
+    }
   }
-  if (room.size === 0) return [];
-  const perUser = Math.min(input.limit, Math.max(...room.values()));
-  const rows = await db
-    .selectFrom((eb) =>
-      eb
-        .selectFrom('jobs')
-        .select(['id', 'user_id', 'next_attempt_at'])
-        .select(sql<number>`row_number() over (partition by user_id order by next_attempt_at, id)`.as('rn'))
-        .where('status', '=', 'queued')
-        .where('next_attempt_at', '<=', input.now)
-        .where('user_id', 'in', [...room.keys()])
-        .as('t'),
-    )
-    .select(['t.id', 't.user_id', 't.rn'])
-    .where('t.rn', '<=', perUser)
-    .orderBy('t.rn')
-    .orderBy('t.next_attempt_at')
-    .limit(input.limit * 4)
-    .execute();
-  const picked: string[] = [];
-  for (const row of rows) {
-    if (picked.length >= input.limit) break;
-    if (Number(row.rn) <= (room.get(row.user_id) ?? 0)) picked.push(row.id);
-  }
-  return picked;
+  return out;
 }
 
 /**
- * Claims up to `limit` due jobs not leased by a live worker: running ones whose next poll is due (or
- * whose worker died), and queued ones fairly across users. No transaction: a guarded UPDATE takes each
- * row at most once across processes, and the rows read back are the ones this owner won.
+ * Takes the given jobs for `owner` unless a live worker holds them. No transaction: a guarded UPDATE
+ * takes each row at most once across processes, and the rows read back are the ones this owner won.
  * A fresh claim of a queued job, or of one whose worker died, counts as an attempt; a due poll does not.
  */
-export async function claimDueJobs(db: Executor, input: ClaimInput): Promise<Job[]> {
-  if (input.limit <= 0) return [];
-  // Both kinds every time: due polls must not starve submits (nor the reverse) when slots are few.
-  const polls = await duePolls(db, input);
-  const submits = await dueSubmits(db, input);
-  // Interleave, so neither kind starves the other within one claim.
-  const ids: string[] = [];
-  for (let i = 0; ids.length < input.limit && (i < polls.length || i < submits.length); i++) {
-    if (i < polls.length) ids.push(polls[i]!);
-    if (i < submits.length && ids.length < input.limit) ids.push(submits[i]!);
-  }
+export async function claimJobs(
+  db: Executor,
+  input: Pick<ClaimInput, 'owner' | 'leaseMs' | 'now'> & { ids: string[] },
+): Promise<Job[]> {
+  const { ids } = input;
   if (ids.length === 0) return [];
   // MySQL evaluates SET left to right with the new values: the CASEs read status and lease_owner first.
   const claimed = await db
@@ -179,6 +178,12 @@ export async function claimDueJobs(db: Executor, input: ClaimInput): Promise<Job
     .where('lease_owner', '=', input.owner)
     .where('status', '=', 'running')
     .execute();
+}
+
+/** Claims up to `limit` due jobs (dueCandidates, then claimJobs), with no regard to provider limits. */
+export async function claimDueJobs(db: Executor, input: ClaimInput): Promise<Job[]> {
+  const candidates = await dueCandidates(db, input);
+  return claimJobs(db, { ...input, ids: candidates.slice(0, input.limit).map((c) => c.id) });
 }
 
 /**

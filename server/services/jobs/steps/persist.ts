@@ -9,6 +9,9 @@ import type { StoredOutput } from '../settle.ts';
 import { jobParams, updateJob } from '../store.ts';
 import { Abandoned, type StepInput, type StepOutcome } from './step.ts';
 
+/** A store taking longer than this shows the job as `uploading` (80 %) to its watchers. */
+const UPLOADING_SHOWN_AFTER_MS = 500;
+
 /** What persist hands to settle. */
 export interface Persisted {
   stored: StoredOutput[];
@@ -21,7 +24,10 @@ export interface Persisted {
  * be, the job fails with the first error. Progress is written at most once a second.
  */
 export async function persistStep(input: StepInput<PollResult>): Promise<StepOutcome> {
-  const { job, deps, options, signal, owner } = input;
+  const { job, deps, options, owner } = input;
+  // Aborted by the runner (shutdown, lost lease) or when the `uploading` write finds the job gone.
+  const abort = new AbortController();
+  const signal = AbortSignal.any([input.signal, abort.signal]);
   const results = input.carry.results ?? [];
   const params = jobParams(job);
   const paid = (params.n as number | undefined) ?? 1;
@@ -36,65 +42,76 @@ export async function persistStep(input: StepInput<PollResult>): Promise<StepOut
       { status: ['running'], leaseOwner: owner },
     ).then((ok) => {
       if (ok) deps.events.notify(job.id);
+      else abort.abort();
       return ok;
     });
-  if (!(await write(80))) throw new Abandoned();
+  // A store that takes a moment shows as `uploading`; a quick one goes straight to settle, one write
+  // fewer per job. Either way settle is guarded by the lease, and a job canceled meanwhile has what
+  // was stored for it deleted there.
   let lastWrite = Date.now();
-  for (const [index, source] of results.slice(0, paid).entries()) {
-    try {
-      const out = await persist(
-        {
-          storage: deps.storage,
-          tmpDir: options.tmpDir,
-          allowPrivateNetwork: options.allowPrivateNetwork,
-          maxImageBytes: options.maxImageBytes,
-          maxVideoBytes: options.maxVideoBytes,
-        },
-        {
-          source,
-          kind: job.kind,
-          keyFor: keyForOutput({
-            userId: job.user_id,
-            jobId: job.id,
-            index,
-            date: new Date(job.created_at),
-            prefix: options.prefix,
-          }),
-          signal,
-          onProgress: (stage, done, total) => {
-            if (stage !== 'uploading' || !total || Date.now() - lastWrite < 1000) return;
-            lastWrite = Date.now();
-            const share = (index + done / total) / Math.max(1, results.length);
-            void write(80 + Math.floor(share * 19)).catch(() => undefined);
+  const shown = setTimeout(() => {
+    lastWrite = Date.now();
+    void write(80).catch(() => undefined);
+  }, UPLOADING_SHOWN_AFTER_MS);
+  try {
+    for (const [index, source] of results.slice(0, paid).entries()) {
+      try {
+        const out = await persist(
+          {
+            storage: deps.storage,
+            tmpDir: options.tmpDir,
+            allowPrivateNetwork: options.allowPrivateNetwork,
+            maxImageBytes: options.maxImageBytes,
+            maxVideoBytes: options.maxVideoBytes,
           },
-        },
-      );
-      stored.push({
-        id: newId(),
-        kind: job.kind,
-        key: out.key,
-        url: out.url,
-        size: out.size,
-        contentType: out.contentType,
-        sha256: out.sha256,
-        meta: {
-          width: out.width,
-          height: out.height,
-          duration_seconds: out.durationSeconds,
-          provider: job.provider,
-          model: job.model,
-          provider_model: model?.providerModel,
-          seed: params.seed,
-          source_host: out.sourceHost,
-        },
-      });
-    } catch (error) {
-      if (signal.aborted) throw new Abandoned();
-      logger.warn('job: could not store an output', { jobId: job.id, index, error });
-      firstError ??= isAppError(error)
-        ? error
-        : new AppError('STORAGE_UPLOAD_FAILED', 'Could not store the result');
+          {
+            source,
+            kind: job.kind,
+            keyFor: keyForOutput({
+              userId: job.user_id,
+              jobId: job.id,
+              index,
+              date: new Date(job.created_at),
+              prefix: options.prefix,
+            }),
+            signal,
+            onProgress: (stage, done, total) => {
+              if (stage !== 'uploading' || !total || Date.now() - lastWrite < 1000) return;
+              lastWrite = Date.now();
+              const share = (index + done / total) / Math.max(1, results.length);
+              void write(80 + Math.floor(share * 19)).catch(() => undefined);
+            },
+          },
+        );
+        stored.push({
+          id: newId(),
+          kind: job.kind,
+          key: out.key,
+          url: out.url,
+          size: out.size,
+          contentType: out.contentType,
+          sha256: out.sha256,
+          meta: {
+            width: out.width,
+            height: out.height,
+            duration_seconds: out.durationSeconds,
+            provider: job.provider,
+            model: job.model,
+            provider_model: model?.providerModel,
+            seed: params.seed,
+            source_host: out.sourceHost,
+          },
+        });
+      } catch (error) {
+        if (signal.aborted) throw new Abandoned();
+        logger.warn('job: could not store an output', { jobId: job.id, index, error });
+        firstError ??= isAppError(error)
+          ? error
+          : new AppError('STORAGE_UPLOAD_FAILED', 'Could not store the result');
+      }
     }
+  } finally {
+    clearTimeout(shown);
   }
   if (stored.length === 0) {
     const error = firstError ?? new AppError('PROVIDER_FAILED', 'The provider returned no result');

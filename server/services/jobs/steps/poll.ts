@@ -57,7 +57,7 @@ export async function pollStep(input: StepInput): Promise<StepOutcome> {
   const { provider } = found;
   const limit = provider.limits?.query;
   if (limit) {
-    const slot = await deps.limiter.reserve(limit);
+    const slot = input.slot !== undefined ? { ok: true as const, at: input.slot } : await deps.limiter.reserve(limit);
     if (!slot.ok) return { kind: 'wait', until: slot.retryAt };
     const wait = sleepUntil(slot.at, input.now, signal);
     await (input.idle ? input.idle(wait) : wait);
@@ -71,8 +71,8 @@ export async function pollStep(input: StepInput): Promise<StepOutcome> {
     if (isAppError(error) && (error.code === 'CONTENT_REJECTED' || error.code === 'VALIDATION')) throw error;
     if (isAppError(error) && error.code === 'RATE_LIMITED') {
       const until = input.now() + (error.retryAfterMs ?? 5_000);
-      // The whole fleet pauses for a moment (the limit is per second); this job waits as told.
-      if (limit) await deps.limiter.backoff(limit, input.now() + Math.min(1_000, until - input.now()));
+      // The whole fleet pauses for a moment; this job waits as told.
+      if (limit) await deps.limiter.backoff(limit, until);
       return { kind: 'wait', until };
     }
     logger.warn('job: poll failed, will ask again', { jobId: job.id, error });

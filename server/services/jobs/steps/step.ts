@@ -48,6 +48,8 @@ export interface StepInput<C = unknown> {
    * away): the runner may start another step meanwhile. The job stays leased.
    */
   idle?: <T>(wait: Promise<T>) => Promise<T>;
+  /** A provider slot the runner reserved when it claimed the job: this step's request goes out then. */
+  slot?: number;
 }
 
 export type StepName = 'submit' | 'poll' | 'persist' | 'settle';

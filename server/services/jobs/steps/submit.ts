@@ -76,7 +76,7 @@ export async function submitStep(input: StepInput): Promise<StepOutcome> {
   const request = await buildRequest(deps, job);
   const limit = provider.limits?.submit;
   if (limit) {
-    const slot = await deps.limiter.reserve(limit);
+    const slot = input.slot !== undefined ? { ok: true as const, at: input.slot } : await deps.limiter.reserve(limit);
     if (!slot.ok) return requeue(slot.retryAt);
     const wait = sleepUntil(slot.at, input.now, signal);
     await (input.idle ? input.idle(wait) : wait);
@@ -90,8 +90,8 @@ export async function submitStep(input: StepInput): Promise<StepOutcome> {
   } catch (error) {
     if (isAppError(error) && error.code === 'RATE_LIMITED') {
       const until = input.now() + (error.retryAfterMs ?? 5_000);
-      // The whole fleet pauses for a moment (the limit is per second); this job waits as told.
-      if (limit) await deps.limiter.backoff(limit, input.now() + Math.min(1_000, until - input.now()));
+      // The whole fleet pauses for a moment; this job waits as told.
+      if (limit) await deps.limiter.backoff(limit, until);
       return requeue(until);
     }
     if (isAppError(error) && error.reason === UNREACHABLE) {
