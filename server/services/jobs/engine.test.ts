@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../../db/connect.ts';
-import type { Database, NewJob } from '../../../db/schema.ts';
+import type { Database, Job, NewJob } from '../../../db/schema.ts';
 import { testInner } from '../../../test/context.ts';
 import { createTestDb, DIALECTS, type TestDb } from '../../../test/db.ts';
 import { startDashScopeFake } from '../../../test/fakes/dashscope-server.ts';
@@ -15,7 +15,7 @@ import { cancelJob, startGeneration } from '../generation.ts';
 import { newId } from '../ids.ts';
 import { FleetLimiter } from './limiter.ts';
 import type { JobRunner } from './runner.ts';
-import { claimDueJobs, renewLeases } from './store.ts';
+import { claimDueJobs, claimJobs, releaseJob, renewLeases } from './store.ts';
 
 const jobsOf = (db: Kysely<Database>, userId: string) =>
   db.selectFrom('jobs').selectAll().where('user_id', '=', userId).execute();
@@ -37,6 +37,39 @@ describe.each(DIALECTS)('job engine on %s', (dialect) => {
   afterAll(async () => {
     if (other !== t.db) await other?.destroy();
     await t?.destroy();
+  });
+
+  it('a claim that takes every row it read answers those rows as the database now holds them', async () => {
+    const inner = testInner(t.db, { clock: systemClock, env: { DATA_DIR: dataDir } });
+    const user = await signUpUser(inner);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const start = await startGeneration(inner, { kind: 'image', userId: user.id, prompt: `claim ${i}` });
+      if (!start.dryRun) ids.push(start.job.id);
+    }
+    const claimed = (
+      await claimDueJobs(t.db, {
+        owner: 'asclaimed',
+        limit: 10,
+        leaseMs: 5_000,
+        now: Date.now(),
+        userMaxActive: 10,
+      })
+    ).filter((j) => ids.includes(j.id));
+    expect(claimed).toHaveLength(3);
+    const stored = await t.db.selectFrom('jobs').selectAll().where('id', 'in', ids).execute();
+    const byId = (rows: Job[]) => [...rows].sort((a, b) => a.id.localeCompare(b.id));
+    expect(byId(claimed)).toEqual(byId(stored));
+    // A row changed after it was read (here: handed back with a new due time) is not taken on the old read.
+    const [read] = await t.db.selectFrom('jobs').selectAll().where('id', '=', ids[0]!).execute();
+    await releaseJob(t.db, { id: ids[0]!, owner: 'asclaimed', until: Number(read!.next_attempt_at) + 7 });
+    const again = await claimJobs(t.db, {
+      owner: 'other',
+      leaseMs: 5_000,
+      now: Date.now(),
+      jobs: [{ ...read!, lease_until: null }],
+    });
+    expect(again).toEqual([]);
   });
 
   it('renews every lease a process holds in one statement, and names the jobs it lost', async () => {

@@ -27,9 +27,10 @@ export interface FleetLimiterOptions {
 
 /**
  * Provider account limits for the whole fleet, kept in the database (GCRA): the `provider_limits` row
- * of an operation holds the earliest time the next request may go out. Reserving k requests reads it
- * and moves it forward by k intervals with a guarded UPDATE (`where next_at = <what was read>`), so two
- * processes can never hand out the same slot. Requests reserved in the same tick share one round trip;
+ * of an operation holds the earliest time the next request may go out. Reserving k requests moves it
+ * forward by k intervals with a guarded UPDATE (`where next_at = <what was seen>`, or `<= now` when it
+ * was in the past), so two processes can never hand out the same slot; the first try goes on the value
+ * this process last saw, and only a miss reads the row. Requests reserved in the same tick share one round trip;
  * a process that knows the next slot is beyond its horizon answers without asking the database.
  * A 429 pushes the row forward (`backoff`), slowing every process at once.
  */
@@ -39,6 +40,8 @@ export class FleetLimiter {
   private readonly now: () => number;
   /** Per key, the earliest next_at worth asking about: the last one seen (it only moves forward), or later. */
   private readonly known = new Map<string, number>();
+  /** Per key, the next_at this process last read or wrote: a lower bound of the row's value. */
+  private readonly seen = new Map<string, number>();
   private readonly pending = new Map<string, Pending[]>();
   private flushing = false;
   /** Database statements issued (tests and benchmarks). */
@@ -104,6 +107,7 @@ export class FleetLimiter {
       .where('next_at', '<', at)
       .execute();
     this.known.set(limit.key, Math.max(this.known.get(limit.key) ?? 0, at));
+    this.seen.set(limit.key, Math.max(this.seen.get(limit.key) ?? 0, at));
   }
 
   private async flush(): Promise<void> {
@@ -144,14 +148,27 @@ export class FleetLimiter {
     const interval = this.interval(limit);
     const want = notBefore.length;
     const order = notBefore.map((_, i) => i).sort((a, b) => notBefore[a]! - notBefore[b]!);
+    // Several processes asking for a few slots each would each get one, and pay a claim per request:
+    // a batch is granted only when a fair share of the horizon (or all it asks for) is free.
+    const least = Math.min(want, Math.max(1, Math.floor(this.horizonMs / interval / 2)));
+    // First try on the row as this process last saw it (next_at only moves forward, and when the
+    // process was the last to move it the guess is right): one statement instead of two.
+    let guess = this.seen.get(limit.key);
     for (let attempt = 0; attempt < 5; attempt++) {
-      this.statements++;
-      const row = await this.db
-        .selectFrom('provider_limits')
-        .select('next_at')
-        .where('name', '=', limit.key)
-        .executeTakeFirstOrThrow();
-      const seen = Number(row.next_at);
+      let seen: number;
+      if (guess !== undefined) {
+        seen = guess;
+        guess = undefined;
+      } else {
+        this.statements++;
+        const row = await this.db
+          .selectFrom('provider_limits')
+          .select('next_at')
+          .where('name', '=', limit.key)
+          .executeTakeFirstOrThrow();
+        seen = Number(row.next_at);
+        this.seen.set(limit.key, seen);
+      }
       const now = this.now();
       const slots: number[] = [];
       let next = Math.max(seen, now);
@@ -161,24 +178,23 @@ export class FleetLimiter {
         slots.push(at);
         next = at + interval;
       }
-      // Several processes asking for a few slots each would each get one, and pay a claim per request:
-      // a batch is granted only when a fair share of the horizon (or all it asks for) is free.
-      const least = Math.min(want, Math.max(1, Math.floor(this.horizonMs / interval / 2)));
       if (slots.length < least) {
-        // Not worth asking again before enough slots are free.
+        // Not worth asking again before enough slots are free (the row can only be later than seen).
         const enough = Math.ceil(Math.max(seen, now) + (least - 1) * interval);
         this.known.set(limit.key, enough);
         return notBefore.map(() => ({ ok: false, retryAt: enough - this.horizonMs }));
       }
       const until = Math.ceil(next);
       this.statements++;
+      // Slots were counted from max(next_at, now): any next_at up to now gives the same ones.
       const result = await this.db
         .updateTable('provider_limits')
         .set({ next_at: until })
         .where('name', '=', limit.key)
-        .where('next_at', '=', seen)
+        .where('next_at', seen <= now ? '<=' : '=', seen <= now ? now : seen)
         .executeTakeFirst();
       if (affectedRows(result) !== 1) continue; // another process moved it: read again
+      this.seen.set(limit.key, until);
       this.known.set(limit.key, until);
       const answers: Reservation[] = notBefore.map(() => ({ ok: false, retryAt: until - this.horizonMs }));
       for (const [k, at] of slots.entries()) answers[order[k]!] = { ok: true, at: Math.round(at) };

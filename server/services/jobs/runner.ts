@@ -167,7 +167,7 @@ export class JobRunner {
           const granted = await this.grant(candidates, free);
           claimed = await claimJobs(this.deps.db, {
             owner: this.owner,
-            ids: [...granted.keys()],
+            jobs: candidates.filter((c) => granted.has(c.job.id)).map((c) => c.job),
             leaseMs: this.leaseMs,
             now,
           });
@@ -198,10 +198,11 @@ export class JobRunner {
     const limited: { candidate: Candidate; limit: RateLimit }[] = [];
     for (const candidate of candidates) {
       if (granted.size + limited.length >= free) break;
-      const provider = this.deps.providers.get(candidate.provider);
-      const limit = candidate.op === 'submit' ? provider?.limits?.submit : provider?.limits?.query;
+      const { job, op } = candidate;
+      const provider = this.deps.providers.get(job.provider);
+      const limit = op === 'submit' ? provider?.limits?.submit : provider?.limits?.query;
       if (!limit) {
-        granted.set(candidate.id, { op: candidate.op, at: candidate.due });
+        granted.set(job.id, { op, at: job.next_attempt_at });
         continue;
       }
       const blocked = this.deps.limiter.blockedUntil(limit);
@@ -210,11 +211,11 @@ export class JobRunner {
     }
     // Reservations made in one tick share one read and one guarded write per operation.
     const slots = await Promise.all(
-      limited.map(({ candidate, limit }) => this.deps.limiter.reserve(limit, candidate.due)),
+      limited.map(({ candidate, limit }) => this.deps.limiter.reserve(limit, candidate.job.next_attempt_at)),
     );
     for (const [i, slot] of slots.entries()) {
-      const { candidate } = limited[i]!;
-      if (slot.ok) granted.set(candidate.id, { op: candidate.op, at: slot.at });
+      const { job, op } = limited[i]!.candidate;
+      if (slot.ok) granted.set(job.id, { op, at: slot.at });
       else this.nextDue = Math.min(this.nextDue, slot.retryAt);
     }
     return granted;

@@ -67,15 +67,11 @@ export interface ClaimInput {
   userMaxActive: number;
 }
 
-/** A job due for a step, as the claim query sees it before taking it. */
+/** A job due for a step, as the claim query read it before taking it. */
 export interface Candidate {
-  id: string;
-  user_id: string;
-  provider: string;
+  job: Job;
   /** What its first step asks the provider: a submit (no task yet) or a poll. */
   op: 'submit' | 'poll';
-  /** When it falls due (next_attempt_at). */
-  due: number;
 }
 
 /**
@@ -94,10 +90,9 @@ export async function dueCandidates(
   if (input.limit <= 0) return [];
   const { now, limit, userMaxActive } = input;
   const dueBy = Math.max(now, input.dueBy ?? now);
-  const { rows } = await sql<Omit<Candidate, 'due'> & { rn: number; next_attempt_at: number }>`
-    select id, user_id, provider, op, rn, next_attempt_at from (
-      select id, user_id, provider, next_attempt_at,
-        case when provider_task_id is null then 'submit' else 'poll' end as op, 0 as rn
+  const { rows } = await sql<Job & { op: Candidate['op']; rn: number }>`
+    select * from (
+      select jobs.*, case when provider_task_id is null then 'submit' else 'poll' end as op, 0 as rn
       from jobs
       where status = 'running' and next_attempt_at <= ${dueBy}
         and (lease_until is null or lease_until < ${now})
@@ -105,10 +100,10 @@ export async function dueCandidates(
       limit ${limit}
     ) polls
     union all
-    select id, user_id, provider, op, rn, next_attempt_at from (
-      select q.id, q.user_id, q.provider, 'submit' as op, q.rn, q.next_attempt_at
+    select * from (
+      select q.*
       from (
-        select id, user_id, provider, next_attempt_at,
+        select jobs.*, 'submit' as op,
           row_number() over (partition by user_id order by next_attempt_at, id) as rn
         from jobs
         where status = 'queued' and next_attempt_at <= ${dueBy}
@@ -124,37 +119,36 @@ export async function dueCandidates(
       order by q.rn, q.next_attempt_at
       limit ${limit}
     ) submits`.execute(db);
-  const polls = rows.filter((r) => Number(r.rn) === 0);
-  const submits = rows.filter((r) => Number(r.rn) > 0);
+  const toCandidate = ({ op, rn: _, ...job }: Job & { op: Candidate['op']; rn: number }): Candidate => ({
+    job: job as Job,
+    op,
+  });
+  const polls = rows.filter((r) => Number(r.rn) === 0).map(toCandidate);
+  const submits = rows.filter((r) => Number(r.rn) > 0).map(toCandidate);
   // Interleave, so neither kind starves the other when slots are few.
   const out: Candidate[] = [];
   for (let i = 0; i < polls.length || i < submits.length; i++) {
-    for (const r of [polls[i], submits[i]]) {
-      if (r)
-        out.push({
-          id: r.id,
-          user_id: r.user_id,
-          provider: r.provider,
-          op: r.op,
-          due: Number(r.next_attempt_at),
-        });
-    }
+    for (const c of [polls[i], submits[i]]) if (c) out.push(c);
   }
   return out;
 }
 
 /**
- * Takes the given jobs for `owner` unless a live worker holds them. No transaction: a guarded UPDATE
- * takes each row at most once across processes, and the rows read back are the ones this owner won.
- * A fresh claim of a queued job, or of one whose worker died, counts as an attempt; a due poll does not.
+ * Takes the given jobs, as read, for `owner` unless a live worker holds them or they changed since
+ * (each row is guarded by the next_attempt_at read: every hand-back, requeue or settle moves it or the
+ * status). No transaction: a guarded UPDATE takes each row at most once across processes. When every
+ * row was taken, the claimed rows are the ones read with the claim applied (`asClaimed`), with no read
+ * back; otherwise the rows this owner won are read back.
  */
 export async function claimJobs(
   db: Executor,
-  input: Pick<ClaimInput, 'owner' | 'leaseMs' | 'now'> & { ids: string[] },
+  input: Pick<ClaimInput, 'owner' | 'leaseMs' | 'now'> & { jobs: Job[] },
 ): Promise<Job[]> {
-  const { ids } = input;
-  if (ids.length === 0) return [];
+  const { jobs } = input;
+  if (jobs.length === 0) return [];
+  const ids = jobs.map((j) => j.id);
   // MySQL evaluates SET left to right with the new values: the CASEs read status and lease_owner first.
+  // asClaimed below is the same change, made to the rows as read.
   const claimed = await db
     .updateTable('jobs')
     .set((eb) => ({
@@ -167,10 +161,23 @@ export async function claimJobs(
       lease_until: input.now + input.leaseMs,
     }))
     .where('id', 'in', ids)
+    .where((eb) =>
+      eb.or(
+        jobs.map((j) =>
+          eb.and([
+            eb('id', '=', j.id),
+            eb('next_attempt_at', '=', j.next_attempt_at),
+            eb('status', '=', j.status),
+          ]),
+        ),
+      ),
+    )
     .where('status', 'in', ['queued', 'running'])
     .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', input.now)]))
     .executeTakeFirst();
-  if (affectedRows(claimed) === 0) return [];
+  const won = affectedRows(claimed);
+  if (won === 0) return [];
+  if (won === jobs.length) return jobs.map((job) => asClaimed(job, input));
   return db
     .selectFrom('jobs')
     .selectAll()
@@ -180,10 +187,25 @@ export async function claimJobs(
     .execute();
 }
 
+/** A job row as claimJobs' UPDATE leaves it. */
+export function asClaimed(job: Job, input: { owner: string; leaseMs: number; now: number }): Job {
+  const queued = job.status === 'queued';
+  return {
+    ...job,
+    stage: queued ? 'submitting' : job.stage,
+    status_sequence: Number(job.status_sequence) + (queued ? 1 : 0),
+    attempts: Number(job.attempts) + (queued || job.lease_owner !== null ? 1 : 0),
+    started_at: job.started_at ?? input.now,
+    status: 'running',
+    lease_owner: input.owner,
+    lease_until: input.now + input.leaseMs,
+  };
+}
+
 /** Claims up to `limit` due jobs (dueCandidates, then claimJobs), with no regard to provider limits. */
 export async function claimDueJobs(db: Executor, input: ClaimInput): Promise<Job[]> {
   const candidates = await dueCandidates(db, input);
-  return claimJobs(db, { ...input, ids: candidates.slice(0, input.limit).map((c) => c.id) });
+  return claimJobs(db, { ...input, jobs: candidates.slice(0, input.limit).map((c) => c.job) });
 }
 
 /**
