@@ -241,7 +241,7 @@ else {
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'df-bench-gallery-'));
-const env = parseEnv({ DATA_DIR: dir, APP_SECRET: 'bench', LOG_LEVEL: 'warn', DATABASE_URL: url });
+const env = parseEnv({ DATA_DIR: dir, APP_SECRET: 'bench-gallery-secret-bench-gallery-secret', LOG_LEVEL: 'warn', DATABASE_URL: url });
 const inner = createInnerContext(env, db, systemClock);
 const server = await startTestServer(inner);
 
