@@ -191,7 +191,7 @@ export class FleetLimiter {
         .updateTable('provider_limits')
         .set({ next_at: until })
         .where('name', '=', limit.key)
-        .where('next_at', seen <= now ? '<=' : '=', seen <= now ? now : seen)
+        .where('next_at', seen <= now ? '<=' : '=', Math.max(seen, now))
         .executeTakeFirst();
       if (affectedRows(result) !== 1) continue; // another process moved it: read again
       this.seen.set(limit.key, until);

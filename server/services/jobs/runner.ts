@@ -27,7 +27,7 @@ export type RunnerDeps = Omit<StepDeps, 'limiter'> & { limiter?: FleetLimiter };
 
 export interface RunnerOptions
   extends Partial<Omit<StepOptions, 'prefix' | 'tmpDir' | 'allowPrivateNetwork'>> {
-  /** Steps in progress at once in this process (WORKER_CONCURRENCY). Waiting jobs hold none. */
+  /** Steps in progress at once in this process (WORKER_CONCURRENCY). Jobs waiting on a provider hold none. */
   concurrency: number;
   prefix: string;
   tmpDir: string;
@@ -54,6 +54,8 @@ export interface RunnerOptions
 interface Held {
   job: Job;
   controller: AbortController;
+  /** Holds one of the WORKER_CONCURRENCY step places now (not while waiting for its time or slot). */
+  working: boolean;
 }
 
 /**
@@ -66,8 +68,10 @@ interface Held {
 export class JobRunner {
   readonly owner: string;
   private readonly held = new Map<string, Held>();
-  /** Steps working now (held jobs minus those idling for a rate-limit slot). */
+  /** Steps working now: held jobs minus those waiting for their due time, a slot or a place. */
   private busy = 0;
+  /** Jobs waiting for a step place (all WORKER_CONCURRENCY are working). */
+  private readonly queue: (() => void)[] = [];
   private readonly work = new Set<Promise<void>>();
   private running = false;
   private loop: Promise<void> | null = null;
@@ -91,7 +95,7 @@ export class JobRunner {
   stepsRun = 0;
   /** Empty claims in a row: an idle runner looks less often (up to 4 × idlePollMs). */
   private emptyClaims = 0;
-  /** The last claim filled every free slot, so more work is likely due. */
+  /** The last claim took as many jobs as it asked for, so more work is likely due. */
   private saturated = false;
 
   constructor(
@@ -139,7 +143,7 @@ export class JobRunner {
     this.unsubscribe?.();
   }
 
-  /** Jobs this runner holds now (steps in progress). */
+  /** Jobs this runner holds now (steps in progress, and jobs claimed a moment before their turn). */
   get activeCount(): number {
     return this.held.size;
   }
@@ -150,21 +154,32 @@ export class JobRunner {
     else this.woken = true;
   }
 
+  /**
+   * How many jobs the next claim may take: the free step places, plus as many again for jobs that
+   * will wait a moment anyway (due within the look-ahead, or for their provider slot), so that one
+   * claim serves the next second's steps. Never more than four times WORKER_CONCURRENCY held at once.
+   */
+  private claimRoom(): number {
+    const { concurrency } = this.options;
+    const free = concurrency - this.busy - this.queue.length;
+    return Math.max(0, Math.min(free + concurrency, 4 * concurrency - this.held.size));
+  }
+
   private async run(): Promise<void> {
     while (this.running) {
-      const free = this.options.concurrency - this.busy;
+      const room = this.claimRoom();
       let claimed: Job[] = [];
-      if (free > 0) {
+      if (room > 0) {
         try {
           const now = this.now();
           if (this.nextDue <= now) this.nextDue = Number.POSITIVE_INFINITY;
           const candidates = await dueCandidates(this.deps.db, {
-            limit: free,
+            limit: room,
             now,
             dueBy: now + this.lookaheadMs,
             userMaxActive: this.userMaxActive,
           });
-          const granted = await this.grant(candidates, free);
+          const granted = await this.grant(candidates, room);
           claimed = await claimJobs(this.deps.db, {
             owner: this.owner,
             jobs: candidates.filter((c) => granted.has(c.job.id)).map((c) => c.job),
@@ -177,27 +192,25 @@ export class JobRunner {
         }
       }
       this.emptyClaims = claimed.length > 0 || this.held.size > 0 ? 0 : this.emptyClaims + 1;
-      this.saturated = free > 0 && claimed.length === free;
+      this.saturated = room > 0 && claimed.length === room;
       if (!this.running) break;
-      // Claim again when: a job was queued here, a job handed back here falls due, a slot frees after a
+      // Claim again when: a job was queued here, a job handed back here falls due, room frees after a
       // full claim, or (for work other processes made due) every idlePollMs.
-      if (this.saturated && this.options.concurrency - this.busy >= Math.ceil(this.options.concurrency / 2)) {
-        continue;
-      }
+      if (this.saturated && this.claimRoom() >= this.options.concurrency) continue;
       await this.sleep();
     }
   }
 
   /**
-   * Which candidates to claim: at most `free`, and of those whose first step asks a rate-limited
+   * Which candidates to claim: at most `room`, and of those whose first step asks a rate-limited
    * provider, only the ones a slot was reserved for (one limiter round trip per operation). The rest
    * stay due in the database, unclaimed, and this runner looks again when their slots come.
    */
-  private async grant(candidates: Candidate[], free: number): Promise<Map<string, Slot | undefined>> {
+  private async grant(candidates: Candidate[], room: number): Promise<Map<string, Slot | undefined>> {
     const granted = new Map<string, Slot | undefined>();
     const limited: { candidate: Candidate; limit: RateLimit }[] = [];
     for (const candidate of candidates) {
-      if (granted.size + limited.length >= free) break;
+      if (granted.size + limited.length >= room) break;
       const { job, op } = candidate;
       const provider = this.deps.providers.get(job.provider);
       const limit = op === 'submit' ? provider?.limits?.submit : provider?.limits?.query;
@@ -241,42 +254,55 @@ export class JobRunner {
 
   private spawn(job: Job, slot: Slot | undefined): void {
     const controller = new AbortController();
-    this.held.set(job.id, { job, controller });
-    this.busy++;
+    const held: Held = { job, controller, working: false };
+    this.held.set(job.id, held);
     this.deps.events.notify(job.id);
-    const work = this.drive(job, controller.signal, slot)
+    const work = this.drive(held, slot)
       .catch((error) => logger.error('runner: could not settle job', { jobId: job.id, error }))
       .finally(() => {
+        if (held.working) this.leave(held);
         this.held.delete(job.id);
-        this.busy--;
         this.work.delete(work);
-        // More work was due at the last claim: claim again once half the slots are free (one claim for
-        // several jobs rather than one per finished step).
-        if (
-          this.saturated &&
-          this.options.concurrency - this.busy >= Math.ceil(this.options.concurrency / 2)
-        ) {
-          this.poke();
-        }
+        // More work was due at the last claim: claim again once there is room for a claim's worth
+        // (one claim for several jobs rather than one per finished step).
+        if (this.saturated && this.claimRoom() >= this.options.concurrency) this.poke();
       });
     this.work.add(work);
   }
 
+  /** Takes a step place, waiting for one when all WORKER_CONCURRENCY are working. */
+  private async enter(held: Held): Promise<void> {
+    if (this.busy < this.options.concurrency && this.queue.length === 0) this.busy++;
+    else await new Promise<void>((resolve) => this.queue.push(resolve));
+    held.working = true;
+    if (held.controller.signal.aborted) throw new Abandoned();
+  }
+
+  /** Gives a step place back, to the longest-waiting job if any. */
+  private leave(held: Held): void {
+    held.working = false;
+    const next = this.queue.shift();
+    if (next) next();
+    else this.busy--;
+  }
+
   /** Runs the job's steps until one says wait, done or fail, and applies that outcome. */
-  private async drive(job: Job, signal: AbortSignal, reserved: Slot | undefined): Promise<void> {
+  private async drive(held: Held, reserved: Slot | undefined): Promise<void> {
+    const { job } = held;
+    const { signal } = held.controller;
     let step: StepName = firstStep(job);
     let carry: unknown;
     // The slot reserved at the claim is for the first step's provider request (when it is still the
     // operation it was reserved for: the job may have moved on between the read and the claim).
     let slot = reserved && (reserved.op === 'submit') === (step === 'submit') ? reserved.at : undefined;
     // Claimed a moment early (with the next moment's due jobs, in one claim): start when due.
-    if (job.next_attempt_at > this.now()) {
-      try {
-        await this.idle(sleepUntil(job.next_attempt_at, this.now, signal));
-      } catch {
-        return this.handBack(job);
-      }
+    try {
+      if (job.next_attempt_at > this.now()) await sleepUntil(job.next_attempt_at, this.now, signal);
+      await this.enter(held);
+    } catch {
+      return this.handBack(job);
     }
+    const idle = <T>(wait: Promise<T>) => this.idle(held, wait);
     let outcome: StepOutcome;
     for (;;) {
       this.stepsRun++;
@@ -289,7 +315,7 @@ export class JobRunner {
           deps: this.deps,
           options: this.stepOptions,
           carry,
-          idle: this.idle,
+          idle,
           slot,
         });
         slot = undefined;
@@ -325,16 +351,15 @@ export class JobRunner {
     }
   }
 
-  /** Lets another step start while this one waits (for a rate-limit slot). */
-  private readonly idle = async <T>(wait: Promise<T>): Promise<T> => {
-    this.busy--;
-    if (this.saturated) this.poke();
+  /** Lets another step start while this one waits (for a rate-limit slot), then takes a place again. */
+  private async idle<T>(held: Held, wait: Promise<T>): Promise<T> {
+    this.leave(held);
     try {
       return await wait;
     } finally {
-      this.busy++;
+      await this.enter(held);
     }
-  };
+  }
 
   /** Gives the lease back at once (shutdown, lost lease), so another worker resumes without waiting it out. */
   private async handBack(job: Job): Promise<void> {

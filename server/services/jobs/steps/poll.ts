@@ -57,7 +57,8 @@ export async function pollStep(input: StepInput): Promise<StepOutcome> {
   const { provider } = found;
   const limit = provider.limits?.query;
   if (limit) {
-    const slot = input.slot !== undefined ? { ok: true as const, at: input.slot } : await deps.limiter.reserve(limit);
+    const slot =
+      input.slot !== undefined ? { ok: true as const, at: input.slot } : await deps.limiter.reserve(limit);
     if (!slot.ok) return { kind: 'wait', until: slot.retryAt };
     const wait = sleepUntil(slot.at, input.now, signal);
     await (input.idle ? input.idle(wait) : wait);

@@ -76,7 +76,8 @@ export async function submitStep(input: StepInput): Promise<StepOutcome> {
   const request = await buildRequest(deps, job);
   const limit = provider.limits?.submit;
   if (limit) {
-    const slot = input.slot !== undefined ? { ok: true as const, at: input.slot } : await deps.limiter.reserve(limit);
+    const slot =
+      input.slot !== undefined ? { ok: true as const, at: input.slot } : await deps.limiter.reserve(limit);
     if (!slot.ok) return requeue(slot.retryAt);
     const wait = sleepUntil(slot.at, input.now, signal);
     await (input.idle ? input.idle(wait) : wait);
