@@ -144,6 +144,26 @@ describe.each(DIALECTS)('job engine on %s', (dialect) => {
     }
   });
 
+  it('a reservation after another process moved the limit costs one statement on MySQL', async () => {
+    const limit = { key: `test:${dialect}:moved`, perSecond: 50 };
+    const a = new FleetLimiter(t.db);
+    const b = new FleetLimiter(other);
+    expect((await a.reserve(limit)).ok).toBe(true);
+    expect((await b.reserve(limit)).ok).toBe(true);
+    const before = a.statements;
+    const slot = await a.reserve(limit);
+    expect(slot.ok).toBe(true);
+    // MySQL: one UPDATE relative to the row, which reports the value it found; SQLite (one process in
+    // production): the guess misses, so a read and a guarded write follow.
+    expect(a.statements - before).toBe(dialect === 'mysql' ? 1 : 3);
+    const row = await t.db
+      .selectFrom('provider_limits')
+      .select('next_at')
+      .where('name', '=', limit.key)
+      .executeTakeFirstOrThrow();
+    if (slot.ok) expect(Number(row.next_at)).toBeGreaterThanOrEqual(slot.at + 1000 / (50 * 0.85) - 1);
+  });
+
   it('two runners on separate connections stay under the account limits together, one submit per job', async () => {
     const fake = await startDashScopeFake({
       scenario: { latencyMs: 300 },

@@ -1,5 +1,5 @@
-import type { Kysely } from 'kysely';
-import { affectedRows } from '../../../db/dialect.ts';
+import { type Kysely, sql } from 'kysely';
+import { affectedRows, dialectOf } from '../../../db/dialect.ts';
 import type { Database } from '../../../db/schema.ts';
 import type { RateLimit } from '../../providers/provider.ts';
 
@@ -151,7 +151,12 @@ export class FleetLimiter {
     // Several processes asking for a few slots each would each get one, and pay a claim per request:
     // a batch is granted only when a fair share of the horizon (or all it asks for) is free.
     const least = Math.min(want, Math.max(1, Math.floor(this.horizonMs / interval / 2)));
-    // First try on the row as this process last saw it (next_at only moves forward, and when the
+    if (dialectOf(this.db) === 'mysql') {
+      const answers = await this.takeAtOnce(limit, notBefore, order, least);
+      if (answers) return answers;
+    }
+    // Read the row, count the slots from it, and move it with an UPDATE guarded on what was read.
+    // The first try goes on the value this process last saw (next_at only moves forward, and when the
     // process was the last to move it the guess is right): one statement instead of two.
     let guess = this.seen.get(limit.key);
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -201,5 +206,66 @@ export class FleetLimiter {
       return answers;
     }
     return notBefore.map(() => ({ ok: false, retryAt: this.now() + interval }));
+  }
+
+  /**
+   * MySQL: the reservation in one statement whatever other processes did since this one last looked.
+   * The UPDATE moves the row relative to its own value (`greatest(next_at, now)` on) and hands the
+   * value it found back through LAST_INSERT_ID(expr), which the server reports with the UPDATE's
+   * result; the slots follow from it exactly as the statement counted them. It asks for as many slots
+   * as fit after the value last seen (a lower bound) and takes all or none: none (the row moved on
+   * further) falls back to the read and guarded write; too few even then is a refusal with no
+   * statement at all.
+   */
+  private async takeAtOnce(
+    limit: RateLimit,
+    notBefore: number[],
+    order: number[],
+    least: number,
+  ): Promise<Reservation[] | null> {
+    const interval = this.interval(limit);
+    const now = this.now();
+    const horizon = now + this.horizonMs;
+    const slotsFrom = (base: number, count = order.length) => {
+      const slots: number[] = [];
+      let next = base;
+      for (const i of order.slice(0, count)) {
+        const at = Math.max(next, notBefore[i]!);
+        if (at > horizon) break;
+        slots.push(at);
+        next = at + interval;
+      }
+      return slots;
+    };
+    const floor = this.seen.get(limit.key) ?? 0;
+    const k = slotsFrom(Math.max(floor, now)).length;
+    if (k < least) {
+      const enough = Math.ceil(Math.max(floor, now) + (least - 1) * interval);
+      this.known.set(limit.key, enough);
+      return notBefore.map(() => ({ ok: false, retryAt: enough - this.horizonMs }));
+    }
+    // The last of k slots, one interval apart from greatest(next_at, now) and none before its job's
+    // due time: greatest(base + (k-1)·interval, max over i of notBefore_i + (k-1-i)·interval).
+    const due = Math.max(...order.slice(0, k).map((i, n) => notBefore[i]! + (k - 1 - n) * interval));
+    const spread = (k - 1) * interval;
+    await this.ensureRow(limit.key);
+    this.statements++;
+    const result = await sql`
+      update provider_limits
+      set next_at = ceil(greatest(greatest(last_insert_id(next_at), ${now}) + ${spread}, ${due}) + ${interval})
+      where name = ${limit.key} and greatest(greatest(next_at, ${now}) + ${spread}, ${due}) <= ${horizon}`.execute(
+      this.db,
+    );
+    if (Number(result.numAffectedRows ?? 0) !== 1) return null;
+    const found = Number(result.insertId ?? 0);
+    const slots = slotsFrom(Math.max(found, now), k);
+    if (slots.length === 0) return null;
+    const until = Math.ceil(slots[slots.length - 1]! + interval);
+    // A lower bound of the row (the server's arithmetic may round a millisecond the other way).
+    this.seen.set(limit.key, until - 1);
+    this.known.set(limit.key, until - 1);
+    const answers: Reservation[] = notBefore.map(() => ({ ok: false, retryAt: until - this.horizonMs }));
+    for (const [n, at] of slots.entries()) answers[order[n]!] = { ok: true, at: Math.round(at) };
+    return answers;
   }
 }
