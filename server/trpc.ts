@@ -2,8 +2,11 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import superjson from 'superjson';
 import { ZodError } from 'zod';
 import { APP_CODES, type AppCode, AppError, isAppCode } from '../shared/errors.ts';
+import { MAX_BATCH_SIZE } from '../shared/limits.ts';
 import { type Context, withEffectiveRole } from './context.ts';
 import { logger } from './logger.ts';
+
+export { MAX_BATCH_SIZE };
 
 const REQUEST_ERRORS = new Set<TRPCError['code']>([
   'BAD_REQUEST',
@@ -31,9 +34,6 @@ const tooShortPassword = (error: ZodError): boolean =>
   error.issues.some(
     (i) => i.code === 'too_small' && ['password', 'newPassword'].includes(String(i.path.at(-1) ?? '')),
   );
-
-/** The most calls one HTTP request may batch (the adapter's maxBatchSize; the SPA's batch link sends fewer). */
-export const MAX_BATCH_SIZE = 10;
 
 const t = initTRPC.context<Context>().create({
   transformer: superjson,

@@ -1,6 +1,7 @@
 import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink } from '@trpc/client';
 import superjson from 'superjson';
 import type { AppRouter } from '../server/routers/index.ts';
+import { MAX_BATCH_SIZE } from './limits.ts';
 
 export type { AppRouter };
 
@@ -40,6 +41,7 @@ export function createClient(options: ClientOptions) {
         false: httpBatchLink({
           url: `${base}/trpc`,
           transformer: superjson,
+          maxItems: MAX_BATCH_SIZE,
           headers: () => ({ authorization }),
         }),
       }),

@@ -6,3 +6,6 @@ export const PASSWORD_MIN_LENGTH = 8;
 export const PROMPT_MAX_LENGTH = 2000;
 export const NEGATIVE_PROMPT_MAX_LENGTH = 500;
 export const SEED_MAX = 2_147_483_647;
+
+/** The most calls one HTTP request may batch: the server refuses more (BATCH_TOO_LARGE); clients send at most this. */
+export const MAX_BATCH_SIZE = 10;

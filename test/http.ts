@@ -4,6 +4,7 @@ import superjson from 'superjson';
 import { type AppOptions, createApp } from '../server/app.ts';
 import type { InnerContext } from '../server/context.ts';
 import type { AppRouter } from '../server/routers/index.ts';
+import { MAX_BATCH_SIZE } from '../shared/limits.ts';
 
 /** The real express app on a random loopback port. */
 export async function startTestServer(inner: InnerContext, options: AppOptions = {}) {
@@ -29,6 +30,7 @@ export function httpClient(baseUrl: string, options: { token?: string; cookies?:
       httpBatchLink({
         url: `${baseUrl}/trpc`,
         transformer: superjson,
+        maxItems: MAX_BATCH_SIZE,
         headers: () => ({
           ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
           ...(cookies.size ? { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') } : {}),

@@ -11,6 +11,7 @@ import {
 import { createTRPCContext } from '@trpc/tanstack-react-query';
 import superjson from 'superjson';
 import type { AppRouter } from '../../server/routers/index.ts';
+import { MAX_BATCH_SIZE } from '../../shared/limits.ts';
 
 /** `TRPCProvider` wraps the app; `useTRPC()` gives typed queryOptions / mutationOptions / subscriptionOptions. */
 export const { TRPCProvider, useTRPC, useTRPCClient } = createTRPCContext<AppRouter>();
@@ -59,7 +60,7 @@ export function makeTrpcClient(baseUrl = '/trpc') {
         false: splitLink({
           condition: (op) => op.type === 'mutation',
           true: httpLink({ url: baseUrl, transformer: superjson }),
-          false: httpBatchLink({ url: baseUrl, transformer: superjson, maxItems: 10 }),
+          false: httpBatchLink({ url: baseUrl, transformer: superjson, maxItems: MAX_BATCH_SIZE }),
         }),
       }),
     ],
