@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
-import { affectedRows, parseJson } from '../../../db/dialect.ts';
+import { affectedRows, forceIndex, parseJson } from '../../../db/dialect.ts';
 import { toPage } from '../../../db/paging.ts';
-import type { Job, JobOutput, JobStage, JobUpdate, NewJob } from '../../../db/schema.ts';
+import type { Job, JobOutput, JobUpdate, NewJob } from '../../../db/schema.ts';
 import type { Executor } from '../../../db/transaction.ts';
 
 export const FINAL_STATUSES = ['succeeded', 'failed', 'canceled'] as const;
@@ -148,34 +148,25 @@ export async function claimJobs(
   if (jobs.length === 0) return [];
   const ids = jobs.map((j) => j.id);
   // MySQL evaluates SET left to right with the new values: the CASEs read status and lease_owner first.
-  // asClaimed below is the same change, made to the rows as read.
-  const claimed = await db
-    .updateTable('jobs')
-    .set((eb) => ({
-      stage: sql<JobStage>`case when status = 'queued' then 'submitting' else stage end`,
-      status_sequence: sql<number>`status_sequence + case when status = 'queued' then 1 else 0 end`,
-      attempts: sql<number>`attempts + case when status = 'queued' or lease_owner is not null then 1 else 0 end`,
-      started_at: eb.fn.coalesce('started_at', eb.val(input.now)),
-      status: 'running',
-      lease_owner: input.owner,
-      lease_until: input.now + input.leaseMs,
-    }))
-    .where('id', 'in', ids)
-    .where((eb) =>
-      eb.or(
-        jobs.map((j) =>
-          eb.and([
-            eb('id', '=', j.id),
-            eb('next_attempt_at', '=', j.next_attempt_at),
-            eb('status', '=', j.status),
-          ]),
-        ),
-      ),
-    )
-    .where('status', 'in', ['queued', 'running'])
-    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', input.now)]))
-    .executeTakeFirst();
-  const won = affectedRows(claimed);
+  // asClaimed below is the same change, made to the rows as read. The primary key is forced on MySQL:
+  // a range over a status index would take gap locks that deadlock with concurrent job inserts.
+  const guards = jobs.map(
+    (j) => sql`(id = ${j.id} and next_attempt_at = ${j.next_attempt_at} and status = ${j.status})`,
+  );
+  const claimed = await sql`
+    update jobs ${forceIndex(db, 'primary')}
+    set stage = case when status = 'queued' then 'submitting' else stage end,
+      status_sequence = status_sequence + case when status = 'queued' then 1 else 0 end,
+      attempts = attempts + case when status = 'queued' or lease_owner is not null then 1 else 0 end,
+      started_at = coalesce(started_at, ${input.now}),
+      status = 'running',
+      lease_owner = ${input.owner},
+      lease_until = ${input.now + input.leaseMs}
+    where id in (${sql.join(ids)}) and (${sql.join(guards, sql` or `)})
+      and status in ('queued', 'running') and (lease_until is null or lease_until < ${input.now})`.execute(
+    db,
+  );
+  const won = Number(claimed.numAffectedRows ?? 0);
   if (won === 0) return [];
   if (won === jobs.length) return jobs.map((job) => asClaimed(job, input));
   return db
