@@ -175,8 +175,9 @@ describe.each(DIALECTS)('pipeline steps, one at a time, on %s', (dialect) => {
     expect(old).toMatchObject({ kind: 'fail', code: 'PROVIDER_TIMEOUT' });
   });
 
-  it('persist then settle: the result is stored, the job succeeds once, and a second settle is a no-op', async () => {
-    const job = await claimedJob();
+  /** A job submitted, handed back, claimed again and polled until its task succeeded. */
+  async function finishedTask(prompt?: string): Promise<{ job: Job; reclaimed: Job; result: PollResult }> {
+    const job = await claimedJob(prompt);
     const submitted = await submitStep(input(job));
     if (submitted.kind !== 'wait') throw new Error('expected wait');
     const taskId = String(submitted.patch?.provider_task_id);
@@ -196,15 +197,20 @@ describe.each(DIALECTS)('pipeline steps, one at a time, on %s', (dialect) => {
       const outcome = await pollStep(input(reclaimed!));
       if (outcome.kind === 'next') result = outcome.carry as PollResult;
     }
-    const persisted = await persistStep(input(reclaimed!, result!));
+    return { job, reclaimed: reclaimed!, result: result! };
+  }
+
+  it('persist then settle: the result is stored, the job succeeds once, and a second settle is a no-op', async () => {
+    const { job, reclaimed, result } = await finishedTask();
+    const persisted = await persistStep(input(reclaimed, result));
     expect(persisted).toMatchObject({ kind: 'next', step: 'settle' });
     if (persisted.kind !== 'next') throw new Error('expected next');
     const carry = persisted.carry as Persisted;
     expect(carry.stored).toHaveLength(1);
     // A quick store goes straight to settle: no `uploading` write for watchers to miss.
     expect((await findJob(t.db, job.id))?.stage).toBe('generating');
-    expect(await settleStep(input(reclaimed!, carry))).toEqual({ kind: 'done' });
-    expect(await settleStep(input(reclaimed!, carry))).toEqual({ kind: 'done' });
+    expect(await settleStep(input(reclaimed, carry))).toEqual({ kind: 'done' });
+    expect(await settleStep(input(reclaimed, carry))).toEqual({ kind: 'done' });
     const row = await findJob(t.db, job.id);
     expect(row).toMatchObject({ status: 'succeeded', lease_owner: null, progress: 100 });
     const outputs = await t.db.selectFrom('job_outputs').selectAll().where('job_id', '=', job.id).execute();
@@ -215,24 +221,7 @@ describe.each(DIALECTS)('pipeline steps, one at a time, on %s', (dialect) => {
   });
 
   it('persist: a store that takes a moment shows the job as uploading to its watchers', async () => {
-    const job = await claimedJob('a slow kite');
-    const submitted = await submitStep(input(job));
-    if (submitted.kind !== 'wait') throw new Error('expected wait');
-    await releaseJob(t.db, { id: job.id, owner: OWNER, until: 0, patch: submitted.patch });
-    const [reclaimed] = (
-      await claimDueJobs(t.db, {
-        owner: OWNER,
-        limit: 50,
-        leaseMs: 60_000,
-        now: Date.now(),
-        userMaxActive: 10,
-      })
-    ).filter((j) => j.id === job.id);
-    let result: PollResult | undefined;
-    for (let i = 0; i < 5 && !result; i++) {
-      const outcome = await pollStep(input(reclaimed!));
-      if (outcome.kind === 'next') result = outcome.carry as PollResult;
-    }
+    const { job, reclaimed, result } = await finishedTask('a slow kite');
     const slow = Object.create(deps.storage) as StepDeps['storage'];
     let stageDuringPut: string | undefined;
     slow.put = async (put) => {
@@ -240,7 +229,7 @@ describe.each(DIALECTS)('pipeline steps, one at a time, on %s', (dialect) => {
       stageDuringPut = (await findJob(t.db, job.id))?.stage;
       return deps.storage.put(put);
     };
-    const persisted = await persistStep({ ...input(reclaimed!, result!), deps: { ...deps, storage: slow } });
+    const persisted = await persistStep({ ...input(reclaimed, result), deps: { ...deps, storage: slow } });
     expect(persisted).toMatchObject({ kind: 'next', step: 'settle' });
     expect(stageDuringPut).toBe('uploading');
     expect((await findJob(t.db, job.id))?.progress).toBe(80);
