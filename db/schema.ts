@@ -100,6 +100,8 @@ export interface JobOutputsTable {
   meta: JsonText;
   created_at: Millis;
   deleted_at: Millis | null;
+  /** The job's prompt, copied when the output is stored: a gallery page reads no jobs row. */
+  prompt: string;
   /** The prompt normalised for search (server/services/search-text.ts); null until indexed. */
   search_text: string | null;
   /** 1 once the output's grams are in output_search_grams; new rows start at 0. */

@@ -15,12 +15,16 @@ import { newId } from './ids.ts';
 import { listOutputs } from './outputs.ts';
 import { gramsOf, parseQuery, searchTextOf } from './search-text.ts';
 
-/** A succeeded job with one stored output, written as the runner leaves them (not yet search-indexed). */
+/**
+ * A succeeded job with one stored output, written as the runner leaves them (not yet search-indexed).
+ * `promptCopy: false` writes the row as the schema before job_outputs.prompt had it.
+ */
 async function insertOutput(
   db: Kysely<Database>,
   userId: string,
   prompt: string,
   kind: 'image' | 'video' = 'image',
+  { promptCopy = true } = {},
 ): Promise<string> {
   const jobId = newId();
   const outputId = newId();
@@ -31,10 +35,10 @@ async function insertOutput(
       2, 0, 1, 0, ${now})`.execute(db);
   const ext = kind === 'image' ? 'png' : 'mp4';
   await sql`insert into job_outputs (id, job_id, user_id, kind, oss_url, oss_path, size, content_type, sha256,
-      meta, created_at)
+      meta, created_at ${promptCopy ? sql`, prompt` : sql``})
     values (${outputId}, ${jobId}, ${userId}, ${kind}, ${`/files/o/${outputId}.${ext}`}, ${`o/${outputId}.${ext}`},
       10, ${kind === 'image' ? 'image/png' : 'video/mp4'}, ${'0'.repeat(64)}, '{"provider":"demo","model":"m"}',
-      ${now})`.execute(db);
+      ${now} ${promptCopy ? sql`, ${prompt}` : sql``})`.execute(db);
   return outputId;
 }
 
@@ -248,8 +252,8 @@ describe.each(DIALECTS)('the search migration on %s', (dialect) => {
       const userId = newId();
       await sql`insert into users (id, email, password_hash, role, credit_balance, created_at)
         values (${userId}, ${`${userId}@example.com`}, 'x', 'user', 0, 0)`.execute(db);
-      const old = await insertOutput(db, userId, '红灯笼 Lanterns');
-      const gone = await insertOutput(db, userId, '灯笼 deleted');
+      const old = await insertOutput(db, userId, '红灯笼 Lanterns', 'image', { promptCopy: false });
+      const gone = await insertOutput(db, userId, '灯笼 deleted', 'image', { promptCopy: false });
       await sql`update job_outputs set deleted_at = 1 where id = ${gone}`.execute(db);
 
       await migrateToLatest(db);
@@ -279,6 +283,50 @@ describe.each(DIALECTS)('the search migration on %s', (dialect) => {
         .where('search_indexed', '=', 0)
         .execute();
       expect(pending).toEqual([]);
+    } finally {
+      await destroy();
+    }
+  });
+});
+
+describe.each(DIALECTS)('the gallery layout migration on %s', (dialect) => {
+  it("copies each job's prompt into its outputs and keeps ids unique", async () => {
+    const names = Object.keys(migrations).sort();
+    const before = names[names.indexOf('2026-12-01-14-03-job-outputs-by-user') - 1]!;
+    const { db, destroy } = await databaseUpTo(dialect, before);
+    try {
+      const userIds = [newId(), newId()];
+      for (const userId of userIds) {
+        await sql`insert into users (id, email, password_hash, role, credit_balance, created_at)
+          values (${userId}, ${`${userId}@example.com`}, 'x', 'user', 0, 0)`.execute(db);
+      }
+      const made: { id: string; prompt: string }[] = [];
+      for (let i = 0; i < 7; i += 1) {
+        const prompt = `第${i}盏灯笼 lantern ${i}`;
+        made.push({
+          id: await insertOutput(db, userIds[i % 2]!, prompt, 'image', { promptCopy: false }),
+          prompt,
+        });
+      }
+
+      await migrateToLatest(db);
+
+      const rows = await db.selectFrom('job_outputs').select(['id', 'prompt']).orderBy('id').execute();
+      expect(rows).toEqual(made);
+      // The listing now reads the copy: the same prompts, newest first, without a jobs row.
+      const page = await listOutputs(db, { userId: userIds[0]!, limit: 10 });
+      expect(page.items.map((o) => o.prompt)).toEqual(
+        made
+          .filter((_, i) => i % 2 === 0)
+          .map((o) => o.prompt)
+          .reverse(),
+      );
+      // id stays unique whatever the primary key is.
+      const again = sql`insert into job_outputs (id, job_id, user_id, kind, oss_url, oss_path, size,
+          content_type, sha256, meta, created_at, prompt)
+        select id, job_id, ${userIds[1]!}, kind, oss_url, ${'o/another.png'}, size, content_type, sha256, meta,
+          created_at, prompt from job_outputs where id = ${made[0]!.id}`;
+      await expect(again.execute(db)).rejects.toThrow();
     } finally {
       await destroy();
     }

@@ -18,21 +18,18 @@ export interface ListOutputsInput {
   commonPostings?: number;
 }
 
-type OutputWithPrompt = JobOutput & { prompt: string };
-
 /**
- * The user's live outputs, newest first, with the prompt of their job; id cursor. Each filter is one
- * index range (job_outputs_user_live_idx / job_outputs_user_kind_idx); a search goes through the gram
- * index (searchOutputs).
+ * The user's live outputs, newest first (each with its job's prompt, copied into the row); id cursor. Each
+ * filter is one index range (job_outputs_user_live_idx / job_outputs_user_kind_idx) over rows stored
+ * together on MySQL (primary key user_id, id); a search goes through the gram index (searchOutputs).
  */
 export async function listOutputs(
   db: Kysely<Database>,
   input: ListOutputsInput,
-): Promise<{ items: OutputWithPrompt[]; nextCursor: string | null }> {
+): Promise<{ items: JobOutput[]; nextCursor: string | null }> {
   if (input.q) return searchOutputs(db, { ...input, q: input.q });
-  const { rows } = await sql<OutputWithPrompt>`
-    select o.*, j.prompt
-    from job_outputs o ${forceIndex(db, liveIndex(input.kind))} join jobs j on j.id = o.job_id
+  const { rows } = await sql<JobOutput>`
+    select o.* from job_outputs o ${forceIndex(db, liveIndex(input.kind))}
     where o.user_id = ${input.userId} and o.deleted_at is null
       ${input.kind ? sql`and o.kind = ${input.kind}` : sql``}
       ${input.cursor ? sql`and o.id < ${input.cursor}` : sql``}
@@ -59,10 +56,9 @@ export async function indexOutputsForSearch(db: Kysely<Database>, userId: string
   for (;;) {
     const rows = await db
       .selectFrom('job_outputs')
-      .innerJoin('jobs', 'jobs.id', 'job_outputs.job_id')
-      .select(['job_outputs.id', 'job_outputs.deleted_at', 'jobs.prompt'])
-      .where('job_outputs.user_id', '=', userId)
-      .where('job_outputs.search_indexed', '=', 0)
+      .select(['id', 'deleted_at', 'prompt'])
+      .where('user_id', '=', userId)
+      .where('search_indexed', '=', 0)
       .limit(INDEX_BATCH)
       .execute();
     if (rows.length === 0) return indexed;
@@ -83,6 +79,7 @@ export async function indexOutputsForSearch(db: Kysely<Database>, userId: string
         await trx
           .updateTable('job_outputs')
           .set({ search_text: searchTextOf(row.prompt), search_indexed: 1 })
+          .where('user_id', '=', userId)
           .where('id', '=', row.id)
           .execute();
       }
@@ -107,7 +104,7 @@ const gramWhere = (c: GramCondition) =>
 async function searchOutputs(
   db: Kysely<Database>,
   input: ListOutputsInput & { q: string },
-): Promise<{ items: OutputWithPrompt[]; nextCursor: string | null }> {
+): Promise<{ items: JobOutput[]; nextCursor: string | null }> {
   const query = parseQuery(input.q);
   if (!query) return { items: [], nextCursor: null };
   await indexOutputsForSearch(db, input.userId);
@@ -150,9 +147,8 @@ async function searchOutputs(
   const wanted = input.limit + 1;
   if (!driver) {
     // Every term common: the user's newest live outputs, checked in order, stop early.
-    const { rows } = await sql<OutputWithPrompt>`
-      select o.*, j.prompt
-      from job_outputs o ${forceIndex(db, liveIndex(input.kind))} join jobs j on j.id = o.job_id
+    const { rows } = await sql<JobOutput>`
+      select o.* from job_outputs o ${forceIndex(db, liveIndex(input.kind))}
       where ${filters} ${input.cursor ? sql`and o.id < ${input.cursor}` : sql``}
       order by o.id desc limit ${wanted}`.execute(db);
     return toPage(rows, input.limit, (o) => o.id);
@@ -161,7 +157,7 @@ async function searchOutputs(
   // Postings newest first, a batch at a time from the gram index alone (a prefix can name several words
   // of one prompt: distinct), then those outputs checked by primary key, newest first, stopping when the
   // page is full. Batches grow when few candidates pass (a kind with few outputs, deleted ones).
-  const found: OutputWithPrompt[] = [];
+  const found: JobOutput[] = [];
   let before = input.cursor ?? null;
   let batch = wanted * 2;
   while (found.length < wanted) {
@@ -171,8 +167,8 @@ async function searchOutputs(
         ${before ? sql`and g.output_id < ${before}` : sql``}
       order by g.output_id desc limit ${batch}`.execute(db);
     if (postings.length === 0) break;
-    const { rows } = await sql<OutputWithPrompt>`
-      select o.*, j.prompt from job_outputs o ${forceIndex(db, 'primary')} join jobs j on j.id = o.job_id
+    const { rows } = await sql<JobOutput>`
+      select o.* from job_outputs o ${forceIndex(db, 'primary')}
       where o.id in (${sql.join(postings.map((p) => p.id))}) and ${filters}
       order by o.id desc limit ${wanted - found.length}`.execute(db);
     found.push(...rows);
@@ -205,7 +201,12 @@ export async function deleteOutput(
       reason: 'STORAGE_DELETE_FAILED',
     });
   }
-  await db.updateTable('job_outputs').set({ deleted_at: input.now }).where('id', '=', output.id).execute();
+  await db
+    .updateTable('job_outputs')
+    .set({ deleted_at: input.now })
+    .where('user_id', '=', input.userId)
+    .where('id', '=', output.id)
+    .execute();
   // Search skips deleted rows anyway; dropping their grams keeps the postings short.
   const grams = output.search_text === null ? [] : gramsOf(output.search_text);
   if (grams.length > 0) {
