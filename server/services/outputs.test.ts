@@ -214,6 +214,78 @@ describe.each(DIALECTS)('outputs.list search on %s', (dialect) => {
     expect(await appCodeOf(search(alice, { q: '%_%' }))).toBe('VALIDATION');
     expect(await appCodeOf(search(alice, { q: 42 as unknown as string }))).toBe('VALIDATION');
   });
+
+  it('answers like a plain filter of the prompts, for every kind of query, cursor and threshold', async () => {
+    const user = await signUpUser(inner);
+    const subjects = ['红灯笼', '灯塔', '一只橘猫', '灯笼节的夜市', '竹林'];
+    const scenes = ['paper lanterns', 'a lantern festival', 'quiet river', 'lamp light', 'river boats'];
+    const styles = ['水彩', 'watercolor', 'oil painting', '油画'];
+    const made: { id: string; prompt: string; kind: 'image' | 'video'; deleted: boolean }[] = [];
+    for (let i = 0; i < 60; i += 1) {
+      const prompt = `${subjects[i % 5]}，${scenes[(i * 3) % 5]}, ${styles[(i * 7) % 4]}`;
+      const kind = i % 4 === 1 ? 'video' : 'image';
+      made.push({ id: await insertOutput(t.db, user.id, prompt, kind), prompt, kind, deleted: false });
+    }
+    await search(user, { q: '灯' }); // indexes them
+    for (const gone of [made[7]!, made[20]!, made[41]!]) {
+      await callerFor(inner, user).outputs.delete({ id: gone.id });
+      gone.deleted = true;
+    }
+    const newestFirst = [...made].reverse();
+    const expected = (
+      q: string,
+      kind: 'image' | 'video' | undefined,
+      cursor: string | undefined,
+      limit: number,
+    ) => {
+      const patterns = parseQuery(q)!.patterns.map((p) => p.slice(1, -1));
+      const all = newestFirst.filter(
+        (o) =>
+          !o.deleted &&
+          (!kind || o.kind === kind) &&
+          (!cursor || o.id < cursor) &&
+          patterns.every((p) => searchTextOf(o.prompt).includes(p)),
+      );
+      return {
+        ids: all.slice(0, limit).map((o) => o.id),
+        nextCursor: all.length > limit ? all[limit - 1]!.id : null,
+      };
+    };
+    const queries = [
+      '灯笼',
+      '灯',
+      'lantern',
+      '灯笼 watercolor',
+      '灯笼节',
+      'river 水彩',
+      '猫 lamp',
+      'zeppelin',
+    ];
+    for (const q of queries) {
+      for (const kind of [undefined, 'image', 'video'] as const) {
+        for (const commonPostings of [undefined, 1, 5, 12]) {
+          for (const cursor of [undefined, made[44]!.id, made[13]!.id]) {
+            const limit = 4;
+            const page = await listOutputs(t.db, {
+              userId: user.id,
+              limit,
+              q,
+              ...(kind ? { kind } : {}),
+              ...(cursor ? { cursor } : {}),
+              ...(commonPostings ? { commonPostings } : {}),
+            });
+            const want = expected(q, kind, cursor, limit);
+            const label = `${q} ${kind} ${commonPostings} ${cursor}`;
+            expect(
+              page.items.map((o) => o.id),
+              label,
+            ).toEqual(want.ids);
+            expect(page.nextCursor, label).toBe(want.nextCursor);
+          }
+        }
+      }
+    }
+  });
 });
 
 /** A database migrated up to (and including) `last`, so a test can write rows the old schema had. */

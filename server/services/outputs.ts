@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { forceIndex } from '../../db/dialect.ts';
+import { forceIndex, straightJoin } from '../../db/dialect.ts';
 import { toPage } from '../../db/paging.ts';
 import type { Database, JobOutput } from '../../db/schema.ts';
 import { inTransaction } from '../../db/transaction.ts';
@@ -89,17 +89,87 @@ export async function indexOutputsForSearch(db: Kysely<Database>, userId: string
   }
 }
 
-/** From this many postings a gram is "common": counting further would cost more than it tells. */
+/** From this many postings a gram is "common": reading further would cost more than it tells. */
 const COMMON_POSTINGS = 1000;
+/** Candidates whose rows are read at once, at most (the first read takes a page's worth). */
+const MAX_ROW_BATCH = 2000;
 
 const gramWhere = (c: GramCondition) =>
   'gram' in c ? sql`g.gram = ${c.gram}` : sql`g.gram >= ${c.from} and g.gram < ${c.to}`;
 
+interface SearchStats {
+  /** Outputs of the user not indexed yet. */
+  pending: boolean;
+  /** Per condition: its postings (output ids, below the cursor), or null when it has `cap` or more. */
+  postings: (string[] | null)[];
+  /** Live outputs of the asked kind below the cursor, counted up to `cap`. */
+  ofKind: number;
+}
+
 /**
- * Search by prompt. Rare terms drive from the most selective gram's postings (newest first); when every
- * term is common, matches are dense, so the user's newest outputs are read in order instead. Either way
- * each candidate is checked against every term on job_outputs.search_text, the kind and deleted_at, until
- * a page is full.
+ * One statement for what a search must know before it reads rows: whether outputs wait to be indexed,
+ * each condition's postings when they are fewer than `cap` (read from the gram index alone), and how many
+ * outputs of the asked kind there are.
+ */
+async function searchStats(
+  db: Kysely<Database>,
+  input: ListOutputsInput,
+  conditions: GramCondition[],
+  cap: number,
+): Promise<SearchStats> {
+  const postingsOf = conditions.map(
+    (c, i) => sql`(select group_concat(t.id) from (
+        select g.output_id as id from output_search_grams g
+        where g.user_id = ${input.userId} and ${gramWhere(c)}
+          ${input.cursor ? sql`and g.output_id < ${input.cursor}` : sql``}
+        limit ${cap}
+      ) t) as ${sql.ref(`c${i}`)}`,
+  );
+  const ofKind = input.kind
+    ? sql`(select count(*) from (
+        select 1 as one from job_outputs o ${forceIndex(db, liveIndex(input.kind))}
+        where o.user_id = ${input.userId} and o.deleted_at is null and o.kind = ${input.kind}
+          ${input.cursor ? sql`and o.id < ${input.cursor}` : sql``}
+        limit ${cap}
+      ) k)`
+    : sql`0`;
+  const { rows } = await sql<Record<string, string | number | null>>`
+    select
+      (select count(*) from (
+        select 1 as one from job_outputs o
+        where o.user_id = ${input.userId} and o.search_indexed = 0 limit 1
+      ) p) as pending,
+      ${ofKind} as of_kind,
+      ${sql.join(postingsOf)}`.execute(db);
+  const row = rows[0] ?? {};
+  return {
+    pending: Number(row.pending ?? 0) > 0,
+    postings: conditions.map((_, i) => {
+      const list = row[`c${i}`];
+      const ids = typeof list === 'string' && list !== '' ? list.split(',') : [];
+      return ids.length >= cap ? null : ids;
+    }),
+    ofKind: Number(row.of_kind ?? 0),
+  };
+}
+
+/** The outputs in every list, newest first. */
+const intersect = (lists: string[][]): string[] => {
+  const [shortest, ...others] = [...lists].sort((a, b) => a.length - b.length);
+  const sets = others.map((list) => new Set(list));
+  return [...new Set(shortest)]
+    .filter((id) => sets.every((set) => set.has(id)))
+    .sort()
+    .reverse();
+};
+
+/**
+ * Search by prompt. A lone exact gram (a two-character CJK term such as 灯笼) reads its postings newest
+ * first with their rows, stopping when the page is full. Otherwise one statement (searchStats) gives each
+ * rare condition's postings, and their intersection is the candidates, read by primary key a page at a
+ * time; when every condition is common, matches are dense, so the user's newest outputs are read in order
+ * instead, as they are when the asked kind has fewer outputs than there are candidates. Every row is
+ * checked against every term on job_outputs.search_text, the kind and deleted_at.
  */
 async function searchOutputs(
   db: Kysely<Database>,
@@ -107,37 +177,7 @@ async function searchOutputs(
 ): Promise<{ items: JobOutput[]; nextCursor: string | null }> {
   const query = parseQuery(input.q);
   if (!query) return { items: [], nextCursor: null };
-  await indexOutputsForSearch(db, input.userId);
-
-  // One exact gram (a two-character CJK term such as 灯笼) needs no estimate: its postings are the answer.
   const cap = input.commonPostings ?? COMMON_POSTINGS;
-  let driver: GramCondition | null = query.conditions[0]!;
-  if (query.conditions.length > 1 || !('gram' in driver) || input.kind || cap <= 1) {
-    const counts = await Promise.all(
-      query.conditions.map(async (c) => {
-        const { rows } = await sql<{ n: number | string }>`
-          select count(*) as n from (
-            select 1 as one from output_search_grams g
-            where g.user_id = ${input.userId} and ${gramWhere(c)} limit ${cap}
-          ) t`.execute(db);
-        return Number(rows[0]?.n ?? 0);
-      }),
-    );
-    const smallest = Math.min(...counts);
-    if (smallest === 0) return { items: [], nextCursor: null };
-    driver = smallest >= cap ? null : query.conditions[counts.indexOf(smallest)]!;
-    if (driver && input.kind) {
-      // "Videos" of a user with few videos: reading those few beats reading the term's postings.
-      const { rows } = await sql<{ n: number | string }>`
-        select count(*) as n from (
-          select 1 as one from job_outputs o ${forceIndex(db, liveIndex(input.kind))}
-          where o.user_id = ${input.userId} and o.deleted_at is null and o.kind = ${input.kind}
-          limit ${smallest}
-        ) t`.execute(db);
-      if (Number(rows[0]?.n ?? 0) < smallest) driver = null;
-    }
-  }
-
   const checks = sql.join(
     query.patterns.map((p) => sql`o.search_text like ${p}`),
     sql` and `,
@@ -145,8 +185,35 @@ async function searchOutputs(
   const filters = sql`o.user_id = ${input.userId} and o.deleted_at is null
     ${input.kind ? sql`and o.kind = ${input.kind}` : sql``} and ${checks}`;
   const wanted = input.limit + 1;
-  if (!driver) {
-    // Every term common: the user's newest live outputs, checked in order, stop early.
+
+  const lone = query.conditions.length === 1 ? query.conditions[0]! : null;
+  if (lone && 'gram' in lone && !input.kind && cap > 1) {
+    // Its postings are the answer. Outputs waiting to be indexed are looked for alongside (there rarely
+    // are any); when there were, the page is read again.
+    const page = () =>
+      sql<JobOutput>`
+      select o.* from output_search_grams g ${straightJoin(db)} job_outputs o
+        on o.user_id = g.user_id and o.id = g.output_id
+      where g.user_id = ${input.userId} and g.gram = ${lone.gram}
+        ${input.cursor ? sql`and g.output_id < ${input.cursor}` : sql``} and ${filters}
+      order by g.output_id desc limit ${wanted}`.execute(db);
+    const [indexed, first] = await Promise.all([indexOutputsForSearch(db, input.userId), page()]);
+    const { rows } = indexed > 0 ? await page() : first;
+    return toPage(rows, input.limit, (o) => o.id);
+  }
+
+  let stats = await searchStats(db, input, query.conditions, cap);
+  if (stats.pending) {
+    await indexOutputsForSearch(db, input.userId);
+    stats = await searchStats(db, input, query.conditions, cap);
+  }
+  if (stats.postings.some((list) => list?.length === 0)) return { items: [], nextCursor: null };
+  const rare = stats.postings.filter((list) => list !== null);
+  const candidates = rare.length > 0 ? intersect(rare) : null;
+  if (candidates?.length === 0) return { items: [], nextCursor: null };
+
+  // "Videos" of a user with few videos: reading those few beats reading the candidates.
+  if (!candidates || (input.kind && stats.ofKind < candidates.length)) {
     const { rows } = await sql<JobOutput>`
       select o.* from job_outputs o ${forceIndex(db, liveIndex(input.kind))}
       where ${filters} ${input.cursor ? sql`and o.id < ${input.cursor}` : sql``}
@@ -154,27 +221,19 @@ async function searchOutputs(
     return toPage(rows, input.limit, (o) => o.id);
   }
 
-  // Postings newest first, a batch at a time from the gram index alone (a prefix can name several words
-  // of one prompt: distinct), then those outputs checked by primary key, newest first, stopping when the
-  // page is full. Batches grow when few candidates pass (a kind with few outputs, deleted ones).
+  // Candidates hold every term's grams, so nearly all pass: a page's worth first, then larger batches.
   const found: JobOutput[] = [];
-  let before = input.cursor ?? null;
-  let batch = wanted * 2;
-  while (found.length < wanted) {
-    const { rows: postings } = await sql<{ id: string }>`
-      select ${'gram' in driver ? sql`` : sql`distinct`} g.output_id as id from output_search_grams g
-      where g.user_id = ${input.userId} and ${gramWhere(driver)}
-        ${before ? sql`and g.output_id < ${before}` : sql``}
-      order by g.output_id desc limit ${batch}`.execute(db);
-    if (postings.length === 0) break;
+  let from = 0;
+  let batch = wanted;
+  while (found.length < wanted && from < candidates.length) {
+    const ids = candidates.slice(from, from + batch);
     const { rows } = await sql<JobOutput>`
       select o.* from job_outputs o ${forceIndex(db, 'primary')}
-      where o.id in (${sql.join(postings.map((p) => p.id))}) and ${filters}
+      where o.id in (${sql.join(ids)}) and ${filters}
       order by o.id desc limit ${wanted - found.length}`.execute(db);
     found.push(...rows);
-    if (postings.length < batch) break;
-    before = postings.at(-1)!.id;
-    batch = Math.min(batch * 4, 2000);
+    from += ids.length;
+    batch = Math.min(batch * 4, MAX_ROW_BATCH);
   }
   return toPage(found, input.limit, (o) => o.id);
 }
