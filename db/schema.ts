@@ -204,4 +204,9 @@ export type Job = Selectable<JobsTable>;
 export type NewJob = Insertable<JobsTable>;
 export type JobUpdate = Updateable<JobsTable>;
 export type JobOutput = Selectable<JobOutputsTable>;
+/** The columns an output's view is made of (outputView): what gallery listings read, not the whole row. */
+export type ListedOutput = Pick<
+  JobOutput,
+  'id' | 'job_id' | 'kind' | 'oss_path' | 'size' | 'content_type' | 'meta' | 'created_at' | 'prompt'
+>;
 export type LedgerRow = Selectable<CreditLedgerTable>;

@@ -251,8 +251,11 @@ describe.each(DIALECTS)('outputs.list search on %s', (dialect) => {
         nextCursor: all.length > limit ? all[limit - 1]!.id : null,
       };
     };
+    // 灯笼 is one gram; riv and 竹 cover one gram each (river, 竹林); 灯 and lantern several.
     const queries = [
       '灯笼',
+      'riv',
+      '竹',
       '灯',
       'lantern',
       '灯笼 watercolor',
@@ -284,6 +287,17 @@ describe.each(DIALECTS)('outputs.list search on %s', (dialect) => {
           }
         }
       }
+    }
+    // Stored after the last search: a lone gram, a prefix of one gram and a prefix of none yet (zep) index
+    // it before answering.
+    for (const q of ['riv', '灯笼', 'zep']) {
+      const prompt = `红灯笼 river ${q}`;
+      const id = await insertOutput(t.db, user.id, prompt);
+      made.push({ id, prompt, kind: 'image', deleted: false });
+      newestFirst.unshift(made.at(-1)!);
+      const page = await listOutputs(t.db, { userId: user.id, limit: 4, q });
+      expect(page.items.map((o) => o.id)).toEqual(expected(q, undefined, undefined, 4).ids);
+      expect(page.items[0]?.id).toBe(id);
     }
   });
 });

@@ -1,7 +1,7 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { forceIndex, straightJoin } from '../../db/dialect.ts';
 import { toPage } from '../../db/paging.ts';
-import type { Database, JobOutput } from '../../db/schema.ts';
+import type { Database, ListedOutput } from '../../db/schema.ts';
 import { inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../shared/errors.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -18,6 +18,11 @@ export interface ListOutputsInput {
   commonPostings?: number;
 }
 
+/** The columns of ListedOutput: what a view is made of, not the whole row. */
+const LISTED_COLUMNS = sql.raw(
+  'o.id, o.job_id, o.kind, o.oss_path, o.size, o.content_type, o.meta, o.created_at, o.prompt',
+);
+
 /**
  * The user's live outputs, newest first (each with its job's prompt, copied into the row); id cursor. Each
  * filter is one index range (job_outputs_user_live_idx / job_outputs_user_kind_idx) over rows stored
@@ -26,10 +31,10 @@ export interface ListOutputsInput {
 export async function listOutputs(
   db: Kysely<Database>,
   input: ListOutputsInput,
-): Promise<{ items: JobOutput[]; nextCursor: string | null }> {
+): Promise<{ items: ListedOutput[]; nextCursor: string | null }> {
   if (input.q) return searchOutputs(db, { ...input, q: input.q });
-  const { rows } = await sql<JobOutput>`
-    select o.* from job_outputs o ${forceIndex(db, liveIndex(input.kind))}
+  const { rows } = await sql<ListedOutput>`
+    select ${LISTED_COLUMNS} from job_outputs o ${forceIndex(db, liveIndex(input.kind))}
     where o.user_id = ${input.userId} and o.deleted_at is null
       ${input.kind ? sql`and o.kind = ${input.kind}` : sql``}
       ${input.cursor ? sql`and o.id < ${input.cursor}` : sql``}
@@ -97,6 +102,10 @@ const MAX_ROW_BATCH = 2000;
 const gramWhere = (c: GramCondition) =>
   'gram' in c ? sql`g.gram = ${c.gram}` : sql`g.gram >= ${c.from} and g.gram < ${c.to}`;
 
+/** 1 when outputs of the user wait to be indexed (one look at job_outputs_search_pending_idx), else 0. */
+const pendingOf = (userId: string) =>
+  sql`exists (select 1 from job_outputs p where p.user_id = ${userId} and p.search_indexed = 0)`;
+
 interface SearchStats {
   /** Outputs of the user not indexed yet. */
   pending: boolean;
@@ -104,27 +113,42 @@ interface SearchStats {
   postings: (string[] | null)[];
   /** Live outputs of the asked kind below the cursor, counted up to `cap`. */
   ofKind: number;
+  /** With `oneGram`: the first gram the lone prefix covers, and whether it covers more. */
+  grams?: { first: string | null; more: boolean };
 }
 
 /**
  * One statement for what a search must know before it reads rows: whether outputs wait to be indexed,
  * each condition's postings when they are fewer than `cap` (read from the gram index alone), and how many
- * outputs of the asked kind there are.
+ * outputs of the asked kind there are. With `oneGram` (a lone prefix condition), also whether the prefix
+ * covers a single gram ("lantern" may index only "lanterns": two index dives), in which case its
+ * postings are not read.
  */
 async function searchStats(
   db: Kysely<Database>,
   input: ListOutputsInput,
   conditions: GramCondition[],
   cap: number,
+  oneGram?: { from: string; to: string },
 ): Promise<SearchStats> {
-  const postingsOf = conditions.map(
-    (c, i) => sql`(select group_concat(t.id) from (
+  const minGram = (above: RawBuilder<unknown> | null) =>
+    oneGram
+      ? sql`(select min(g.gram) from output_search_grams g
+          where g.user_id = ${input.userId} and g.gram < ${oneGram.to}
+            and ${above ? sql`g.gram > ${above}` : sql`g.gram >= ${oneGram.from}`})`
+      : sql`null`;
+  const first = minGram(null);
+  const next = minGram(first);
+  const postingsOf = conditions.map((c, i) => {
+    const list = sql`(select group_concat(t.id) from (
         select g.output_id as id from output_search_grams g
         where g.user_id = ${input.userId} and ${gramWhere(c)}
           ${input.cursor ? sql`and g.output_id < ${input.cursor}` : sql``}
         limit ${cap}
-      ) t) as ${sql.ref(`c${i}`)}`,
-  );
+      ) t)`;
+    const value = oneGram ? sql`case when ${next} is null then null else ${list} end` : list;
+    return sql`, ${value} as ${sql.ref(`c${i}`)}`;
+  });
   const ofKind = input.kind
     ? sql`(select count(*) from (
         select 1 as one from job_outputs o ${forceIndex(db, liveIndex(input.kind))}
@@ -134,13 +158,8 @@ async function searchStats(
       ) k)`
     : sql`0`;
   const { rows } = await sql<Record<string, string | number | null>>`
-    select
-      (select count(*) from (
-        select 1 as one from job_outputs o
-        where o.user_id = ${input.userId} and o.search_indexed = 0 limit 1
-      ) p) as pending,
-      ${ofKind} as of_kind,
-      ${sql.join(postingsOf)}`.execute(db);
+    select ${pendingOf(input.userId)} as pending, ${ofKind} as of_kind, ${first} as first, ${next} as next
+      ${sql.join(postingsOf, sql``)}`.execute(db);
   const row = rows[0] ?? {};
   return {
     pending: Number(row.pending ?? 0) > 0,
@@ -150,6 +169,9 @@ async function searchStats(
       return ids.length >= cap ? null : ids;
     }),
     ofKind: Number(row.of_kind ?? 0),
+    ...(oneGram
+      ? { grams: { first: typeof row.first === 'string' ? row.first : null, more: row.next != null } }
+      : {}),
   };
 }
 
@@ -164,17 +186,18 @@ const intersect = (lists: string[][]): string[] => {
 };
 
 /**
- * Search by prompt. A lone exact gram (a two-character CJK term such as 灯笼) reads its postings newest
- * first with their rows, stopping when the page is full. Otherwise one statement (searchStats) gives each
- * rare condition's postings, and their intersection is the candidates, read by primary key a page at a
- * time; when every condition is common, matches are dense, so the user's newest outputs are read in order
- * instead, as they are when the asked kind has fewer outputs than there are candidates. Every row is
- * checked against every term on job_outputs.search_text, the kind and deleted_at.
+ * Search by prompt. A lone term that is one gram (灯笼; or a word or character that starts only one
+ * indexed word, such as lantern → lanterns) reads that gram's postings newest first with their rows,
+ * stopping when the page is full. Otherwise one statement (searchStats) gives each rare condition's
+ * postings, and their intersection is the candidates, read by primary key a page at a time; when every
+ * condition is common, matches are dense, so the user's newest outputs are read in order instead, as they
+ * are when the asked kind has fewer outputs than there are candidates. Every row is checked against every
+ * term on job_outputs.search_text, the kind and deleted_at.
  */
 async function searchOutputs(
   db: Kysely<Database>,
   input: ListOutputsInput & { q: string },
-): Promise<{ items: JobOutput[]; nextCursor: string | null }> {
+): Promise<{ items: ListedOutput[]; nextCursor: string | null }> {
   const query = parseQuery(input.q);
   if (!query) return { items: [], nextCursor: null };
   const cap = input.commonPostings ?? COMMON_POSTINGS;
@@ -185,50 +208,67 @@ async function searchOutputs(
   const filters = sql`o.user_id = ${input.userId} and o.deleted_at is null
     ${input.kind ? sql`and o.kind = ${input.kind}` : sql``} and ${checks}`;
   const wanted = input.limit + 1;
+  const none = { items: [], nextCursor: null };
 
-  const lone = query.conditions.length === 1 ? query.conditions[0]! : null;
-  if (lone && 'gram' in lone && !input.kind && cap > 1) {
-    // Its postings are the answer. Outputs waiting to be indexed are looked for alongside (there rarely
-    // are any); when there were, the page is read again.
+  // One gram's postings are the answer. Each row also says whether outputs wait to be indexed, unless
+  // that is known already; when they do, they are indexed and the page is read again.
+  const onePage = async (gram: string, pendingKnown: boolean) => {
     const page = () =>
-      sql<JobOutput>`
-      select o.* from output_search_grams g ${straightJoin(db)} job_outputs o
-        on o.user_id = g.user_id and o.id = g.output_id
-      where g.user_id = ${input.userId} and g.gram = ${lone.gram}
-        ${input.cursor ? sql`and g.output_id < ${input.cursor}` : sql``} and ${filters}
-      order by g.output_id desc limit ${wanted}`.execute(db);
-    const [indexed, first] = await Promise.all([indexOutputsForSearch(db, input.userId), page()]);
-    const { rows } = indexed > 0 ? await page() : first;
-    return toPage(rows, input.limit, (o) => o.id);
-  }
+      sql<ListedOutput & { pending: number | string }>`
+        select ${LISTED_COLUMNS}, ${pendingKnown ? sql`0` : pendingOf(input.userId)} as pending
+        from output_search_grams g ${straightJoin(db)} job_outputs o
+          on o.user_id = g.user_id and o.id = g.output_id
+        where g.user_id = ${input.userId} and g.gram = ${gram}
+          ${input.cursor ? sql`and g.output_id < ${input.cursor}` : sql``} and ${filters}
+        order by g.output_id desc limit ${wanted}`.execute(db);
+    let { rows } = await page();
+    const pending =
+      !pendingKnown &&
+      (rows.length > 0 ? Number(rows[0]!.pending) > 0 : (await searchStats(db, input, [], cap)).pending);
+    if (pending) {
+      await indexOutputsForSearch(db, input.userId);
+      ({ rows } = await page());
+    }
+    return toPage(
+      rows.map(({ pending: _, ...row }) => row),
+      input.limit,
+      (o) => o.id,
+    );
+  };
+  const [lone] = query.conditions;
+  const alone = lone && query.conditions.length === 1 && !input.kind && cap > 1 ? lone : undefined;
+  if (alone && 'gram' in alone) return onePage(alone.gram, false);
 
-  let stats = await searchStats(db, input, query.conditions, cap);
+  const prefix = alone && !('gram' in alone) ? alone : undefined;
+  let stats = await searchStats(db, input, query.conditions, cap, prefix);
   if (stats.pending) {
     await indexOutputsForSearch(db, input.userId);
-    stats = await searchStats(db, input, query.conditions, cap);
+    stats = await searchStats(db, input, query.conditions, cap, prefix);
   }
-  if (stats.postings.some((list) => list?.length === 0)) return { items: [], nextCursor: null };
+  if (stats.grams?.first === null) return none;
+  if (stats.grams?.first && !stats.grams.more) return onePage(stats.grams.first, true);
+  if (stats.postings.some((list) => list?.length === 0)) return none;
   const rare = stats.postings.filter((list) => list !== null);
   const candidates = rare.length > 0 ? intersect(rare) : null;
-  if (candidates?.length === 0) return { items: [], nextCursor: null };
+  if (candidates?.length === 0) return none;
 
   // "Videos" of a user with few videos: reading those few beats reading the candidates.
   if (!candidates || (input.kind && stats.ofKind < candidates.length)) {
-    const { rows } = await sql<JobOutput>`
-      select o.* from job_outputs o ${forceIndex(db, liveIndex(input.kind))}
+    const { rows } = await sql<ListedOutput>`
+      select ${LISTED_COLUMNS} from job_outputs o ${forceIndex(db, liveIndex(input.kind))}
       where ${filters} ${input.cursor ? sql`and o.id < ${input.cursor}` : sql``}
       order by o.id desc limit ${wanted}`.execute(db);
     return toPage(rows, input.limit, (o) => o.id);
   }
 
   // Candidates hold every term's grams, so nearly all pass: a page's worth first, then larger batches.
-  const found: JobOutput[] = [];
+  const found: ListedOutput[] = [];
   let from = 0;
   let batch = wanted;
   while (found.length < wanted && from < candidates.length) {
     const ids = candidates.slice(from, from + batch);
-    const { rows } = await sql<JobOutput>`
-      select o.* from job_outputs o ${forceIndex(db, 'primary')}
+    const { rows } = await sql<ListedOutput>`
+      select ${LISTED_COLUMNS} from job_outputs o ${forceIndex(db, 'primary')}
       where o.id in (${sql.join(ids)}) and ${filters}
       order by o.id desc limit ${wanted - found.length}`.execute(db);
     found.push(...rows);
