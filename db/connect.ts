@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, MysqlDialect, SqliteDialect } from 'kysely';
+import { CompiledQuery, Kysely, MysqlDialect, SqliteDialect } from 'kysely';
 import { createPool, type SslOptions } from 'mysql2';
 import type { Database } from './schema.ts';
 
@@ -81,6 +81,10 @@ export function connect(options: ConnectOptions): Kysely<Database> {
           supportBigNumbers: true,
           timezone: 'Z',
         }),
+        // Search reads a term's postings as one GROUP_CONCAT (up to 1,000 ids); MySQL's default cuts at 1 KB.
+        onCreateConnection: async (connection) => {
+          await connection.executeQuery(CompiledQuery.raw('set session group_concat_max_len = 1048576'));
+        },
       }),
     });
   }

@@ -47,3 +47,10 @@ export function isRetryableTxError(error: unknown): boolean {
  */
 export const forceIndex = (db: Kysely<any>, index: string): RawBuilder<unknown> =>
   dialectOf(db) === 'mysql' ? sql.raw(`force index (${index})`) : sql``;
+
+/**
+ * A join that keeps the tables in the order written: the left one drives (MySQL STRAIGHT_JOIN; SQLite's
+ * CROSS JOIN, which its planner never reorders).
+ */
+export const straightJoin = (db: Kysely<any>): RawBuilder<unknown> =>
+  sql.raw(dialectOf(db) === 'mysql' ? 'straight_join' : 'cross join');

@@ -100,6 +100,8 @@ export interface JobOutputsTable {
   meta: JsonText;
   created_at: Millis;
   deleted_at: Millis | null;
+  /** The job's prompt, copied when the output is stored: a gallery page reads no jobs row. */
+  prompt: string;
   /** The prompt normalised for search (server/services/search-text.ts); null until indexed. */
   search_text: string | null;
   /** 1 once the output's grams are in output_search_grams; new rows start at 0. */
@@ -202,4 +204,9 @@ export type Job = Selectable<JobsTable>;
 export type NewJob = Insertable<JobsTable>;
 export type JobUpdate = Updateable<JobsTable>;
 export type JobOutput = Selectable<JobOutputsTable>;
+/** The columns an output's view is made of (outputView): what gallery listings read, not the whole row. */
+export type ListedOutput = Pick<
+  JobOutput,
+  'id' | 'job_id' | 'kind' | 'oss_path' | 'size' | 'content_type' | 'meta' | 'created_at' | 'prompt'
+>;
 export type LedgerRow = Selectable<CreditLedgerTable>;

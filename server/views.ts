@@ -1,5 +1,5 @@
 import { parseJson } from '../db/dialect.ts';
-import type { Job, JobOutput, LedgerRow, User } from '../db/schema.ts';
+import type { Job, LedgerRow, ListedOutput, User } from '../db/schema.ts';
 import type { UserView } from '../shared/schemas/auth.ts';
 import type { JobView, OutputMeta, OutputView } from '../shared/schemas/generation.ts';
 import type { Storage } from './storage/storage.ts';
@@ -69,9 +69,9 @@ export const jobView = (j: Job): JobView => ({
 
 /**
  * An output with URLs a browser can use now (signed when private), made from the stored key, and the
- * prompt of its job (callers pass the job's prompt or select it with the row).
+ * prompt of its job (copied into the row when the output was stored).
  */
-export const outputView = (storage: Storage, o: JobOutput, prompt: string): OutputView => {
+export const outputView = (storage: Storage, o: ListedOutput): OutputView => {
   const ext = o.oss_path.split('.').pop() ?? 'bin';
   return {
     id: o.id,
@@ -84,7 +84,7 @@ export const outputView = (storage: Storage, o: JobOutput, prompt: string): Outp
     size: o.size,
     contentType: o.content_type,
     meta: parseJson<OutputMeta>(o.meta),
-    prompt,
+    prompt: o.prompt,
     createdAt: new Date(o.created_at),
   };
 };

@@ -197,14 +197,14 @@ async function build() {
         ${base} + p.seq, ${base} + p.seq, ${base} + p.seq
       FROM bench_plan p ${joins} WHERE ${range} ORDER BY p.seq`);
     await conn.query(`INSERT INTO job_outputs (id, job_id, user_id, kind, oss_url, oss_path, size, content_type,
-        sha256, meta, created_at, deleted_at, search_text, search_indexed)
+        sha256, meta, created_at, deleted_at, search_text, search_indexed, prompt)
       SELECT p.output_id, p.job_id, p.user_id, p.kind,
         CONCAT('/files/outputs/', p.user_id, '/', p.job_id, '/0.', IF(p.kind = 'image', 'png', 'mp4')),
         CONCAT('outputs/', p.user_id, '/', p.job_id, '/0.', IF(p.kind = 'image', 'png', 'mp4')),
         IF(p.kind = 'image', 1200000, 3400000), IF(p.kind = 'image', 'image/png', 'video/mp4'), REPEAT('0', 64),
         IF(p.kind = 'image', '{"width":1024,"height":1024,"provider":"demo","model":"demo-image"}',
           '{"width":832,"height":480,"duration_seconds":4,"provider":"demo","model":"demo-video"}'),
-        ${base} + p.seq, IF(p.deleted, ${base} + p.seq + 1, NULL), ${search}, 1
+        ${base} + p.seq, IF(p.deleted, ${base} + p.seq + 1, NULL), ${search}, 1, ${prompt}
       FROM bench_plan p ${joins} WHERE ${range} ORDER BY p.seq`);
   }
   step(`jobs and job_outputs (${TOTAL} each)`, t0);
@@ -241,7 +241,12 @@ else {
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'df-bench-gallery-'));
-const env = parseEnv({ DATA_DIR: dir, APP_SECRET: 'bench-gallery-secret-bench-gallery-secret', LOG_LEVEL: 'warn', DATABASE_URL: url });
+const env = parseEnv({
+  DATA_DIR: dir,
+  APP_SECRET: 'bench-gallery-secret-bench-gallery-secret',
+  LOG_LEVEL: 'warn',
+  DATABASE_URL: url,
+});
 const inner = createInnerContext(env, db, systemClock);
 const server = await startTestServer(inner);
 

@@ -143,6 +143,7 @@ async function floorOnce() {
         content_type: 'image/png',
         sha256: 'x',
         meta: '{}',
+        prompt: 'floor',
         created_at: now,
         deleted_at: null,
       })

@@ -83,7 +83,7 @@ export const aiRouter = router({
     }
     // Canceled meanwhile (refunded), or still running after the wait: answer with the job as it is;
     // jobs.watch / jobs.get follow a running one.
-    return { job: jobView(job), outputs: outputs.map((o) => outputView(ctx.storage, o, job.prompt)) };
+    return { job: jobView(job), outputs: outputs.map((o) => outputView(ctx.storage, o)) };
   }),
 
   generateVideo: authedProcedure.input(GenerateVideoInput).mutation(async ({ ctx, input }) => {
@@ -101,7 +101,7 @@ export const jobsRouter = router({
     const job = await findUserJob(ctx.db, ctx.user.id, input.id);
     if (!job) throw new AppError('NOT_FOUND', 'Job not found', { reason: 'JOB_NOT_FOUND' });
     const outputs = await outputsOfJob(ctx.db, job.id);
-    return { job: jobView(job), outputs: outputs.map((o) => outputView(ctx.storage, o, job.prompt)) };
+    return { job: jobView(job), outputs: outputs.map((o) => outputView(ctx.storage, o)) };
   }),
 
   list: authedProcedure.input(JobsListInput).query(async ({ ctx, input }) => {
@@ -110,7 +110,7 @@ export const jobsRouter = router({
       // Each job with its outputs, so the Create page's feed draws finished jobs without more requests.
       items: page.items.map((j) => ({
         ...jobView(j),
-        outputs: j.outputs.map((o) => outputView(ctx.storage, o, j.prompt)),
+        outputs: j.outputs.map((o) => outputView(ctx.storage, o)),
       })),
       nextCursor: page.nextCursor,
     };
@@ -171,7 +171,7 @@ export const outputsRouter = router({
   list: authedProcedure.input(OutputsListInput).query(async ({ ctx, input }) => {
     const page = await listOutputs(ctx.db, { userId: ctx.user.id, ...input });
     return {
-      items: page.items.map((o) => outputView(ctx.storage, o, o.prompt)),
+      items: page.items.map((o) => outputView(ctx.storage, o)),
       nextCursor: page.nextCursor,
     };
   }),

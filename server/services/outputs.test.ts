@@ -15,12 +15,16 @@ import { newId } from './ids.ts';
 import { listOutputs } from './outputs.ts';
 import { gramsOf, parseQuery, searchTextOf } from './search-text.ts';
 
-/** A succeeded job with one stored output, written as the runner leaves them (not yet search-indexed). */
+/**
+ * A succeeded job with one stored output, written as the runner leaves them (not yet search-indexed).
+ * `promptCopy: false` writes the row as the schema before job_outputs.prompt had it.
+ */
 async function insertOutput(
   db: Kysely<Database>,
   userId: string,
   prompt: string,
   kind: 'image' | 'video' = 'image',
+  { promptCopy = true } = {},
 ): Promise<string> {
   const jobId = newId();
   const outputId = newId();
@@ -31,10 +35,10 @@ async function insertOutput(
       2, 0, 1, 0, ${now})`.execute(db);
   const ext = kind === 'image' ? 'png' : 'mp4';
   await sql`insert into job_outputs (id, job_id, user_id, kind, oss_url, oss_path, size, content_type, sha256,
-      meta, created_at)
+      meta, created_at ${promptCopy ? sql`, prompt` : sql``})
     values (${outputId}, ${jobId}, ${userId}, ${kind}, ${`/files/o/${outputId}.${ext}`}, ${`o/${outputId}.${ext}`},
       10, ${kind === 'image' ? 'image/png' : 'video/mp4'}, ${'0'.repeat(64)}, '{"provider":"demo","model":"m"}',
-      ${now})`.execute(db);
+      ${now} ${promptCopy ? sql`, ${prompt}` : sql``})`.execute(db);
   return outputId;
 }
 
@@ -210,6 +214,92 @@ describe.each(DIALECTS)('outputs.list search on %s', (dialect) => {
     expect(await appCodeOf(search(alice, { q: '%_%' }))).toBe('VALIDATION');
     expect(await appCodeOf(search(alice, { q: 42 as unknown as string }))).toBe('VALIDATION');
   });
+
+  it('answers like a plain filter of the prompts, for every kind of query, cursor and threshold', async () => {
+    const user = await signUpUser(inner);
+    const subjects = ['红灯笼', '灯塔', '一只橘猫', '灯笼节的夜市', '竹林'];
+    const scenes = ['paper lanterns', 'a lantern festival', 'quiet river', 'lamp light', 'river boats'];
+    const styles = ['水彩', 'watercolor', 'oil painting', '油画'];
+    const made: { id: string; prompt: string; kind: 'image' | 'video'; deleted: boolean }[] = [];
+    for (let i = 0; i < 60; i += 1) {
+      const prompt = `${subjects[i % 5]}，${scenes[(i * 3) % 5]}, ${styles[(i * 7) % 4]}`;
+      const kind = i % 4 === 1 ? 'video' : 'image';
+      made.push({ id: await insertOutput(t.db, user.id, prompt, kind), prompt, kind, deleted: false });
+    }
+    await search(user, { q: '灯' }); // indexes them
+    for (const gone of [made[7]!, made[20]!, made[41]!]) {
+      await callerFor(inner, user).outputs.delete({ id: gone.id });
+      gone.deleted = true;
+    }
+    const newestFirst = [...made].reverse();
+    const expected = (
+      q: string,
+      kind: 'image' | 'video' | undefined,
+      cursor: string | undefined,
+      limit: number,
+    ) => {
+      const patterns = parseQuery(q)!.patterns.map((p) => p.slice(1, -1));
+      const all = newestFirst.filter(
+        (o) =>
+          !o.deleted &&
+          (!kind || o.kind === kind) &&
+          (!cursor || o.id < cursor) &&
+          patterns.every((p) => searchTextOf(o.prompt).includes(p)),
+      );
+      return {
+        ids: all.slice(0, limit).map((o) => o.id),
+        nextCursor: all.length > limit ? all[limit - 1]!.id : null,
+      };
+    };
+    // 灯笼 is one gram; riv and 竹 cover one gram each (river, 竹林); 灯 and lantern several.
+    const queries = [
+      '灯笼',
+      'riv',
+      '竹',
+      '灯',
+      'lantern',
+      '灯笼 watercolor',
+      '灯笼节',
+      'river 水彩',
+      '猫 lamp',
+      'zeppelin',
+    ];
+    for (const q of queries) {
+      for (const kind of [undefined, 'image', 'video'] as const) {
+        for (const commonPostings of [undefined, 1, 5, 12]) {
+          for (const cursor of [undefined, made[44]!.id, made[13]!.id]) {
+            const limit = 4;
+            const page = await listOutputs(t.db, {
+              userId: user.id,
+              limit,
+              q,
+              ...(kind ? { kind } : {}),
+              ...(cursor ? { cursor } : {}),
+              ...(commonPostings ? { commonPostings } : {}),
+            });
+            const want = expected(q, kind, cursor, limit);
+            const label = `${q} ${kind} ${commonPostings} ${cursor}`;
+            expect(
+              page.items.map((o) => o.id),
+              label,
+            ).toEqual(want.ids);
+            expect(page.nextCursor, label).toBe(want.nextCursor);
+          }
+        }
+      }
+    }
+    // Stored after the last search: a lone gram, a prefix of one gram and a prefix of none yet (zep) index
+    // it before answering.
+    for (const q of ['riv', '灯笼', 'zep']) {
+      const prompt = `红灯笼 river ${q}`;
+      const id = await insertOutput(t.db, user.id, prompt);
+      made.push({ id, prompt, kind: 'image', deleted: false });
+      newestFirst.unshift(made.at(-1)!);
+      const page = await listOutputs(t.db, { userId: user.id, limit: 4, q });
+      expect(page.items.map((o) => o.id)).toEqual(expected(q, undefined, undefined, 4).ids);
+      expect(page.items[0]?.id).toBe(id);
+    }
+  });
 });
 
 /** A database migrated up to (and including) `last`, so a test can write rows the old schema had. */
@@ -248,8 +338,8 @@ describe.each(DIALECTS)('the search migration on %s', (dialect) => {
       const userId = newId();
       await sql`insert into users (id, email, password_hash, role, credit_balance, created_at)
         values (${userId}, ${`${userId}@example.com`}, 'x', 'user', 0, 0)`.execute(db);
-      const old = await insertOutput(db, userId, '红灯笼 Lanterns');
-      const gone = await insertOutput(db, userId, '灯笼 deleted');
+      const old = await insertOutput(db, userId, '红灯笼 Lanterns', 'image', { promptCopy: false });
+      const gone = await insertOutput(db, userId, '灯笼 deleted', 'image', { promptCopy: false });
       await sql`update job_outputs set deleted_at = 1 where id = ${gone}`.execute(db);
 
       await migrateToLatest(db);
@@ -279,6 +369,50 @@ describe.each(DIALECTS)('the search migration on %s', (dialect) => {
         .where('search_indexed', '=', 0)
         .execute();
       expect(pending).toEqual([]);
+    } finally {
+      await destroy();
+    }
+  });
+});
+
+describe.each(DIALECTS)('the gallery layout migration on %s', (dialect) => {
+  it("copies each job's prompt into its outputs and keeps ids unique", async () => {
+    const names = Object.keys(migrations).sort();
+    const before = names[names.indexOf('2026-12-01-14-03-job-outputs-by-user') - 1]!;
+    const { db, destroy } = await databaseUpTo(dialect, before);
+    try {
+      const userIds = [newId(), newId()];
+      for (const userId of userIds) {
+        await sql`insert into users (id, email, password_hash, role, credit_balance, created_at)
+          values (${userId}, ${`${userId}@example.com`}, 'x', 'user', 0, 0)`.execute(db);
+      }
+      const made: { id: string; prompt: string }[] = [];
+      for (let i = 0; i < 7; i += 1) {
+        const prompt = `第${i}盏灯笼 lantern ${i}`;
+        made.push({
+          id: await insertOutput(db, userIds[i % 2]!, prompt, 'image', { promptCopy: false }),
+          prompt,
+        });
+      }
+
+      await migrateToLatest(db);
+
+      const rows = await db.selectFrom('job_outputs').select(['id', 'prompt']).orderBy('id').execute();
+      expect(rows).toEqual(made);
+      // The listing now reads the copy: the same prompts, newest first, without a jobs row.
+      const page = await listOutputs(db, { userId: userIds[0]!, limit: 10 });
+      expect(page.items.map((o) => o.prompt)).toEqual(
+        made
+          .filter((_, i) => i % 2 === 0)
+          .map((o) => o.prompt)
+          .reverse(),
+      );
+      // id stays unique whatever the primary key is.
+      const again = sql`insert into job_outputs (id, job_id, user_id, kind, oss_url, oss_path, size,
+          content_type, sha256, meta, created_at, prompt)
+        select id, job_id, ${userIds[1]!}, kind, oss_url, ${'o/another.png'}, size, content_type, sha256, meta,
+          created_at, prompt from job_outputs where id = ${made[0]!.id}`;
+      await expect(again.execute(db)).rejects.toThrow();
     } finally {
       await destroy();
     }

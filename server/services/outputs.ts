@@ -1,7 +1,7 @@
-import { type Kysely, sql } from 'kysely';
-import { forceIndex } from '../../db/dialect.ts';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
+import { forceIndex, straightJoin } from '../../db/dialect.ts';
 import { toPage } from '../../db/paging.ts';
-import type { Database, JobOutput } from '../../db/schema.ts';
+import type { Database, ListedOutput } from '../../db/schema.ts';
 import { inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../shared/errors.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -18,21 +18,23 @@ export interface ListOutputsInput {
   commonPostings?: number;
 }
 
-type OutputWithPrompt = JobOutput & { prompt: string };
+/** The columns of ListedOutput: what a view is made of, not the whole row. */
+const LISTED_COLUMNS = sql.raw(
+  'o.id, o.job_id, o.kind, o.oss_path, o.size, o.content_type, o.meta, o.created_at, o.prompt',
+);
 
 /**
- * The user's live outputs, newest first, with the prompt of their job; id cursor. Each filter is one
- * index range (job_outputs_user_live_idx / job_outputs_user_kind_idx); a search goes through the gram
- * index (searchOutputs).
+ * The user's live outputs, newest first (each with its job's prompt, copied into the row); id cursor. Each
+ * filter is one index range (job_outputs_user_live_idx / job_outputs_user_kind_idx) over rows stored
+ * together on MySQL (primary key user_id, id); a search goes through the gram index (searchOutputs).
  */
 export async function listOutputs(
   db: Kysely<Database>,
   input: ListOutputsInput,
-): Promise<{ items: OutputWithPrompt[]; nextCursor: string | null }> {
+): Promise<{ items: ListedOutput[]; nextCursor: string | null }> {
   if (input.q) return searchOutputs(db, { ...input, q: input.q });
-  const { rows } = await sql<OutputWithPrompt>`
-    select o.*, j.prompt
-    from job_outputs o ${forceIndex(db, liveIndex(input.kind))} join jobs j on j.id = o.job_id
+  const { rows } = await sql<ListedOutput>`
+    select ${LISTED_COLUMNS} from job_outputs o ${forceIndex(db, liveIndex(input.kind))}
     where o.user_id = ${input.userId} and o.deleted_at is null
       ${input.kind ? sql`and o.kind = ${input.kind}` : sql``}
       ${input.cursor ? sql`and o.id < ${input.cursor}` : sql``}
@@ -59,10 +61,9 @@ export async function indexOutputsForSearch(db: Kysely<Database>, userId: string
   for (;;) {
     const rows = await db
       .selectFrom('job_outputs')
-      .innerJoin('jobs', 'jobs.id', 'job_outputs.job_id')
-      .select(['job_outputs.id', 'job_outputs.deleted_at', 'jobs.prompt'])
-      .where('job_outputs.user_id', '=', userId)
-      .where('job_outputs.search_indexed', '=', 0)
+      .select(['id', 'deleted_at', 'prompt'])
+      .where('user_id', '=', userId)
+      .where('search_indexed', '=', 0)
       .limit(INDEX_BATCH)
       .execute();
     if (rows.length === 0) return indexed;
@@ -83,6 +84,7 @@ export async function indexOutputsForSearch(db: Kysely<Database>, userId: string
         await trx
           .updateTable('job_outputs')
           .set({ search_text: searchTextOf(row.prompt), search_indexed: 1 })
+          .where('user_id', '=', userId)
           .where('id', '=', row.id)
           .execute();
       }
@@ -92,55 +94,113 @@ export async function indexOutputsForSearch(db: Kysely<Database>, userId: string
   }
 }
 
-/** From this many postings a gram is "common": counting further would cost more than it tells. */
+/** From this many postings a gram is "common": reading further would cost more than it tells. */
 const COMMON_POSTINGS = 1000;
+/** Candidates whose rows are read at once, at most (the first read takes a page's worth). */
+const MAX_ROW_BATCH = 2000;
 
 const gramWhere = (c: GramCondition) =>
   'gram' in c ? sql`g.gram = ${c.gram}` : sql`g.gram >= ${c.from} and g.gram < ${c.to}`;
 
+/** 1 when outputs of the user wait to be indexed (one look at job_outputs_search_pending_idx), else 0. */
+const pendingOf = (userId: string) =>
+  sql`exists (select 1 from job_outputs p where p.user_id = ${userId} and p.search_indexed = 0)`;
+
+interface SearchStats {
+  /** Outputs of the user not indexed yet. */
+  pending: boolean;
+  /** Per condition: its postings (output ids, below the cursor), or null when it has `cap` or more. */
+  postings: (string[] | null)[];
+  /** Live outputs of the asked kind below the cursor, counted up to `cap`. */
+  ofKind: number;
+  /** With `oneGram`: the first gram the lone prefix covers, and whether it covers more. */
+  grams?: { first: string | null; more: boolean };
+}
+
 /**
- * Search by prompt. Rare terms drive from the most selective gram's postings (newest first); when every
- * term is common, matches are dense, so the user's newest outputs are read in order instead. Either way
- * each candidate is checked against every term on job_outputs.search_text, the kind and deleted_at, until
- * a page is full.
+ * One statement for what a search must know before it reads rows: whether outputs wait to be indexed,
+ * each condition's postings when they are fewer than `cap` (read from the gram index alone), and how many
+ * outputs of the asked kind there are. With `oneGram` (a lone prefix condition), also whether the prefix
+ * covers a single gram ("lantern" may index only "lanterns": two index dives), in which case its
+ * postings are not read.
+ */
+async function searchStats(
+  db: Kysely<Database>,
+  input: ListOutputsInput,
+  conditions: GramCondition[],
+  cap: number,
+  oneGram?: { from: string; to: string },
+): Promise<SearchStats> {
+  const minGram = (above: RawBuilder<unknown> | null) =>
+    oneGram
+      ? sql`(select min(g.gram) from output_search_grams g
+          where g.user_id = ${input.userId} and g.gram < ${oneGram.to}
+            and ${above ? sql`g.gram > ${above}` : sql`g.gram >= ${oneGram.from}`})`
+      : sql`null`;
+  const first = minGram(null);
+  const next = minGram(first);
+  const postingsOf = conditions.map((c, i) => {
+    const list = sql`(select group_concat(t.id) from (
+        select g.output_id as id from output_search_grams g
+        where g.user_id = ${input.userId} and ${gramWhere(c)}
+          ${input.cursor ? sql`and g.output_id < ${input.cursor}` : sql``}
+        limit ${cap}
+      ) t)`;
+    const value = oneGram ? sql`case when ${next} is null then null else ${list} end` : list;
+    return sql`, ${value} as ${sql.ref(`c${i}`)}`;
+  });
+  const ofKind = input.kind
+    ? sql`(select count(*) from (
+        select 1 as one from job_outputs o ${forceIndex(db, liveIndex(input.kind))}
+        where o.user_id = ${input.userId} and o.deleted_at is null and o.kind = ${input.kind}
+          ${input.cursor ? sql`and o.id < ${input.cursor}` : sql``}
+        limit ${cap}
+      ) k)`
+    : sql`0`;
+  const { rows } = await sql<Record<string, string | number | null>>`
+    select ${pendingOf(input.userId)} as pending, ${ofKind} as of_kind, ${first} as first, ${next} as next
+      ${sql.join(postingsOf, sql``)}`.execute(db);
+  const row = rows[0] ?? {};
+  return {
+    pending: Number(row.pending ?? 0) > 0,
+    postings: conditions.map((_, i) => {
+      const list = row[`c${i}`];
+      const ids = typeof list === 'string' && list !== '' ? list.split(',') : [];
+      return ids.length >= cap ? null : ids;
+    }),
+    ofKind: Number(row.of_kind ?? 0),
+    ...(oneGram
+      ? { grams: { first: typeof row.first === 'string' ? row.first : null, more: row.next != null } }
+      : {}),
+  };
+}
+
+/** The outputs in every list, newest first. */
+const intersect = (lists: string[][]): string[] => {
+  const [shortest, ...others] = [...lists].sort((a, b) => a.length - b.length);
+  const sets = others.map((list) => new Set(list));
+  return [...new Set(shortest)]
+    .filter((id) => sets.every((set) => set.has(id)))
+    .sort()
+    .reverse();
+};
+
+/**
+ * Search by prompt. A lone term that is one gram (灯笼; or a word or character that starts only one
+ * indexed word, such as lantern → lanterns) reads that gram's postings newest first with their rows,
+ * stopping when the page is full. Otherwise one statement (searchStats) gives each rare condition's
+ * postings, and their intersection is the candidates, read by primary key a page at a time; when every
+ * condition is common, matches are dense, so the user's newest outputs are read in order instead, as they
+ * are when the asked kind has fewer outputs than there are candidates. Every row is checked against every
+ * term on job_outputs.search_text, the kind and deleted_at.
  */
 async function searchOutputs(
   db: Kysely<Database>,
   input: ListOutputsInput & { q: string },
-): Promise<{ items: OutputWithPrompt[]; nextCursor: string | null }> {
+): Promise<{ items: ListedOutput[]; nextCursor: string | null }> {
   const query = parseQuery(input.q);
   if (!query) return { items: [], nextCursor: null };
-  await indexOutputsForSearch(db, input.userId);
-
-  // One exact gram (a two-character CJK term such as 灯笼) needs no estimate: its postings are the answer.
   const cap = input.commonPostings ?? COMMON_POSTINGS;
-  let driver: GramCondition | null = query.conditions[0]!;
-  if (query.conditions.length > 1 || !('gram' in driver) || input.kind || cap <= 1) {
-    const counts = await Promise.all(
-      query.conditions.map(async (c) => {
-        const { rows } = await sql<{ n: number | string }>`
-          select count(*) as n from (
-            select 1 as one from output_search_grams g
-            where g.user_id = ${input.userId} and ${gramWhere(c)} limit ${cap}
-          ) t`.execute(db);
-        return Number(rows[0]?.n ?? 0);
-      }),
-    );
-    const smallest = Math.min(...counts);
-    if (smallest === 0) return { items: [], nextCursor: null };
-    driver = smallest >= cap ? null : query.conditions[counts.indexOf(smallest)]!;
-    if (driver && input.kind) {
-      // "Videos" of a user with few videos: reading those few beats reading the term's postings.
-      const { rows } = await sql<{ n: number | string }>`
-        select count(*) as n from (
-          select 1 as one from job_outputs o ${forceIndex(db, liveIndex(input.kind))}
-          where o.user_id = ${input.userId} and o.deleted_at is null and o.kind = ${input.kind}
-          limit ${smallest}
-        ) t`.execute(db);
-      if (Number(rows[0]?.n ?? 0) < smallest) driver = null;
-    }
-  }
-
   const checks = sql.join(
     query.patterns.map((p) => sql`o.search_text like ${p}`),
     sql` and `,
@@ -148,37 +208,72 @@ async function searchOutputs(
   const filters = sql`o.user_id = ${input.userId} and o.deleted_at is null
     ${input.kind ? sql`and o.kind = ${input.kind}` : sql``} and ${checks}`;
   const wanted = input.limit + 1;
-  if (!driver) {
-    // Every term common: the user's newest live outputs, checked in order, stop early.
-    const { rows } = await sql<OutputWithPrompt>`
-      select o.*, j.prompt
-      from job_outputs o ${forceIndex(db, liveIndex(input.kind))} join jobs j on j.id = o.job_id
+  const none = { items: [], nextCursor: null };
+
+  // One gram's postings are the answer. Each row also says whether outputs wait to be indexed, unless
+  // that is known already; when they do, they are indexed and the page is read again.
+  const onePage = async (gram: string, pendingKnown: boolean) => {
+    const page = () =>
+      sql<ListedOutput & { pending: number | string }>`
+        select ${LISTED_COLUMNS}, ${pendingKnown ? sql`0` : pendingOf(input.userId)} as pending
+        from output_search_grams g ${straightJoin(db)} job_outputs o
+          on o.user_id = g.user_id and o.id = g.output_id
+        where g.user_id = ${input.userId} and g.gram = ${gram}
+          ${input.cursor ? sql`and g.output_id < ${input.cursor}` : sql``} and ${filters}
+        order by g.output_id desc limit ${wanted}`.execute(db);
+    let { rows } = await page();
+    const pending =
+      !pendingKnown &&
+      (rows.length > 0 ? Number(rows[0]!.pending) > 0 : (await searchStats(db, input, [], cap)).pending);
+    if (pending) {
+      await indexOutputsForSearch(db, input.userId);
+      ({ rows } = await page());
+    }
+    return toPage(
+      rows.map(({ pending: _, ...row }) => row),
+      input.limit,
+      (o) => o.id,
+    );
+  };
+  const [lone] = query.conditions;
+  const alone = lone && query.conditions.length === 1 && !input.kind && cap > 1 ? lone : undefined;
+  if (alone && 'gram' in alone) return onePage(alone.gram, false);
+
+  const prefix = alone && !('gram' in alone) ? alone : undefined;
+  let stats = await searchStats(db, input, query.conditions, cap, prefix);
+  if (stats.pending) {
+    await indexOutputsForSearch(db, input.userId);
+    stats = await searchStats(db, input, query.conditions, cap, prefix);
+  }
+  if (stats.grams?.first === null) return none;
+  if (stats.grams?.first && !stats.grams.more) return onePage(stats.grams.first, true);
+  if (stats.postings.some((list) => list?.length === 0)) return none;
+  const rare = stats.postings.filter((list) => list !== null);
+  const candidates = rare.length > 0 ? intersect(rare) : null;
+  if (candidates?.length === 0) return none;
+
+  // "Videos" of a user with few videos: reading those few beats reading the candidates.
+  if (!candidates || (input.kind && stats.ofKind < candidates.length)) {
+    const { rows } = await sql<ListedOutput>`
+      select ${LISTED_COLUMNS} from job_outputs o ${forceIndex(db, liveIndex(input.kind))}
       where ${filters} ${input.cursor ? sql`and o.id < ${input.cursor}` : sql``}
       order by o.id desc limit ${wanted}`.execute(db);
     return toPage(rows, input.limit, (o) => o.id);
   }
 
-  // Postings newest first, a batch at a time from the gram index alone (a prefix can name several words
-  // of one prompt: distinct), then those outputs checked by primary key, newest first, stopping when the
-  // page is full. Batches grow when few candidates pass (a kind with few outputs, deleted ones).
-  const found: OutputWithPrompt[] = [];
-  let before = input.cursor ?? null;
-  let batch = wanted * 2;
-  while (found.length < wanted) {
-    const { rows: postings } = await sql<{ id: string }>`
-      select ${'gram' in driver ? sql`` : sql`distinct`} g.output_id as id from output_search_grams g
-      where g.user_id = ${input.userId} and ${gramWhere(driver)}
-        ${before ? sql`and g.output_id < ${before}` : sql``}
-      order by g.output_id desc limit ${batch}`.execute(db);
-    if (postings.length === 0) break;
-    const { rows } = await sql<OutputWithPrompt>`
-      select o.*, j.prompt from job_outputs o ${forceIndex(db, 'primary')} join jobs j on j.id = o.job_id
-      where o.id in (${sql.join(postings.map((p) => p.id))}) and ${filters}
+  // Candidates hold every term's grams, so nearly all pass: a page's worth first, then larger batches.
+  const found: ListedOutput[] = [];
+  let from = 0;
+  let batch = wanted;
+  while (found.length < wanted && from < candidates.length) {
+    const ids = candidates.slice(from, from + batch);
+    const { rows } = await sql<ListedOutput>`
+      select ${LISTED_COLUMNS} from job_outputs o ${forceIndex(db, 'primary')}
+      where o.id in (${sql.join(ids)}) and ${filters}
       order by o.id desc limit ${wanted - found.length}`.execute(db);
     found.push(...rows);
-    if (postings.length < batch) break;
-    before = postings.at(-1)!.id;
-    batch = Math.min(batch * 4, 2000);
+    from += ids.length;
+    batch = Math.min(batch * 4, MAX_ROW_BATCH);
   }
   return toPage(found, input.limit, (o) => o.id);
 }
@@ -205,7 +300,12 @@ export async function deleteOutput(
       reason: 'STORAGE_DELETE_FAILED',
     });
   }
-  await db.updateTable('job_outputs').set({ deleted_at: input.now }).where('id', '=', output.id).execute();
+  await db
+    .updateTable('job_outputs')
+    .set({ deleted_at: input.now })
+    .where('user_id', '=', input.userId)
+    .where('id', '=', output.id)
+    .execute();
   // Search skips deleted rows anyway; dropping their grams keeps the postings short.
   const grams = output.search_text === null ? [] : gramsOf(output.search_text);
   if (grams.length > 0) {

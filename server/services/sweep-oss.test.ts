@@ -105,6 +105,7 @@ describe('housekeeping sweep on OSS', () => {
         meta: '{}',
         created_at: 0,
         deleted_at: null,
+        prompt: 'p',
       })
       .execute();
 

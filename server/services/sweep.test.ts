@@ -96,6 +96,7 @@ describe.each(DIALECTS)('housekeeping sweep on %s', (dialect) => {
         meta: '{}',
         created_at: now - 3 * DAY,
         deleted_at: null,
+        prompt: 'p',
       })
       .execute();
     await t.db

@@ -102,6 +102,23 @@ describe('LocalStorage', () => {
     expect((await fetch(origin + swapped)).status).toBe(403);
   });
 
+  it('signs download names and keys that need encoding, and serves them', async () => {
+    const odd = 'outputs/u1/2026/03/04/job1/第 1 个 & co.mp4';
+    const local = storage();
+    await local.put({ key: odd, filePath: join(source, 'clip.mp4'), contentType: 'video/mp4', size: 1000 });
+    const name = '灯笼 & "lanterns" 100%.mp4';
+    const url = local.urlFor(odd, { download: name });
+    const parsed = new URL(url, origin);
+    expect(decodeURIComponent(parsed.pathname)).toBe(`/files/${odd}`);
+    expect(parsed.searchParams.get('dl')).toBe(name);
+    expect([...parsed.searchParams.keys()]).toEqual(['exp', 'dl', 'sig']);
+    const res = await fetch(origin + url);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-disposition')).toContain(`filename*=UTF-8''${encodeURIComponent(name)}`);
+    const thumb = new URL(local.urlFor(odd, { thumbnail: 'video' }), origin);
+    expect([...thumb.searchParams.keys()]).toEqual(['exp', 'th', 'sig']);
+  });
+
   it('refuses tampered, unsigned and expired URLs', async () => {
     const url = storage().urlFor(key);
     expect(

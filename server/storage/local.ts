@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, extname, resolve, sep } from 'node:path';
@@ -40,6 +40,10 @@ const CONTENT_TYPES: Record<string, string> = {
   '.webm': 'video/webm',
 };
 
+/** A query value as URLSearchParams writes it; text it leaves as it is (a download name) is returned at once. */
+const formEncode = (value: string): string =>
+  /^[\w.*-]*$/.test(value) ? value : new URLSearchParams({ v: value }).toString().slice(2);
+
 /** Keys come from keys.ts, but the handler sees whatever a browser sends: refuse anything path-like. */
 const isSafeKey = (key: string): boolean =>
   key.length > 0 &&
@@ -55,11 +59,17 @@ export class LocalStorage implements Storage {
   private readonly root: string;
 
   private readonly thumbsRoot: string;
+  /** The HMAC key, made once: a page of the gallery signs three URLs per output. */
+  private readonly signingKey: KeyObject;
+  /** What every URL starts with, before the encoded key. */
+  private readonly urlBase: string;
 
   constructor(options: LocalStorageOptions) {
     this.options = options;
     this.root = resolve(options.root);
     this.thumbsRoot = resolve(options.thumbnailsRoot ?? resolve(this.root, '..', 'thumbnails'));
+    this.signingKey = createSecretKey(Buffer.from(options.secret));
+    this.urlBase = `${options.baseUrl?.replace(/\/+$/, '') ?? ''}${options.publicPath}/`;
   }
 
   /** Where the cached JPEG thumbnail of a key lives. */
@@ -147,7 +157,7 @@ export class LocalStorage implements Storage {
   }
 
   canonicalUrl(key: string): string {
-    return `${this.options.baseUrl?.replace(/\/+$/, '') ?? ''}${this.options.publicPath}/${encodeKeyPath(key)}`;
+    return this.urlBase + encodeKeyPath(key);
   }
 
   /** Signed, expiring URL; `thumbnail` asks for a small JPEG (made with ffmpeg when a thumbnailer is set). */
@@ -156,11 +166,11 @@ export class LocalStorage implements Storage {
     const exp = String(Math.floor(now / 1000) + this.options.urlTtlSeconds);
     const dl = options.download === undefined || options.download === false ? '' : String(options.download);
     const th = options.thumbnail ? '1' : '';
-    const query = new URLSearchParams({ exp });
-    if (dl !== '') query.set('dl', dl);
-    if (th !== '') query.set('th', th);
-    query.set('sig', this.signature(key, exp, dl, th));
-    return `${this.canonicalUrl(key)}?${query.toString()}`;
+    // The query URLSearchParams would write, without making one per URL: exp is digits, sig base64url.
+    let query = `exp=${exp}`;
+    if (dl !== '') query += `&dl=${formEncode(dl)}`;
+    if (th !== '') query += `&th=${th}`;
+    return `${this.canonicalUrl(key)}?${query}&sig=${this.signature(key, exp, dl, th)}`;
   }
 
   /** Checks a signature and its expiry. */
@@ -182,7 +192,7 @@ export class LocalStorage implements Storage {
    */
   private signature(key: string, exp: string, dl: string, th = ''): string {
     const payload = JSON.stringify(['files/v2', key, exp, dl, th === '' ? '' : 'thumbnail']);
-    return createHmac('sha256', this.options.secret).update(payload).digest('base64url');
+    return createHmac('sha256', this.signingKey).update(payload).digest('base64url');
   }
 }
 

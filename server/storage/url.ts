@@ -1,5 +1,9 @@
+/** Characters encodeURIComponent leaves as they are, and the slash. */
+const PATH_SAFE = /^[\w.!~*'()/-]*$/;
+
 /** Percent-encode each segment of an object key, keeping the slashes. */
-export const encodeKeyPath = (key: string): string => key.split('/').map(encodeURIComponent).join('/');
+export const encodeKeyPath = (key: string): string =>
+  PATH_SAFE.test(key) ? key : key.split('/').map(encodeURIComponent).join('/');
 
 /** `attachment`, with an ASCII fallback name and an RFC 5987 UTF-8 name when one is given. */
 export const contentDisposition = (download: true | string): string => {

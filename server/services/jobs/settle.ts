@@ -155,6 +155,7 @@ export async function completeJob(
             meta: JSON.stringify(o.meta),
             created_at: now,
             deleted_at: null,
+            prompt: job.prompt,
           })),
         )
         .execute();
