@@ -113,42 +113,50 @@ interface SearchStats {
   postings: (string[] | null)[];
   /** Live outputs of the asked kind below the cursor, counted up to `cap`. */
   ofKind: number;
-  /** With `oneGram`: the first gram the lone prefix covers, and whether it covers more. */
-  grams?: { first: string | null; more: boolean };
+  /** For a lone condition: its postings below the cursor, counted up to `cap`. */
+  count: number;
+  /** For a lone prefix: the first gram it covers, and whether it covers more. */
+  grams: { first: string | null; more: boolean };
 }
 
 /**
  * One statement for what a search must know before it reads rows: whether outputs wait to be indexed,
- * each condition's postings when they are fewer than `cap` (read from the gram index alone), and how many
- * outputs of the asked kind there are. With `oneGram` (a lone prefix condition), also whether the prefix
- * covers a single gram ("lantern" may index only "lanterns": two index dives), in which case its
- * postings are not read.
+ * how many outputs of the asked kind there are, and each condition's postings when they are fewer than
+ * `cap` (read from the gram index alone). A lone condition is counted instead; a lone prefix also says
+ * whether it covers a single gram ("lantern" may index only "lanterns": two index dives), and its
+ * postings are read only when it covers several.
  */
 async function searchStats(
   db: Kysely<Database>,
   input: ListOutputsInput,
   conditions: GramCondition[],
   cap: number,
-  oneGram?: { from: string; to: string },
+  lone?: GramCondition,
 ): Promise<SearchStats> {
+  const postings = (c: GramCondition) => sql`
+    select g.output_id as id from output_search_grams g
+    where g.user_id = ${input.userId} and ${gramWhere(c)}
+      ${input.cursor ? sql`and g.output_id < ${input.cursor}` : sql``}
+    limit ${cap}`;
+  const prefix = lone && !('gram' in lone) ? lone : undefined;
   const minGram = (above: RawBuilder<unknown> | null) =>
-    oneGram
+    prefix
       ? sql`(select min(g.gram) from output_search_grams g
-          where g.user_id = ${input.userId} and g.gram < ${oneGram.to}
-            and ${above ? sql`g.gram > ${above}` : sql`g.gram >= ${oneGram.from}`})`
+          where g.user_id = ${input.userId} and g.gram < ${prefix.to}
+            and ${above ? sql`g.gram > ${above}` : sql`g.gram >= ${prefix.from}`})`
       : sql`null`;
   const first = minGram(null);
   const next = minGram(first);
-  const postingsOf = conditions.map((c, i) => {
-    const list = sql`(select group_concat(t.id) from (
-        select g.output_id as id from output_search_grams g
-        where g.user_id = ${input.userId} and ${gramWhere(c)}
-          ${input.cursor ? sql`and g.output_id < ${input.cursor}` : sql``}
-        limit ${cap}
-      ) t)`;
-    const value = oneGram ? sql`case when ${next} is null then null else ${list} end` : list;
+  const lists = conditions.map((c, i) => {
+    const list = sql`(select group_concat(t.id) from (${postings(c)}) t)`;
+    const value = !lone
+      ? list
+      : prefix
+        ? sql`case when ${next} is null then null else ${list} end`
+        : sql`null`;
     return sql`, ${value} as ${sql.ref(`c${i}`)}`;
   });
+  const count = lone ? sql`(select count(*) from (${postings(lone)}) n)` : sql`0`;
   const ofKind = input.kind
     ? sql`(select count(*) from (
         select 1 as one from job_outputs o ${forceIndex(db, liveIndex(input.kind))}
@@ -158,8 +166,8 @@ async function searchStats(
       ) k)`
     : sql`0`;
   const { rows } = await sql<Record<string, string | number | null>>`
-    select ${pendingOf(input.userId)} as pending, ${ofKind} as of_kind, ${first} as first, ${next} as next
-      ${sql.join(postingsOf, sql``)}`.execute(db);
+    select ${pendingOf(input.userId)} as pending, ${ofKind} as of_kind, ${count} as n,
+      ${first} as first, ${next} as next ${sql.join(lists, sql``)}`.execute(db);
   const row = rows[0] ?? {};
   return {
     pending: Number(row.pending ?? 0) > 0,
@@ -169,9 +177,8 @@ async function searchStats(
       return ids.length >= cap ? null : ids;
     }),
     ofKind: Number(row.of_kind ?? 0),
-    ...(oneGram
-      ? { grams: { first: typeof row.first === 'string' ? row.first : null, more: row.next != null } }
-      : {}),
+    count: Number(row.n ?? 0),
+    grams: { first: typeof row.first === 'string' ? row.first : null, more: row.next != null },
   };
 }
 
@@ -186,13 +193,15 @@ const intersect = (lists: string[][]): string[] => {
 };
 
 /**
- * Search by prompt. A lone term that is one gram (灯笼; or a word or character that starts only one
- * indexed word, such as lantern → lanterns) reads that gram's postings newest first with their rows,
- * stopping when the page is full. Otherwise one statement (searchStats) gives each rare condition's
- * postings, and their intersection is the candidates, read by primary key a page at a time; when every
- * condition is common, matches are dense, so the user's newest outputs are read in order instead, as they
- * are when the asked kind has fewer outputs than there are candidates. Every row is checked against every
- * term on job_outputs.search_text, the kind and deleted_at.
+ * Search by prompt, in one or two statements when nothing waits to be indexed:
+ * - a lone term that is one gram (灯笼; or a word or character that starts only one indexed word, such
+ *   as lantern → lanterns) reads that gram's postings newest first with their rows, stopping when the
+ *   page is full;
+ * - otherwise one statement (searchStats) gives each rare condition's postings, and their intersection
+ *   is the candidates, read by primary key a page at a time;
+ * - when every condition is common (matches are dense), or the asked kind has fewer outputs than there
+ *   are candidates, the user's newest outputs (of that kind) are read in order instead.
+ * Every row is checked against every term on job_outputs.search_text, the kind and deleted_at.
  */
 async function searchOutputs(
   db: Kysely<Database>,
@@ -235,24 +244,32 @@ async function searchOutputs(
       (o) => o.id,
     );
   };
-  const [lone] = query.conditions;
-  const alone = lone && query.conditions.length === 1 && !input.kind && cap > 1 ? lone : undefined;
-  if (alone && 'gram' in alone) return onePage(alone.gram, false);
-
-  const prefix = alone && !('gram' in alone) ? alone : undefined;
-  let stats = await searchStats(db, input, query.conditions, cap, prefix);
+  // A lone condition of one gram: that gram's postings are the answer (see onePage), unless the asked kind
+  // has fewer outputs than the gram has postings, or both are common: then the outputs of that kind are
+  // read in order.
+  const [first] = query.conditions;
+  const lone = first && query.conditions.length === 1 && cap > 1 ? first : undefined;
+  if (lone && 'gram' in lone && !input.kind) return onePage(lone.gram, false);
+  let stats = await searchStats(db, input, query.conditions, cap, lone);
   if (stats.pending) {
     await indexOutputsForSearch(db, input.userId);
-    stats = await searchStats(db, input, query.conditions, cap, prefix);
+    stats = await searchStats(db, input, query.conditions, cap, lone);
   }
-  if (stats.grams?.first === null) return none;
-  if (stats.grams?.first && !stats.grams.more) return onePage(stats.grams.first, true);
-  if (stats.postings.some((list) => list?.length === 0)) return none;
-  const rare = stats.postings.filter((list) => list !== null);
-  const candidates = rare.length > 0 ? intersect(rare) : null;
-  if (candidates?.length === 0) return none;
+  const oneGram = !lone ? null : 'gram' in lone ? lone.gram : stats.grams.more ? null : stats.grams.first;
+  if (lone && (stats.count === 0 || (!('gram' in lone) && stats.grams.first === null))) return none;
+  const fewOfKind = !!input.kind && (stats.count >= cap || stats.ofKind < stats.count);
+  if (oneGram !== null && !fewOfKind) return onePage(oneGram, true);
+  // Otherwise the candidates are the intersection of the rare conditions' postings.
+  let candidates: string[] | null = null;
+  if (oneGram === null) {
+    if (stats.postings.some((list) => list?.length === 0)) return none;
+    const rare = stats.postings.filter((list) => list !== null);
+    if (rare.length > 0) candidates = intersect(rare);
+    if (candidates?.length === 0) return none;
+  }
 
-  // "Videos" of a user with few videos: reading those few beats reading the candidates.
+  // Every condition common, or "Videos" of a user with few videos: reading those in order beats reading
+  // the candidates.
   if (!candidates || (input.kind && stats.ofKind < candidates.length)) {
     const { rows } = await sql<ListedOutput>`
       select ${LISTED_COLUMNS} from job_outputs o ${forceIndex(db, liveIndex(input.kind))}
