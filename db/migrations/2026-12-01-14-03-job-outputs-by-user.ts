@@ -16,10 +16,11 @@ const BATCH = 5000;
 
 export async function up(db: Kysely<any>): Promise<void> {
   const mysql = db.getExecutor().adapter instanceof MysqlAdapter;
-  // MySQL fills existing rows with '' and refuses later inserts without a prompt; SQLite needs a default.
+  // A default, so a row inserted without it (an operator's script, a tool written from SPEC's table)
+  // still goes in; varchar, since MySQL allows no literal default on text (prompts are at most 2,000).
   await db.schema
     .alterTable('job_outputs')
-    .addColumn('prompt', 'text', (c) => (mysql ? c.notNull() : c.notNull().defaultTo('')))
+    .addColumn('prompt', sql`varchar(2000)`, (c) => c.notNull().defaultTo(''))
     .execute();
 
   let after = '';

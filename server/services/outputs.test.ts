@@ -104,6 +104,35 @@ describe.each(DIALECTS)('outputs.list search on %s', (dialect) => {
     expect((await search(alice, { q: '龙舟' })).items).toEqual([]);
   });
 
+  it('takes a job_outputs row written with only the columns SPEC names (an operator script), and lists it', async () => {
+    const job = await t.db
+      .selectFrom('jobs')
+      .select(['id', 'user_id'])
+      .where('user_id', '=', bob.id)
+      .executeTakeFirstOrThrow();
+    const id = newId();
+    await t.db
+      .insertInto('job_outputs')
+      .values({
+        id,
+        job_id: job.id,
+        user_id: bob.id,
+        kind: 'image',
+        oss_url: 'http://example.test/a.png',
+        oss_path: 'outputs/a.png',
+        size: 1,
+        content_type: 'image/png',
+        sha256: '0'.repeat(64),
+        meta: '{}',
+        created_at: Date.now(),
+        deleted_at: null,
+      } as never)
+      .execute();
+    const listed = await callerFor(inner, bob).outputs.list({});
+    expect(listed.items.map((o) => o.id)).toContain(id);
+    await t.db.deleteFrom('job_outputs').where('id', '=', id).execute();
+  });
+
   it("never shows another user's outputs", async () => {
     expect((await search(bob, { q: '灯笼' })).items.map((o) => o.id)).toEqual([ids.bobs]);
     expect((await search(alice, { q: 'bob' })).items).toEqual([]);
