@@ -249,8 +249,7 @@ async function searchOutputs(
   // A lone condition of one gram: that gram's postings are the answer (see onePage), unless the asked kind
   // has fewer outputs than the gram has postings, or both are common: then the outputs of that kind are
   // read in order.
-  const [first] = query.conditions;
-  const lone = first && query.conditions.length === 1 && cap > 1 ? first : undefined;
+  const lone = query.conditions.length === 1 && cap > 1 ? query.conditions[0] : undefined;
   if (lone && 'gram' in lone && !input.kind) return onePage(lone.gram, false);
   let stats = await searchStats(db, input, query.conditions, cap, lone);
   if (stats.pending) {
