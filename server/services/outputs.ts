@@ -113,7 +113,7 @@ interface SearchStats {
   postings: (string[] | null)[];
   /** Live outputs of the asked kind below the cursor, counted up to `cap`. */
   ofKind: number;
-  /** For a lone condition: its postings below the cursor, counted up to `cap`. */
+  /** For a lone condition and a kind filter: its postings below the cursor, counted up to `cap`. */
   count: number;
   /** For a lone prefix: the first gram it covers, and whether it covers more. */
   grams: { first: string | null; more: boolean };
@@ -122,9 +122,10 @@ interface SearchStats {
 /**
  * One statement for what a search must know before it reads rows: whether outputs wait to be indexed,
  * how many outputs of the asked kind there are, and each condition's postings when they are fewer than
- * `cap` (read from the gram index alone). A lone condition is counted instead; a lone prefix also says
- * whether it covers a single gram ("lantern" may index only "lanterns": two index dives), and its
- * postings are read only when it covers several.
+ * `cap` (read from the gram index alone). A lone condition is not listed: it is counted when a kind
+ * filter needs the count (reading up to `cap` postings), and a lone prefix says whether it covers a single
+ * gram ("lantern" may index only "lanterns": two index dives); its postings are listed only when it
+ * covers several.
  */
 async function searchStats(
   db: Kysely<Database>,
@@ -156,7 +157,8 @@ async function searchStats(
         : sql`null`;
     return sql`, ${value} as ${sql.ref(`c${i}`)}`;
   });
-  const count = lone ? sql`(select count(*) from (${postings(lone)}) n)` : sql`0`;
+  // Counting reads up to `cap` postings: only a kind filter needs the count.
+  const count = lone && input.kind ? sql`(select count(*) from (${postings(lone)}) n)` : sql`0`;
   const ofKind = input.kind
     ? sql`(select count(*) from (
         select 1 as one from job_outputs o ${forceIndex(db, liveIndex(input.kind))}
@@ -219,8 +221,9 @@ async function searchOutputs(
   const wanted = input.limit + 1;
   const none = { items: [], nextCursor: null };
 
-  // One gram's postings are the answer. Each row also says whether outputs wait to be indexed, unless
-  // that is known already; when they do, they are indexed and the page is read again.
+  // One gram's postings are the answer. Each row also says, read in the same statement, whether outputs
+  // wait to be indexed (unless that is known already); when they do, they are indexed and the page is read
+  // again.
   const onePage = async (gram: string, pendingKnown: boolean) => {
     const page = () =>
       sql<ListedOutput & { pending: number | string }>`
@@ -231,10 +234,9 @@ async function searchOutputs(
           ${input.cursor ? sql`and g.output_id < ${input.cursor}` : sql``} and ${filters}
         order by g.output_id desc limit ${wanted}`.execute(db);
     let { rows } = await page();
-    const pending =
-      !pendingKnown &&
-      (rows.length > 0 ? Number(rows[0]!.pending) > 0 : (await searchStats(db, input, [], cap)).pending);
-    if (pending) {
+    // An empty page carries no answer, and a look of its own could miss outputs indexed meanwhile by
+    // another search: index (or wait for that search), then read again.
+    if (!pendingKnown && (rows.length === 0 || Number(rows[0]!.pending) > 0)) {
       await indexOutputsForSearch(db, input.userId);
       ({ rows } = await page());
     }
@@ -247,8 +249,7 @@ async function searchOutputs(
   // A lone condition of one gram: that gram's postings are the answer (see onePage), unless the asked kind
   // has fewer outputs than the gram has postings, or both are common: then the outputs of that kind are
   // read in order.
-  const [first] = query.conditions;
-  const lone = first && query.conditions.length === 1 && cap > 1 ? first : undefined;
+  const lone = query.conditions.length === 1 && cap > 1 ? query.conditions[0] : undefined;
   if (lone && 'gram' in lone && !input.kind) return onePage(lone.gram, false);
   let stats = await searchStats(db, input, query.conditions, cap, lone);
   if (stats.pending) {
@@ -256,7 +257,8 @@ async function searchOutputs(
     stats = await searchStats(db, input, query.conditions, cap, lone);
   }
   const oneGram = !lone ? null : 'gram' in lone ? lone.gram : stats.grams.more ? null : stats.grams.first;
-  if (lone && (stats.count === 0 || (!('gram' in lone) && stats.grams.first === null))) return none;
+  if (lone && !('gram' in lone) && stats.grams.first === null) return none;
+  if (lone && input.kind && stats.count === 0) return none;
   const fewOfKind = !!input.kind && (stats.count >= cap || stats.ofKind < stats.count);
   if (oneGram !== null && !fewOfKind) return onePage(oneGram, true);
   // Otherwise the candidates are the intersection of the rare conditions' postings.

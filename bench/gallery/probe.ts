@@ -1,0 +1,79 @@
+// Where the time of one outputs.list request goes (issue 14, item 8): the same HTTP path as
+// bench/gallery/run.ts (the app on a free port, the undici client in this process, one request at a time),
+// timed against floors: /healthz (express, one `select 1`), a bare database round trip and credits.balance
+// (auth, tRPC, one trivial query). Runs on the database run.ts built; nothing is written but an API token.
+//   npx tsx bench/gallery/probe.ts [--database=df_bench_gallery] [--samples=2000] [--user=bench-user-0001]
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { connect } from '../../db/connect.ts';
+import { createInnerContext } from '../../server/deps.ts';
+import { parseEnv } from '../../server/env.ts';
+import { logger } from '../../server/logger.ts';
+import { createApiToken } from '../../server/services/auth.ts';
+import { systemClock } from '../../server/services/clock.ts';
+import { MYSQL_ROOT_URL } from '../../test/db.ts';
+import { startTestServer } from '../../test/http.ts';
+
+const { values } = parseArgs({
+  options: {
+    database: { type: 'string', default: 'df_bench_gallery' },
+    samples: { type: 'string', default: '2000' },
+    user: { type: 'string', default: 'bench-user-0001' },
+  },
+});
+const SAMPLES = Number(values.samples);
+if (!/^df_bench_\w+$/.test(values.database)) throw new Error('--database must start with df_bench_');
+
+logger.setLevel('warn');
+const url = `${MYSQL_ROOT_URL}/${values.database}`;
+const db = connect({ databaseUrl: url, dataDir: '', poolSize: 8 });
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'df-bench-probe-'));
+const env = parseEnv({
+  DATA_DIR: dir,
+  APP_SECRET: 'bench-gallery-secret-bench-gallery-secret',
+  LOG_LEVEL: 'warn',
+  DATABASE_URL: url,
+});
+const server = await startTestServer(createInnerContext(env, db, systemClock));
+const { token } = await createApiToken(db, { userId: values.user, name: 'probe', now: Date.now() });
+
+async function time(label: string, once: () => Promise<unknown>) {
+  for (let i = 0; i < 50; i += 1) await once(); // warm-up
+  const times: number[] = [];
+  for (let i = 0; i < SAMPLES; i += 1) {
+    const t0 = performance.now();
+    await once();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  const at = (p: number) => times[Math.min(times.length - 1, Math.floor((p / 100) * times.length))]!;
+  console.log(`${label.padEnd(32)} ${at(50).toFixed(2).padStart(7)} ${at(95).toFixed(2).padStart(7)}`);
+}
+
+const trpc = (procedure: string) => async () => {
+  const input = encodeURIComponent(JSON.stringify({ json: {} }));
+  const res = await fetch(`${server.url}/trpc/${procedure}?input=${input}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  await res.text();
+};
+
+console.log(
+  `load average ${os.loadavg()[0]?.toFixed(1)} on ${os.cpus().length} CPUs; ${SAMPLES} samples each, ms`,
+);
+console.log(`${'request'.padEnd(32)} ${'p50'.padStart(7)} ${'p95'.padStart(7)}`);
+await time('GET /healthz', async () => {
+  await (await fetch(`${server.url}/healthz`)).text();
+});
+await time('database round trip (in-process)', () =>
+  db.selectFrom('users').select('id').where('id', '=', values.user).execute(),
+);
+await time('credits.balance', trpc('credits.balance'));
+await time('outputs.list (first page of 30)', trpc('outputs.list'));
+
+await server.close();
+await db.destroy();
+fs.rmSync(dir, { recursive: true, force: true });
