@@ -1,21 +1,11 @@
-// Where the time of one outputs.list request goes (issue 14, item 8): the same HTTP path as
-// bench/gallery/run.ts (the app on a free port, the undici client in this process, one request at a time),
-// timed against floors: /healthz (express, one `select 1`), a bare database round trip and credits.balance
-// (auth, tRPC, one trivial query). Runs on the database run.ts built; nothing is written but an API token.
-//   npx tsx bench/gallery/probe.ts [--database=df_bench_gallery] [--samples=2000] [--user=bench-user-0001]
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { connect } from '../../db/connect.ts';
-import { createInnerContext } from '../../server/deps.ts';
-import { parseEnv } from '../../server/env.ts';
 import { logger } from '../../server/logger.ts';
 import { createApiToken } from '../../server/services/auth.ts';
-import { systemClock } from '../../server/services/clock.ts';
 import { MYSQL_ROOT_URL } from '../../test/db.ts';
-import { startTestServer } from '../../test/http.ts';
+import { startGalleryApp } from './app.ts';
 
 const { values } = parseArgs({
   options: {
@@ -30,14 +20,7 @@ if (!/^df_bench_\w+$/.test(values.database)) throw new Error('--database must st
 logger.setLevel('warn');
 const url = `${MYSQL_ROOT_URL}/${values.database}`;
 const db = connect({ databaseUrl: url, dataDir: '', poolSize: 8 });
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'df-bench-probe-'));
-const env = parseEnv({
-  DATA_DIR: dir,
-  APP_SECRET: 'bench-gallery-secret-bench-gallery-secret',
-  LOG_LEVEL: 'warn',
-  DATABASE_URL: url,
-});
-const server = await startTestServer(createInnerContext(env, db, systemClock));
+const server = await startGalleryApp(db, url);
 const { token } = await createApiToken(db, { userId: values.user, name: 'probe', now: Date.now() });
 
 async function time(label: string, once: () => Promise<unknown>) {
@@ -76,4 +59,3 @@ await time('outputs.list (first page of 30)', trpc('outputs.list'));
 
 await server.close();
 await db.destroy();
-fs.rmSync(dir, { recursive: true, force: true });

@@ -1,26 +1,15 @@
-// Gallery benchmark (issue 14): outputs.list over HTTP on MariaDB with 1M outputs (100 users × 10,000).
-// Most outputs are images; users 0, 10, 20, … have few videos (0.5%), the others 10%. Prompts mix Chinese
-// and English; 灯笼 is in about 6% of them, 龙舟 in about 0.1%. Rows are made by INSERT … SELECT from
-// MariaDB's sequence engine into a dedicated database (kept for re-runs with --reuse), then the app is
-// started on a free port and each case is timed through HTTP with an API token. Target: p95 ≤ 10 ms each.
-//   npx tsx bench/gallery/run.ts [--users=100] [--per-user=10000] [--samples=200] [--reuse] [--drop]
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createConnection } from 'mysql2/promise';
 import { connect } from '../../db/connect.ts';
 import { migrateToLatest } from '../../db/migrate.ts';
-import { createInnerContext } from '../../server/deps.ts';
-import { parseEnv } from '../../server/env.ts';
 import { logger } from '../../server/logger.ts';
 import { createApiToken } from '../../server/services/auth.ts';
-import { systemClock } from '../../server/services/clock.ts';
 import { listOutputs } from '../../server/services/outputs.ts';
 import { gramsOf, searchTextOf } from '../../server/services/search-text.ts';
 import { MYSQL_ROOT_URL } from '../../test/db.ts';
-import { startTestServer } from '../../test/http.ts';
+import { startGalleryApp } from './app.ts';
 
 const { values } = parseArgs({
   options: {
@@ -240,15 +229,7 @@ else {
   await build();
 }
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'df-bench-gallery-'));
-const env = parseEnv({
-  DATA_DIR: dir,
-  APP_SECRET: 'bench-gallery-secret-bench-gallery-secret',
-  LOG_LEVEL: 'warn',
-  DATABASE_URL: url,
-});
-const inner = createInnerContext(env, db, systemClock);
-const server = await startTestServer(inner);
+const server = await startGalleryApp(db, url);
 
 // Tokens for ten users: half with few videos, half with the usual share.
 const measured = [0, 10, 20, 30, 40, 1, 2, 3, 4, 5].filter((u) => u < USERS);
@@ -415,7 +396,6 @@ console.log(
 
 await server.close();
 await db.destroy();
-fs.rmSync(dir, { recursive: true, force: true });
 if (values.drop) {
   const c = await createConnection({ uri: MYSQL_ROOT_URL });
   await c.query(`DROP DATABASE IF EXISTS \`${DB_NAME}\``);

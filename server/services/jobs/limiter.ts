@@ -175,21 +175,9 @@ export class FleetLimiter {
         this.seen.set(limit.key, seen);
       }
       const now = this.now();
-      const slots: number[] = [];
-      let next = Math.max(seen, now);
-      for (const i of order) {
-        const at = Math.max(next, notBefore[i]!);
-        if (at > now + this.horizonMs) break;
-        slots.push(at);
-        next = at + interval;
-      }
-      if (slots.length < least) {
-        // Not worth asking again before enough slots are free (the row can only be later than seen).
-        const enough = Math.ceil(Math.max(seen, now) + (least - 1) * interval);
-        this.known.set(limit.key, enough);
-        return notBefore.map(() => ({ ok: false, retryAt: enough - this.horizonMs }));
-      }
-      const until = Math.ceil(next);
+      const slots = slotTimes(Math.max(seen, now), order, notBefore, interval, now + this.horizonMs);
+      if (slots.length < least) return this.refuse(limit, Math.max(seen, now), least, notBefore);
+      const until = Math.ceil(slots[slots.length - 1]! + interval);
       this.statements++;
       // Slots were counted from max(next_at, now): any next_at up to now gives the same ones.
       const result = await this.db
@@ -201,9 +189,7 @@ export class FleetLimiter {
       if (affectedRows(result) !== 1) continue; // another process moved it: read again
       this.seen.set(limit.key, until);
       this.known.set(limit.key, until);
-      const answers: Reservation[] = notBefore.map(() => ({ ok: false, retryAt: until - this.horizonMs }));
-      for (const [k, at] of slots.entries()) answers[order[k]!] = { ok: true, at: Math.round(at) };
-      return answers;
+      return this.answers(notBefore, order, slots, until);
     }
     return notBefore.map(() => ({ ok: false, retryAt: this.now() + interval }));
   }
@@ -226,24 +212,9 @@ export class FleetLimiter {
     const interval = this.interval(limit);
     const now = this.now();
     const horizon = now + this.horizonMs;
-    const slotsFrom = (base: number, count = order.length) => {
-      const slots: number[] = [];
-      let next = base;
-      for (const i of order.slice(0, count)) {
-        const at = Math.max(next, notBefore[i]!);
-        if (at > horizon) break;
-        slots.push(at);
-        next = at + interval;
-      }
-      return slots;
-    };
     const floor = this.seen.get(limit.key) ?? 0;
-    const k = slotsFrom(Math.max(floor, now)).length;
-    if (k < least) {
-      const enough = Math.ceil(Math.max(floor, now) + (least - 1) * interval);
-      this.known.set(limit.key, enough);
-      return notBefore.map(() => ({ ok: false, retryAt: enough - this.horizonMs }));
-    }
+    const k = slotTimes(Math.max(floor, now), order, notBefore, interval, horizon).length;
+    if (k < least) return this.refuse(limit, Math.max(floor, now), least, notBefore);
     // The last of k slots, one interval apart from greatest(next_at, now) and none before its job's
     // due time: greatest(base + (k-1)·interval, max over i of notBefore_i + (k-1-i)·interval).
     const due = Math.max(...order.slice(0, k).map((i, n) => notBefore[i]! + (k - 1 - n) * interval));
@@ -258,14 +229,48 @@ export class FleetLimiter {
     );
     if (Number(result.numAffectedRows ?? 0) !== 1) return null;
     const found = Number(result.insertId ?? 0);
-    const slots = slotsFrom(Math.max(found, now), k);
+    const slots = slotTimes(Math.max(found, now), order.slice(0, k), notBefore, interval, horizon);
     if (slots.length === 0) return null;
     const until = Math.ceil(slots[slots.length - 1]! + interval);
     // A lower bound of the row (the server's arithmetic may round a millisecond the other way).
     this.seen.set(limit.key, until - 1);
     this.known.set(limit.key, until - 1);
+    return this.answers(notBefore, order, slots, until);
+  }
+
+  /** No slot now: not worth asking again before `least` slots after `base` are free (the row only moves on). */
+  private refuse(limit: RateLimit, base: number, least: number, notBefore: number[]): Reservation[] {
+    const enough = Math.ceil(base + (least - 1) * this.interval(limit));
+    this.known.set(limit.key, enough);
+    return notBefore.map(() => ({ ok: false, retryAt: enough - this.horizonMs }));
+  }
+
+  /** The slots granted, in the order asked; the rest come back when the row reaches the horizon. */
+  private answers(notBefore: number[], order: number[], slots: number[], until: number): Reservation[] {
     const answers: Reservation[] = notBefore.map(() => ({ ok: false, retryAt: until - this.horizonMs }));
-    for (const [n, at] of slots.entries()) answers[order[n]!] = { ok: true, at: Math.round(at) };
+    for (const [k, at] of slots.entries()) answers[order[k]!] = { ok: true, at: Math.round(at) };
     return answers;
   }
+}
+
+/**
+ * Send times for requests taken in `order` from `base` on: one interval apart, none before its
+ * request's `notBefore`, none past `horizon`.
+ */
+function slotTimes(
+  base: number,
+  order: number[],
+  notBefore: number[],
+  interval: number,
+  horizon: number,
+): number[] {
+  const slots: number[] = [];
+  let next = base;
+  for (const i of order) {
+    const at = Math.max(next, notBefore[i]!);
+    if (at > horizon) break;
+    slots.push(at);
+    next = at + interval;
+  }
+  return slots;
 }
