@@ -1,6 +1,6 @@
 import { createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, extname, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -103,7 +103,8 @@ export class LocalStorage implements Storage {
     const temp = `${target}.${randomBytes(6).toString('hex')}.partial`;
     try {
       await mkdir(dirname(target), { recursive: true });
-      await copyFile(input.filePath, temp);
+      if (input.bytes) await writeFile(temp, input.bytes);
+      else await copyFile(input.filePath, temp);
       if (input.signal?.aborted) throw new Error('Upload canceled');
       await rename(temp, target);
     } catch (error) {

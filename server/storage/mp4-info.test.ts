@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderDemoMp4 } from '../providers/demo-media.ts';
-import { readMp4Info } from './mp4-info.ts';
+import { bytesReader, readMp4Info } from './mp4-info.ts';
 
 let dir: string;
 let counter = 0;
@@ -14,7 +14,10 @@ const infoOf = async (bytes: Buffer) => {
   await writeFile(file, bytes);
   const handle = await open(file, 'r');
   try {
-    return await readMp4Info(handle, bytes.length);
+    const fromFile = await readMp4Info(handle, bytes.length);
+    // The same boxes read from memory (persist's path for inline bytes) give the same answer.
+    expect(await readMp4Info(bytesReader(bytes), bytes.length)).toEqual(fromFile);
+    return fromFile;
   } finally {
     await handle.close();
   }

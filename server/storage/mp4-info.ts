@@ -1,4 +1,17 @@
-import type { FileHandle } from 'node:fs/promises';
+/** Positioned reads: an open file (`FileHandle`), or bytes in memory (`bytesReader`). */
+export interface PositionedReader {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+}
+
+/** A `PositionedReader` over bytes already in memory. */
+export const bytesReader = (bytes: Buffer): PositionedReader => ({
+  read: async (buffer, offset, length, position) => ({
+    bytesRead:
+      position >= bytes.length
+        ? 0
+        : bytes.copy(buffer, offset, position, Math.min(bytes.length, position + length)),
+  }),
+});
 
 /** What the gallery needs to show a video whole: its display size and length. Fields are absent when unreadable. */
 export interface Mp4Info {
@@ -18,7 +31,7 @@ interface BoxHeader {
 const MAX_BOXES = 4096;
 const MAX_LEAF_BYTES = 4096;
 
-const readAt = async (file: FileHandle, position: number, length: number): Promise<Buffer> => {
+const readAt = async (file: PositionedReader, position: number, length: number): Promise<Buffer> => {
   const buffer = Buffer.alloc(length);
   const { bytesRead } = await file.read(buffer, 0, length, position);
   return buffer.subarray(0, bytesRead);
@@ -26,7 +39,7 @@ const readAt = async (file: FileHandle, position: number, length: number): Promi
 
 /** The boxes between `from` and `to`, read one header at a time (positioned reads, no whole-file read). */
 async function* boxesIn(
-  file: FileHandle,
+  file: PositionedReader,
   from: number,
   to: number,
   budget: { boxes: number },
@@ -87,7 +100,7 @@ const mvhdDuration = (b: Buffer): number | undefined => {
 
 /** A trak's handler ('vide', 'soun', ...) and its tkhd size. */
 async function readTrak(
-  file: FileHandle,
+  file: PositionedReader,
   trak: BoxHeader,
   budget: { boxes: number },
 ): Promise<{ handler?: string; size?: { width: number; height: number } }> {
@@ -111,7 +124,7 @@ async function readTrak(
  * (trak/tkhd width and height) with small positioned reads, so a moov at the end of a 2 GB file costs a
  * few seeks. Never throws for bad bytes: whatever cannot be read is simply absent.
  */
-export async function readMp4Info(file: FileHandle, size: number): Promise<Mp4Info> {
+export async function readMp4Info(file: PositionedReader, size: number): Promise<Mp4Info> {
   const info: Mp4Info = {};
   const budget = { boxes: MAX_BOXES };
   try {

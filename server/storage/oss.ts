@@ -184,7 +184,9 @@ export class OssStorage implements Storage {
 
   async put(input: PutInput): Promise<StoredObject> {
     const attempts = Math.max(1, this.options.retries ?? 3);
-    const multipart = input.size >= (this.options.multipartThresholdBytes ?? 16 * MB);
+    // Bytes in memory are at most persist's inline limit: one PUT (OSS takes up to 5 GB in one).
+    const multipart =
+      input.filePath !== undefined && input.size >= (this.options.multipartThresholdBytes ?? 16 * MB);
     const baseDelay = this.options.retryBaseDelayMs ?? 500;
     let checkpoint: Checkpoint | undefined;
     let lastError: unknown;
@@ -197,7 +199,7 @@ export class OssStorage implements Storage {
       try {
         // A refresh failure (RAM role) fails this attempt like a network error would.
         client = this.serverClient(await this.credentials.get());
-        if (multipart) {
+        if (multipart && input.filePath !== undefined) {
           await client.multipartUpload(input.key, input.filePath, {
             partSize: this.partSize,
             parallel: this.options.parallel ?? 4,
@@ -211,7 +213,7 @@ export class OssStorage implements Storage {
             },
           });
         } else {
-          await client.put(input.key, input.filePath, {
+          await client.put(input.key, input.bytes ?? input.filePath, {
             mime: input.contentType,
             headers: { 'Content-Type': input.contentType },
             timeout: this.options.timeoutMs ?? 60_000,

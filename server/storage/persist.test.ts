@@ -11,7 +11,7 @@ import { type OssServer, startOssServer } from '../../test/oss-server/server.ts'
 import { keyForOutput } from './keys.ts';
 import { LocalStorage } from './local.ts';
 import { OssStorage } from './oss.ts';
-import { type PersistDeps, persist } from './persist.ts';
+import { INLINE_MAX_BYTES, type PersistDeps, persist } from './persist.ts';
 import { isPrivateAddress } from './safe-fetch.ts';
 
 const credentials = { accessKeyId: 'persist-ak', accessKeySecret: 'persist-secret' };
@@ -195,6 +195,59 @@ describe('persist', () => {
     expect(result.key.endsWith('/0.jpg')).toBe(true);
     expect(result.url).toBe(`/files/${result.key}`);
     expect(await readFile(join(localRoot, result.key))).toEqual(bytes);
+    expect(await readdir(tmp)).toEqual([]);
+  });
+
+  it('stores inline bytes to OSS from memory, with no temp file, and reads an inline MP4', async () => {
+    const storage = ossStorage();
+    const staged: string[][] = [];
+    // What the temp folder holds while each upload runs: nothing, on the inline path.
+    const watching: PersistDeps['storage'] = Object.assign(Object.create(storage), {
+      put: async (input: Parameters<typeof storage.put>[0]) => {
+        staged.push(await readdir(tmp));
+        return storage.put(input);
+      },
+    });
+    const image = png(40, 30);
+    const stored = await persist(deps({ storage: watching }), {
+      source: { bytes: new Uint8Array(image), contentType: 'image/png' },
+      kind: 'image',
+      keyFor: keyFor('job-inline-oss'),
+    });
+    expect(stored).toMatchObject({ contentType: 'image/png', width: 40, height: 30, size: image.length });
+    expect(stored.sha256).toBe(createHash('sha256').update(image).digest('hex'));
+    const chunks: Buffer[] = [];
+    for await (const chunk of oss.readObject(stored.key)) chunks.push(chunk as Buffer);
+    expect(Buffer.concat(chunks)).toEqual(image);
+
+    const clip = mp4(64 * 1024);
+    const video = await persist(deps({ storage: watching }), {
+      source: { bytes: clip, contentType: 'video/mp4' },
+      kind: 'video',
+      keyFor: keyFor('job-inline-mp4'),
+    });
+    expect(video).toMatchObject({ contentType: 'video/mp4', durationSeconds: 4.5, size: clip.length });
+    expect(staged).toEqual([[], []]);
+  });
+
+  it(`stages bytes over ${INLINE_MAX_BYTES / 1024 / 1024} MB through a temp file, removed afterwards`, async () => {
+    const big = Buffer.alloc(INLINE_MAX_BYTES + 1);
+    png(8, 8).copy(big);
+    const storage = ossStorage();
+    let staged: string[] = [];
+    const watching: PersistDeps['storage'] = Object.assign(Object.create(storage), {
+      put: async (input: Parameters<typeof storage.put>[0]) => {
+        staged = await readdir(tmp);
+        return storage.put(input);
+      },
+    });
+    const stored = await persist(deps({ storage: watching }), {
+      source: { bytes: big, contentType: 'image/png' },
+      kind: 'image',
+      keyFor: keyFor('job-big-inline'),
+    });
+    expect(stored.size).toBe(big.length);
+    expect(staged).toHaveLength(1);
     expect(await readdir(tmp)).toEqual([]);
   });
 

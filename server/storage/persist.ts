@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { AppError, isAppError } from '../../shared/errors.ts';
 import { countUpload, countUploadFailure } from '../observability/metrics.ts';
 import type { ProviderResult } from '../providers/provider.ts';
-import { type Mp4Info, readMp4Info } from './mp4-info.ts';
+import { bytesReader, type Mp4Info, readMp4Info } from './mp4-info.ts';
 import { safeGet } from './safe-fetch.ts';
 import { imageDimensions, SNIFF_BYTES, type SniffedType, sniffType } from './sniff.ts';
 import type { Storage } from './storage.ts';
@@ -178,8 +178,17 @@ const mp4InfoOf = async (file: string, size: number): Promise<Mp4Info> => {
 };
 
 /**
- * The one path every generated file takes: download (or take bytes) → temp file, sniff the real type,
- * hash, upload from the file. Errors: OUTPUT_INVALID (wrong type, too large, refused target, including a
+ * Results a provider hands over as bytes (the demo, base64 JSON) up to this size are stored from memory:
+ * no temp file to write, read back and remove. Larger ones take the file path like downloads.
+ */
+export const INLINE_MAX_BYTES = 16 * MB;
+
+/** Where the captured bytes are: the temp file, or memory. */
+type Staged = { filePath: string } | { bytes: Buffer };
+
+/**
+ * The one path every generated file takes: download (or take bytes) → temp file or memory, sniff the
+ * real type, hash, upload. Errors: OUTPUT_INVALID (wrong type, too large, refused target, including a
  * private-network target), PROVIDER_FAILED (download failed or timed out), STORAGE_UPLOAD_FAILED.
  */
 export const persist = async (deps: PersistDeps, input: PersistInput): Promise<PersistedOutput> => {
@@ -187,74 +196,93 @@ export const persist = async (deps: PersistDeps, input: PersistInput): Promise<P
     input.kind === 'image'
       ? (deps.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES)
       : (deps.maxVideoBytes ?? DEFAULT_MAX_VIDEO_BYTES);
+  const source = input.source;
+  if ('bytes' in source && source.bytes.byteLength <= INLINE_MAX_BYTES) {
+    const bytes = Buffer.from(source.bytes.buffer, source.bytes.byteOffset, source.bytes.byteLength);
+    if (bytes.byteLength > cap) throw tooLarge(cap);
+    const captured: Captured = {
+      size: bytes.byteLength,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      head: bytes.subarray(0, SNIFF_BYTES),
+    };
+    return store(deps, input, captured, { bytes });
+  }
   const dir = await mkdtemp(join(deps.tmpDir, 'persist-'));
   const file = join(dir, 'output');
   try {
-    let captured: Captured & { sourceHost?: string };
-    if ('url' in input.source) {
-      captured = await download(deps, input.source.url, file, cap, input);
-    } else {
-      const { bytes } = input.source;
-      if (bytes.byteLength > cap) throw tooLarge(cap);
-      captured = await capture(
-        Readable.from([Buffer.from(bytes)]),
-        file,
-        cap,
-        bytes.byteLength,
-        () => {},
-        undefined,
-      );
-    }
-
-    const type: SniffedType | null = sniffType(captured.head);
-    if (!type) {
-      throw new AppError('OUTPUT_INVALID', 'The result is not a PNG, JPEG, WebP, MP4 or WebM file');
-    }
-    if (type.kind !== input.kind) {
-      throw new AppError('OUTPUT_INVALID', `Expected an ${input.kind} but the result is ${type.contentType}`);
-    }
-    // Width, height and duration are for showing the media whole; when they cannot be read the output is
-    // stored without them, never refused.
-    let dimensions = type.kind === 'image' ? imageDimensions(type, captured.head) : undefined;
-    let durationSeconds: number | undefined;
-    if (type.ext === 'mp4') {
-      const video = await mp4InfoOf(file, captured.size);
-      if (video.width !== undefined && video.height !== undefined) {
-        dimensions = { width: video.width, height: video.height };
-      }
-      durationSeconds = video.durationSeconds;
-    }
-
-    const key = input.keyFor(type.ext);
-    input.onProgress?.('uploading', 0, captured.size);
-    let stored: Awaited<ReturnType<Storage['put']>>;
-    try {
-      stored = await deps.storage.put({
-        key,
-        filePath: file,
-        contentType: type.contentType,
-        size: captured.size,
-        onProgress: (done, total) => input.onProgress?.('uploading', done, total),
-        signal: input.signal,
-      });
-      countUpload(deps.storage.kind, captured.size);
-    } catch (error) {
-      countUploadFailure(deps.storage.kind);
-      if (isAppError(error)) throw error;
-      throw new AppError('STORAGE_UPLOAD_FAILED', 'Storing the result failed', { cause: error });
-    }
-
-    return {
-      key: stored.key,
-      url: stored.url,
-      size: captured.size,
-      contentType: type.contentType,
-      sha256: captured.sha256,
-      ...(dimensions ? { width: dimensions.width, height: dimensions.height } : {}),
-      ...(durationSeconds !== undefined ? { durationSeconds } : {}),
-      ...(captured.sourceHost ? { sourceHost: captured.sourceHost } : {}),
-    };
+    const captured: Captured & { sourceHost?: string } =
+      'url' in source
+        ? await download(deps, source.url, file, cap, input)
+        : await capture(
+            Readable.from([Buffer.from(source.bytes)]),
+            file,
+            cap,
+            source.bytes.byteLength,
+            () => {},
+            undefined,
+          );
+    return await store(deps, input, captured, { filePath: file });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+};
+
+/** Sniff, read the media's size and length, upload. */
+const store = async (
+  deps: PersistDeps,
+  input: PersistInput,
+  captured: Captured & { sourceHost?: string },
+  staged: Staged,
+): Promise<PersistedOutput> => {
+  const type: SniffedType | null = sniffType(captured.head);
+  if (!type) {
+    throw new AppError('OUTPUT_INVALID', 'The result is not a PNG, JPEG, WebP, MP4 or WebM file');
+  }
+  if (type.kind !== input.kind) {
+    throw new AppError('OUTPUT_INVALID', `Expected an ${input.kind} but the result is ${type.contentType}`);
+  }
+  // Width, height and duration are for showing the media whole; when they cannot be read the output is
+  // stored without them, never refused.
+  let dimensions = type.kind === 'image' ? imageDimensions(type, captured.head) : undefined;
+  let durationSeconds: number | undefined;
+  if (type.ext === 'mp4') {
+    const video =
+      'bytes' in staged
+        ? await readMp4Info(bytesReader(staged.bytes), captured.size)
+        : await mp4InfoOf(staged.filePath, captured.size);
+    if (video.width !== undefined && video.height !== undefined) {
+      dimensions = { width: video.width, height: video.height };
+    }
+    durationSeconds = video.durationSeconds;
+  }
+
+  const key = input.keyFor(type.ext);
+  input.onProgress?.('uploading', 0, captured.size);
+  let stored: Awaited<ReturnType<Storage['put']>>;
+  try {
+    stored = await deps.storage.put({
+      key,
+      ...staged,
+      contentType: type.contentType,
+      size: captured.size,
+      onProgress: (done, total) => input.onProgress?.('uploading', done, total),
+      signal: input.signal,
+    });
+    countUpload(deps.storage.kind, captured.size);
+  } catch (error) {
+    countUploadFailure(deps.storage.kind);
+    if (isAppError(error)) throw error;
+    throw new AppError('STORAGE_UPLOAD_FAILED', 'Storing the result failed', { cause: error });
+  }
+
+  return {
+    key: stored.key,
+    url: stored.url,
+    size: captured.size,
+    contentType: type.contentType,
+    sha256: captured.sha256,
+    ...(dimensions ? { width: dimensions.width, height: dimensions.height } : {}),
+    ...(durationSeconds !== undefined ? { durationSeconds } : {}),
+    ...(captured.sourceHost ? { sourceHost: captured.sourceHost } : {}),
+  };
 };

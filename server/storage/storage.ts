@@ -1,15 +1,17 @@
 import type { Readable } from 'node:stream';
 
-/** What the pipeline stores: one object, already on local disk in a temp file. */
-export interface PutInput {
+/**
+ * What the pipeline stores: one object, in a temp file on local disk (downloads) or in memory (results a
+ * provider handed over as bytes, up to `INLINE_MAX_BYTES` in persist.ts).
+ */
+export type PutInput = {
   key: string;
-  filePath: string;
   contentType: string;
   size: number;
   /** Bytes uploaded so far, for the job's upload progress. */
   onProgress?: (uploadedBytes: number, totalBytes: number) => void;
   signal?: AbortSignal;
-}
+} & ({ filePath: string; bytes?: never } | { bytes: Buffer; filePath?: never });
 
 export interface StoredObject {
   key: string;
