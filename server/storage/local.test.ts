@@ -119,6 +119,32 @@ describe('LocalStorage', () => {
     expect([...thumb.searchParams.keys()]).toEqual(['exp', 'th', 'sig']);
   });
 
+  it('hands out the same URL for an object within an expiry step, valid for at least the lifetime', async () => {
+    const local = storage();
+    const saved = clock;
+    try {
+      const expOf = (url: string) => Number(/exp=(\d+)/.exec(url)?.[1]);
+      const first = local.urlFor(key);
+      const nowSeconds = Math.floor(clock / 1000);
+      expect(expOf(first)).toBeGreaterThanOrEqual(nowSeconds + 60);
+      expect(expOf(first)).toBeLessThan(nowSeconds + 60 + 5);
+      expect(expOf(first) % 5).toBe(0);
+      // Within the step: the same URL (browsers keep the image cached), still valid.
+      const stepLeft = (expOf(first) - 60) * 1000 - clock;
+      clock += Math.max(0, stepLeft - 1);
+      expect(local.urlFor(key)).toBe(first);
+      expect(local.urlFor(key, { thumbnail: 'video' })).not.toBe(first);
+      expect((await fetch(origin + first)).status).toBe(200);
+      // The next step: a new expiry and a new signature.
+      clock += 5_000;
+      const next = local.urlFor(key);
+      expect(expOf(next)).toBe(expOf(first) + 5);
+      expect((await fetch(origin + next)).status).toBe(200);
+    } finally {
+      clock = saved;
+    }
+  });
+
   it('refuses tampered, unsigned and expired URLs', async () => {
     const url = storage().urlFor(key);
     expect(
@@ -131,7 +157,8 @@ describe('LocalStorage', () => {
     expect((await fetch(origin + url.replace(`exp=${exp}`, `exp=${exp + 1000}`))).status).toBe(403);
 
     const saved = clock;
-    clock += 61_000;
+    // 60 s of lifetime, rounded up to a 5 s step: expired 66 s later at the latest.
+    clock += 66_000;
     try {
       expect((await fetch(origin + url)).status).toBe(403);
     } finally {

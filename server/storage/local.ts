@@ -63,6 +63,9 @@ export class LocalStorage implements Storage {
   private readonly signingKey: KeyObject;
   /** What every URL starts with, before the encoded key. */
   private readonly urlBase: string;
+  /** URLs signed for the current expiry (`urlFor`), by their signed fields. */
+  private signedUrls = new Map<string, string>();
+  private signedExp = '';
 
   constructor(options: LocalStorageOptions) {
     this.options = options;
@@ -161,17 +164,33 @@ export class LocalStorage implements Storage {
     return this.urlBase + encodeKeyPath(key);
   }
 
-  /** Signed, expiring URL; `thumbnail` asks for a small JPEG (made with ffmpeg when a thumbnailer is set). */
+  /**
+   * Signed, expiring URL; `thumbnail` asks for a small JPEG (made with ffmpeg when a thumbnailer is set).
+   * The expiry is rounded up to a step of a twelfth of `urlTtlSeconds` (at most 5 minutes): a URL lives
+   * at least that long, and the same object gets the same URL for the whole step, so browsers keep it
+   * in their cache and a gallery page signed by an earlier listing costs no HMAC.
+   */
   urlFor(key: string, options: UrlOptions = {}): string {
     const now = this.options.now?.() ?? Date.now();
-    const exp = String(Math.floor(now / 1000) + this.options.urlTtlSeconds);
+    const ttl = this.options.urlTtlSeconds;
+    const step = Math.min(300, Math.max(1, Math.floor(ttl / 12)));
+    const exp = String(Math.ceil((Math.floor(now / 1000) + ttl) / step) * step);
     const dl = options.download === undefined || options.download === false ? '' : String(options.download);
     const th = options.thumbnail ? '1' : '';
+    if (exp !== this.signedExp || this.signedUrls.size >= MAX_SIGNED_URLS) {
+      this.signedUrls = new Map();
+      this.signedExp = exp;
+    }
+    const payload = signedPayload(key, exp, dl, th);
+    const known = this.signedUrls.get(payload);
+    if (known !== undefined) return known;
     // The query URLSearchParams would write, without making one per URL: exp is digits, sig base64url.
     let query = `exp=${exp}`;
     if (dl !== '') query += `&dl=${formEncode(dl)}`;
     if (th !== '') query += `&th=${th}`;
-    return `${this.canonicalUrl(key)}?${query}&sig=${this.signature(key, exp, dl, th)}`;
+    const url = `${this.canonicalUrl(key)}?${query}&sig=${this.sign(payload)}`;
+    this.signedUrls.set(payload, url);
+    return url;
   }
 
   /** Checks a signature and its expiry. */
@@ -187,15 +206,24 @@ export class LocalStorage implements Storage {
     return createReadStream(this.pathOf(key), range ? { start: range.start, end: range.end } : undefined);
   }
 
-  /**
-   * The HMAC of the fields as a JSON array: every field is quoted and escaped, so no value can pass for
-   * another field (joining with newlines let `dl=%0Athumbnail` reuse a thumbnail's signature).
-   */
   private signature(key: string, exp: string, dl: string, th = ''): string {
-    const payload = JSON.stringify(['files/v2', key, exp, dl, th === '' ? '' : 'thumbnail']);
+    return this.sign(signedPayload(key, exp, dl, th));
+  }
+
+  private sign(payload: string): string {
     return createHmac('sha256', this.signingKey).update(payload).digest('base64url');
   }
 }
+
+/**
+ * What a URL's HMAC covers: the fields as a JSON array, so every field is quoted and escaped and no value
+ * can pass for another field (joining with newlines let `dl=%0Athumbnail` reuse a thumbnail's signature).
+ */
+const signedPayload = (key: string, exp: string, dl: string, th: string): string =>
+  JSON.stringify(['files/v2', key, exp, dl, th === '' ? '' : 'thumbnail']);
+
+/** Signed URLs kept for one expiry step; past this many the cache starts again. */
+const MAX_SIGNED_URLS = 20_000;
 
 const parseRange = (header: string, size: number): ByteRange | 'invalid' | undefined => {
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
