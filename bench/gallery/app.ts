@@ -1,6 +1,7 @@
 // The app both gallery tools measure: the real HTTP server on a free port, on the bench database, with a
 // throw-away DATA_DIR. `close()` stops it and removes the folder (the database stays for --reuse).
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
@@ -26,4 +27,26 @@ export async function startGalleryApp(db: Kysely<Database>, databaseUrl: string)
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * GET `path` on the app over one kept-alive connection, with node:http: the figures are the server's
+ * request path, and fetch's own streams, signals and header objects (as much again, in the same
+ * process and event loop) would be counted in them.
+ */
+export function httpGetter(baseUrl: string) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  return (path: string, headers: Record<string, string> = {}) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.get(`${baseUrl}${path}`, { agent, headers }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+    });
 }

@@ -5,7 +5,7 @@ import { connect } from '../../db/connect.ts';
 import { logger } from '../../server/logger.ts';
 import { createApiToken } from '../../server/services/auth.ts';
 import { MYSQL_ROOT_URL } from '../../test/db.ts';
-import { startGalleryApp } from './app.ts';
+import { httpGetter, startGalleryApp } from './app.ts';
 
 const { values } = parseArgs({
   options: {
@@ -36,21 +36,18 @@ async function time(label: string, once: () => Promise<unknown>) {
   console.log(`${label.padEnd(32)} ${at(50).toFixed(2).padStart(7)} ${at(95).toFixed(2).padStart(7)}`);
 }
 
+const get = httpGetter(server.url);
 const trpc = (procedure: string) => async () => {
   const input = encodeURIComponent(JSON.stringify({ json: {} }));
-  const res = await fetch(`${server.url}/trpc/${procedure}?input=${input}`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  await res.text();
+  const res = await get(`/trpc/${procedure}?input=${input}`, { authorization: `Bearer ${token}` });
+  if (res.status !== 200) throw new Error(`${procedure} ${res.status}: ${res.body}`);
 };
 
 console.log(
   `load average ${os.loadavg()[0]?.toFixed(1)} on ${os.cpus().length} CPUs; ${SAMPLES} samples each, ms`,
 );
 console.log(`${'request'.padEnd(32)} ${'p50'.padStart(7)} ${'p95'.padStart(7)}`);
-await time('GET /healthz', async () => {
-  await (await fetch(`${server.url}/healthz`)).text();
-});
+await time('GET /healthz', () => get('/healthz'));
 await time('database round trip (in-process)', () =>
   db.selectFrom('users').select('id').where('id', '=', values.user).execute(),
 );

@@ -9,7 +9,7 @@ import { createApiToken } from '../../server/services/auth.ts';
 import { listOutputs } from '../../server/services/outputs.ts';
 import { gramsOf, searchTextOf } from '../../server/services/search-text.ts';
 import { MYSQL_ROOT_URL } from '../../test/db.ts';
-import { startGalleryApp } from './app.ts';
+import { httpGetter, startGalleryApp } from './app.ts';
 
 const { values } = parseArgs({
   options: {
@@ -260,13 +260,13 @@ interface ListInput {
   q?: string;
 }
 
+const get = httpGetter(server.url);
+
 async function list(u: number, input: ListInput, procedure = 'outputs.list'): Promise<{ items: unknown[] }> {
   const query = encodeURIComponent(JSON.stringify({ json: input }));
-  const res = await fetch(`${server.url}/trpc/${procedure}?input=${query}`, {
-    headers: { authorization: `Bearer ${tokens.get(u)}` },
-  });
-  if (!res.ok) throw new Error(`${procedure} ${res.status}: ${await res.text()}`);
-  const body = (await res.json()) as { result: { data: { json: { items?: unknown[] } } } };
+  const res = await get(`/trpc/${procedure}?input=${query}`, { authorization: `Bearer ${tokens.get(u)}` });
+  if (res.status !== 200) throw new Error(`${procedure} ${res.status}: ${res.body}`);
+  const body = JSON.parse(res.body) as { result: { data: { json: { items?: unknown[] } } } };
   return { items: body.result.data.json.items ?? [] };
 }
 

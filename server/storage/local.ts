@@ -181,15 +181,16 @@ export class LocalStorage implements Storage {
       this.signedUrls = new Map();
       this.signedExp = exp;
     }
-    const payload = signedPayload(key, exp, dl, th);
-    const known = this.signedUrls.get(payload);
+    // th is '' or '1' and dl's length is spelled out, so no two requests share an entry.
+    const entry = `${th}|${dl.length}|${dl}|${key}`;
+    const known = this.signedUrls.get(entry);
     if (known !== undefined) return known;
     // The query URLSearchParams would write, without making one per URL: exp is digits, sig base64url.
     let query = `exp=${exp}`;
     if (dl !== '') query += `&dl=${formEncode(dl)}`;
     if (th !== '') query += `&th=${th}`;
-    const url = `${this.canonicalUrl(key)}?${query}&sig=${this.sign(payload)}`;
-    this.signedUrls.set(payload, url);
+    const url = `${this.canonicalUrl(key)}?${query}&sig=${this.signature(key, exp, dl, th)}`;
+    this.signedUrls.set(entry, url);
     return url;
   }
 
@@ -206,21 +207,15 @@ export class LocalStorage implements Storage {
     return createReadStream(this.pathOf(key), range ? { start: range.start, end: range.end } : undefined);
   }
 
+  /**
+   * The HMAC of the fields as a JSON array: every field is quoted and escaped, so no value can pass for
+   * another field (joining with newlines let `dl=%0Athumbnail` reuse a thumbnail's signature).
+   */
   private signature(key: string, exp: string, dl: string, th = ''): string {
-    return this.sign(signedPayload(key, exp, dl, th));
-  }
-
-  private sign(payload: string): string {
+    const payload = JSON.stringify(['files/v2', key, exp, dl, th === '' ? '' : 'thumbnail']);
     return createHmac('sha256', this.signingKey).update(payload).digest('base64url');
   }
 }
-
-/**
- * What a URL's HMAC covers: the fields as a JSON array, so every field is quoted and escaped and no value
- * can pass for another field (joining with newlines let `dl=%0Athumbnail` reuse a thumbnail's signature).
- */
-const signedPayload = (key: string, exp: string, dl: string, th: string): string =>
-  JSON.stringify(['files/v2', key, exp, dl, th === '' ? '' : 'thumbnail']);
 
 /** Signed URLs kept for one expiry step; past this many the cache starts again. */
 const MAX_SIGNED_URLS = 20_000;
