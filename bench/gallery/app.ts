@@ -1,7 +1,7 @@
 // The app both gallery tools measure: the real HTTP server on a free port, on the bench database, with a
 // throw-away DATA_DIR. `close()` stops it and removes the folder (the database stays for --reuse).
+import { fork } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
@@ -10,6 +10,7 @@ import { createInnerContext } from '../../server/deps.ts';
 import { parseEnv } from '../../server/env.ts';
 import { systemClock } from '../../server/services/clock.ts';
 import { startTestServer } from '../../test/http.ts';
+import type { ClientAnswer, ClientBatch } from './client.ts';
 
 export async function startGalleryApp(db: Kysely<Database>, databaseUrl: string) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'df-bench-gallery-'));
@@ -30,23 +31,30 @@ export async function startGalleryApp(db: Kysely<Database>, databaseUrl: string)
 }
 
 /**
- * GET `path` on the app over one kept-alive connection, with node:http: the figures are the server's
- * request path, and fetch's own streams, signals and header objects (as much again, in the same
- * process and event loop) would be counted in them.
+ * The HTTP client in its own process (client.ts): `get(requests)` runs them one at a time and gives each
+ * one's milliseconds, from sending to the last byte, and the number of items in its answer.
  */
-export function httpGetter(baseUrl: string) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  return (path: string, headers: Record<string, string> = {}) =>
-    new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = http.get(`${baseUrl}${path}`, { agent, headers }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          body += chunk;
+export function startGalleryClient(baseUrl: string) {
+  const child = fork(new URL('./client.ts', import.meta.url), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  let nextId = 1;
+  const waiting = new Map<number, (answer: ClientAnswer) => void>();
+  child.on('message', (answer: ClientAnswer) => waiting.get(answer.id)?.(answer));
+  return {
+    get: (requests: ClientBatch['requests']) =>
+      new Promise<{ times: number[]; items: number[] }>((resolve, reject) => {
+        const id = nextId++;
+        waiting.set(id, (answer) => {
+          waiting.delete(id);
+          if ('error' in answer) reject(new Error(answer.error));
+          else resolve(answer);
         });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-    });
+        child.send({ id, baseUrl, requests } satisfies ClientBatch);
+      }),
+    close: () => {
+      child.kill();
+    },
+  };
 }

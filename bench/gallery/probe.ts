@@ -5,7 +5,7 @@ import { connect } from '../../db/connect.ts';
 import { logger } from '../../server/logger.ts';
 import { createApiToken } from '../../server/services/auth.ts';
 import { MYSQL_ROOT_URL } from '../../test/db.ts';
-import { httpGetter, startGalleryApp } from './app.ts';
+import { startGalleryApp, startGalleryClient } from './app.ts';
 
 const { values } = parseArgs({
   options: {
@@ -23,36 +23,44 @@ const db = connect({ databaseUrl: url, dataDir: '', poolSize: 8 });
 const server = await startGalleryApp(db, url);
 const { token } = await createApiToken(db, { userId: values.user, name: 'probe', now: Date.now() });
 
+const report = (label: string, times: number[]) => {
+  const sorted = times.slice(50).sort((a, b) => a - b); // the first 50 warm up
+  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+  console.log(`${label.padEnd(32)} ${at(50).toFixed(2).padStart(7)} ${at(95).toFixed(2).padStart(7)}`);
+};
+
+/** In this process: `once`, 50 + SAMPLES times. */
 async function time(label: string, once: () => Promise<unknown>) {
-  for (let i = 0; i < 50; i += 1) await once(); // warm-up
   const times: number[] = [];
-  for (let i = 0; i < SAMPLES; i += 1) {
+  for (let i = 0; i < 50 + SAMPLES; i += 1) {
     const t0 = performance.now();
     await once();
     times.push(performance.now() - t0);
   }
-  times.sort((a, b) => a - b);
-  const at = (p: number) => times[Math.min(times.length - 1, Math.floor((p / 100) * times.length))]!;
-  console.log(`${label.padEnd(32)} ${at(50).toFixed(2).padStart(7)} ${at(95).toFixed(2).padStart(7)}`);
+  report(label, times);
 }
 
-const get = httpGetter(server.url);
-const trpc = (procedure: string) => async () => {
-  const input = encodeURIComponent(JSON.stringify({ json: {} }));
-  const res = await get(`/trpc/${procedure}?input=${input}`, { authorization: `Bearer ${token}` });
-  if (res.status !== 200) throw new Error(`${procedure} ${res.status}: ${res.body}`);
-};
+/** Over HTTP from the client process, 50 + SAMPLES GETs one at a time. */
+const client = startGalleryClient(server.url);
+async function timeHttp(label: string, path: string, headers: Record<string, string> = {}) {
+  const { times } = await client.get(Array.from({ length: 50 + SAMPLES }, () => ({ path, headers })));
+  report(label, times);
+}
+const trpcPath = (procedure: string) =>
+  `/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify({ json: {} }))}`;
+const auth = { authorization: `Bearer ${token}` };
 
 console.log(
   `load average ${os.loadavg()[0]?.toFixed(1)} on ${os.cpus().length} CPUs; ${SAMPLES} samples each, ms`,
 );
 console.log(`${'request'.padEnd(32)} ${'p50'.padStart(7)} ${'p95'.padStart(7)}`);
-await time('GET /healthz', () => get('/healthz'));
+await timeHttp('GET /healthz', '/healthz');
 await time('database round trip (in-process)', () =>
   db.selectFrom('users').select('id').where('id', '=', values.user).execute(),
 );
-await time('credits.balance', trpc('credits.balance'));
-await time('outputs.list (first page of 30)', trpc('outputs.list'));
+await timeHttp('credits.balance', trpcPath('credits.balance'), auth);
+await timeHttp('outputs.list (first page of 30)', trpcPath('outputs.list'), auth);
 
+client.close();
 await server.close();
 await db.destroy();

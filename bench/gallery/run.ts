@@ -9,7 +9,7 @@ import { createApiToken } from '../../server/services/auth.ts';
 import { listOutputs } from '../../server/services/outputs.ts';
 import { gramsOf, searchTextOf } from '../../server/services/search-text.ts';
 import { MYSQL_ROOT_URL } from '../../test/db.ts';
-import { httpGetter, startGalleryApp } from './app.ts';
+import { startGalleryApp, startGalleryClient } from './app.ts';
 
 const { values } = parseArgs({
   options: {
@@ -260,15 +260,13 @@ interface ListInput {
   q?: string;
 }
 
-const get = httpGetter(server.url);
+const client = startGalleryClient(server.url);
 
-async function list(u: number, input: ListInput, procedure = 'outputs.list'): Promise<{ items: unknown[] }> {
-  const query = encodeURIComponent(JSON.stringify({ json: input }));
-  const res = await get(`/trpc/${procedure}?input=${query}`, { authorization: `Bearer ${tokens.get(u)}` });
-  if (res.status !== 200) throw new Error(`${procedure} ${res.status}: ${res.body}`);
-  const body = JSON.parse(res.body) as { result: { data: { json: { items?: unknown[] } } } };
-  return { items: body.result.data.json.items ?? [] };
-}
+/** The GET a client makes for `procedure` with `input`, as user `u`. */
+const request = (u: number, input: ListInput, procedure = 'outputs.list') => ({
+  path: `/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify({ json: input }))}`,
+  headers: { authorization: `Bearer ${tokens.get(u)}` },
+});
 
 let seed = 1;
 const random = () => {
@@ -353,33 +351,45 @@ console.log(
 console.log(
   `${'case'.padEnd(42)} ${'p50 ms'.padStart(8)} ${'p95 ms'.padStart(8)} ${'items'.padStart(6)} ${'service p50'.padStart(12)}`,
 );
-const timed = async (label: string, once: () => Promise<number>) => {
-  for (let i = 0; i < 10; i += 1) await once(); // warm-up
+const WARM_UP = 10;
+const summary = (label: string, times: number[], items: number[]) => {
+  const sorted = times.slice(WARM_UP).sort((a, b) => a - b);
+  const counted = items.slice(WARM_UP);
+  return {
+    label,
+    p50: pct(sorted, 50),
+    p95: pct(sorted, 95),
+    items: counted.reduce((a, b) => a + b, 0) / counted.length,
+  };
+};
+/** The same requests over HTTP from the client process, one at a time. */
+const overHttp = async (label: string, next: () => ReturnType<typeof request>) => {
+  const { times, items } = await client.get(Array.from({ length: WARM_UP + SAMPLES }, next));
+  return summary(label, times, items);
+};
+/** In this process, with no HTTP: the service call alone. */
+const inProcess = async (label: string, once: () => Promise<number>) => {
   const times: number[] = [];
-  let items = 0;
-  for (let i = 0; i < SAMPLES; i += 1) {
+  const items: number[] = [];
+  for (let i = 0; i < WARM_UP + SAMPLES; i += 1) {
     const t0 = performance.now();
-    items += await once();
+    items.push(await once());
     times.push(performance.now() - t0);
   }
-  times.sort((a, b) => a - b);
-  return { label, p50: pct(times, 50), p95: pct(times, 95), items: items / SAMPLES };
+  return summary(label, times, items);
 };
-const floor = await timed('floor: credits.balance', async () => {
-  await list(pick(measured), {}, 'credits.balance');
-  return 0;
-});
+const floor = await overHttp('floor: credits.balance', () => request(pick(measured), {}, 'credits.balance'));
 console.log(
   `${floor.label.padEnd(42)} ${floor.p50.toFixed(2).padStart(8)} ${floor.p95.toFixed(2).padStart(8)}`,
 );
 const results: { label: string; p50: number; p95: number }[] = [];
 for (const c of cases) {
   if (c.users.length === 0) continue;
-  const http = await timed(c.label, async () => {
+  const http = await overHttp(c.label, () => {
     const u = pick(c.users);
-    return (await list(u, c.input(u))).items.length;
+    return request(u, c.input(u));
   });
-  const service = await timed(c.label, async () => {
+  const service = await inProcess(c.label, async () => {
     const u = pick(c.users);
     const page = await listOutputs(db, { userId: userId(u), limit: 30, ...c.input(u) });
     return page.items.length;
@@ -394,6 +404,7 @@ console.log(
   over.length === 0 ? '\nevery case p95 ≤ 10 ms' : `\np95 over 10 ms: ${over.map((r) => r.label).join('; ')}`,
 );
 
+client.close();
 await server.close();
 await db.destroy();
 if (values.drop) {

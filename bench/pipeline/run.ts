@@ -29,7 +29,36 @@ const LEVELS = [1, 8, 32];
 const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
+/** MariaDB's CPU time in ms, when it runs on this machine (its pid file is readable); else null. */
+const mariadbCpuMs = (): number | null => {
+  try {
+    const pid = fs.readFileSync('/run/mysqld/mysqld.pid', 'utf8').trim();
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in clock ticks
+  } catch {
+    return null;
+  }
+};
+
+/** Where a run's CPU went, per job: this process (HTTP, engine, OSS test server, render threads) and MariaDB. */
+const cpuPerJob = async <T>(total: number, run: () => Promise<T>) => {
+  const node0 = process.cpuUsage();
+  const db0 = dialect === 'mysql' ? mariadbCpuMs() : null;
+  const result = await run();
+  const node = process.cpuUsage(node0);
+  const db1 = db0 === null ? null : mariadbCpuMs();
+  return {
+    ...result,
+    nodeCpu: (node.user + node.system) / 1000 / total,
+    dbCpu: db0 === null || db1 === null ? null : (db1 - db0) / total,
+  };
+};
+
 async function measure(concurrency: number, total: number, once: (i: number) => Promise<void>) {
+  return cpuPerJob(total, () => timed(concurrency, total, once));
+}
+
+async function timed(concurrency: number, total: number, once: (i: number) => Promise<void>) {
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
@@ -166,8 +195,9 @@ console.log(
   `demo PNG render alone: ${renderMs.toFixed(1)} ms per image (inside the pipeline, not in the floor)`,
 );
 console.log(
-  'concurrency | pipeline jobs/s  p50 ms  p99 ms | floor jobs/s  p50 ms  p99 ms | floor+render jobs/s  p50 ms | p50 ratio vs floor, vs floor+render',
+  'concurrency | pipeline jobs/s  p50 ms  p99 ms | floor jobs/s  p50 ms  p99 ms | floor+render jobs/s  p50 ms | pipeline ÷ floor, ÷ floor+render (jobs/s)',
 );
+const cpuLines: string[] = [];
 for (const c of LEVELS) {
   const total = perLevel || Math.max(60, c * 8);
   for (let i = 0; i < Math.min(10, c); i++) await client.ai.generateImage.mutate({ prompt: 'warm up', size }); // warm-up
@@ -179,9 +209,19 @@ for (const c of LEVELS) {
   const withRender = await measure(c, total, floorWithRenderOnce);
   const f = (n: number) => n.toFixed(1).padStart(7);
   console.log(
-    `${String(c).padStart(11)} | ${f(pipeline.jobsPerSecond)}       ${f(pipeline.p50)} ${f(pipeline.p99)} | ${f(floor.jobsPerSecond)}   ${f(floor.p50)} ${f(floor.p99)} | ${f(withRender.jobsPerSecond)}          ${f(withRender.p50)} | ${(pipeline.p50 / floor.p50).toFixed(2)}, ${(pipeline.p50 / withRender.p50).toFixed(2)}`,
+    `${String(c).padStart(11)} | ${f(pipeline.jobsPerSecond)}       ${f(pipeline.p50)} ${f(pipeline.p99)} | ${f(floor.jobsPerSecond)}   ${f(floor.p50)} ${f(floor.p99)} | ${f(withRender.jobsPerSecond)}          ${f(withRender.p50)} | ${Math.round((100 * pipeline.jobsPerSecond) / floor.jobsPerSecond)} %, ${Math.round((100 * pipeline.jobsPerSecond) / withRender.jobsPerSecond)} %`,
+  );
+  const cpu = (r: { nodeCpu: number; dbCpu: number | null }) =>
+    `${r.nodeCpu.toFixed(1)}${r.dbCpu === null ? '' : ` + ${r.dbCpu.toFixed(1)}`}`;
+  cpuLines.push(
+    `${String(c).padStart(11)} | ${cpu(pipeline).padStart(14)} | ${cpu(floor).padStart(14)} | ${cpu(withRender).padStart(14)}`,
   );
 }
+console.log(
+  `\nCPU ms per job: this process${dialect === 'mysql' && mariadbCpuMs() !== null ? ' + MariaDB' : ''}`,
+);
+console.log('concurrency |       pipeline |          floor |   floor+render');
+for (const line of cpuLines) console.log(line);
 
 await server.close();
 await runner.stop();
