@@ -45,18 +45,56 @@ interface Spans {
   spanCover: Int32Array;
 }
 
+/** Per cover (index: its bits), how a background level maps to its palette entries. */
+interface Bands {
+  scale: Float64Array;
+  offset: Float64Array;
+  first: Int32Array;
+  last: Int32Array;
+}
+
+/** The sheen: sin(φ) with φ = phaseX·x + phaseY·y + phase0, from per-axis tables (see `waveTables`). */
+interface Wave {
+  phaseX: number;
+  phaseY: number;
+  phase0: number;
+  sinX: Float64Array;
+  cosX: Float64Array;
+  sinY: Float64Array;
+  cosY: Float64Array;
+}
+
+/** sin(ax + by + c) = sin(ax)·cos(by + c) + cos(ax)·sin(by + c): one table per axis, no sin per pixel. */
+const waveTables = (width: number, height: number, phaseX: number, phaseY: number, phase0: number): Wave => {
+  const sinX = new Float64Array(width);
+  const cosX = new Float64Array(width);
+  for (let x = 0; x < width; x++) {
+    sinX[x] = Math.sin(phaseX * x);
+    cosX[x] = Math.cos(phaseX * x);
+  }
+  const sinY = new Float64Array(height);
+  const cosY = new Float64Array(height);
+  for (let y = 0; y < height; y++) {
+    sinY[y] = Math.sin(phaseY * y + phase0);
+    cosY[y] = Math.cos(phaseY * y + phase0);
+  }
+  return { phaseX, phaseY, phase0, sinX, cosX, sinY, cosY };
+};
+
 /**
  * Each row as spans [x0, x1) of one cover, from the circles' spans on it (events x·16 + circle, sorted;
  * a circle's bit flips at each of its events), and the range of u under each cover seen: lowU[cover] to
- * highU[cover] (an empty range, +∞ to −∞, for covers not seen).
+ * highU[cover] (an empty range, +∞ to −∞, for covers not seen). Rows come in pairs that share the first
+ * row's u (see `paintRows`), u = clamp(t0 + x·tx + y·ty, 0, 1) + sheen·sin(φ).
  */
 const coverSpans = (
   width: number,
   height: number,
   disc: { cx: Float64Array; cy: Float64Array; radius: Float64Array; ring: boolean[] },
-  u: { t0: number; ty: number; tx: number; phase0: number; phaseY: number; phaseX: number; sheen: number },
+  u: { t0: number; ty: number; tx: number; sheen: number; wave: Wave },
 ): Spans & { lowU: Float64Array; highU: Float64Array } => {
   const { cx, cy, radius, ring } = disc;
+  const { phaseX, phaseY, phase0, sinX, cosX } = u.wave;
   const circles = cx.length;
   const events = new Int32Array(circles * 4);
   const rowSpans = new Int32Array(height + 1);
@@ -106,8 +144,11 @@ const coverSpans = (
       spanX1 = grow(spanX1);
       spanCover = grow(spanCover);
     }
-    const t0 = u.t0 + y * u.ty;
-    const phase = u.phase0 + y * u.phaseY;
+    const base = y & ~1;
+    const t0 = u.t0 + base * u.ty;
+    const phase = phase0 + base * phaseY;
+    const sinY = u.wave.sinY[base]!;
+    const cosY = u.wave.cosY[base]!;
     let cover = 0;
     for (let i = 0, x0 = 0; x0 < width; ) {
       for (; i < n && events[i]! >> 4 === x0; i++) cover ^= 1 << (events[i]! & 15);
@@ -116,13 +157,13 @@ const coverSpans = (
       spanX1[spans] = x1;
       spanCover[spans++] = cover;
       if (cover !== 0) {
-        // u = clamp(t) + sheen·sin(φ) over the span: t is monotonic, φ rises.
+        // Over the span t is monotonic and φ rises: sin(φ) peaks inside it or at an end.
         const ta = Math.min(1, Math.max(0, t0 + x0 * u.tx));
         const tb = Math.min(1, Math.max(0, t0 + (x1 - 1) * u.tx));
-        const a = phase + x0 * u.phaseX;
-        const b = phase + (x1 - 1) * u.phaseX;
-        const sa = Math.sin(a);
-        const sb = Math.sin(b);
+        const a = phase + x0 * phaseX;
+        const b = phase + (x1 - 1) * phaseX;
+        const sa = sinX[x0]! * cosY + cosX[x0]! * sinY;
+        const sb = sinX[x1 - 1]! * cosY + cosX[x1 - 1]! * sinY;
         const wLow = holds(a, b, -Math.PI / 2) ? -1 : Math.min(sa, sb);
         const wHigh = holds(a, b, Math.PI / 2) ? 1 : Math.max(sa, sb);
         lowU[cover] = Math.min(lowU[cover]!, Math.min(ta, tb) + u.sheen * wLow);
@@ -136,49 +177,70 @@ const coverSpans = (
 };
 
 /**
- * Writes the index rows, each after its filter byte (0, None), into `raw`. A pixel's background level is
- * clamp(level0[y] + x·stepTx, low, high) + sinX[x]·cosY[y] + cosX[x]·sinY[y], truncated; a span under
- * circles maps it through its cover's table.
+ * Writes the index rows, each after its filter byte (0, None), into `raw`, two rows at a time: the pair
+ * shares its background levels (the first row's), v = clamp(level0[y] + x·stepTx, low, high) +
+ * sinX[x]·cosY[y] + cosX[x]·sinY[y], and each row has its own circles. A pixel's entry is
+ * v·scale + offset of its cover's band, plus an ordered dither (1/4 or 3/4, alternating along the row and
+ * from pair to pair), truncated and clamped to the band. The second row is a copy of the first but where
+ * its covers differ (near circle edges), which is also what lets deflate skip it as one long match.
  */
 const paintRows = (
   raw: Buffer,
   width: number,
   height: number,
   spans: Spans,
-  table: Array<Uint8Array | undefined>,
-  level: {
-    level0: Float64Array;
-    stepTx: number;
-    low: number;
-    high: number;
-    sinX: Float64Array;
-    cosX: Float64Array;
-    sinY: Float64Array;
-    cosY: Float64Array;
-  },
+  band: Bands,
+  level: { level0: Float64Array; stepTx: number; low: number; high: number; amplitude: number; wave: Wave },
 ) => {
   const { rowSpans, spanX0, spanX1, spanCover } = spans;
-  const { stepTx, low, high, sinX, cosX } = level;
-  for (let y = 0; y < height; y++) {
-    const row = y * (width + 1) + 1;
+  const { stepTx, low, high, amplitude } = level;
+  const { sinX, cosX } = level.wave;
+  const { scale, offset, first, last } = band;
+  const stride = width + 1;
+  const v = new Float64Array(width);
+  for (let y = 0; y < height; y += 2) {
+    const row = y * stride + 1;
     raw[row - 1] = 0;
-    const sinY = level.sinY[y]!;
-    const cosY = level.cosY[y]!;
+    const sinY = amplitude * level.wave.sinY[y]!;
+    const cosY = amplitude * level.wave.cosY[y]!;
     const level0 = level.level0[y]!;
+    for (let x = 0; x < width; x++) {
+      v[x] = Math.min(high, Math.max(low, level0 + x * stepTx)) + sinX[x]! * cosY + cosX[x]! * sinY;
+    }
+    const even = y & 2 ? 0.75 : 0.25;
+    const odd = 1 - even;
     for (let k = rowSpans[y]!; k < rowSpans[y + 1]!; k++) {
-      const map = table[spanCover[k]!];
+      const cover = spanCover[k]!;
+      const s = scale[cover]!;
+      const o = offset[cover]! + even;
+      const f = first[cover]!;
+      const l = last[cover]! + 0.5;
       const x1 = spanX1[k]!;
-      if (map === undefined) {
-        for (let x = spanX0[k]!; x < x1; x++) {
-          const t = level0 + x * stepTx;
-          raw[row + x] = Math.min(high, Math.max(low, t)) + sinX[x]! * cosY + cosX[x]! * sinY;
-        }
-      } else {
-        for (let x = spanX0[k]!; x < x1; x++) {
-          const t = level0 + x * stepTx;
-          raw[row + x] = map[(Math.min(high, Math.max(low, t)) + sinX[x]! * cosY + cosX[x]! * sinY) | 0]!;
-        }
+      // The store truncates; odd x gets the other threshold (o + odd − even).
+      for (let x = spanX0[k]!; x < x1; x++)
+        raw[row + x] = Math.min(l, Math.max(f, v[x]! * s + o + (x & 1) * (odd - even)));
+    }
+    if (y + 1 === height) break;
+    raw.copyWithin(row + stride - 1, row - 1, row + width);
+    // Repaint the second row where its cover is not the first row's.
+    let a = rowSpans[y]!;
+    let b = rowSpans[y + 1]!;
+    const aEnd = b;
+    const bEnd = rowSpans[y + 2]!;
+    for (let x0 = 0; x0 < width; ) {
+      const x1 = Math.min(spanX1[a]!, spanX1[b]!);
+      const cover = spanCover[b]!;
+      if (cover !== spanCover[a]!) {
+        const s = scale[cover]!;
+        const o = offset[cover]! + even;
+        const f = first[cover]!;
+        const l = last[cover]! + 0.5;
+        for (let x = x0; x < x1; x++)
+          raw[row + stride + x] = Math.min(l, Math.max(f, v[x]! * s + o + (x & 1) * (odd - even)));
       }
+      if (spanX1[a] === x1 && a + 1 < aEnd) a++;
+      if (spanX1[b] === x1 && b + 1 < bEnd) b++;
+      x0 = x1;
     }
   }
 };
@@ -231,7 +293,6 @@ export const renderDemoPng = (width: number, height: number, seed: number): Buff
   // φ = 2π(x·waveFx + y·waveFy) + wavePhase. Sheen: about 20 colour steps either way on the widest channel.
   const tx = dx / width;
   const rowT0 = (y: number) => 0.5 + (y / height - 0.5) * dy - 0.5 * dx;
-  const rowPhase = (y: number) => Math.PI * 2 * y * waveFy + wavePhase;
   const span = Math.max(...[0, 1, 2].map((k) => Math.abs(to[k]! - from[k]!)), 40);
   const sheen = Math.min(0.25, 20 / span);
   const corners = [
@@ -243,19 +304,12 @@ export const renderDemoPng = (width: number, height: number, seed: number): Buff
   const uMin = Math.max(0, Math.min(...corners)) - sheen;
   const uMax = Math.min(1, Math.max(...corners)) + sheen;
 
+  const wave = waveTables(width, height, Math.PI * 2 * waveFx, Math.PI * 2 * waveFy, wavePhase);
   const { rowSpans, spanX0, spanX1, spanCover, lowU, highU } = coverSpans(
     width,
     height,
     { cx, cy, radius, ring },
-    {
-      t0: rowT0(0),
-      ty: dy / height,
-      tx,
-      phase0: wavePhase,
-      phaseY: Math.PI * 2 * waveFy,
-      phaseX: Math.PI * 2 * waveFx,
-      sheen,
-    },
+    { t0: rowT0(0), ty: dy / height, tx, sheen, wave },
   );
   const covers = lowU.length;
   let seen: number[] = [];
@@ -284,8 +338,13 @@ export const renderDemoPng = (width: number, height: number, seed: number): Buff
   const weight = seen.map((key) => ((highU[key]! - lowU[key]!) / (uMax - uMin)) * through(key));
   const bandsFor = (levels: number) => weight.map((w) => Math.max(1, Math.ceil(w * levels)));
   const total = (levels: number) => bandsFor(levels).reduce((sum, k) => sum + k, levels);
-  let levels = Math.min(256 - seen.length, Math.ceil(span * (1 + 2 * sheen)) + 1);
-  while (levels > 2 && total(levels) > 256) levels--;
+  // The most that fit (total grows with levels), and no more than one a colour step.
+  let levels = 2;
+  for (let most = Math.min(256 - seen.length, Math.ceil(span * (1 + 2 * sheen)) + 1); levels < most; ) {
+    const mid = (levels + most + 1) >> 1;
+    if (total(mid) <= 256) levels = mid;
+    else most = mid - 1;
+  }
   const bands = bandsFor(levels);
   const step = (levels - 1) / (uMax - uMin);
 
@@ -309,50 +368,37 @@ export const renderDemoPng = (width: number, height: number, seed: number): Buff
     palette[at + 2] = Math.min(255, Math.max(0, Math.round(b)));
   };
   for (let level = 0; level < levels; level++) setEntry(uMin + level / step, 0);
-  // Per cover, the palette index for each background level.
-  const table: Array<Uint8Array | undefined> = [];
+  // Per cover, its band: entry j (from `first`) is the cover's colour at the middle of its share of the
+  // background levels lo..hi; a pixel's entry is first + level·scale + offset, dithered and clamped.
+  const band: Bands = {
+    scale: new Float64Array(covers).fill(1),
+    offset: new Float64Array(covers),
+    first: new Int32Array(covers),
+    last: new Int32Array(covers).fill(levels - 1),
+  };
   seen.forEach((key, k) => {
     const lo = Math.max(0, Math.floor((lowU[key]! - uMin) * step));
     const hi = Math.min(levels - 1, Math.ceil((highU[key]! - uMin) * step));
-    const band = Math.min(bands[k]!, hi - lo + 1);
-    const base = entries;
-    for (let j = 0; j < band; j++)
-      setEntry(uMin + (lo + ((j + 0.5) * (hi - lo + 1)) / band - 0.5) / step, key);
-    const map = new Uint8Array(levels);
-    for (let level = 0; level < levels; level++) {
-      const j = Math.floor(((level - lo) * band) / (hi - lo + 1));
-      map[level] = base + Math.min(band - 1, Math.max(0, j));
-    }
-    table[key] = map;
+    const size = Math.min(bands[k]!, hi - lo + 1);
+    const per = (hi - lo + 1) / size;
+    band.first[key] = entries;
+    band.last[key] = entries + size - 1;
+    band.scale[key] = 1 / per;
+    band.offset[key] = entries + (0.5 - lo) / per - 0.5;
+    for (let j = 0; j < size; j++) setEntry(uMin + (lo + (j + 0.5) * per - 0.5) / step, key);
   });
 
-  // Second pass: the index rows, each after its filter byte (0, None), straight into the deflate input.
-  // The sheen is sin(ax + by + c) = sin(ax)·cos(by + c) + cos(ax)·sin(by + c): one table per axis.
-  const sinX = new Float64Array(width);
-  const cosX = new Float64Array(width);
-  for (let x = 0; x < width; x++) {
-    sinX[x] = sheen * step * Math.sin(Math.PI * 2 * x * waveFx);
-    cosX[x] = sheen * step * Math.cos(Math.PI * 2 * x * waveFx);
-  }
-  const sinY = new Float64Array(height);
-  const cosY = new Float64Array(height);
+  // Second pass: the index rows, each after its filter byte, straight into the deflate input.
   const level0 = new Float64Array(height);
-  for (let y = 0; y < height; y++) {
-    sinY[y] = Math.sin(rowPhase(y));
-    cosY[y] = Math.cos(rowPhase(y));
-    // + 0.5: the level is rounded by truncation.
-    level0[y] = (rowT0(y) - uMin) * step + 0.5;
-  }
+  for (let y = 0; y < height; y++) level0[y] = (rowT0(y) - uMin) * step;
   const raw = Buffer.allocUnsafe((width + 1) * height);
-  paintRows(raw, width, height, { rowSpans, spanX0, spanX1, spanCover }, table, {
+  paintRows(raw, width, height, { rowSpans, spanX0, spanX1, spanCover }, band, {
     level0,
     stepTx: tx * step,
-    low: -uMin * step + 0.5,
-    high: (1 - uMin) * step + 0.5,
-    sinX,
-    cosX,
-    sinY,
-    cosY,
+    low: -uMin * step,
+    high: (1 - uMin) * step,
+    amplitude: sheen * step,
+    wave,
   });
 
   const ihdr = Buffer.alloc(13);
