@@ -89,98 +89,136 @@ const waveTables = (width: number, height: number, phaseX: number, phaseY: numbe
 };
 
 /**
- * Each row as spans [x0, x1) of one cover, from the circles' spans on it (events x·16 + circle, sorted;
- * a circle's bit flips at each of its events), and the range of u under each cover seen: lowU[cover] to
- * highU[cover] (an empty range, +∞ to −∞, for covers not seen). Rows come in pairs that share the first
- * row's u (see `paintRows`), u = clamp(t0 + x·tx + y·ty, 0, 1) + sheen·sin(φ).
+ * Each row as spans [x0, x1) of one cover, from the circles' spans on it, and the range of u under each
+ * cover seen: lowU[cover] to highU[cover] (an empty range, +∞ to −∞, for covers not seen). Rows come in
+ * groups that share the first row's u (see `paintRows`), u = clamp(t0 + x·tx + y·ty, 0, 1) + sheen·sin(φ).
  */
 const coverSpans = (
   width: number,
   height: number,
-  disc: { cx: Float64Array; cy: Float64Array; radius: Float64Array; ring: boolean[] },
+  disc: Discs,
   u: { t0: number; ty: number; tx: number; sheen: number; wave: Wave },
 ): Spans & { lowU: Float64Array; highU: Float64Array } => {
-  const { cx, cy, radius, ring } = disc;
-  const { phaseX, phaseY, phase0, sinX, cosX } = u.wave;
-  const circles = cx.length;
+  const circles = disc.cx.length;
   const events = new Int32Array(circles * 4);
   const rowSpans = new Int32Array(height + 1);
-  let spanX0 = new Int32Array(height * 8);
-  let spanX1 = new Int32Array(height * 8);
-  let spanCover = new Int32Array(height * 8);
+  // At most one span more than events in a row (four events a ring, two a disc).
+  const out: SpanBounds = {
+    spanX0: new Int32Array(height * (4 * circles + 1)),
+    spanX1: new Int32Array(height * (4 * circles + 1)),
+    spanCover: new Int32Array(height * (4 * circles + 1)),
+    lowU: new Float64Array(1 << circles).fill(Number.POSITIVE_INFINITY),
+    highU: new Float64Array(1 << circles).fill(Number.NEGATIVE_INFINITY),
+    tx: u.tx,
+    sheen: u.sheen,
+    wave: u.wave,
+  };
   let spans = 0;
-  const lowU = new Float64Array(1 << circles).fill(Number.POSITIVE_INFINITY);
-  const highU = new Float64Array(1 << circles).fill(Number.NEGATIVE_INFINITY);
   for (let y = 0; y < height; y++) {
     rowSpans[y] = spans;
-    let n = 0;
-    for (let c = 0; c < circles; c++) {
-      const r = radius[c]!;
-      const ddy = (y - cy[c]!) * (y - cy[c]!);
-      if (ddy > r * r) continue;
-      const half = Math.sqrt(r * r - ddy);
-      const x0 = Math.max(0, Math.ceil(cx[c]! - half));
-      const x1 = Math.min(width - 1, Math.floor(cx[c]! + half));
-      // A ring (d² ≥ 0.64) crosses a row as two spans either side of its hole.
-      const hole = ring[c] ? 0.64 * r * r - ddy : 0;
-      const inner = hole > 0 ? Math.sqrt(hole) : -1;
-      const left = inner < 0 ? x1 : Math.min(x1, Math.floor(cx[c]! - inner));
-      const right = inner < 0 ? x1 + 1 : Math.max(x0, Math.ceil(cx[c]! + inner));
-      if (x0 <= left) {
-        events[n++] = x0 * 16 + c;
-        events[n++] = (left + 1) * 16 + c;
-      }
-      if (right <= x1 && inner >= 0) {
-        events[n++] = right * 16 + c;
-        events[n++] = (x1 + 1) * 16 + c;
-      }
-    }
-    for (let i = 1; i < n; i++) {
-      const e = events[i]!;
-      let j = i - 1;
-      for (; j >= 0 && events[j]! > e; j--) events[j + 1] = events[j]!;
-      events[j + 1] = e;
-    }
-    if (spans + n + 1 > spanX0.length) {
-      const grow = (a: Int32Array) => {
-        const b = new Int32Array(a.length * 2 + n + 1);
-        b.set(a);
-        return b;
-      };
-      spanX0 = grow(spanX0);
-      spanX1 = grow(spanX1);
-      spanCover = grow(spanCover);
-    }
     const base = y - (y % GROUP);
-    const t0 = u.t0 + base * u.ty;
-    const phase = phase0 + base * phaseY;
-    const sinY = u.wave.sinY[base]!;
-    const cosY = u.wave.cosY[base]!;
-    let cover = 0;
-    for (let i = 0, x0 = 0; x0 < width; ) {
-      for (; i < n && events[i]! >> 4 === x0; i++) cover ^= 1 << (events[i]! & 15);
-      const x1 = i < n ? events[i]! >> 4 : width;
-      spanX0[spans] = x0;
-      spanX1[spans] = x1;
-      spanCover[spans++] = cover;
-      if (cover !== 0) {
-        // Over the span t is monotonic and φ rises: sin(φ) peaks inside it or at an end.
-        const ta = Math.min(1, Math.max(0, t0 + x0 * u.tx));
-        const tb = Math.min(1, Math.max(0, t0 + (x1 - 1) * u.tx));
-        const a = phase + x0 * phaseX;
-        const b = phase + (x1 - 1) * phaseX;
-        const sa = sinX[x0]! * cosY + cosX[x0]! * sinY;
-        const sb = sinX[x1 - 1]! * cosY + cosX[x1 - 1]! * sinY;
-        const wLow = holds(a, b, -Math.PI / 2) ? -1 : Math.min(sa, sb);
-        const wHigh = holds(a, b, Math.PI / 2) ? 1 : Math.max(sa, sb);
-        lowU[cover] = Math.min(lowU[cover]!, Math.min(ta, tb) + u.sheen * wLow);
-        highU[cover] = Math.max(highU[cover]!, Math.max(ta, tb) + u.sheen * wHigh);
-      }
-      x0 = x1;
-    }
+    spans = sweepRow(out, spans, width, events, rowEvents(y, width, disc, events), base, u.t0 + base * u.ty);
   }
   rowSpans[height] = spans;
-  return { rowSpans, spanX0, spanX1, spanCover, lowU, highU };
+  return { rowSpans, ...out };
+};
+
+interface Discs {
+  cx: Float64Array;
+  cy: Float64Array;
+  radius: Float64Array;
+  ring: boolean[];
+}
+
+/**
+ * Where the circles cross row y, as events x·16 + circle (a circle's bit flips at each: where its span
+ * starts and one past where it ends), sorted, into `events`; returns how many.
+ */
+const rowEvents = (y: number, width: number, disc: Discs, events: Int32Array): number => {
+  const { cx, cy, radius, ring } = disc;
+  let n = 0;
+  for (let c = 0; c < cx.length; c++) {
+    const r = radius[c]!;
+    const ddy = (y - cy[c]!) * (y - cy[c]!);
+    if (ddy > r * r) continue;
+    const half = Math.sqrt(r * r - ddy);
+    const x0 = Math.max(0, Math.ceil(cx[c]! - half));
+    const x1 = Math.min(width - 1, Math.floor(cx[c]! + half));
+    // A ring (d² ≥ 0.64) crosses a row as two spans either side of its hole.
+    const hole = ring[c] ? 0.64 * r * r - ddy : 0;
+    const inner = hole > 0 ? Math.sqrt(hole) : -1;
+    const left = inner < 0 ? x1 : Math.min(x1, Math.floor(cx[c]! - inner));
+    const right = inner < 0 ? x1 + 1 : Math.max(x0, Math.ceil(cx[c]! + inner));
+    if (x0 <= left) {
+      events[n++] = x0 * 16 + c;
+      events[n++] = (left + 1) * 16 + c;
+    }
+    if (right <= x1 && inner >= 0) {
+      events[n++] = right * 16 + c;
+      events[n++] = (x1 + 1) * 16 + c;
+    }
+  }
+  for (let i = 1; i < n; i++) {
+    const e = events[i]!;
+    let j = i - 1;
+    for (; j >= 0 && events[j]! > e; j--) events[j + 1] = events[j]!;
+    events[j + 1] = e;
+  }
+  return n;
+};
+
+interface SpanBounds {
+  spanX0: Int32Array;
+  spanX1: Int32Array;
+  spanCover: Int32Array;
+  lowU: Float64Array;
+  highU: Float64Array;
+  tx: number;
+  sheen: number;
+  wave: Wave;
+}
+
+/**
+ * Appends a row's spans (from its n sorted events) at index `spans` and widens each cover's u range by
+ * the u over its span (from group row `base`, t0 its t at x = 0); returns the new span count.
+ */
+const sweepRow = (
+  out: SpanBounds,
+  spans: number,
+  width: number,
+  events: Int32Array,
+  n: number,
+  base: number,
+  t0: number,
+): number => {
+  const { spanX0, spanX1, spanCover, lowU, highU, tx, sheen } = out;
+  const { phaseX, phaseY, phase0, sinX, cosX } = out.wave;
+  const phase = phase0 + base * phaseY;
+  const sinY = out.wave.sinY[base]!;
+  const cosY = out.wave.cosY[base]!;
+  let cover = 0;
+  for (let i = 0, x0 = 0; x0 < width; ) {
+    for (; i < n && events[i]! >> 4 === x0; i++) cover ^= 1 << (events[i]! & 15);
+    const x1 = i < n ? events[i]! >> 4 : width;
+    spanX0[spans] = x0;
+    spanX1[spans] = x1;
+    spanCover[spans++] = cover;
+    if (cover !== 0) {
+      // Over the span t is monotonic and φ rises: sin(φ) peaks inside it or at an end.
+      const ta = Math.min(1, Math.max(0, t0 + x0 * tx));
+      const tb = Math.min(1, Math.max(0, t0 + (x1 - 1) * tx));
+      const a = phase + x0 * phaseX;
+      const b = phase + (x1 - 1) * phaseX;
+      const sa = sinX[x0]! * cosY + cosX[x0]! * sinY;
+      const sb = sinX[x1 - 1]! * cosY + cosX[x1 - 1]! * sinY;
+      const wLow = holds(a, b, -Math.PI / 2) ? -1 : Math.min(sa, sb);
+      const wHigh = holds(a, b, Math.PI / 2) ? 1 : Math.max(sa, sb);
+      lowU[cover] = Math.min(lowU[cover]!, Math.min(ta, tb) + sheen * wLow);
+      highU[cover] = Math.max(highU[cover]!, Math.max(ta, tb) + sheen * wHigh);
+    }
+    x0 = x1;
+  }
+  return spans;
 };
 
 /**
@@ -202,39 +240,21 @@ const paintRows = (
   level: { level0: Float64Array; stepTx: number; low: number; high: number; amplitude: number; wave: Wave },
 ) => {
   const { rowSpans, spanX0, spanX1, spanCover } = spans;
-  const { stepTx, low, high, amplitude } = level;
-  const { sinX, cosX } = level.wave;
+  const { stepTx, low, high, amplitude, wave } = level;
   const { scale, offset, first, last } = band;
   const stride = width + 1;
   const v = new Float64Array(width);
   for (let y = 0; y < height; y += GROUP) {
     const row = y * stride + 1;
     raw[row - 1] = 1; // Sub
-    const sinY = amplitude * level.wave.sinY[y]!;
-    const cosY = amplitude * level.wave.cosY[y]!;
-    const level0 = level.level0[y]!;
-    // The dither threshold, alternating along the row and from group to group, is folded into v.
-    const even = (y / GROUP) & 1 ? 0.75 : 0.25;
-    for (let x = 0; x < width; x++) {
-      v[x] =
-        Math.min(high, Math.max(low, level0 + x * stepTx)) +
-        sinX[x]! * cosY +
-        cosX[x]! * sinY +
-        (x & 1 ? 1 - even : even);
-    }
+    const dither = (y / GROUP) & 1 ? 0.75 : 0.25;
+    const sinY = amplitude * wave.sinY[y]!;
+    const cosY = amplitude * wave.cosY[y]!;
+    levelRow(v, level.level0[y]!, stepTx, low, high, wave.sinX, wave.cosX, sinY, cosY, dither);
     let left = 0;
     for (let k = rowSpans[y]!; k < rowSpans[y + 1]!; k++) {
-      const cover = spanCover[k]!;
-      const x1 = spanX1[k]!;
-      const s = scale[cover]!;
-      const o = offset[cover]!;
-      const f = first[cover]!;
-      const l = last[cover]! + 0.5;
-      for (let x = spanX0[k]!; x < x1; x++) {
-        const index = Math.min(l, Math.max(f, v[x]! * s + o)) | 0;
-        raw[row + x] = index - left;
-        left = index;
-      }
+      const c = spanCover[k]!;
+      left = subSpan(raw, row, v, spanX0[k]!, spanX1[k]!, scale[c]!, offset[c]!, first[c]!, last[c]!, left);
     }
     for (let r = y + 1; r < y + GROUP && r < height; r++) {
       const next = r * stride + 1;
@@ -243,32 +263,95 @@ const paintRows = (
       // A row differs from the one above only where its cover does.
       let a = rowSpans[r - 1]!;
       let b = rowSpans[r]!;
-      const aEnd = b;
-      const bEnd = rowSpans[r + 1]!;
       for (let x0 = 0; x0 < width; ) {
         const x1 = Math.min(spanX1[a]!, spanX1[b]!);
+        const c = spanCover[b]!;
         const above = spanCover[a]!;
-        const cover = spanCover[b]!;
-        if (cover !== above) {
-          const s = scale[cover]!;
-          const o = offset[cover]!;
-          const f = first[cover]!;
-          const l = last[cover]! + 0.5;
-          const sa = scale[above]!;
-          const oa = offset[above]!;
-          const fa = first[above]!;
-          const la = last[above]! + 0.5;
-          for (let x = x0; x < x1; x++) {
-            raw[next + x] =
-              (Math.min(l, Math.max(f, v[x]! * s + o)) | 0) -
-              (Math.min(la, Math.max(fa, v[x]! * sa + oa)) | 0);
-          }
+        if (c !== above) {
+          upSpan(
+            raw,
+            next,
+            v,
+            x0,
+            x1,
+            [scale[c]!, offset[c]!, first[c]!, last[c]!],
+            [scale[above]!, offset[above]!, first[above]!, last[above]!],
+          );
         }
-        if (spanX1[a] === x1 && a + 1 < aEnd) a++;
-        if (spanX1[b] === x1 && b + 1 < bEnd) b++;
+        if (spanX1[a] === x1) a++;
+        if (spanX1[b] === x1) b++;
         x0 = x1;
       }
     }
+  }
+};
+
+/** A group's background levels, v[x] (see `paintRows`), plus the dither threshold. */
+const levelRow = (
+  v: Float64Array,
+  level0: number,
+  stepTx: number,
+  low: number,
+  high: number,
+  sinX: Float64Array,
+  cosX: Float64Array,
+  sinY: number,
+  cosY: number,
+  dither: number,
+) => {
+  for (let x = 0; x < v.length; x++) {
+    v[x] =
+      Math.min(high, Math.max(low, level0 + x * stepTx)) +
+      sinX[x]! * cosY +
+      cosX[x]! * sinY +
+      (x & 1 ? 1 - dither : dither);
+  }
+};
+
+/**
+ * Writes the Sub-filtered indices of pixels x0..x1 − 1 of a row (raw[row + x]): floor(v·s + o), within
+ * first..last; `left` is the index before x0. Returns the index at x1 − 1.
+ */
+const subSpan = (
+  raw: Buffer,
+  row: number,
+  v: Float64Array,
+  x0: number,
+  x1: number,
+  s: number,
+  o: number,
+  first: number,
+  last: number,
+  left: number,
+): number => {
+  const top = last + 0.5;
+  for (let x = x0; x < x1; x++) {
+    const index = Math.min(top, Math.max(first, v[x]! * s + o)) | 0;
+    raw[row + x] = index - left;
+    left = index;
+  }
+  return left;
+};
+
+/**
+ * Writes the Up-filtered indices of pixels x0..x1 − 1 of a row whose cover (band s, o, first, last)
+ * differs from the cover above (band sa, oa, fa, la) there: the difference of the two indices.
+ */
+const upSpan = (
+  raw: Buffer,
+  row: number,
+  v: Float64Array,
+  x0: number,
+  x1: number,
+  band: readonly [s: number, o: number, first: number, last: number],
+  above: readonly [s: number, o: number, first: number, last: number],
+) => {
+  const [s, o, first, last] = band;
+  const [sa, oa, fa, la] = above;
+  for (let x = x0; x < x1; x++) {
+    raw[row + x] =
+      (Math.min(last + 0.5, Math.max(first, v[x]! * s + o)) | 0) -
+      (Math.min(la + 0.5, Math.max(fa, v[x]! * sa + oa)) | 0);
   }
 };
 
