@@ -34,8 +34,9 @@ const holds = (a: number, b: number, peak: number): boolean =>
 
 /**
  * Rows in a group sharing the first row's background levels (see `paintRows`): half the per-pixel work
- * and deflate input that costs anything. The background moves by well under a palette step a row, so
- * this does not show; groups of 3 or 4 show as stair steps on the sheen's stripes.
+ * and half the deflate input that costs anything. The background moves by less than a palette step a
+ * row (up to some 3 colour steps where the sheen's stripes are steepest), which does not show even
+ * zoomed in; groups of 3 or 4 show there as stair steps.
  */
 const GROUP = 2;
 
@@ -226,10 +227,10 @@ const sweepRow = (
  * The rows of a group share the first one's background levels,
  * v = clamp(level0[y] + x·stepTx, low, high) + sinX[x]·cosY[y] + cosX[x]·sinY[y] (the sheen scaled by
  * `amplitude`), and each row has its own circles. A pixel's index is v·scale + offset of its cover's
- * band, plus an ordered dither threshold (1/4 or 3/4, alternating along the row and from group to
- * group), truncated and clamped to the band. The first row of a group is Sub-filtered (runs of zeros
- * where the index holds); the others are Up-filtered and differ from the row above only where their
- * cover does (at circle edges), so they are zeros that deflate takes in a few long runs.
+ * band plus an ordered dither threshold (2×2 over x and the group), truncated and clamped to the band.
+ * The first row of a group is Sub-filtered (runs of zeros where the index holds); the others are
+ * Up-filtered and differ from the row above only where their cover does (at circle edges), so they are
+ * zeros that deflate takes in a few long runs.
  */
 const paintRows = (
   raw: Buffer,
@@ -247,10 +248,11 @@ const paintRows = (
   for (let y = 0; y < height; y += GROUP) {
     const row = y * stride + 1;
     raw[row - 1] = 1; // Sub
-    const dither = (y / GROUP) & 1 ? 0.75 : 0.25;
+    // Dither thresholds 1/8, 5/8 along one group's row, 7/8, 3/8 along the next one's.
+    const [even, odd] = (y / GROUP) & 1 ? [0.875, 0.375] : [0.125, 0.625];
     const sinY = amplitude * wave.sinY[y]!;
     const cosY = amplitude * wave.cosY[y]!;
-    levelRow(v, level.level0[y]!, stepTx, low, high, wave.sinX, wave.cosX, sinY, cosY, dither);
+    levelRow(v, level.level0[y]!, stepTx, low, high, wave.sinX, wave.cosX, sinY, cosY, even, odd);
     let left = 0;
     for (let k = rowSpans[y]!; k < rowSpans[y + 1]!; k++) {
       const c = spanCover[k]!;
@@ -286,7 +288,7 @@ const paintRows = (
   }
 };
 
-/** A group's background levels, v[x] (see `paintRows`), plus the dither threshold. */
+/** A group's background levels, v[x] (see `paintRows`), plus the dither threshold for even and odd x. */
 const levelRow = (
   v: Float64Array,
   level0: number,
@@ -297,14 +299,15 @@ const levelRow = (
   cosX: Float64Array,
   sinY: number,
   cosY: number,
-  dither: number,
+  even: number,
+  odd: number,
 ) => {
   for (let x = 0; x < v.length; x++) {
     v[x] =
       Math.min(high, Math.max(low, level0 + x * stepTx)) +
       sinX[x]! * cosY +
       cosX[x]! * sinY +
-      (x & 1 ? 1 - dither : dither);
+      (x & 1 ? odd : even);
   }
 };
 
@@ -360,9 +363,8 @@ const upSpan = (
  * all chosen by `seed`. The same seed and size always give the same bytes.
  *
  * It is built to be cheap (the demo provider stands in for a real one and should not be the slow part of
- * a job): about 2 ms for 512×512 on a 2-vCPU machine, against about 8 ms (16 ms on a busy machine) for
- * the truecolour renderer before it, and some 35 KB against 215 KB. See docs/pipeline.md for how it was
- * measured. The PNG is indexed colour (one byte a pixel, at most 256 colours): the picture is a function
+ * a job): about 2.2 ms and 34 KB for 512×512 on a 2-vCPU machine, where the truecolour renderer before
+ * it took 7.5–8 ms and wrote 215 KB (`npx tsx bench/render/run.ts`, see docs/pipeline.md). The PNG is indexed colour (one byte a pixel, at most 256 colours): the picture is a function
  * of two things per pixel, `u`, the position along the gradient shifted by the sheen, and its cover, the
  * set of circles over it (circles are flat and translucent, so a cover's colour is the background at `u`
  * seen through them, overlaps included). Each cover seen in the image gets a band of palette entries, as
