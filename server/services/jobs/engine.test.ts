@@ -15,7 +15,7 @@ import { cancelJob, startGeneration } from '../generation.ts';
 import { newId } from '../ids.ts';
 import { FleetLimiter } from './limiter.ts';
 import type { JobRunner } from './runner.ts';
-import { claimDueJobs, claimJobs, releaseJob, renewLeases } from './store.ts';
+import { claimDueJobs, claimJobs, dueCandidates, releaseJob, renewLeases } from './store.ts';
 
 const jobsOf = (db: Kysely<Database>, userId: string) =>
   db.selectFrom('jobs').selectAll().where('user_id', '=', userId).execute();
@@ -76,6 +76,69 @@ describe.each(DIALECTS)('job engine on %s', (dialect) => {
       .set({ status: 'canceled', lease_owner: null, lease_until: null })
       .where('id', 'in', ids)
       .execute();
+  });
+
+  it('takes queued jobs in turns across users, within each user’s room, oldest first', async () => {
+    const inner = testInner(t.db, { clock: systemClock, env: { DATA_DIR: dataDir } });
+    const [a, b, c] = [await signUpUser(inner), await signUpUser(inner), await signUpUser(inner)];
+    const now = Date.now();
+    const job = (userId: string, status: 'queued' | 'running', due: number): NewJob => ({
+      id: newId(),
+      user_id: userId,
+      kind: 'image',
+      status,
+      stage: status === 'queued' ? 'queued' : 'generating',
+      progress: 0,
+      status_sequence: 1,
+      model: 'demo-image',
+      provider: 'demo',
+      prompt: 'turns',
+      params: '{}',
+      cost: 0,
+      refunded: 0,
+      provider_task_id: status === 'running' ? 'task' : null,
+      attempts: 0,
+      lease_owner: status === 'running' ? 'someone' : null,
+      lease_until: status === 'running' ? now + 60_000 : null,
+      next_attempt_at: due,
+      idempotency_key: null,
+      request_hash: null,
+      error_code: null,
+      error_message: null,
+      created_at: now,
+      started_at: null,
+      finished_at: null,
+    });
+    // a: four queued and one running (room for two under a cap of three); b: two queued, due after a's
+    // oldest; c: one queued but three running (no room); and a job of a's not due yet.
+    const aQueued = [40, 30, 20, 10].map((ago) => job(a.id, 'queued', now - ago * 1000));
+    const bQueued = [35, 5].map((ago) => job(b.id, 'queued', now - ago * 1000));
+    const rows = [
+      ...aQueued,
+      ...bQueued,
+      job(a.id, 'queued', now + 60_000),
+      job(a.id, 'running', now + 60_000),
+      job(c.id, 'queued', now - 50_000),
+      ...[1, 2, 3].map(() => job(c.id, 'running', now + 60_000)),
+    ];
+    await t.db.insertInto('jobs').values(rows).execute();
+    try {
+      const submitsOf = async (limit: number) =>
+        (await dueCandidates(t.db, { limit, now, userMaxActive: 3 }))
+          .filter((candidate) => [a.id, b.id, c.id].includes(candidate.job.user_id))
+          .map((candidate) => candidate.job.id);
+      // Turn one: a's oldest, then b's oldest; turn two: a's second, b's second. a has room for two.
+      expect(await submitsOf(10)).toEqual([aQueued[0]!.id, bQueued[0]!.id, aQueued[1]!.id, bQueued[1]!.id]);
+      // A claim smaller than one turn: the users whose oldest job is oldest.
+      expect(await submitsOf(1)).toEqual([aQueued[0]!.id]);
+    } finally {
+      // Out of the way of the tests that claim every due job.
+      await t.db
+        .updateTable('jobs')
+        .set({ status: 'canceled', lease_owner: null, lease_until: null })
+        .where('user_id', 'in', [a.id, b.id, c.id])
+        .execute();
+    }
   });
 
   it('renews every lease a process holds in one statement, and names the jobs it lost', async () => {
