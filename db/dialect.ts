@@ -49,6 +49,22 @@ export const forceIndex = (db: Kysely<any>, index: string): RawBuilder<unknown> 
   dialectOf(db) === 'mysql' ? sql.raw(`force index (${index})`) : sql``;
 
 /**
+ * UNION ALL of SELECTs that each keep their own ORDER BY and LIMIT: parenthesised on MySQL (a derived
+ * table around each, the portable form, costs MariaDB a temporary table apiece), and as derived tables on
+ * SQLite, whose compound SELECTs take no parentheses.
+ */
+export const unionAll = (db: Kysely<any>, parts: RawBuilder<unknown>[]): RawBuilder<unknown> =>
+  dialectOf(db) === 'mysql'
+    ? sql.join(
+        parts.map((part) => sql`(${part})`),
+        sql` union all `,
+      )
+    : sql.join(
+        parts.map((part, i) => sql`select * from (${part}) ${sql.ref(`u${i}`)}`),
+        sql` union all `,
+      );
+
+/**
  * A join that keeps the tables in the order written: the left one drives (MySQL STRAIGHT_JOIN; SQLite's
  * CROSS JOIN, which its planner never reorders).
  */

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { affectedRows, forceIndex, parseJson } from '../../../db/dialect.ts';
+import { affectedRows, forceIndex, parseJson, unionAll } from '../../../db/dialect.ts';
 import { toPage } from '../../../db/paging.ts';
 import type { Job, JobOutput, JobUpdate, NewJob } from '../../../db/schema.ts';
 import type { Executor } from '../../../db/transaction.ts';
@@ -74,17 +74,49 @@ export interface Candidate {
   op: 'submit' | 'poll';
 }
 
+/** Every column of jobs, in order: for a UNION that carries whole rows beside rows of another shape. */
+const JOB_COLUMNS = [
+  'id',
+  'user_id',
+  'kind',
+  'status',
+  'stage',
+  'progress',
+  'status_sequence',
+  'model',
+  'provider',
+  'prompt',
+  'params',
+  'cost',
+  'refunded',
+  'provider_task_id',
+  'attempts',
+  'lease_owner',
+  'lease_until',
+  'next_attempt_at',
+  'idempotency_key',
+  'request_hash',
+  'error_code',
+  'error_message',
+  'created_at',
+  'started_at',
+  'finished_at',
+] as const satisfies readonly (keyof Job)[];
+// A column added to jobs and not listed above fails to compile here.
+const everyJobColumn: Exclude<keyof Job, (typeof JOB_COLUMNS)[number]> extends never ? true : never = true;
+void everyJobColumn;
+
 /**
  * Jobs due for a step that no live worker holds: running ones whose next poll is due (or whose worker
  * died), oldest first, and queued ones fairly across users — each user with room under `userMaxActive`
  * gets a turn, round-robin, oldest first, never more than their room. At most `limit` of each kind,
  * interleaved.
  *
- * The queue is read without ranking it: one statement finds each user's oldest due job and running
- * count (a loose scan of `jobs_user_queue_idx`, one entry per user however long their queue), one reads
- * the first few queued ids of the users with room from the same index, and the last reads the due polls
- * and the chosen jobs' rows. A `row_number()` over the whole queue cost MariaDB 61 ms a claim with one
- * user's 10,000 jobs queued; this costs a few index entries per user.
+ * The queue is never ranked as a whole. The first statement reads the due polls and, beside them, each
+ * user's oldest due job and running count (a loose scan of `jobs_user_queue_idx`: one index jump per
+ * user, however long their queue); only when some user with room has queued work does a second read
+ * those users' first jobs from the same index. A `row_number()` over the whole queue, as before, cost
+ * MariaDB 61 ms a claim with one user's 10,000 jobs queued; this costs 1.5 ms.
  */
 export async function dueCandidates(
   db: Executor,
@@ -96,85 +128,78 @@ export async function dueCandidates(
   if (input.limit <= 0) return [];
   const { now, limit, userMaxActive } = input;
   const dueBy = Math.max(now, input.dueBy ?? now);
-  const submitIds = await fairSubmits(db, { dueBy, limit, userMaxActive });
-  const submits = submitIds.length
-    ? sql`union all
-      select jobs.*, 'submit' as op, 1 as submit from jobs where id in (${sql.join(submitIds)})
-        and status = 'queued'`
-    : sql``;
-  const { rows } = await sql<Job & { op: Candidate['op']; submit: number }>`
-    select * from (
-      select jobs.*, case when provider_task_id is null then 'submit' else 'poll' end as op, 0 as submit
-      from jobs
-      where status = 'running' and next_attempt_at <= ${dueBy}
-        and (lease_until is null or lease_until < ${now})
-      order by next_attempt_at
-      limit ${limit}
-    ) polls
-    ${submits}`.execute(db);
-  const toCandidate = ({ op, submit: _, ...job }: Job & { op: Candidate['op']; submit: number }) => ({
-    job: job as Job,
-    op,
-  });
-  const polls = rows.filter((r) => Number(r.submit) === 0).map(toCandidate);
-  const byId = new Map(rows.filter((r) => Number(r.submit) === 1).map((r) => [r.id, toCandidate(r)]));
-  const submitsInTurn = submitIds.flatMap((id) => byId.get(id) ?? []);
+  type Row = Job & { head: number | null; active: number | null };
+  const pollColumns = sql.join(JOB_COLUMNS.map((c) => sql.ref(`jobs.${c}`)));
+  // Each user's oldest due job and running count, in the polls' columns: user_id in its place, the rest
+  // null (id null marks the row). Users at the cap wait. With more users than `limit`, the first turn
+  // alone fills the claim: the users whose oldest job is oldest. Grouping by (status, user_id) with the
+  // due time only in HAVING lets MariaDB jump from user to user in the index ("Using index for
+  // group-by"); a range on next_attempt_at in the WHERE made it read every entry.
+  const headColumns = sql.join(
+    JOB_COLUMNS.map((c) => (c === 'user_id' ? sql.ref('h.user_id') : sql`null as ${sql.ref(c)}`)),
+  );
+  const polls = sql`
+    select ${pollColumns}, null as head, null as active from jobs
+    where status = 'running' and next_attempt_at <= ${dueBy}
+      and (lease_until is null or lease_until < ${now})
+    order by next_attempt_at
+    limit ${limit}`;
+  const heads = sql`
+    select ${headColumns}, min(h.next_attempt_at) as head,
+      (select count(*) from jobs r where r.status = 'running' and r.user_id = h.user_id) as active
+    from jobs h
+    where h.status = 'queued'
+    group by h.status, h.user_id
+    having min(h.next_attempt_at) <= ${dueBy} and active < ${userMaxActive}
+    order by head
+    limit ${limit}`;
+  const { rows } = await sql<Row>`${unionAll(db, [polls, heads])}`.execute(db);
+  const due: Candidate[] = [];
+  const withRoom: { userId: string; room: number }[] = [];
+  for (const { head: _, active, ...job } of rows) {
+    if (job.id === null) withRoom.push({ userId: job.user_id, room: userMaxActive - Number(active) });
+    else due.push({ job, op: job.provider_task_id === null ? 'submit' : 'poll' });
+  }
+  const submits = await queuedInTurn(db, { heads: withRoom, dueBy, limit });
   // Interleave, so neither kind starves the other when slots are few.
   const out: Candidate[] = [];
-  for (let i = 0; i < polls.length || i < submitsInTurn.length; i++) {
-    for (const c of [polls[i], submitsInTurn[i]]) if (c) out.push(c);
+  for (let i = 0; i < due.length || i < submits.length; i++) {
+    for (const c of [due[i], submits[i]]) if (c) out.push(c);
   }
   return out;
 }
 
 /**
- * The queued jobs to start next, at most `limit`, in turn: every user with room gives their oldest due
- * job, then every user with room left their second, and so on (ties by due time).
+ * The queued jobs of `heads` (users with room, oldest queue first) to start next, at most `limit`, in
+ * turn: every user's oldest due job, then every user's second, and so on (ties by due time). Each user
+ * gives at most their room and their share of the claim (`limit` over the users, rounded up): when some
+ * have fewer jobs than their share, the claim takes fewer and the next one takes the rest.
  */
-async function fairSubmits(
+async function queuedInTurn(
   db: Executor,
-  input: { dueBy: number; limit: number; userMaxActive: number },
-): Promise<string[]> {
-  const { dueBy, limit, userMaxActive } = input;
-  // Each user's oldest due job and running count; users at the cap wait. With more users than `limit`,
-  // the first turn alone fills the claim: the users whose oldest job is oldest. Grouping by (status,
-  // user_id) with no condition on the due time lets MariaDB jump from user to user in the index
-  // ("Using index for group-by"); a range on next_attempt_at in the WHERE made it read every entry.
-  const heads = await sql<{ user_id: string; head: number; active: number }>`
-    select h.user_id, h.head, coalesce(a.n, 0) as active
-    from (
-      select user_id, min(next_attempt_at) as head from jobs
-      where status = 'queued'
-      group by status, user_id
-      having min(next_attempt_at) <= ${dueBy}
-    ) h
-    left join (
-      select user_id, count(*) as n from jobs where status = 'running' group by user_id
-    ) a on a.user_id = h.user_id
-    where coalesce(a.n, 0) < ${userMaxActive}
-    order by h.head
-    limit ${limit}`.execute(db);
-  if (heads.rows.length === 0) return [];
-  // A user's turns: at most their room, and no more than a claim can take.
-  const queues = heads.rows.map(
-    (h) =>
-      sql`select * from (
-        select id, user_id, next_attempt_at from jobs ${forceIndex(db, 'jobs_user_queue_idx')}
-        where status = 'queued' and user_id = ${h.user_id} and next_attempt_at <= ${dueBy}
-        order by next_attempt_at, id
-        limit ${Math.min(limit, userMaxActive - Number(h.active))}
-      ) q`,
+  input: { heads: { userId: string; room: number }[]; dueBy: number; limit: number },
+): Promise<Candidate[]> {
+  const { heads, dueBy, limit } = input;
+  if (heads.length === 0) return [];
+  const share = Math.ceil(limit / heads.length);
+  const queues = heads.map(
+    (h) => sql`
+      select * from jobs ${forceIndex(db, 'jobs_user_queue_idx')}
+      where status = 'queued' and user_id = ${h.userId} and next_attempt_at <= ${dueBy}
+      order by next_attempt_at, id
+      limit ${Math.min(share, h.room)}`,
   );
-  const { rows } = await sql<{ id: string; user_id: string; next_attempt_at: number }>`
-    ${sql.join(queues, sql` union all `)}`.execute(db);
+  const { rows } = await sql<Job>`${unionAll(db, queues)}`.execute(db);
   const turn = new Map<string, number>();
-  const ranked = rows.map((r) => {
-    const rn = (turn.get(r.user_id) ?? 0) + 1;
-    turn.set(r.user_id, rn);
-    return { id: r.id, rn, due: Number(r.next_attempt_at) };
+  const ranked = rows.map((job) => {
+    const rn = (turn.get(job.user_id) ?? 0) + 1;
+    turn.set(job.user_id, rn);
+    return { job, rn, due: Number(job.next_attempt_at) };
   });
-  ranked.sort((a, b) => a.rn - b.rn || a.due - b.due || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return ranked.slice(0, limit).map((r) => r.id);
+  ranked.sort(
+    (a, b) => a.rn - b.rn || a.due - b.due || (a.job.id < b.job.id ? -1 : a.job.id > b.job.id ? 1 : 0),
+  );
+  return ranked.slice(0, limit).map(({ job }) => ({ job, op: 'submit' as const }));
 }
 
 /**
