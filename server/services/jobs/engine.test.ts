@@ -20,6 +20,36 @@ import { claimDueJobs, claimJobs, dueCandidates, releaseJob, renewLeases } from 
 const jobsOf = (db: Kysely<Database>, userId: string) =>
   db.selectFrom('jobs').selectAll().where('user_id', '=', userId).execute();
 
+/** A jobs row as the API inserts it, queued and due now; `overrides` for the rest. */
+const jobRow = (userId: string, overrides: Partial<NewJob> = {}): NewJob => ({
+  id: newId(),
+  user_id: userId,
+  kind: 'image',
+  status: 'queued',
+  stage: 'queued',
+  progress: 0,
+  status_sequence: 1,
+  model: 'demo-image',
+  provider: 'demo',
+  prompt: 'a job',
+  params: '{}',
+  cost: 0,
+  refunded: 0,
+  provider_task_id: null,
+  attempts: 0,
+  lease_owner: null,
+  lease_until: null,
+  next_attempt_at: Date.now(),
+  idempotency_key: null,
+  request_hash: null,
+  error_code: null,
+  error_message: null,
+  created_at: Date.now(),
+  started_at: null,
+  finished_at: null,
+  ...overrides,
+});
+
 describe.each(DIALECTS)('job engine on %s', (dialect) => {
   let t: TestDb;
   let dataDir: string;
@@ -82,33 +112,20 @@ describe.each(DIALECTS)('job engine on %s', (dialect) => {
     const inner = testInner(t.db, { clock: systemClock, env: { DATA_DIR: dataDir } });
     const [a, b, c] = [await signUpUser(inner), await signUpUser(inner), await signUpUser(inner)];
     const now = Date.now();
-    const job = (userId: string, status: 'queued' | 'running', due: number): NewJob => ({
-      id: newId(),
-      user_id: userId,
-      kind: 'image',
-      status,
-      stage: status === 'queued' ? 'queued' : 'generating',
-      progress: 0,
-      status_sequence: 1,
-      model: 'demo-image',
-      provider: 'demo',
-      prompt: 'turns',
-      params: '{}',
-      cost: 0,
-      refunded: 0,
-      provider_task_id: status === 'running' ? 'task' : null,
-      attempts: 0,
-      lease_owner: status === 'running' ? 'someone' : null,
-      lease_until: status === 'running' ? now + 60_000 : null,
-      next_attempt_at: due,
-      idempotency_key: null,
-      request_hash: null,
-      error_code: null,
-      error_message: null,
-      created_at: now,
-      started_at: null,
-      finished_at: null,
-    });
+    const job = (userId: string, status: 'queued' | 'running', due: number): NewJob =>
+      jobRow(userId, {
+        next_attempt_at: due,
+        created_at: now,
+        ...(status === 'running'
+          ? {
+              status,
+              stage: 'generating',
+              provider_task_id: 'task',
+              lease_owner: 'someone',
+              lease_until: now + 60_000,
+            }
+          : {}),
+      });
     // a: four queued and one running (room for two under a cap of three); b: two queued, due after a's
     // oldest; c: one queued but three running (no room); and a job of a's not due yet.
     const aQueued = [40, 30, 20, 10].map((ago) => job(a.id, 'queued', now - ago * 1000));
@@ -363,33 +380,13 @@ describe.each(DIALECTS)('job engine on %s', (dialect) => {
     const heavy = await signUpUser(inner);
     const light = await signUpUser(inner);
     const now = Date.now();
-    const row = (userId: string, i: number): NewJob => ({
-      id: newId(),
-      user_id: userId,
-      kind: 'image',
-      status: 'queued',
-      stage: 'queued',
-      progress: 0,
-      status_sequence: 1,
-      model: 'demo-image',
-      provider: 'demo',
-      prompt: `many ${i}`,
-      params: JSON.stringify({ n: 1, size: '256x256' }),
-      cost: 0,
-      refunded: 0,
-      provider_task_id: null,
-      attempts: 0,
-      lease_owner: null,
-      lease_until: null,
-      next_attempt_at: now - 60_000 + i,
-      idempotency_key: null,
-      request_hash: null,
-      error_code: null,
-      error_message: null,
-      created_at: now,
-      started_at: null,
-      finished_at: null,
-    });
+    const row = (userId: string, i: number): NewJob =>
+      jobRow(userId, {
+        prompt: `many ${i}`,
+        params: JSON.stringify({ n: 1, size: '256x256' }),
+        next_attempt_at: now - 60_000 + i,
+        created_at: now,
+      });
     for (let i = 0; i < 10_000; i += 1_000) {
       await t.db
         .insertInto('jobs')
