@@ -71,12 +71,7 @@ export const aiRouter = router({
   generateImage: authedProcedure.input(GenerateImageInput).mutation(async ({ ctx, input, signal }) => {
     const start = await startGeneration(ctx, { ...input, kind: 'image', userId: ctx.user.id });
     if (start.dryRun) return dryRunAnswer(start, 'image', input.prompt, ctx.clock.now());
-    const { job, outputs } = await waitForJob(
-      ctx,
-      start.job.id,
-      ctx.config.IMAGE_WAIT_SECONDS * 1000,
-      signal,
-    );
+    const { job, outputs } = await waitForJob(ctx, start.job, ctx.config.IMAGE_WAIT_SECONDS * 1000, signal);
     if (job.status === 'failed') {
       const code = isAppCode(job.error_code) ? job.error_code : 'PROVIDER_FAILED';
       throw new AppError(code, job.error_message ?? 'The generation failed', { details: { jobId: job.id } });

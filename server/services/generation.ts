@@ -232,17 +232,20 @@ export async function cancelJob(
 }
 
 /**
- * Waits until the job reaches a final status or the time is up; returns the job as last seen. It costs
- * no query of its own while it waits: the process's change feed wakes it when the job changes.
+ * Waits until the job reaches a final status or the time is up; returns the job as last seen. `known` is
+ * the row as the caller has it (just inserted, or found by its idempotency key): nothing is read again
+ * to start, and nothing while it waits: the process's change feed, whose next look finds any change since
+ * `known`, wakes it when the job changes.
  */
 export async function waitForJob(
   deps: Pick<GenerationDeps, 'db' | 'events'>,
-  jobId: string,
+  known: Job,
   timeoutMs: number,
   signal?: AbortSignal,
 ): Promise<{ job: Job; outputs: JobOutput[] }> {
   const deadline = Date.now() + timeoutMs;
-  let job = (await findJob(deps.db, jobId))!;
+  const jobId = known.id;
+  let job = known;
   while (!isFinal(job.status) && Date.now() < deadline && !signal?.aborted) {
     job =
       (await deps.events.feed.next(jobId, job.status_sequence, {
