@@ -3,8 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
-import type { Database, User } from '../db/schema.ts';
+import type { Database, NewJob, User } from '../db/schema.ts';
 import type { InnerContext } from '../server/context.ts';
+import { newId } from '../server/services/ids.ts';
 import { JobRunner, type RunnerOptions } from '../server/services/jobs/runner.ts';
 import { callerFor } from './context.ts';
 import { ledgerMismatches } from './db.ts';
@@ -84,3 +85,33 @@ export async function until<T>(
     await new Promise((r) => setTimeout(r, stepMs));
   }
 }
+
+/** A jobs row as the API inserts it, queued and due now; `overrides` for the rest. */
+export const jobRow = (userId: string, overrides: Partial<NewJob> = {}): NewJob => ({
+  id: newId(),
+  user_id: userId,
+  kind: 'image',
+  status: 'queued',
+  stage: 'queued',
+  progress: 0,
+  status_sequence: 1,
+  model: 'demo-image',
+  provider: 'demo',
+  prompt: 'a job',
+  params: '{}',
+  cost: 0,
+  refunded: 0,
+  provider_task_id: null,
+  attempts: 0,
+  lease_owner: null,
+  lease_until: null,
+  next_attempt_at: Date.now(),
+  idempotency_key: null,
+  request_hash: null,
+  error_code: null,
+  error_message: null,
+  created_at: Date.now(),
+  started_at: null,
+  finished_at: null,
+  ...overrides,
+});

@@ -19,6 +19,7 @@ import { OssStorage } from '../../server/storage/oss.ts';
 import { createTestDb } from '../../test/db.ts';
 import { httpClient, startTestServer } from '../../test/http.ts';
 import { startOssServer } from '../../test/oss-server/server.ts';
+import { jobRow } from '../../test/pipeline.ts';
 
 const arg = (name: string, fallback: string) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
@@ -127,33 +128,17 @@ async function floorOnce() {
   const jobId = newId();
   await inTransaction(t.db, async (trx) => {
     await moveCredits(trx, { userId: user.id, amount: -2, kind: 'charge', jobId, now });
-    await insertJob(trx, {
-      id: jobId,
-      user_id: user.id,
-      kind: 'image',
-      status: 'queued',
-      stage: 'queued',
-      progress: 0,
-      status_sequence: 1,
-      model: 'demo-image',
-      provider: 'floor',
-      prompt: 'floor',
-      params: '{}',
-      cost: 2,
-      refunded: 0,
-      provider_task_id: null,
-      attempts: 0,
-      lease_owner: null,
-      lease_until: null,
-      next_attempt_at: now + 3_600_000,
-      idempotency_key: null,
-      request_hash: null,
-      error_code: null,
-      error_message: null,
-      created_at: now,
-      started_at: null,
-      finished_at: null,
-    });
+    await insertJob(
+      trx,
+      jobRow(user.id, {
+        id: jobId,
+        provider: 'floor',
+        prompt: 'floor',
+        cost: 2,
+        next_attempt_at: now + 3_600_000,
+        created_at: now,
+      }),
+    );
   });
   await updateJob(t.db, jobId, { status: 'running', lease_owner: 'floor', lease_until: now + 30_000 });
   const key = `floor/${jobId}/0.png`;

@@ -6,7 +6,7 @@ import { inTransaction } from '../../db/transaction.ts';
 import { AppError, isAppError } from '../../shared/errors.ts';
 import type { ModelInfo } from '../../shared/models.ts';
 import { quote, validateGenerationParams, withDefaults } from '../../shared/pricing.ts';
-import { type JobFacts, jobTransition } from '../observability/jobs.ts';
+import { jobTransition } from '../observability/jobs.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { Storage } from '../storage/storage.ts';
 import { moveCredits } from './billing.ts';

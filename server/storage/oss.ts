@@ -185,8 +185,9 @@ export class OssStorage implements Storage {
   async put(input: PutInput): Promise<StoredObject> {
     const attempts = Math.max(1, this.options.retries ?? 3);
     // Bytes in memory are at most persist's inline limit: one PUT (OSS takes up to 5 GB in one).
+    const filePath = input.filePath;
     const multipart =
-      input.filePath !== undefined && input.size >= (this.options.multipartThresholdBytes ?? 16 * MB);
+      filePath !== undefined && input.size >= (this.options.multipartThresholdBytes ?? 16 * MB);
     const baseDelay = this.options.retryBaseDelayMs ?? 500;
     let checkpoint: Checkpoint | undefined;
     let lastError: unknown;
@@ -199,8 +200,8 @@ export class OssStorage implements Storage {
       try {
         // A refresh failure (RAM role) fails this attempt like a network error would.
         client = this.serverClient(await this.credentials.get());
-        if (multipart && input.filePath !== undefined) {
-          await client.multipartUpload(input.key, input.filePath, {
+        if (multipart) {
+          await client.multipartUpload(input.key, filePath, {
             partSize: this.partSize,
             parallel: this.options.parallel ?? 4,
             mime: input.contentType,
@@ -213,7 +214,7 @@ export class OssStorage implements Storage {
             },
           });
         } else {
-          await client.put(input.key, input.bytes ?? input.filePath, {
+          await client.put(input.key, input.bytes ?? filePath, {
             mime: input.contentType,
             headers: { 'Content-Type': input.contentType },
             timeout: this.options.timeoutMs ?? 60_000,

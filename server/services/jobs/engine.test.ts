@@ -8,47 +8,16 @@ import type { Database, Job, NewJob } from '../../../db/schema.ts';
 import { testInner } from '../../../test/context.ts';
 import { createTestDb, DIALECTS, type TestDb } from '../../../test/db.ts';
 import { startDashScopeFake } from '../../../test/fakes/dashscope-server.ts';
-import { balanceOf, ledgerOf, signUpUser, testRunner, until } from '../../../test/pipeline.ts';
+import { balanceOf, jobRow, ledgerOf, signUpUser, testRunner, until } from '../../../test/pipeline.ts';
 import { createProviderRegistry } from '../../providers/registry.ts';
 import { systemClock } from '../clock.ts';
 import { cancelJob, startGeneration } from '../generation.ts';
-import { newId } from '../ids.ts';
 import { FleetLimiter } from './limiter.ts';
 import type { JobRunner } from './runner.ts';
 import { claimDueJobs, claimJobs, dueCandidates, releaseJob, renewLeases } from './store.ts';
 
 const jobsOf = (db: Kysely<Database>, userId: string) =>
   db.selectFrom('jobs').selectAll().where('user_id', '=', userId).execute();
-
-/** A jobs row as the API inserts it, queued and due now; `overrides` for the rest. */
-const jobRow = (userId: string, overrides: Partial<NewJob> = {}): NewJob => ({
-  id: newId(),
-  user_id: userId,
-  kind: 'image',
-  status: 'queued',
-  stage: 'queued',
-  progress: 0,
-  status_sequence: 1,
-  model: 'demo-image',
-  provider: 'demo',
-  prompt: 'a job',
-  params: '{}',
-  cost: 0,
-  refunded: 0,
-  provider_task_id: null,
-  attempts: 0,
-  lease_owner: null,
-  lease_until: null,
-  next_attempt_at: Date.now(),
-  idempotency_key: null,
-  request_hash: null,
-  error_code: null,
-  error_message: null,
-  created_at: Date.now(),
-  started_at: null,
-  finished_at: null,
-  ...overrides,
-});
 
 describe.each(DIALECTS)('job engine on %s', (dialect) => {
   let t: TestDb;
