@@ -1,6 +1,8 @@
 // Pipeline benchmark: ai.generateImage over HTTP (instant demo provider, OSS test server, MariaDB)
 // at concurrency 1, 8 and 32, next to a floor doing the same DB transactions plus one upload directly.
-// Run: npx tsx bench/pipeline/run.ts [--dialect=mysql|sqlite] [--requests=N]
+// The users calling ai.generateImage run in a process of their own (client.ts), one HTTP request per
+// call, as browsers would: the CPU figures are the server's.
+// Run: npx tsx bench/pipeline/run.ts [--dialect=mysql|sqlite] [--requests=N] [--levels=1,8,32]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,12 +22,13 @@ import { createTestDb } from '../../test/db.ts';
 import { httpClient, startTestServer } from '../../test/http.ts';
 import { startOssServer } from '../../test/oss-server/server.ts';
 import { jobRow } from '../../test/pipeline.ts';
+import { startPipelineClient } from './client.ts';
 
 const arg = (name: string, fallback: string) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const dialect = arg('dialect', 'mysql') as 'mysql' | 'sqlite';
 const perLevel = Number(arg('requests', '0'));
-const LEVELS = [1, 8, 32];
+const LEVELS = arg('levels', '1,8,32').split(',').map(Number);
 
 const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -55,20 +58,23 @@ const cpuPerJob = async <T>(total: number, run: () => Promise<T>) => {
   };
 };
 
-async function measure(concurrency: number, total: number, once: (i: number) => Promise<void>) {
+type Once = (i: number, worker: number) => Promise<void>;
+
+async function measure(concurrency: number, total: number, once: Once) {
   return cpuPerJob(total, () => timed(concurrency, total, once));
 }
 
-async function timed(concurrency: number, total: number, once: (i: number) => Promise<void>) {
+/** `concurrency` workers, worker w acting as user w, each running one job at a time until `total`. */
+async function timed(concurrency: number, total: number, once: Once) {
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
   await Promise.all(
-    Array.from({ length: concurrency }, async () => {
+    Array.from({ length: concurrency }, async (_, worker) => {
       while (next < total) {
         const i = next++;
         const t0 = performance.now();
-        await once(i);
+        await once(i, worker);
         latencies.push(performance.now() - t0);
       }
     }),
@@ -97,6 +103,7 @@ const env = parseEnv({
   APP_SECRET: 'bench-secret-bench-secret-bench-secret',
   WORKER_CONCURRENCY: '32',
   LOG_LEVEL: 'warn',
+  SIGNUPS_PER_IP_PER_HOUR: '0',
 });
 const inner = createInnerContext(env, t.db, systemClock, { storage });
 const runner = new JobRunner(inner, {
@@ -108,12 +115,21 @@ const runner = new JobRunner(inner, {
 runner.start();
 const server = await startTestServer(inner);
 
-const client = httpClient(server.url, { cookies: new Map() });
-const { user } = await client.auth.signUp.mutate({ email: 'bench@example.com', password: 'sturdy-pass-1' });
-await inTransaction(t.db, (trx) =>
-  moveCredits(trx, { userId: user.id, amount: 1_000_000, kind: 'grant', now: Date.now() }),
-);
-
+// One user per concurrent caller, for the pipeline and the floor alike: "concurrency 32" is 32 users each
+// waiting for their image (one user's 32 at once would wait on USER_MAX_ACTIVE_JOBS, 10 in flight).
+const users: { id: string; cookie: string }[] = [];
+for (let u = 0; u < Math.max(...LEVELS); u++) {
+  const cookies = new Map<string, string>();
+  const { user } = await httpClient(server.url, { cookies }).auth.signUp.mutate({
+    email: `bench-${u}@example.com`,
+    password: 'sturdy-pass-1',
+  });
+  await inTransaction(t.db, (trx) =>
+    moveCredits(trx, { userId: user.id, amount: 1_000_000, kind: 'grant', now: Date.now() }),
+  );
+  users.push({ id: user.id, cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') });
+}
+const callers = startPipelineClient();
 const size = '512x512';
 const png = renderDemoPng(512, 512, 1);
 const pngFile = path.join(dir, 'floor.png');
@@ -123,14 +139,15 @@ for (let i = 0; i < 20; i++) renderDemoPng(512, 512, i);
 const renderMs = (performance.now() - renderStart) / 20;
 
 /** The floor: charge + job insert, claim, one upload, outputs + success, as the pipeline does them. */
-async function floorOnce() {
+async function floorOnce(_: number, worker: number) {
+  const userId = users[worker]!.id;
   const now = Date.now();
   const jobId = newId();
   await inTransaction(t.db, async (trx) => {
-    await moveCredits(trx, { userId: user.id, amount: -2, kind: 'charge', jobId, now });
+    await moveCredits(trx, { userId, amount: -2, kind: 'charge', jobId, now });
     await insertJob(
       trx,
-      jobRow(user.id, {
+      jobRow(userId, {
         id: jobId,
         provider: 'floor',
         prompt: 'floor',
@@ -149,7 +166,7 @@ async function floorOnce() {
       .values({
         id: newId(),
         job_id: jobId,
-        user_id: user.id,
+        user_id: userId,
         kind: 'image',
         oss_url: stored.url,
         oss_path: key,
@@ -167,10 +184,10 @@ async function floorOnce() {
 }
 
 /** The floor plus the provider's own work (rendering the demo PNG and writing it), which no pipeline can skip. */
-async function floorWithRenderOnce(i: number) {
+async function floorWithRenderOnce(i: number, worker: number) {
   const bytes = renderDemoPng(512, 512, i);
   fs.writeFileSync(path.join(dir, 'render.png'), bytes);
-  await floorOnce();
+  await floorOnce(i, worker);
 }
 
 console.log(
@@ -185,10 +202,20 @@ console.log(
 const cpuLines: string[] = [];
 for (const c of LEVELS) {
   const total = perLevel || Math.max(60, c * 8);
-  for (let i = 0; i < Math.min(10, c); i++) await client.ai.generateImage.mutate({ prompt: 'warm up', size }); // warm-up
-  const pipeline = await measure(c, total, async (i) => {
-    const { job } = await client.ai.generateImage.mutate({ prompt: `bench ${c}-${i}`, size, seed: i });
-    if (job.status !== 'succeeded') throw new Error(`job ${job.id} ended ${job.status}`);
+  const run = (concurrency: number, total: number, label: string) =>
+    callers.run({
+      baseUrl: server.url,
+      cookies: users.map((u) => u.cookie),
+      concurrency,
+      total,
+      size,
+      label,
+    });
+  await run(c, c, `warm-up ${c}`);
+  const pipeline = await cpuPerJob(total, async () => {
+    const { seconds, latencies } = await run(c, total, String(c));
+    latencies.sort((a, b) => a - b);
+    return { jobsPerSecond: total / seconds, p50: pct(latencies, 50), p99: pct(latencies, 99) };
   });
   const floor = await measure(c, total, floorOnce);
   const withRender = await measure(c, total, floorWithRenderOnce);
@@ -208,6 +235,7 @@ console.log(
 console.log('concurrency |       pipeline |          floor |   floor+render');
 for (const line of cpuLines) console.log(line);
 
+callers.close();
 await server.close();
 await runner.stop();
 await ossServer.close();

@@ -13,6 +13,7 @@ import { moveCredits } from './billing.ts';
 import type { Clock } from './clock.ts';
 import { newId } from './ids.ts';
 import type { JobEvents } from './jobs/events.ts';
+import { deliveredOutputs } from './jobs/feed.ts';
 import { failJob } from './jobs/settle.ts';
 import {
   findJob,
@@ -253,5 +254,6 @@ export async function waitForJob(
         signal,
       })) ?? job;
   }
-  return { job, outputs: job.status === 'succeeded' ? await outputsOfJob(deps.db, jobId) : [] };
+  if (job.status !== 'succeeded') return { job, outputs: [] };
+  return { job, outputs: deliveredOutputs(job) ?? (await outputsOfJob(deps.db, jobId)) };
 }

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Kysely } from 'kysely';
-import type { Database } from '../../../db/schema.ts';
+import type { Database, Job, JobOutput } from '../../../db/schema.ts';
 import { JobFeed, WatchSlots } from './feed.ts';
 
 const QUEUED = Symbol('queued');
@@ -28,9 +28,13 @@ export class JobEvents {
     return this.feedInstance;
   }
 
-  notify(jobId: string): void {
-    this.emitter.emit(jobId);
-    this.feedInstance?.poke(jobId);
+  /**
+   * A job changed in this process. With the whole row as it now is (and, for a job just completed, its
+   * outputs), waiters here get it with no query; without, the feed looks at once.
+   */
+  notify(jobId: string, row?: Job, outputs?: JobOutput[]): void {
+    if (row) this.feedInstance?.offer(row, outputs);
+    else this.feedInstance?.poke(jobId);
   }
 
   /** A job was queued in this process: wakes an idle runner at once instead of at its next poll. */

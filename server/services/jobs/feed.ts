@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database, Job } from '../../../db/schema.ts';
+import type { Database, Job, JobOutput } from '../../../db/schema.ts';
 import { AppError } from '../../../shared/errors.ts';
 import { logger } from '../../logger.ts';
 
@@ -14,6 +14,12 @@ interface Watched {
   row: Job | null;
   waiters: Set<Waiter>;
 }
+
+/** Outputs handed over with a completed job's row (`offer`), so its waiter reads none. */
+const delivered = new WeakMap<Job, JobOutput[]>();
+
+/** The outputs that came with this row, when the worker that completed the job offered them. */
+export const deliveredOutputs = (row: Job): JobOutput[] | undefined => delivered.get(row);
 
 /** Largest `id in (...)` list one feed query sends. */
 const CHUNK = 500;
@@ -80,6 +86,18 @@ export class JobFeed {
       watched.waiters.add(waiter);
       this.schedule(this.intervalMs);
     });
+  }
+
+  /**
+   * A change this process made and knows the whole row of (the worker holding the job): waiters here
+   * get a copy at once, with no query. `outputs` are the rows a completion just inserted
+   * (`deliveredOutputs` finds them from the row).
+   */
+  offer(row: Job, outputs?: JobOutput[]): void {
+    if (!this.watched.has(row.id)) return;
+    const copy = { ...row };
+    if (outputs) delivered.set(copy, outputs);
+    this.deliver(copy);
   }
 
   /** A job changed in this process: look now rather than at the next tick. */

@@ -256,7 +256,7 @@ export class JobRunner {
     const controller = new AbortController();
     const held: Held = { job, controller, working: false };
     this.held.set(job.id, held);
-    this.deps.events.notify(job.id);
+    this.deps.events.notify(job.id, job);
     const work = this.drive(held, slot)
       .catch((error) => logger.error('runner: could not settle job', { jobId: job.id, error }))
       .finally(() => {

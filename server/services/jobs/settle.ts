@@ -13,14 +13,14 @@
  */
 import type { Kysely } from 'kysely';
 import { affectedRows } from '../../../db/dialect.ts';
-import type { Database, Job } from '../../../db/schema.ts';
+import type { Database, Job, JobOutput, JobUpdate } from '../../../db/schema.ts';
 import { type Executor, inTransaction } from '../../../db/transaction.ts';
 import type { AppCode } from '../../../shared/errors.ts';
 import { type JobFacts, jobTransition } from '../../observability/jobs.ts';
 import { moveCredits } from '../billing.ts';
 import type { Clock } from '../clock.ts';
 import type { JobEvents } from './events.ts';
-import { updateJob } from './store.ts';
+import { type JobGuard, updateJob } from './store.ts';
 
 export interface SettleDeps {
   db: Kysely<Database>;
@@ -115,6 +115,10 @@ export interface StoredOutput {
 /**
  * Records the outputs and marks the job succeeded in one transaction, refunding the part paid for
  * outputs that were not stored. False when the job is no longer ours (canceled meanwhile).
+ *
+ * `job` is the row as the worker knows it. When its status_sequence is still the one in the database
+ * (checked by the update itself), the completed row and its outputs are known without a read and go
+ * to this process's waiters as they are; otherwise the update applies as usual and the feed reads them.
  */
 export async function completeJob(
   deps: SettleDeps,
@@ -123,44 +127,41 @@ export async function completeJob(
   options: { leaseOwner: string; paidOutputs: number },
 ): Promise<boolean> {
   const now = deps.clock.now();
+  const patch = {
+    status: 'succeeded',
+    stage: 'done',
+    progress: 100,
+    finished_at: now,
+    lease_owner: null,
+    lease_until: null,
+  } satisfies JobUpdate;
+  const guard = { status: ['running'], leaseOwner: options.leaseOwner } satisfies JobGuard;
+  const sequence = Number(job.status_sequence);
+  const inserted = outputs.map((o) => ({
+    id: o.id,
+    job_id: job.id,
+    user_id: job.user_id,
+    kind: o.kind,
+    oss_url: o.url,
+    oss_path: o.key,
+    size: o.size,
+    content_type: o.contentType,
+    sha256: o.sha256,
+    meta: JSON.stringify(o.meta),
+    created_at: now,
+    deleted_at: null,
+    prompt: job.prompt,
+  }));
+  // The rows as a read right after the commit would find them.
+  const rows: JobOutput[] = inserted.map((row) => ({ ...row, search_text: null, search_indexed: 0 }));
+  const missing = options.paidOutputs - outputs.length;
+  let known = false;
   const applied = await inTransaction(deps.db, async (trx) => {
-    const ok = await updateJob(
-      trx,
-      job.id,
-      {
-        status: 'succeeded',
-        stage: 'done',
-        progress: 100,
-        finished_at: now,
-        lease_owner: null,
-        lease_until: null,
-      },
-      { status: ['running'], leaseOwner: options.leaseOwner },
-    );
-    if (!ok) return false;
-    if (outputs.length > 0) {
-      await trx
-        .insertInto('job_outputs')
-        .values(
-          outputs.map((o) => ({
-            id: o.id,
-            job_id: job.id,
-            user_id: job.user_id,
-            kind: o.kind,
-            oss_url: o.url,
-            oss_path: o.key,
-            size: o.size,
-            content_type: o.contentType,
-            sha256: o.sha256,
-            meta: JSON.stringify(o.meta),
-            created_at: now,
-            deleted_at: null,
-            prompt: job.prompt,
-          })),
-        )
-        .execute();
+    known = await updateJob(trx, job.id, patch, { ...guard, sequence });
+    if (!known && !(await updateJob(trx, job.id, patch, guard))) return false;
+    if (rows.length > 0) {
+      await trx.insertInto('job_outputs').values(inserted).execute();
     }
-    const missing = options.paidOutputs - outputs.length;
     if (missing > 0) {
       const partial = Math.floor((job.cost * missing) / options.paidOutputs);
       if (partial > 0)
@@ -174,7 +175,16 @@ export async function completeJob(
     }
     return true;
   });
-  if (applied) deps.events.notify(job.id);
-  if (applied) jobTransition(job, 'succeeded', { outputs: outputs.length, now });
-  return applied;
+  if (!applied) return false;
+  // A partial refund changed `refunded` too: the feed reads that row.
+  if (known && missing <= 0) {
+    const completed: Job = { ...job, ...patch, status_sequence: sequence + 1 };
+    deps.events.notify(
+      job.id,
+      completed,
+      rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+    );
+  } else deps.events.notify(job.id);
+  jobTransition(job, 'succeeded', { outputs: outputs.length, now });
+  return true;
 }

@@ -40,6 +40,8 @@ export async function findJobByIdempotencyKey(
 export interface JobGuard {
   status?: Job['status'][];
   leaseOwner?: string;
+  /** Applies only while status_sequence is still this; it becomes this + 1, known without a read. */
+  sequence?: number;
 }
 
 /** Updates a job and bumps its status_sequence; the guard makes it conditional. Returns whether it applied. */
@@ -49,13 +51,27 @@ export async function updateJob(
   patch: JobUpdate,
   guard: JobGuard = {},
 ): Promise<boolean> {
+  const { sequence } = guard;
   let query = db
     .updateTable('jobs')
-    .set((eb) => ({ ...patch, status_sequence: eb('status_sequence', '+', 1) }))
+    .set((eb) => ({
+      ...patch,
+      status_sequence: sequence === undefined ? eb('status_sequence', '+', 1) : sequence + 1,
+    }))
     .where('id', '=', id);
   if (guard.status) query = query.where('status', 'in', guard.status);
   if (guard.leaseOwner) query = query.where('lease_owner', '=', guard.leaseOwner);
+  if (sequence !== undefined) query = query.where('status_sequence', '=', sequence);
   return affectedRows(await query.executeTakeFirst()) === 1;
+}
+
+/**
+ * The row as the worker holding it knows it, after one of its own lease-guarded writes applied: the
+ * patch, and status_sequence one higher (while it holds the lease, a cancel is the only other writer,
+ * and that takes the lease). What it knows is checked before it is relied on: see completeJob.
+ */
+export function applyToHeld(job: Job, patch: JobUpdate): void {
+  Object.assign(job, patch, { status_sequence: Number(job.status_sequence) + 1 });
 }
 
 export interface ClaimInput {

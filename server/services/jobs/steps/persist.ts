@@ -6,7 +6,7 @@ import { keyForOutput } from '../../../storage/keys.ts';
 import { persist } from '../../../storage/persist.ts';
 import { newId } from '../../ids.ts';
 import type { StoredOutput } from '../settle.ts';
-import { jobParams, updateJob } from '../store.ts';
+import { applyToHeld, jobParams, updateJob } from '../store.ts';
 import { Abandoned, type StepInput, type StepOutcome } from './step.ts';
 
 /** A store taking longer than this shows the job as `uploading` (80 %) to its watchers. */
@@ -41,8 +41,10 @@ export async function persistStep(input: StepInput<PollResult>): Promise<StepOut
       { stage: 'uploading', progress },
       { status: ['running'], leaseOwner: owner },
     ).then((ok) => {
-      if (ok) deps.events.notify(job.id);
-      else abort.abort();
+      if (ok) {
+        applyToHeld(job, { stage: 'uploading', progress });
+        deps.events.notify(job.id, job);
+      } else abort.abort();
       return ok;
     });
   // A store that takes a moment shows as `uploading`; a quick one goes straight to settle, one write

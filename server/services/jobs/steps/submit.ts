@@ -1,11 +1,11 @@
-import type { Job } from '../../../../db/schema.ts';
+import type { Job, JobUpdate } from '../../../../db/schema.ts';
 import type { Executor } from '../../../../db/transaction.ts';
 import { AppError, isAppError } from '../../../../shared/errors.ts';
 import { jobTransition } from '../../../observability/jobs.ts';
 import { UNREACHABLE } from '../../../providers/http.ts';
 import type { GenerationRequest, SubmitResult } from '../../../providers/provider.ts';
 import type { Storage } from '../../../storage/storage.ts';
-import { jobParams, updateJob } from '../store.ts';
+import { applyToHeld, jobParams, updateJob } from '../store.ts';
 import { judge, nextPollDelay } from './poll.ts';
 import { providerOrFail, type StepInput, type StepOutcome, sleepUntil } from './step.ts';
 
@@ -48,12 +48,10 @@ export async function recordSubmitted(
   db: Executor,
   input: { job: Job; owner: string; taskId: string },
 ): Promise<boolean> {
-  return updateJob(
-    db,
-    input.job.id,
-    { provider_task_id: input.taskId, stage: 'generating', progress: 5 },
-    { status: ['running'], leaseOwner: input.owner },
-  );
+  const patch: JobUpdate = { provider_task_id: input.taskId, stage: 'generating', progress: 5 };
+  const ok = await updateJob(db, input.job.id, patch, { status: ['running'], leaseOwner: input.owner });
+  if (ok) applyToHeld(input.job, patch);
+  return ok;
 }
 
 /** Back to the queue until `until`, with no task at the provider (a 429, the provider unreachable). */
@@ -106,13 +104,8 @@ export async function submitStep(input: StepInput): Promise<StepOutcome> {
     if (!(await recordSubmitted(deps.db, { job, owner: input.owner, taskId: submitted.taskId }))) {
       return { kind: 'done' };
     }
-    deps.events.notify(job.id);
-    return judge(
-      { ...input, job: { ...job, provider_task_id: submitted.taskId, stage: 'generating', progress: 5 } },
-      provider,
-      submitted.immediate,
-      0,
-    );
+    deps.events.notify(job.id, job);
+    return judge(input, provider, submitted.immediate, 0);
   }
   const delay = nextPollDelay(input, provider, 0);
   if (delay <= 0) {
@@ -120,7 +113,7 @@ export async function submitStep(input: StepInput): Promise<StepOutcome> {
     if (!(await recordSubmitted(deps.db, { job, owner: input.owner, taskId: submitted.taskId }))) {
       return { kind: 'done' };
     }
-    deps.events.notify(job.id);
+    deps.events.notify(job.id, job);
     return { kind: 'next', step: 'poll', carry: { taskId: submitted.taskId } };
   }
   return {

@@ -1,0 +1,117 @@
+// bench/pipeline's users, in a process of their own (forked by `startPipelineClient`): `concurrency`
+// users (caller w signed in as user w) each call ai.generateImage, one call at a time, each call its own HTTP request (no batching:
+// one user's request does not wait on another's) over kept-alive connections. Their work stays out of
+// the measured server's event loop, heap and CPU figure, as browsers' would.
+import { fork } from 'node:child_process';
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+
+export interface PipelineRun {
+  id: number;
+  baseUrl: string;
+  /** One session cookie per user: caller w is user w. */
+  cookies: string[];
+  concurrency: number;
+  total: number;
+  size: string;
+  label: string;
+}
+
+export type PipelineAnswer =
+  | { id: number; seconds: number; latencies: number[] }
+  | { id: number; error: string };
+
+const agents = new Map<number, http.Agent>();
+
+/** POST one tRPC mutation (superjson's wire format for plain JSON input) and return the answer's data. */
+function mutate(baseUrl: string, agent: http.Agent, cookie: string, path: string, input: unknown) {
+  const body = JSON.stringify({ json: input });
+  return new Promise<unknown>((resolve, reject) => {
+    const req = http.request(
+      `${baseUrl}/trpc/${path}`,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), cookie },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        res.on('end', () => {
+          if (res.statusCode !== 200) return reject(new Error(`${path} answered ${res.statusCode}: ${text}`));
+          resolve((JSON.parse(text) as { result: { data: { json: unknown } } }).result.data.json);
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function run(message: PipelineRun): Promise<PipelineAnswer> {
+  let agent = agents.get(message.concurrency);
+  if (!agent) {
+    agent = new http.Agent({ keepAlive: true, maxSockets: message.concurrency });
+    agents.set(message.concurrency, agent);
+  }
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: message.concurrency }, async (_, caller) => {
+      while (next < message.total) {
+        const i = next++;
+        const t0 = performance.now();
+        const answer = (await mutate(message.baseUrl, agent, message.cookies[caller]!, 'ai.generateImage', {
+          prompt: `bench ${message.label}-${i}`,
+          size: message.size,
+          seed: i,
+        })) as { job: { id: string; status: string } };
+        if (answer.job.status !== 'succeeded')
+          throw new Error(`job ${answer.job.id} ended ${answer.job.status}`);
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  return { id: message.id, seconds: (performance.now() - started) / 1000, latencies };
+}
+
+if (process.send) {
+  process.on('message', (message: PipelineRun) => {
+    run(message).then(
+      (answer) => process.send?.(answer),
+      (error: unknown) =>
+        process.send?.({ id: message.id, error: error instanceof Error ? error.message : String(error) }),
+    );
+  });
+}
+
+/** Forks the client process; `run` resolves with the run's wall time and each call's latency. */
+export function startPipelineClient() {
+  const child = fork(new URL(import.meta.url), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  let nextId = 1;
+  const waiting = new Map<number, (answer: PipelineAnswer) => void>();
+  child.on('message', (answer: PipelineAnswer) => waiting.get(answer.id)?.(answer));
+  return {
+    run: (request: Omit<PipelineRun, 'id'>) =>
+      new Promise<{ seconds: number; latencies: number[] }>((resolve, reject) => {
+        const id = nextId++;
+        waiting.set(id, (answer) => {
+          waiting.delete(id);
+          if ('error' in answer) reject(new Error(answer.error));
+          else resolve(answer);
+        });
+        child.send({ ...request, id } satisfies PipelineRun);
+      }),
+    close: () => {
+      child.kill();
+    },
+  };
+}
