@@ -14,7 +14,7 @@ export function forUpdateSkipLocked<DB, TB extends keyof DB, O>(
   return dialectOf(db) === 'mysql' ? query.forUpdate().skipLocked() : query;
 }
 
-/** JSON columns come back as text on SQLite and MariaDB, and parsed on MySQL 8. */
+/** JSON columns come back as text on SQLite, and parsed by mysql2 from MySQL 8 and MariaDB 10.11. */
 export function parseJson<T>(value: unknown): T {
   return (typeof value === 'string' ? JSON.parse(value) : value) as T;
 }

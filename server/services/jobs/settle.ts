@@ -12,7 +12,7 @@
  * The submitted transition (a task id recorded) lives in steps/submit.ts (`recordSubmitted`).
  */
 import type { Kysely } from 'kysely';
-import { affectedRows } from '../../../db/dialect.ts';
+import { affectedRows, dialectOf } from '../../../db/dialect.ts';
 import type { Database, Job, JobOutput, JobUpdate } from '../../../db/schema.ts';
 import { type Executor, inTransaction } from '../../../db/transaction.ts';
 import type { AppCode } from '../../../shared/errors.ts';
@@ -152,8 +152,14 @@ export async function completeJob(
     deleted_at: null,
     prompt: job.prompt,
   }));
-  // The rows as a read right after the commit would find them.
-  const rows: JobOutput[] = inserted.map((row) => ({ ...row, search_text: null, search_indexed: 0 }));
+  // The rows as a read right after the commit finds them (mysql2 hands JSON columns over parsed).
+  const parsedJson = dialectOf(deps.db) === 'mysql';
+  const rows: JobOutput[] = inserted.map((row, i) => ({
+    ...row,
+    meta: parsedJson ? outputs[i]!.meta : row.meta,
+    search_text: null,
+    search_indexed: 0,
+  }));
   const missing = options.paidOutputs - outputs.length;
   let known = false;
   const applied = await inTransaction(deps.db, async (trx) => {

@@ -11,7 +11,8 @@ import type { InnerContext } from '../../context.ts';
 import type { PollResult } from '../../providers/provider.ts';
 import { createProviderRegistry } from '../../providers/registry.ts';
 import { systemClock } from '../clock.ts';
-import { startGeneration } from '../generation.ts';
+import { startGeneration, waitForJob } from '../generation.ts';
+import { JobEvents } from './events.ts';
 import { FleetLimiter } from './limiter.ts';
 import type { Persisted } from './steps/persist.ts';
 import { persistStep } from './steps/persist.ts';
@@ -19,7 +20,7 @@ import { pollStep } from './steps/poll.ts';
 import { settleStep } from './steps/settle.ts';
 import type { StepDeps, StepInput, StepOptions } from './steps/step.ts';
 import { submitStep } from './steps/submit.ts';
-import { claimDueJobs, findJob, releaseJob } from './store.ts';
+import { claimDueJobs, findJob, outputsOfJob, releaseJob, updateJob } from './store.ts';
 
 const OWNER = 'step-test-owner';
 
@@ -218,6 +219,42 @@ describe.each(DIALECTS)('pipeline steps, one at a time, on %s', (dialect) => {
     const ledger = await ledgerOf(t.db, row!.user_id);
     expect(ledger.filter((r) => r.kind === 'refund')).toHaveLength(0);
     expect(await balanceOf(t.db, row!.user_id)).toBe(100 - Number(row!.cost));
+  });
+
+  it('settle: a waiter in this process gets the completed job and its outputs as stored, with no read; from a stale row the job completes once all the same and the feed reads it', async () => {
+    // A feed that looks only when poked, so every query it makes here is one the settle asked for.
+    const events = new JobEvents({ db: t.db, feedIntervalMs: 60_000 });
+    const settle = async (finished: Awaited<ReturnType<typeof finishedTask>>) => {
+      const persisted = await persistStep(input(finished.reclaimed, finished.result));
+      if (persisted.kind !== 'next') throw new Error('expected next');
+      const waiting = waitForJob({ db: t.db, events }, finished.reclaimed, 10_000);
+      await settleStep({
+        ...input(finished.reclaimed, persisted.carry as Persisted),
+        deps: { ...deps, events },
+      });
+      return waiting;
+    };
+
+    const known = await finishedTask('a kite the worker knows');
+    const handed = await settle(known);
+    expect(events.feed.queries).toBe(0);
+    expect(handed.job).toEqual(await findJob(t.db, known.job.id));
+    expect(handed.job.status).toBe('succeeded');
+    expect(handed.outputs).toHaveLength(1);
+    expect(handed.outputs).toEqual(await outputsOfJob(t.db, known.job.id));
+
+    // A visible write since the worker's read: its status_sequence is stale, so nothing is handed over.
+    const stale = await finishedTask('a kite changed behind the worker');
+    expect(await updateJob(t.db, stale.job.id, { progress: 42 })).toBe(true);
+    const read = await settle(stale);
+    expect(events.feed.queries).toBe(1);
+    expect(read.job).toEqual(await findJob(t.db, stale.job.id));
+    expect(read.job).toMatchObject({
+      status: 'succeeded',
+      status_sequence: Number(stale.reclaimed.status_sequence) + 2,
+    });
+    expect(read.outputs).toEqual(await outputsOfJob(t.db, stale.job.id));
+    expect(read.outputs).toHaveLength(1);
   });
 
   it('persist: a store that takes a moment shows the job as uploading to its watchers', async () => {
