@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { format, parse, type UrlObject } from 'node:url';
 import type OSS from 'ali-oss';
@@ -13,10 +14,26 @@ interface SignUtils {
     object: string,
   ): string;
   getStringToSign(region: string, timestamp: string, canonicalRequest: string): string;
-  getSignatureV4(secret: string, day: string, region: string, stringToSign: string): string;
 }
 
 const signUtils = createRequire(import.meta.url)('ali-oss/lib/common/signUtils.js') as SignUtils;
+
+/** The last V4 signing key derived: it changes only with the day, the region or the secret. */
+let lastKey: { secret: string; day: string; region: string; key: Buffer } | null = null;
+
+/**
+ * The V4 signing key, `HMAC chain "aliyun_v4"+secret → day → region → "oss" → "aliyun_v4_request"`, as
+ * ali-oss's getSignatureV4 derives it before its final HMAC: four of a URL's five HMACs, made once a day.
+ */
+function signingKey(secret: string, day: string, region: string): Buffer {
+  if (lastKey && lastKey.secret === secret && lastKey.day === day && lastKey.region === region)
+    return lastKey.key;
+  let key = createHmac('sha256', `aliyun_v4${secret}`).update(day).digest();
+  for (const part of [region, 'oss', 'aliyun_v4_request'])
+    key = createHmac('sha256', key).update(part).digest();
+  lastKey = { secret, day, region, key };
+  return key;
+}
 
 /** `oss-cn-hangzhou` → `cn-hangzhou`, as ali-oss derives the V4 signing region. */
 export const v4Region = (region: string): string => region.replace(/^oss-/, '');
@@ -62,12 +79,12 @@ export function presignV4(input: {
     input.key,
   );
   const stringToSign = signUtils.getStringToSign(region, timestamp, canonicalRequest);
-  queries['x-oss-signature'] = signUtils.getSignatureV4(
-    input.credentials.accessKeySecret,
-    day,
-    region,
-    stringToSign,
-  );
+  queries['x-oss-signature'] = createHmac(
+    'sha256',
+    signingKey(input.credentials.accessKeySecret, day, region),
+  )
+    .update(stringToSign)
+    .digest('hex');
   // _getReqUrl is how ali-oss builds the object URL (virtual host or cname); real but not in @types.
   const base = (
     input.client as unknown as { _getReqUrl(p: { bucket: string; object: string }): string }

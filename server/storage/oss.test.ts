@@ -157,29 +157,37 @@ describe('OssStorage against the OSS test server', () => {
 
   it('signs read URLs exactly as ali-oss signatureUrlV4 does, for the public host', async () => {
     const at = new Date('2026-11-28T21:08:29Z');
-    const publicClient = new OSS({
-      bucket,
-      region: 'oss-cn-hangzhou',
-      endpoint: server.url,
-      cname: true,
-      ...credentials,
-    });
+    const options = { bucket, region: 'oss-cn-hangzhou', endpoint: server.url, cname: true, ...credentials };
+    const publicClient = new OSS(options);
     const queries = { 'x-oss-process': 'image/resize,w_512', 'response-content-disposition': 'attachment' };
-    vi.useFakeTimers({ toFake: ['Date'], now: at });
-    const theirs = publicClient.signatureUrlV4('GET', 600, { headers: {}, queries }, 'outputs/a b+c.png');
-    vi.useRealTimers();
-    const ours = presignV4({
-      client: publicClient,
-      bucket,
-      region: 'oss-cn-hangzhou',
-      credentials,
-      method: 'GET',
-      key: 'outputs/a b+c.png',
-      expiresSeconds: 600,
-      queries,
-      now: at,
-    });
-    expect(ours).toBe(await theirs);
+    // The signing key is derived once per secret, day and region: each of these signs with its own.
+    const cases = [
+      { at, secret: credentials.accessKeySecret },
+      { at, secret: 'another-secret' },
+      { at: new Date('2026-11-29T00:00:01Z'), secret: 'another-secret' },
+      { at, secret: credentials.accessKeySecret },
+    ];
+    const urls = new Set<string>();
+    for (const c of cases) {
+      const signer = new OSS({ ...options, accessKeySecret: c.secret });
+      vi.useFakeTimers({ toFake: ['Date'], now: c.at });
+      const theirs = signer.signatureUrlV4('GET', 600, { headers: {}, queries }, 'outputs/a b+c.png');
+      vi.useRealTimers();
+      const ours = presignV4({
+        client: publicClient,
+        bucket,
+        region: 'oss-cn-hangzhou',
+        credentials: { ...credentials, accessKeySecret: c.secret },
+        method: 'GET',
+        key: 'outputs/a b+c.png',
+        expiresSeconds: 600,
+        queries,
+        now: c.at,
+      });
+      expect(ours).toBe(await theirs);
+      urls.add(ours);
+    }
+    expect(urls.size).toBe(3);
   });
 
   it('uses the public base URL instead of signing when one is configured', () => {
