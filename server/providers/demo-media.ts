@@ -359,26 +359,64 @@ const upSpan = (
 };
 
 /**
- * A PNG of procedural art: a two-colour gradient, a sine-wave sheen and 5–12 translucent circles and rings,
- * all chosen by `seed`. The same seed and size always give the same bytes.
- *
- * It is built to be cheap (the demo provider stands in for a real one and should not be the slow part of
- * a job): about 2.2 ms and 34 KB for 512×512 on a 2-vCPU machine, where the truecolour renderer before
- * it took 7.5–8 ms and wrote 215 KB (`npx tsx bench/render/run.ts`, see docs/pipeline.md). The PNG is indexed colour (one byte a pixel, at most 256 colours): the picture is a function
- * of two things per pixel, `u`, the position along the gradient shifted by the sheen, and its cover, the
- * set of circles over it (circles are flat and translucent, so a cover's colour is the background at `u`
- * seen through them, overlaps included). Each cover seen in the image gets a band of palette entries, as
- * many as its colour needs to step as finely as the background does (the circles in front flatten the
- * gradient, so few); the background gets the rest, up to one entry a colour step; a 2×2 ordered dither
- * between neighbouring entries hides the steps. A row is spans of one cover each (from the circles' spans
- * on it), and a pixel's index is its cover's band at its `u`. Rows go in pairs (see `paintRows`), and the
- * rows deflate (Z_RLE) as runs of zeros and small differences.
+ * Layouts per image size. A demo image is a layout (its geometry: the costly part) painted in colours
+ * drawn from its seed (cheap, see `paintDemoPng`). The seed picks the layout, so a size has this many
+ * pictures up to colour, and once a layout is rendered every seed that picks it costs only a palette.
  */
-export const renderDemoPng = (width: number, height: number, seed: number): Buffer => {
-  const rand = prng(seed);
-  const hue = rand() * 360;
-  const from = hsl(hue, 0.7, 0.35 + rand() * 0.2);
-  const to = hsl((hue + 90 + rand() * 180) % 360, 0.75, 0.55 + rand() * 0.2);
+export const LAYOUTS = 64;
+
+/**
+ * The colour span a layout is made for: the largest channel difference between the gradient's two ends,
+ * which sets the sheen's depth and the cap on background levels (one a colour step). A layout may not
+ * depend on its colours, so all take this one. The seeds' real spans are 93–212 (median 193): the sheen
+ * is 9–21 colour steps deep (it was 20 for all), and the cap allows a level per 1.06 steps on the widest.
+ */
+const NOMINAL_SPAN = 200;
+
+/**
+ * The colour-free part of a demo image (see `renderDemoLayout`): the PNG's chunks but its palette, and
+ * what each palette entry stands for, for `paintDemoPng` to colour. Its arrays own their buffers (none is
+ * a view of Node's shared Buffer pool), so a worker thread can hand one over without a copy.
+ */
+export interface DemoLayout {
+  width: number;
+  height: number;
+  /** Which of the size's `LAYOUTS`. */
+  index: number;
+  /** Per circle, its opacity (flat over the circle). */
+  alpha: Float64Array<ArrayBuffer>;
+  /** Per palette entry, in order: its position along the gradient (shifted by the sheen)... */
+  entryU: Float64Array<ArrayBuffer>;
+  /** ...and its cover, the circles over it, as bits (circle c is 1 << c; 0 for the background). */
+  entryCover: Int32Array<ArrayBuffer>;
+  /** The PNG signature and the IHDR chunk. */
+  head: Uint8Array<ArrayBuffer>;
+  /** The IDAT chunk (the deflated index rows) and IEND. */
+  tail: Uint8Array<ArrayBuffer>;
+}
+
+/** The layout a seed is painted on: seeds are hashes already, so their low bits spread evenly. */
+export const demoLayoutIndex = (seed: number): number => (seed >>> 0) % LAYOUTS;
+
+/**
+ * Layout `index` of width×height (see `DemoLayout`), from a PRNG seeded by those three: a gradient at
+ * some angle, a sine-wave sheen and 5–12 translucent circles and rings, as index rows and the palette
+ * entries they point at. About 2–5 ms for 512×512 on a 2-vCPU machine (`npx tsx bench/render/run.ts`).
+ *
+ * The PNG is indexed colour (one byte a pixel, at most 256 colours): the picture is a function of two
+ * things per pixel, `u`, the position along the gradient shifted by the sheen, and its cover, the set of
+ * circles over it (circles are flat and translucent, so a cover's colour is the background at `u` seen
+ * through them, overlaps included). Each cover seen in the image gets a band of palette entries, as many
+ * as its colour needs to step as finely as the background does (the circles in front flatten the
+ * gradient, so few); the background gets the rest, up to one entry a colour step (of `NOMINAL_SPAN`); a
+ * 2×2 ordered dither between neighbouring entries hides the steps. A row is spans of one cover each (from
+ * the circles' spans on it), and a pixel's index is its cover's band at its `u`. Rows go in pairs (see
+ * `paintRows`), and the rows deflate (Z_RLE) as runs of zeros and small differences. None of this
+ * depends on colour: an entry's colour is computed from its (u, cover) and the circles' opacities only
+ * when the layout is painted.
+ */
+export const renderDemoLayout = (width: number, height: number, index: number): DemoLayout => {
+  const rand = prng(hashSeed(`demo-layout:${width}x${height}/${index}`));
   const angle = rand() * Math.PI * 2;
   const dx = Math.cos(angle);
   const dy = Math.sin(angle);
@@ -391,14 +429,12 @@ export const renderDemoPng = (width: number, height: number, seed: number): Buff
   const cx = new Float64Array(circles);
   const cy = new Float64Array(circles);
   const radius = new Float64Array(circles);
-  const colour: Array<[number, number, number]> = [];
   const alpha = new Float64Array(circles);
   const ring: boolean[] = [];
   for (let c = 0; c < circles; c++) {
     cx[c] = rand() * width;
     cy[c] = rand() * height;
     radius[c] = scale * (0.05 + rand() * 0.3);
-    colour.push(hsl(rand() * 360, 0.8, 0.3 + rand() * 0.5));
     const a = 0.25 + rand() * 0.5;
     ring.push(rand() < 0.3);
     // Flat: the mean over its area of the old radial fall-off, a·(1 − d²/2) (d² from 0.64 to 1 on a ring).
@@ -406,11 +442,10 @@ export const renderDemoPng = (width: number, height: number, seed: number): Buff
   }
 
   // The gradient position t = t0 + x·tx on a row, clamped to [0, 1]; the sheen adds sheen·sin(φ) to it,
-  // φ = 2π(x·waveFx + y·waveFy) + wavePhase. Sheen: about 20 colour steps either way on the widest channel.
+  // φ = 2π(x·waveFx + y·waveFy) + wavePhase. Sheen: 20 colour steps either way of the nominal span.
   const tx = dx / width;
   const rowT0 = (y: number) => 0.5 + (y / height - 0.5) * dy - 0.5 * dx;
-  const span = Math.max(...[0, 1, 2].map((k) => Math.abs(to[k]! - from[k]!)), 40);
-  const sheen = Math.min(0.25, 20 / span);
+  const sheen = Math.min(0.25, 20 / NOMINAL_SPAN);
   const corners = [
     rowT0(0),
     rowT0(0) + (width - 1) * tx,
@@ -456,7 +491,10 @@ export const renderDemoPng = (width: number, height: number, seed: number): Buff
   const total = (levels: number) => bandsFor(levels).reduce((sum, k) => sum + k, levels);
   // The most that fit (total grows with levels), and no more than one a colour step.
   let levels = 2;
-  for (let most = Math.min(256 - seen.length, Math.ceil(span * (1 + 2 * sheen)) + 1); levels < most; ) {
+  for (
+    let most = Math.min(256 - seen.length, Math.ceil(NOMINAL_SPAN * (1 + 2 * sheen)) + 1);
+    levels < most;
+  ) {
     const mid = (levels + most + 1) >> 1;
     if (total(mid) <= 256) levels = mid;
     else most = mid - 1;
@@ -464,26 +502,15 @@ export const renderDemoPng = (width: number, height: number, seed: number): Buff
   const bands = bandsFor(levels);
   const step = (levels - 1) / (uMax - uMin);
 
-  const palette = Buffer.alloc(3 * Math.min(256, total(levels)));
+  // The entries' (u, cover), for `paintDemoPng` to colour.
+  const entryU = new Float64Array(256);
+  const entryCover = new Int32Array(256);
   let entries = 0;
-  const setEntry = (u: number, cover: number) => {
-    let r = from[0] + (to[0] - from[0]) * u;
-    let g = from[1] + (to[1] - from[1]) * u;
-    let b = from[2] + (to[2] - from[2]) * u;
-    for (let c = 0; c < circles; c++) {
-      if (!(cover & (1 << c))) continue;
-      const a = alpha[c]!;
-      const [cr, cg, cb] = colour[c]!;
-      r += (cr - r) * a;
-      g += (cg - g) * a;
-      b += (cb - b) * a;
-    }
-    const at = 3 * entries++;
-    palette[at] = Math.min(255, Math.max(0, Math.round(r)));
-    palette[at + 1] = Math.min(255, Math.max(0, Math.round(g)));
-    palette[at + 2] = Math.min(255, Math.max(0, Math.round(b)));
+  const addEntry = (u: number, cover: number) => {
+    entryU[entries] = u;
+    entryCover[entries++] = cover;
   };
-  for (let level = 0; level < levels; level++) setEntry(uMin + level / step, 0);
+  for (let level = 0; level < levels; level++) addEntry(uMin + level / step, 0);
   // Per cover, its band: entry j (from `first`) is the cover's colour at the middle of its share of the
   // background levels lo..hi; a pixel's entry is first + level·scale + offset, dithered and clamped.
   const band: Bands = {
@@ -501,7 +528,7 @@ export const renderDemoPng = (width: number, height: number, seed: number): Buff
     band.last[key] = entries + size - 1;
     band.scale[key] = 1 / per;
     band.offset[key] = entries + (0.5 - lo) / per - 0.5;
-    for (let j = 0; j < size; j++) setEntry(uMin + (lo + (j + 0.5) * per - 0.5) / step, key);
+    for (let j = 0; j < size; j++) addEntry(uMin + (lo + (j + 0.5) * per - 0.5) / step, key);
   });
 
   // Second pass: the index rows, each after its filter byte, straight into the deflate input.
@@ -522,14 +549,154 @@ export const renderDemoPng = (width: number, height: number, seed: number): Buff
   ihdr.writeUInt32BE(height, 4);
   ihdr.writeUInt8(8, 8); // bit depth
   ihdr.writeUInt8(3, 9); // colour type: indexed
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    crcChunk('IHDR', ihdr),
-    crcChunk('PLTE', palette.subarray(0, 3 * entries)),
-    crcChunk('IDAT', zlib.deflateSync(raw, { level: 1, strategy: zlib.constants.Z_RLE })),
-    crcChunk('IEND', Buffer.alloc(0)),
-  ]);
+  return {
+    width,
+    height,
+    index,
+    alpha,
+    entryU: entryU.slice(0, entries),
+    entryCover: entryCover.slice(0, entries),
+    head: owned([PNG_SIGNATURE, crcChunk('IHDR', ihdr)]),
+    tail: owned([
+      crcChunk('IDAT', zlib.deflateSync(raw, { level: 1, strategy: zlib.constants.Z_RLE })),
+      crcChunk('IEND', Buffer.alloc(0)),
+    ]),
+  };
 };
+
+/**
+ * The PNG of `layout` in the colours of `seed`: a gradient between two colours and a colour per circle,
+ * drawn from it; the palette is each entry's gradient colour at its u seen through the circles of its
+ * cover, between the layout's chunks. Tens of microseconds (a PRNG, at most 256 entries, a CRC of the
+ * palette and a copy of the IDAT), so it runs wherever the layout is.
+ */
+export const paintDemoPng = (layout: DemoLayout, seed: number): Buffer => {
+  const { alpha, entryU, entryCover, head, tail } = layout;
+  const rand = prng(seed);
+  const hue = rand() * 360;
+  const from = hsl(hue, 0.7, 0.35 + rand() * 0.2);
+  const to = hsl((hue + 90 + rand() * 180) % 360, 0.75, 0.55 + rand() * 0.2);
+  // Per circle, its colour's channels: circle c's red at 3c.
+  const colour = new Float64Array(3 * alpha.length);
+  for (let c = 0; c < alpha.length; c++) colour.set(hsl(rand() * 360, 0.8, 0.3 + rand() * 0.5), 3 * c);
+
+  const entries = entryU.length;
+  const plte = head.length;
+  const crcAt = plte + 8 + 3 * entries;
+  const png = Buffer.allocUnsafe(crcAt + 4 + tail.length);
+  png.set(head);
+  png.writeUInt32BE(3 * entries, plte);
+  png.write('PLTE', plte + 4, 'latin1');
+  for (let e = 0, at = plte + 8; e < entries; e++, at += 3) {
+    const u = entryU[e]!;
+    const cover = entryCover[e]!;
+    let r = from[0] + (to[0] - from[0]) * u;
+    let g = from[1] + (to[1] - from[1]) * u;
+    let b = from[2] + (to[2] - from[2]) * u;
+    // The circles of its cover in order, lowest bit first.
+    for (let bits = cover; bits !== 0; bits &= bits - 1) {
+      const c = 31 - Math.clz32(bits & -bits);
+      const a = alpha[c]!;
+      r += (colour[3 * c]! - r) * a;
+      g += (colour[3 * c + 1]! - g) * a;
+      b += (colour[3 * c + 2]! - b) * a;
+    }
+    png[at] = Math.min(255, Math.max(0, Math.round(r)));
+    png[at + 1] = Math.min(255, Math.max(0, Math.round(g)));
+    png[at + 2] = Math.min(255, Math.max(0, Math.round(b)));
+  }
+  png.writeUInt32BE(zlib.crc32(png.subarray(plte + 4, crcAt)) >>> 0, crcAt);
+  png.set(tail, crcAt + 4);
+  return png;
+};
+
+/** A layout's key in a `DemoLayoutCache`. */
+export const demoLayoutKey = (width: number, height: number, index: number): string =>
+  `${width}x${height}/${index}`;
+
+const layoutBytes = (layout: DemoLayout): number =>
+  layout.head.byteLength +
+  layout.tail.byteLength +
+  layout.alpha.byteLength +
+  layout.entryU.byteLength +
+  layout.entryCover.byteLength;
+
+/**
+ * Rendered layouts, the least recently used dropped once they hold more than `maxBytes` in all (nearly
+ * all of it IDAT: some 35 KB a 512×512 layout, 105 KB a 1024×1024 one, so the default 32 MB holds all
+ * the layouts of the five sizes the demo offers, some 24 MB). A layout bigger than the bound on its own
+ * is not kept.
+ */
+export class DemoLayoutCache {
+  /** In order of use, the least recent first. */
+  private readonly layouts = new Map<string, DemoLayout>();
+  private held = 0;
+
+  constructor(readonly maxBytes = 32 * 1024 * 1024) {}
+
+  get size(): number {
+    return this.layouts.size;
+  }
+
+  /** Bytes held, as `maxBytes` counts them. */
+  get bytes(): number {
+    return this.held;
+  }
+
+  get(width: number, height: number, index: number): DemoLayout | undefined {
+    const key = demoLayoutKey(width, height, index);
+    const layout = this.layouts.get(key);
+    if (layout) {
+      this.layouts.delete(key);
+      this.layouts.set(key, layout);
+    }
+    return layout;
+  }
+
+  set(layout: DemoLayout): void {
+    const key = demoLayoutKey(layout.width, layout.height, layout.index);
+    const bytes = layoutBytes(layout);
+    this.drop(key);
+    if (bytes > this.maxBytes) return;
+    for (const oldest of this.layouts.keys()) {
+      if (this.held + bytes <= this.maxBytes) break;
+      this.drop(oldest);
+    }
+    this.layouts.set(key, layout);
+    this.held += bytes;
+  }
+
+  private drop(key: string): void {
+    const layout = this.layouts.get(key);
+    if (!layout) return;
+    this.layouts.delete(key);
+    this.held -= layoutBytes(layout);
+  }
+}
+
+/** This thread's rendered layouts (the render threads keep none: they hand theirs to this one). */
+export const demoLayouts = new DemoLayoutCache();
+
+/** Layout `index` of width×height: from this thread's cache, or rendered here and cached. */
+export const demoLayout = (width: number, height: number, index: number): DemoLayout => {
+  const cached = demoLayouts.get(width, height, index);
+  if (cached) return cached;
+  const layout = renderDemoLayout(width, height, index);
+  demoLayouts.set(layout);
+  return layout;
+};
+
+/**
+ * A PNG of procedural art: a two-colour gradient, a sine-wave sheen and 5–12 translucent circles and rings.
+ * The same seed and size always give the same bytes. The seed picks one of the size's `LAYOUTS` (the
+ * geometry, see `renderDemoLayout`: 2–5 ms for 512×512, on this thread if it is not in `demoLayouts`
+ * yet) and the colours it is painted in (`paintDemoPng`: tens of microseconds). `DemoRenderPool` gives the
+ * same bytes with the layouts rendered on worker threads.
+ */
+export const renderDemoPng = (width: number, height: number, seed: number): Buffer =>
+  paintDemoPng(demoLayout(width, height, demoLayoutIndex(seed)), seed);
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 const crcChunk = (type: string, body: Buffer): Buffer => {
   const head = Buffer.alloc(8);
@@ -538,6 +705,17 @@ const crcChunk = (type: string, body: Buffer): Buffer => {
   const crc = Buffer.alloc(4);
   crc.writeUInt32BE(zlib.crc32(body, zlib.crc32(head.subarray(4))) >>> 0, 0);
   return Buffer.concat([head, body, crc]);
+};
+
+/** The parts in one array with a buffer of its own (a small Buffer is a view of Node's shared pool). */
+const owned = (parts: Uint8Array[]): Uint8Array<ArrayBuffer> => {
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 };
 
 /** Places in the Mandelbrot set worth zooming into. */

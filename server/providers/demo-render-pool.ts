@@ -2,7 +2,15 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { RenderRequest } from './demo-render-worker.ts';
+import {
+  type DemoLayout,
+  type DemoLayoutCache,
+  demoLayoutIndex,
+  demoLayoutKey,
+  demoLayouts,
+  paintDemoPng,
+} from './demo-media.ts';
+import type { LayoutReply, LayoutRequest } from './demo-render-worker.ts';
 
 /**
  * Where the worker script is, next to this module: `demo-render-worker.js` when the server runs
@@ -31,35 +39,65 @@ interface Slot {
   busy: number;
 }
 
-type Pending = { resolve: (bytes: Buffer) => void; reject: (error: Error) => void; slot: Slot };
+type Pending = { resolve: (layout: DemoLayout) => void; reject: (error: Error) => void; slot: Slot };
 
 /**
- * Renders demo PNGs on worker threads, started on first use (an idle server starts none) and at most
- * `size` of them; each takes one render at a time from a shared queue. Idle threads do not keep the
- * process alive.
+ * Renders demo PNGs (see `renderDemoPng`, same bytes) with the costly part, a size's layouts, on worker
+ * threads. A PNG whose layout is in this thread's cache (`demoLayouts` unless given another) is painted
+ * here at once, in tens of microseconds, with no thread involved. Otherwise a thread renders the layout
+ * (one render for all the PNGs waiting on it), hands it over, and it is cached here and painted. Threads
+ * start on first need (an idle server starts none, nor one whose layouts are all cached), at most `size`
+ * of them; each takes one layout at a time from a shared queue. Idle threads do not keep the process
+ * alive.
  */
 export class DemoRenderPool {
   private readonly slots: Slot[] = [];
   private readonly pending = new Map<number, Pending>();
-  private readonly queue: { request: RenderRequest; pending: Omit<Pending, 'slot'> }[] = [];
+  private readonly queue: { request: LayoutRequest; pending: Omit<Pending, 'slot'> }[] = [];
+  /** Layouts a thread is rendering, by `demoLayoutKey`. */
+  private readonly rendering = new Map<string, Promise<DemoLayout>>();
   private nextId = 1;
 
-  constructor(private readonly size = Math.max(1, Math.min(4, os.availableParallelism()))) {}
+  constructor(
+    private readonly size = Math.max(1, Math.min(4, os.availableParallelism())),
+    private readonly layouts: DemoLayoutCache = demoLayouts,
+  ) {}
 
   /** Threads started so far. */
   get threads(): number {
     return this.slots.length;
   }
 
-  renderPng(width: number, height: number, seed: number): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ request: { id: this.nextId++, width, height, seed }, pending: { resolve, reject } });
-      this.pump();
-    });
+  async renderPng(width: number, height: number, seed: number): Promise<Buffer> {
+    const index = demoLayoutIndex(seed);
+    const layout = this.layouts.get(width, height, index) ?? (await this.renderLayout(width, height, index));
+    return paintDemoPng(layout, seed);
   }
 
   async close(): Promise<void> {
     await Promise.all(this.slots.splice(0).map((s) => s.worker.terminate()));
+  }
+
+  /** The layout from a thread, cached here; a layout already on its way is waited for, not rendered again. */
+  private renderLayout(width: number, height: number, index: number): Promise<DemoLayout> {
+    const key = demoLayoutKey(width, height, index);
+    let layout = this.rendering.get(key);
+    if (!layout) {
+      layout = new Promise<DemoLayout>((resolve, reject) => {
+        this.queue.push({
+          request: { id: this.nextId++, width, height, index },
+          pending: { resolve, reject },
+        });
+        this.pump();
+      })
+        .then((rendered) => {
+          this.layouts.set(rendered);
+          return rendered;
+        })
+        .finally(() => this.rendering.delete(key));
+      this.rendering.set(key, layout);
+    }
+    return layout;
   }
 
   private pump(): void {
@@ -79,16 +117,13 @@ export class DemoRenderPool {
     const worker = startWorker();
     const slot: Slot = { worker, busy: 0 };
     worker.unref();
-    worker.on('message', (message: { id: number; bytes?: Uint8Array; error?: string }) => {
+    worker.on('message', (message: LayoutReply) => {
       const pending = this.pending.get(message.id);
       if (!pending) return;
       this.pending.delete(message.id);
       this.settle(slot);
-      if (message.bytes)
-        pending.resolve(
-          Buffer.from(message.bytes.buffer, message.bytes.byteOffset, message.bytes.byteLength),
-        );
-      else pending.reject(new Error(message.error ?? 'demo render failed'));
+      if ('layout' in message) pending.resolve(message.layout);
+      else pending.reject(new Error(message.error || 'demo render failed'));
     });
     worker.on('error', (error) => this.fail(slot, error));
     worker.on('exit', (code) => {

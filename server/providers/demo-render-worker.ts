@@ -1,24 +1,35 @@
-// A worker thread that renders demo PNGs (CPU-bound), so the server's event loop stays free.
+// A worker thread that renders demo image layouts (the geometry of a demo PNG: 2–5 ms of CPU at 512×512,
+// see `renderDemoLayout`), so the server's event loop stays free. It keeps none: each goes to the main
+// thread, which caches it and paints it in each seed's colours itself.
 import { parentPort } from 'node:worker_threads';
-import { renderDemoPng } from './demo-media.ts';
+import { type DemoLayout, renderDemoLayout } from './demo-media.ts';
 
-export interface RenderRequest {
+export interface LayoutRequest {
   id: number;
   width: number;
   height: number;
-  seed: number;
+  /** Which of the size's layouts (see `demoLayoutIndex`). */
+  index: number;
 }
 
-parentPort?.on('message', (request: RenderRequest) => {
+export type LayoutReply = { id: number; layout: DemoLayout } | { id: number; error: string };
+
+parentPort?.on('message', (request: LayoutRequest) => {
   try {
-    const png = renderDemoPng(request.width, request.height, request.seed);
-    const bytes = new Uint8Array(png.byteLength);
-    bytes.set(png);
-    parentPort?.postMessage({ id: request.id, bytes }, [bytes.buffer]);
+    const layout = renderDemoLayout(request.width, request.height, request.index);
+    // Its arrays own their buffers: they move to the main thread without a copy.
+    const { head, tail, alpha, entryU, entryCover } = layout;
+    parentPort?.postMessage({ id: request.id, layout } satisfies LayoutReply, [
+      head.buffer,
+      tail.buffer,
+      alpha.buffer,
+      entryU.buffer,
+      entryCover.buffer,
+    ]);
   } catch (error) {
     parentPort?.postMessage({
       id: request.id,
       error: error instanceof Error ? error.message : String(error),
-    });
+    } satisfies LayoutReply);
   }
 });

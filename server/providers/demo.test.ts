@@ -1,7 +1,18 @@
+import zlib from 'node:zlib';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { parseMp4 } from '../../test/fakes/mp4.ts';
 import { createDemoProvider } from './demo.ts';
+import {
+  type DemoLayout,
+  DemoLayoutCache,
+  demoLayoutIndex,
+  demoLayouts,
+  LAYOUTS,
+  paintDemoPng,
+  renderDemoLayout,
+  renderDemoPng,
+} from './demo-media.ts';
 import { DemoRenderPool, workerEntry } from './demo-render-pool.ts';
 import type { GenerationRequest, PollResult, ProviderResult } from './provider.ts';
 
@@ -187,5 +198,132 @@ describe('demo provider: rendering off the event loop', () => {
     const built = workerEntry('file:///srv/app/dist/server/providers/demo-render-pool.js');
     expect(built.url.href).toBe('file:///srv/app/dist/server/providers/demo-render-worker.js');
     expect(built.fromSource).toBe(false);
+  });
+});
+
+/** A PNG's chunks after the signature, each one's CRC checked. */
+const chunksOf = (png: Buffer): { type: string; body: Buffer }[] => {
+  expect(png.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))).toBe(true);
+  const chunks: { type: string; body: Buffer }[] = [];
+  for (let at = 8; at < png.length; ) {
+    const length = png.readUInt32BE(at);
+    const end = at + 8 + length;
+    expect(png.readUInt32BE(end)).toBe(zlib.crc32(png.subarray(at + 4, end)) >>> 0);
+    chunks.push({ type: png.toString('latin1', at + 4, at + 8), body: png.subarray(at + 8, end) });
+    at = end + 4;
+  }
+  return chunks;
+};
+
+const chunk = (png: Buffer, type: string): Buffer => {
+  const found = chunksOf(png).find((c) => c.type === type);
+  if (!found) throw new Error(`no ${type} chunk`);
+  return found.body;
+};
+
+// Each test uses sizes of its own: the layouts rendered in this thread stay in `demoLayouts`.
+describe('demo images: layouts painted per seed', () => {
+  it('makes a valid indexed-colour PNG: signature, chunk CRCs, IHDR, one row of indices a line', () => {
+    const png = renderDemoPng(200, 120, 42);
+    const chunks = chunksOf(png);
+    expect(chunks.map((c) => c.type)).toEqual(['IHDR', 'PLTE', 'IDAT', 'IEND']);
+    const ihdr = chunk(png, 'IHDR');
+    expect([ihdr.readUInt32BE(0), ihdr.readUInt32BE(4), ihdr[8], ihdr[9]]).toEqual([200, 120, 8, 3]);
+    const entries = chunk(png, 'PLTE').length / 3;
+    expect(Number.isInteger(entries) && entries > 1 && entries <= 256).toBe(true);
+    const rows = zlib.inflateSync(chunk(png, 'IDAT'));
+    expect(rows.length).toBe(120 * (200 + 1));
+    const decoded = PNG.sync.read(png);
+    expect([decoded.width, decoded.height]).toEqual([200, 120]);
+  });
+
+  it('paints seeds that share a layout in their own colours over the same index rows', () => {
+    const [a, b] = [renderDemoPng(160, 160, 9), renderDemoPng(160, 160, 9 + LAYOUTS)];
+    expect(demoLayoutIndex(9)).toBe(demoLayoutIndex(9 + LAYOUTS));
+    expect(chunk(a, 'IDAT').equals(chunk(b, 'IDAT'))).toBe(true);
+    expect(chunk(a, 'PLTE').length).toBe(chunk(b, 'PLTE').length);
+    expect(chunk(a, 'PLTE').equals(chunk(b, 'PLTE'))).toBe(false);
+  });
+
+  it("has LAYOUTS different layouts a size, each seed's from its own geometry", () => {
+    const idats = new Set<string>();
+    for (let index = 0; index < LAYOUTS; index++) {
+      const layout = renderDemoLayout(48, 40, index);
+      idats.add(Buffer.from(layout.tail).toString('base64'));
+      expect(demoLayoutIndex(index)).toBe(index);
+    }
+    expect(idats.size).toBe(LAYOUTS);
+    expect(chunk(renderDemoPng(48, 40, 1), 'IDAT').equals(chunk(renderDemoPng(48, 40, 2), 'IDAT'))).toBe(
+      false,
+    );
+  });
+
+  it('gives the same bytes for a seed from this thread, from a fresh render and from the render threads', async () => {
+    const pool = new DemoRenderPool(2, new DemoLayoutCache());
+    try {
+      const seeds = [3, 4, 3 + LAYOUTS];
+      const pooled = await Promise.all(seeds.map((seed) => pool.renderPng(240, 176, seed)));
+      expect(pool.threads).toBe(2);
+      for (const [i, seed] of seeds.entries()) {
+        expect(pooled[i]!.equals(renderDemoPng(240, 176, seed))).toBe(true);
+        const fresh = paintDemoPng(renderDemoLayout(240, 176, demoLayoutIndex(seed)), seed);
+        expect(pooled[i]!.equals(fresh)).toBe(true);
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('renders a layout on one thread for all the PNGs waiting on it, then keeps it', async () => {
+    const layouts = new DemoLayoutCache();
+    const pool = new DemoRenderPool(3, layouts);
+    try {
+      const seeds = [5, 5 + LAYOUTS, 5 + 2 * LAYOUTS];
+      const pngs = await Promise.all(seeds.map((seed) => pool.renderPng(272, 208, seed)));
+      expect(pool.threads).toBe(1);
+      expect(layouts.size).toBe(1);
+      expect(layouts.get(272, 208, demoLayoutIndex(5))).toBeDefined();
+      expect(new Set(pngs.map((png) => png.toString('base64'))).size).toBe(3);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('paints a layout this thread has cached here, with no render thread', async () => {
+    renderDemoPng(304, 224, 21);
+    expect(demoLayouts.get(304, 224, demoLayoutIndex(21))).toBeDefined();
+    const pool = new DemoRenderPool(1);
+    try {
+      const png = await pool.renderPng(304, 224, 21 + LAYOUTS);
+      expect(pool.threads).toBe(0);
+      expect(png.equals(renderDemoPng(304, 224, 21 + LAYOUTS))).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('keeps the layouts that fit in its bound, dropping the least recently used', () => {
+    const [a, b, c] = [renderDemoLayout(64, 48, 0), renderDemoLayout(64, 48, 1), renderDemoLayout(64, 48, 2)];
+    const bytes = (layout: DemoLayout) =>
+      layout.head.byteLength +
+      layout.tail.byteLength +
+      layout.alpha.byteLength +
+      layout.entryU.byteLength +
+      layout.entryCover.byteLength;
+    const cache = new DemoLayoutCache(bytes(a) + bytes(b) + bytes(c) - 1);
+    cache.set(a);
+    cache.set(b);
+    expect(cache.get(64, 48, 0)).toBe(a); // now the most recently used
+    cache.set(c);
+    expect(cache.size).toBe(2);
+    expect(cache.get(64, 48, 1)).toBeUndefined();
+    expect(cache.get(64, 48, 0)).toBe(a);
+    expect(cache.get(64, 48, 2)).toBe(c);
+    expect(cache.bytes).toBe(bytes(a) + bytes(c));
+    expect(cache.bytes).toBeLessThanOrEqual(cache.maxBytes);
+
+    const small = new DemoLayoutCache(bytes(a) - 1);
+    small.set(a);
+    expect([small.size, small.bytes]).toEqual([0, 0]);
   });
 });

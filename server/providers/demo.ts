@@ -18,7 +18,10 @@ export interface DemoProviderOptions {
   ffmpegPath?: string;
   /** Clock, for tests. */
   now?: () => number;
-  /** Where PNGs are rendered: worker threads, started on first use (default: one pool per process). */
+  /**
+   * Where PNGs are rendered: their layouts on worker threads, started on first need, and painted in this
+   * one (default: one pool per process).
+   */
   renderPool?: DemoRenderPool;
 }
 
@@ -90,14 +93,14 @@ export const createDemoProvider = (options: DemoProviderOptions = {}): Provider 
   const now = options.now ?? Date.now;
   // Finished results by task id, so repeated polls of a finished task do not re-render.
   const cache = new Map<string, ProviderResult[]>();
-  // Images render on worker threads so the event loop stays free (videos already run in ffmpeg).
+  // Image layouts render on worker threads so the event loop stays free (videos already run in ffmpeg).
   let pool = options.renderPool;
 
   const render = async (task: DemoTask, signal?: AbortSignal): Promise<ProviderResult[]> => {
     const count = task.o === 'partial' ? Math.max(0, task.n - 1) : task.n;
     const seeds = Array.from({ length: count }, (_, index) => hashSeed(`${task.h}:${index}`));
     if (task.k === 'image') {
-      // All of a task's images at once, on as many render threads as there are.
+      // All of a task's images at once: the layouts not cached yet on as many render threads as there are.
       pool ??= sharedRenderPool();
       const renderer = pool;
       const images = await Promise.all(seeds.map((seed) => renderer.renderPng(task.w, task.ht, seed)));
