@@ -15,6 +15,8 @@ export interface PipelineRun {
   total: number;
   size: string;
   label: string;
+  /** Dry runs: the same calls, answered with the quote (HTTP, session, tRPC and validation; no job). */
+  dryRun?: boolean;
 }
 
 export type PipelineAnswer =
@@ -70,8 +72,10 @@ async function run(message: PipelineRun): Promise<PipelineAnswer> {
           prompt: `bench ${message.label}-${i}`,
           size: message.size,
           seed: i,
+          ...(message.dryRun ? { dryRun: true } : {}),
         })) as { job: { id: string; status: string } };
-        if (answer.job.status !== 'succeeded')
+        const expected = message.dryRun ? 'queued' : 'succeeded';
+        if (answer.job.status !== expected)
           throw new Error(`job ${answer.job.id} ended ${answer.job.status}`);
         latencies.push(performance.now() - t0);
       }

@@ -11,7 +11,7 @@ import { inTransaction } from '../../db/transaction.ts';
 import { createInnerContext } from '../../server/deps.ts';
 import { parseEnv } from '../../server/env.ts';
 import { logger } from '../../server/logger.ts';
-import { renderDemoPng } from '../../server/providers/demo-media.ts';
+import { demoLayout, LAYOUTS, renderDemoLayout, renderDemoPng } from '../../server/providers/demo-media.ts';
 import { moveCredits } from '../../server/services/billing.ts';
 import { systemClock } from '../../server/services/clock.ts';
 import { newId } from '../../server/services/ids.ts';
@@ -134,9 +134,15 @@ const size = '512x512';
 const png = renderDemoPng(512, 512, 1);
 const pngFile = path.join(dir, 'floor.png');
 fs.writeFileSync(pngFile, png);
+// A warm server: every 512×512 demo layout rendered once (as the first images of a size do, on the
+// render threads), so each image is a palette painted on a cached layout, as it is from then on.
+const layoutStart = performance.now();
+for (let index = 0; index < LAYOUTS; index++) renderDemoLayout(512, 512, index);
+const layoutMs = (performance.now() - layoutStart) / LAYOUTS;
+for (let index = 0; index < LAYOUTS; index++) demoLayout(512, 512, index);
 const renderStart = performance.now();
-for (let i = 0; i < 20; i++) renderDemoPng(512, 512, i);
-const renderMs = (performance.now() - renderStart) / 20;
+for (let i = 0; i < 200; i++) renderDemoPng(512, 512, i * 7919);
+const renderMs = (performance.now() - renderStart) / 200;
 
 /** The floor: charge + job insert, claim, one upload, outputs + success, as the pipeline does them. */
 async function floorOnce(_: number, worker: number) {
@@ -194,15 +200,16 @@ console.log(
   `pipeline benchmark on ${dialect}, instant demo provider (${size} PNG, ${png.length} bytes), OSS test server`,
 );
 console.log(
-  `demo PNG render alone: ${renderMs.toFixed(1)} ms per image (inside the pipeline, not in the floor)`,
+  `demo PNG: ${renderMs.toFixed(3)} ms per image (a palette on a cached layout; inside the pipeline, not in the floor), ${layoutMs.toFixed(1)} ms per layout (once for each of the ${LAYOUTS} per size)`,
 );
 console.log(
   'concurrency | pipeline jobs/s  p50 ms  p99 ms | floor jobs/s  p50 ms  p99 ms | floor+render jobs/s  p50 ms | pipeline ÷ floor, ÷ floor+render (jobs/s)',
 );
 const cpuLines: string[] = [];
+const httpLines: string[] = [];
 for (const c of LEVELS) {
   const total = perLevel || Math.max(60, c * 8);
-  const run = (concurrency: number, total: number, label: string) =>
+  const run = (concurrency: number, total: number, label: string, dryRun = false) =>
     callers.run({
       baseUrl: server.url,
       cookies: users.map((u) => u.cookie),
@@ -210,6 +217,7 @@ for (const c of LEVELS) {
       total,
       size,
       label,
+      dryRun,
     });
   await run(c, c, `warm-up ${c}`);
   const pipeline = await cpuPerJob(total, async () => {
@@ -217,6 +225,13 @@ for (const c of LEVELS) {
     latencies.sort((a, b) => a - b);
     return { jobsPerSecond: total / seconds, p50: pct(latencies, 50), p99: pct(latencies, 99) };
   });
+  const dry = await cpuPerJob(total, async () => {
+    const { seconds } = await run(c, total, `dry ${c}`, true);
+    return { callsPerSecond: total / seconds };
+  });
+  httpLines.push(
+    `${String(c).padStart(11)} | ${dry.callsPerSecond.toFixed(1).padStart(8)} | ${dry.nodeCpu.toFixed(2).padStart(9)}${dry.dbCpu === null ? '' : ` + ${dry.dbCpu.toFixed(2)}`}`,
+  );
   const floor = await measure(c, total, floorOnce);
   const withRender = await measure(c, total, floorWithRenderOnce);
   const f = (n: number) => n.toFixed(1).padStart(7);
@@ -234,6 +249,11 @@ console.log(
 );
 console.log('concurrency |       pipeline |          floor |   floor+render');
 for (const line of cpuLines) console.log(line);
+console.log(
+  '\nThe same calls as dry runs (HTTP, session, tRPC, validation, the quote; no job): what the HTTP side costs',
+);
+console.log('concurrency |  calls/s | CPU ms per call');
+for (const line of httpLines) console.log(line);
 
 callers.close();
 await server.close();
