@@ -8,7 +8,7 @@ import type { RequestHandler } from 'express';
 import { AppError } from '../../shared/errors.ts';
 import type { ByteRange, ListedObject, PutInput, Storage, StoredObject, UrlOptions } from './storage.ts';
 import type { Thumbnailer } from './thumbnails.ts';
-import { contentDisposition, encodeKeyPath } from './url.ts';
+import { contentDisposition, encodeKeyPath, SignedUrlCache, urlStepSeconds } from './url.ts';
 
 export interface LocalStorageOptions {
   /** Folder holding the objects, DATA_DIR/objects. */
@@ -64,8 +64,7 @@ export class LocalStorage implements Storage {
   /** What every URL starts with, before the encoded key. */
   private readonly urlBase: string;
   /** URLs signed for the current expiry (`urlFor`), by their signed fields. */
-  private signedUrls = new Map<string, string>();
-  private signedExp = '';
+  private readonly signedUrls = new SignedUrlCache();
 
   constructor(options: LocalStorageOptions) {
     this.options = options;
@@ -173,25 +172,18 @@ export class LocalStorage implements Storage {
   urlFor(key: string, options: UrlOptions = {}): string {
     const now = this.options.now?.() ?? Date.now();
     const ttl = this.options.urlTtlSeconds;
-    const step = Math.min(300, Math.max(1, Math.floor(ttl / 12)));
+    const step = urlStepSeconds(ttl);
     const exp = String(Math.ceil((Math.floor(now / 1000) + ttl) / step) * step);
     const dl = options.download === undefined || options.download === false ? '' : String(options.download);
     const th = options.thumbnail ? '1' : '';
-    if (exp !== this.signedExp || this.signedUrls.size >= MAX_SIGNED_URLS) {
-      this.signedUrls = new Map();
-      this.signedExp = exp;
-    }
     // th is '' or '1' and dl's length is spelled out, so no two requests share an entry.
-    const entry = `${th}|${dl.length}|${dl}|${key}`;
-    const known = this.signedUrls.get(entry);
-    if (known !== undefined) return known;
-    // The query URLSearchParams would write, without making one per URL: exp is digits, sig base64url.
-    let query = `exp=${exp}`;
-    if (dl !== '') query += `&dl=${formEncode(dl)}`;
-    if (th !== '') query += `&th=${th}`;
-    const url = `${this.canonicalUrl(key)}?${query}&sig=${this.signature(key, exp, dl, th)}`;
-    this.signedUrls.set(entry, url);
-    return url;
+    return this.signedUrls.get(exp, `${th}|${dl.length}|${dl}|${key}`, () => {
+      // The query URLSearchParams would write, without making one per URL: exp is digits, sig base64url.
+      let query = `exp=${exp}`;
+      if (dl !== '') query += `&dl=${formEncode(dl)}`;
+      if (th !== '') query += `&th=${th}`;
+      return `${this.canonicalUrl(key)}?${query}&sig=${this.signature(key, exp, dl, th)}`;
+    });
   }
 
   /** Checks a signature and its expiry. */
@@ -216,9 +208,6 @@ export class LocalStorage implements Storage {
     return createHmac('sha256', this.signingKey).update(payload).digest('base64url');
   }
 }
-
-/** Signed URLs kept for one expiry step; past this many the cache starts again. */
-const MAX_SIGNED_URLS = 20_000;
 
 const parseRange = (header: string, size: number): ByteRange | 'invalid' | undefined => {
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());

@@ -190,6 +190,42 @@ describe('OssStorage against the OSS test server', () => {
     expect(urls.size).toBe(3);
   });
 
+  it('hands out the same V4 URL for an object all step long, signed for the lifetime at the step start', async () => {
+    let clock = Date.now();
+    const oss = storage({ now: () => clock });
+    const path = await makeFile('stepped.png', 2 * KB);
+    const key = 'outputs/stepped/0.png';
+    await oss.put({ key, filePath: path, contentType: 'image/png', size: 2 * KB });
+    const signedAt = (url: string) => {
+      const q = new URL(url).searchParams;
+      const t = q.get('x-oss-date')!;
+      const at = Date.parse(
+        `${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6, 8)}T${t.slice(9, 11)}:${t.slice(11, 13)}:${t.slice(13, 15)}Z`,
+      );
+      return { at, until: at + Number(q.get('x-oss-expires')) * 1000 };
+    };
+    // A lifetime of 600 s: steps of 50 s.
+    const first = oss.urlFor(key);
+    const { at, until } = signedAt(first);
+    expect(at % 50_000).toBe(0);
+    expect(at).toBeLessThanOrEqual(clock);
+    expect(until - at).toBe(600_000);
+    expect(until).toBeGreaterThan(clock + 550_000);
+    // OSS takes a signing time in the past.
+    expect((await fetchPublic(first)).status).toBe(200);
+    // Later in the step: the same URL (no HMAC, and the browser's cached copy is still good).
+    clock = at + 49_000;
+    expect(oss.urlFor(key)).toBe(first);
+    expect(oss.urlFor(key, { thumbnail: 'image' })).not.toBe(first);
+    expect(oss.urlFor(key, { download: 'a.png' })).not.toBe(oss.urlFor(key, { download: 'b.png' }));
+    // The next step: signed at its start.
+    clock = at + 50_000;
+    const next = oss.urlFor(key);
+    expect(next).not.toBe(first);
+    expect(signedAt(next).at).toBe(at + 50_000);
+    expect((await fetchPublic(next)).status).toBe(200);
+  });
+
   it('uses the public base URL instead of signing when one is configured', () => {
     const oss = storage({ publicBaseUrl: 'https://cdn.example.com/' });
     expect(oss.canonicalUrl('outputs/a b.png')).toBe('https://cdn.example.com/outputs/a%20b.png');

@@ -3,7 +3,7 @@ import { AppError } from '../../shared/errors.ts';
 import { type OssCredentialSource, type OssCredentials, StaticCredentials } from './oss-credentials.ts';
 import { presignV4 } from './oss-sign.ts';
 import type { ListedObject, PutInput, Storage, StoredObject, UrlOptions } from './storage.ts';
-import { contentDisposition, encodeKeyPath } from './url.ts';
+import { contentDisposition, encodeKeyPath, SignedUrlCache, urlStepSeconds } from './url.ts';
 
 /**
  * The bucket's public origin, which stored URLs and signed URLs use: the endpoint itself when it is a
@@ -60,6 +60,8 @@ export interface OssStorageOptions {
   multipartThresholdBytes?: number;
   /** First backoff delay; doubles per attempt. Default 500 ms. */
   retryBaseDelayMs?: number;
+  /** Clock for signed read URLs, for tests. */
+  now?: () => number;
 }
 
 const MB = 1024 * 1024;
@@ -106,6 +108,9 @@ export class OssStorage implements Storage {
   readonly credentials: OssCredentialSource;
   /** The client read URLs are signed with (offline), kept while the credentials stay the same. */
   private signer: { credentials: OssCredentials; client: OSS } | undefined;
+  /** V4 read URLs signed in the current step, with the current credentials (`urlFor`). */
+  private readonly signedUrls = new SignedUrlCache();
+  private signedStep: { start: number; credentials: OssCredentials } | undefined;
 
   constructor(options: OssStorageOptions) {
     this.options = options;
@@ -324,19 +329,34 @@ export class OssStorage implements Storage {
     const credentials = this.credentials.current();
     const signer = this.signerFor(credentials);
     if (this.v4) {
-      return presignV4({
-        client: signer,
-        bucket: this.options.bucket,
-        region: this.options.region,
-        credentials,
-        method: 'GET',
-        key,
-        expiresSeconds: this.options.urlTtlSeconds,
-        queries: {
-          ...(process ? { 'x-oss-process': process } : {}),
-          ...(disposition ? { 'response-content-disposition': disposition } : {}),
-        },
-      });
+      // Signed as at the start of the step, for the lifetime: the same URL all step long (the cache's,
+      // and the browser's cached copy), with between the lifetime less a step and the lifetime left.
+      // OSS takes a signing time in the past.
+      const ttl = this.options.urlTtlSeconds;
+      const step = urlStepSeconds(ttl);
+      const start = Math.floor((this.options.now?.() ?? Date.now()) / 1000 / step) * step;
+      if (this.signedStep?.start !== start || this.signedStep.credentials !== credentials) {
+        this.signedStep = { start, credentials };
+      }
+      return this.signedUrls.get(
+        this.signedStep,
+        `${process ?? ''}|${disposition?.length ?? -1}|${disposition ?? ''}|${key}`,
+        () =>
+          presignV4({
+            client: signer,
+            bucket: this.options.bucket,
+            region: this.options.region,
+            credentials,
+            method: 'GET',
+            key,
+            expiresSeconds: ttl,
+            queries: {
+              ...(process ? { 'x-oss-process': process } : {}),
+              ...(disposition ? { 'response-content-disposition': disposition } : {}),
+            },
+            now: new Date(start * 1000),
+          }),
+      );
     }
     return signer.signatureUrl(key, {
       expires: this.options.urlTtlSeconds,
