@@ -20,7 +20,7 @@ export interface PipelineRun {
 }
 
 export type PipelineAnswer =
-  | { id: number; seconds: number; latencies: number[] }
+  | { id: number; seconds: number; latencies: number[]; cpuMs: number }
   | { id: number; error: string };
 
 const agents = new Map<number, http.Agent>();
@@ -62,6 +62,7 @@ async function run(message: PipelineRun): Promise<PipelineAnswer> {
   }
   const latencies: number[] = [];
   let next = 0;
+  const cpu0 = process.cpuUsage();
   const started = performance.now();
   await Promise.all(
     Array.from({ length: message.concurrency }, async (_, caller) => {
@@ -81,7 +82,13 @@ async function run(message: PipelineRun): Promise<PipelineAnswer> {
       }
     }),
   );
-  return { id: message.id, seconds: (performance.now() - started) / 1000, latencies };
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    id: message.id,
+    seconds: (performance.now() - started) / 1000,
+    latencies,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+  };
 }
 
 if (process.send) {
@@ -105,7 +112,7 @@ export function startPipelineClient() {
   child.on('message', (answer: PipelineAnswer) => waiting.get(answer.id)?.(answer));
   return {
     run: (request: Omit<PipelineRun, 'id'>) =>
-      new Promise<{ seconds: number; latencies: number[] }>((resolve, reject) => {
+      new Promise<{ seconds: number; latencies: number[]; cpuMs: number }>((resolve, reject) => {
         const id = nextId++;
         waiting.set(id, (answer) => {
           waiting.delete(id);

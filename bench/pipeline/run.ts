@@ -221,9 +221,14 @@ for (const c of LEVELS) {
     });
   await run(c, c, `warm-up ${c}`);
   const pipeline = await cpuPerJob(total, async () => {
-    const { seconds, latencies } = await run(c, total, String(c));
+    const { seconds, latencies, cpuMs } = await run(c, total, String(c));
     latencies.sort((a, b) => a - b);
-    return { jobsPerSecond: total / seconds, p50: pct(latencies, 50), p99: pct(latencies, 99) };
+    return {
+      jobsPerSecond: total / seconds,
+      p50: pct(latencies, 50),
+      p99: pct(latencies, 99),
+      callersCpu: cpuMs / total,
+    };
   });
   const dry = await cpuPerJob(total, async () => {
     const { seconds } = await run(c, total, `dry ${c}`, true);
@@ -241,13 +246,13 @@ for (const c of LEVELS) {
   const cpu = (r: { nodeCpu: number; dbCpu: number | null }) =>
     `${r.nodeCpu.toFixed(1)}${r.dbCpu === null ? '' : ` + ${r.dbCpu.toFixed(1)}`}`;
   cpuLines.push(
-    `${String(c).padStart(11)} | ${cpu(pipeline).padStart(14)} | ${cpu(floor).padStart(14)} | ${cpu(withRender).padStart(14)}`,
+    `${String(c).padStart(11)} | ${cpu(pipeline).padStart(14)} | ${pipeline.callersCpu.toFixed(1).padStart(15)} | ${cpu(floor).padStart(14)} | ${cpu(withRender).padStart(14)}`,
   );
 }
 console.log(
   `\nCPU ms per job: this process${dialect === 'mysql' && mariadbCpuMs() !== null ? ' + MariaDB' : ''}`,
 );
-console.log('concurrency |       pipeline |          floor |   floor+render');
+console.log("concurrency |       pipeline | callers' process |          floor |   floor+render");
 for (const line of cpuLines) console.log(line);
 console.log(
   '\nThe same calls as dry runs (HTTP, session, tRPC, validation, the quote; no job): what the HTTP side costs',
