@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { databaseErrorMessage, describeDatabase, mysqlTls } from './connect.ts';
+import { databaseErrorMessage, describeDatabase, mysqlTls, withStatementCache } from './connect.ts';
 
 describe('DATABASE_URL TLS options', () => {
   it('maps ?ssl= and ?ssl-ca= to mysql2 options and strips them from the URL', () => {
@@ -32,5 +34,51 @@ describe('DATABASE_URL TLS options', () => {
     );
     expect(databaseErrorMessage(new Error('line one\n    at stack'), where)).toBe(`${where}: line one`);
     expect(describeDatabase(undefined, '/data')).toBe('SQLite file /data/dream-factory.sqlite');
+  });
+});
+
+describe('SQLite prepared statements', () => {
+  it('are kept by SQL text, through Kysely too; a statement being iterated is not handed out again; the cache is bounded', async () => {
+    const sqlite = new SQLite(':memory:');
+    const kept = withStatementCache(sqlite, 3);
+    const select = 'select ? as n';
+    const first = kept.prepare(select);
+    expect(kept.prepare(select)).toBe(first);
+    expect(first.get(7)).toEqual({ n: 7 });
+
+    // A stream holds its statement until it ends: meanwhile the same SQL gets a fresh one.
+    sqlite.exec('create table t (n integer)');
+    sqlite.exec('insert into t values (1), (2)');
+    const scan = 'select n from t order by n';
+    const rows = kept.prepare(scan).iterate();
+    expect(rows.next().value).toEqual({ n: 1 });
+    const during = kept.prepare(scan);
+    expect(during.busy).toBe(false);
+    expect(during.all()).toEqual([{ n: 1 }, { n: 2 }]);
+    rows.return?.();
+    expect(kept.prepare(scan)).not.toBe(during);
+
+    // Three kept at most: the first one added goes first.
+    kept.prepare('select 1');
+    kept.prepare('select 2');
+    expect(kept.prepare(select)).not.toBe(first);
+
+    // What Kysely runs goes through it: a query run twice is prepared once.
+    let prepared = 0;
+    const counting = withStatementCache(
+      Object.assign(Object.create(sqlite) as SQLite.Database, {
+        prepare: (sql: string) => {
+          prepared++;
+          return sqlite.prepare(sql);
+        },
+      }),
+    );
+    const db = new Kysely<{ t: { n: number } }>({ dialect: new SqliteDialect({ database: counting }) });
+    for (let i = 0; i < 3; i++)
+      expect(await db.selectFrom('t').select('n').where('n', '>', i).execute()).toHaveLength(
+        Math.max(0, 2 - i),
+      );
+    expect(prepared).toBe(1);
+    await db.destroy();
   });
 });

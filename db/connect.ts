@@ -101,7 +101,34 @@ export function connect(options: ConnectOptions): Kysely<Database> {
   if (file !== ':memory:') restrictFiles([file, `${file}-wal`, `${file}-shm`]);
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+}
+
+/** Prepared statements kept per connection, by SQL text; the least recently added goes first past this. */
+const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * better-sqlite3 as Kysely drives it, with its prepared statements kept by SQL text: Kysely prepares
+ * every query it runs, and preparing one costs more than running most of ours (a 12-statement
+ * generation spent 0.75 ms preparing and 0.6 ms running). A statement still being iterated (a stream)
+ * is busy, so a second use of its SQL meanwhile gets a fresh one. SQLite re-prepares a kept statement
+ * itself when the schema changes.
+ */
+export function withStatementCache(sqlite: SQLite.Database, size = STATEMENT_CACHE_SIZE) {
+  const statements = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string): SQLite.Statement {
+      const kept = statements.get(sql);
+      if (kept && !kept.busy) return kept;
+      const statement = sqlite.prepare(sql);
+      if (!kept) {
+        if (statements.size >= size) statements.delete(statements.keys().next().value!);
+        statements.set(sql, statement);
+      }
+      return statement;
+    },
+  };
 }
 
 /** Tightens database files made by an older version (0644) to owner-only; never fatal. */
