@@ -1,6 +1,5 @@
 // The app both gallery tools measure: the real HTTP server on a free port, on the bench database, with a
 // throw-away DATA_DIR. `close()` stops it and removes the folder (the database stays for --reuse).
-import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +9,7 @@ import { createInnerContext } from '../../server/deps.ts';
 import { parseEnv } from '../../server/env.ts';
 import { systemClock } from '../../server/services/clock.ts';
 import { startTestServer } from '../../test/http.ts';
+import { forkChild } from '../child.ts';
 import type { ClientAnswer, ClientBatch } from './client.ts';
 
 export async function startGalleryApp(db: Kysely<Database>, databaseUrl: string) {
@@ -35,26 +35,9 @@ export async function startGalleryApp(db: Kysely<Database>, databaseUrl: string)
  * one's milliseconds, from sending to the last byte, and the number of items in its answer.
  */
 export function startGalleryClient(baseUrl: string) {
-  const child = fork(new URL('./client.ts', import.meta.url), [], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  let nextId = 1;
-  const waiting = new Map<number, (answer: ClientAnswer) => void>();
-  child.on('message', (answer: ClientAnswer) => waiting.get(answer.id)?.(answer));
+  const child = forkChild<ClientBatch, ClientAnswer>(new URL('./client.ts', import.meta.url));
   return {
-    get: (requests: ClientBatch['requests']) =>
-      new Promise<{ times: number[]; items: number[] }>((resolve, reject) => {
-        const id = nextId++;
-        waiting.set(id, (answer) => {
-          waiting.delete(id);
-          if ('error' in answer) reject(new Error(answer.error));
-          else resolve(answer);
-        });
-        child.send({ id, baseUrl, requests } satisfies ClientBatch);
-      }),
-    close: () => {
-      child.kill();
-    },
+    get: (requests: ClientBatch['requests']) => child.ask({ baseUrl, requests }),
+    close: child.close,
   };
 }

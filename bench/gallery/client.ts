@@ -3,14 +3,17 @@
 // browser's would. Each batch of GETs runs one at a time over one kept-alive connection.
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { answerParent } from '../child.ts';
 
 export interface ClientBatch {
-  id: number;
   baseUrl: string;
   requests: { path: string; headers: Record<string, string> }[];
 }
 
-export type ClientAnswer = { id: number; times: number[]; items: number[] } | { id: number; error: string };
+export interface ClientAnswer {
+  times: number[];
+  items: number[];
+}
 
 /**
  * GET `path` on the app over one kept-alive connection, with node:http: fetch's own streams, signals and header
@@ -35,25 +38,21 @@ export function httpGetter(baseUrl: string) {
 
 const getters = new Map<string, ReturnType<typeof httpGetter>>();
 
-process.on('message', async (batch: ClientBatch) => {
-  try {
-    let get = getters.get(batch.baseUrl);
-    if (!get) {
-      get = httpGetter(batch.baseUrl);
-      getters.set(batch.baseUrl, get);
-    }
-    const times: number[] = [];
-    const items: number[] = [];
-    for (const request of batch.requests) {
-      const t0 = performance.now();
-      const res = await get(request.path, request.headers);
-      times.push(performance.now() - t0);
-      if (res.status !== 200) throw new Error(`${request.path} answered ${res.status}: ${res.body}`);
-      const json = JSON.parse(res.body) as { result?: { data?: { json?: { items?: unknown[] } } } };
-      items.push(json.result?.data?.json?.items?.length ?? 0);
-    }
-    process.send?.({ id: batch.id, times, items } satisfies ClientAnswer);
-  } catch (error) {
-    process.send?.({ id: batch.id, error: error instanceof Error ? error.message : String(error) });
+answerParent(async (batch: ClientBatch): Promise<ClientAnswer> => {
+  let get = getters.get(batch.baseUrl);
+  if (!get) {
+    get = httpGetter(batch.baseUrl);
+    getters.set(batch.baseUrl, get);
   }
+  const times: number[] = [];
+  const items: number[] = [];
+  for (const request of batch.requests) {
+    const t0 = performance.now();
+    const res = await get(request.path, request.headers);
+    times.push(performance.now() - t0);
+    if (res.status !== 200) throw new Error(`${request.path} answered ${res.status}: ${res.body}`);
+    const json = JSON.parse(res.body) as { result?: { data?: { json?: { items?: unknown[] } } } };
+    items.push(json.result?.data?.json?.items?.length ?? 0);
+  }
+  return { times, items };
 });

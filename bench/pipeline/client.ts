@@ -1,13 +1,13 @@
 // bench/pipeline's users, in a process of their own (forked by `startPipelineClient`): `concurrency`
-// users (caller w signed in as user w) each call ai.generateImage, one call at a time, each call its own HTTP request (no batching:
-// one user's request does not wait on another's) over kept-alive connections. Their work stays out of
-// the measured server's event loop, heap and CPU figure, as browsers' would.
-import { fork } from 'node:child_process';
+// users (caller w signed in as user w) each call ai.generateImage, one call at a time, each call its own
+// HTTP request (no batching: one user's request does not wait on another's) over kept-alive
+// connections. Their work stays out of the measured server's event loop, heap and CPU figure, as
+// browsers' would.
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { answerParent, forkChild } from '../child.ts';
 
 export interface PipelineRun {
-  id: number;
   baseUrl: string;
   /** One session cookie per user: caller w is user w. */
   cookies: string[];
@@ -19,9 +19,11 @@ export interface PipelineRun {
   dryRun?: boolean;
 }
 
-export type PipelineAnswer =
-  | { id: number; seconds: number; latencies: number[]; cpuMs: number }
-  | { id: number; error: string };
+export interface PipelineAnswer {
+  seconds: number;
+  latencies: number[];
+  cpuMs: number;
+}
 
 const agents = new Map<number, http.Agent>();
 
@@ -84,45 +86,16 @@ async function run(message: PipelineRun): Promise<PipelineAnswer> {
   );
   const cpu = process.cpuUsage(cpu0);
   return {
-    id: message.id,
     seconds: (performance.now() - started) / 1000,
     latencies,
     cpuMs: (cpu.user + cpu.system) / 1000,
   };
 }
 
-if (process.send) {
-  process.on('message', (message: PipelineRun) => {
-    run(message).then(
-      (answer) => process.send?.(answer),
-      (error: unknown) =>
-        process.send?.({ id: message.id, error: error instanceof Error ? error.message : String(error) }),
-    );
-  });
-}
+if (process.send) answerParent(run);
 
-/** Forks the client process; `run` resolves with the run's wall time and each call's latency. */
+/** Forks the client process; `run` resolves with the run's wall time, each call's latency and its CPU. */
 export function startPipelineClient() {
-  const child = fork(new URL(import.meta.url), [], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  let nextId = 1;
-  const waiting = new Map<number, (answer: PipelineAnswer) => void>();
-  child.on('message', (answer: PipelineAnswer) => waiting.get(answer.id)?.(answer));
-  return {
-    run: (request: Omit<PipelineRun, 'id'>) =>
-      new Promise<{ seconds: number; latencies: number[]; cpuMs: number }>((resolve, reject) => {
-        const id = nextId++;
-        waiting.set(id, (answer) => {
-          waiting.delete(id);
-          if ('error' in answer) reject(new Error(answer.error));
-          else resolve(answer);
-        });
-        child.send({ ...request, id } satisfies PipelineRun);
-      }),
-    close: () => {
-      child.kill();
-    },
-  };
+  const child = forkChild<PipelineRun, PipelineAnswer>(new URL(import.meta.url));
+  return { run: child.ask, close: child.close };
 }
