@@ -2,7 +2,7 @@
 // at concurrency 1, 8 and 32, next to a floor doing the same DB transactions plus one upload directly.
 // The users calling ai.generateImage run in a process of their own (client.ts), one HTTP request per
 // call, as browsers would: the CPU figures are the server's.
-// Run: npx tsx bench/pipeline/run.ts [--dialect=mysql|sqlite] [--requests=N] [--levels=1,8,32]
+// Run: npx tsx bench/pipeline/run.ts [--dialect=mysql|sqlite] [--requests=N] [--levels=1,8,32] [--rounds=3]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,6 +29,7 @@ const arg = (name: string, fallback: string) =>
 const dialect = arg('dialect', 'mysql') as 'mysql' | 'sqlite';
 const perLevel = Number(arg('requests', '0'));
 const LEVELS = arg('levels', '1,8,32').split(',').map(Number);
+const ROUNDS = Math.max(1, Number(arg('rounds', '3')));
 
 const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -203,10 +204,19 @@ console.log(
   `demo PNG: ${renderMs.toFixed(3)} ms per image (a palette on a cached layout; inside the pipeline, not in the floor), ${layoutMs.toFixed(1)} ms per layout (once for each of the ${LAYOUTS} per size)`,
 );
 console.log(
-  'concurrency | pipeline jobs/s  p50 ms  p99 ms | floor jobs/s  p50 ms  p99 ms | floor+render jobs/s  p50 ms | pipeline ÷ floor, ÷ floor+render (jobs/s)',
+  `${ROUNDS} rounds per level, pipeline and floor taking turns (a round's ratio compares neighbours, so the machine's drift cancels); medians, with the range`,
+);
+console.log(
+  'concurrency | pipeline jobs/s (range)  p50 ms  p99 ms | floor jobs/s (range)  p50 ms  p99 ms | floor+render jobs/s | pipeline ÷ floor: median (rounds) | ÷ floor+render',
 );
 const cpuLines: string[] = [];
 const httpLines: string[] = [];
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const medianOf = <T>(runs: T[], pick: (r: T) => number) => median(runs.map(pick));
 for (const c of LEVELS) {
   const total = perLevel || Math.max(60, c * 8);
   const run = (concurrency: number, total: number, label: string, dryRun = false) =>
@@ -220,16 +230,23 @@ for (const c of LEVELS) {
       dryRun,
     });
   await run(c, c, `warm-up ${c}`);
-  const pipeline = await cpuPerJob(total, async () => {
-    const { seconds, latencies, cpuMs } = await run(c, total, String(c));
-    latencies.sort((a, b) => a - b);
-    return {
-      jobsPerSecond: total / seconds,
-      p50: pct(latencies, 50),
-      p99: pct(latencies, 99),
-      callersCpu: cpuMs / total,
-    };
-  });
+  const pipelines = [];
+  const floors: Awaited<ReturnType<typeof measure>>[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    pipelines.push(
+      await cpuPerJob(total, async () => {
+        const { seconds, latencies, cpuMs } = await run(c, total, String(c));
+        latencies.sort((a, b) => a - b);
+        return {
+          jobsPerSecond: total / seconds,
+          p50: pct(latencies, 50),
+          p99: pct(latencies, 99),
+          callersCpu: cpuMs / total,
+        };
+      }),
+    );
+    floors.push(await measure(c, total, floorOnce));
+  }
   const dry = await cpuPerJob(total, async () => {
     const { seconds } = await run(c, total, `dry ${c}`, true);
     return { callsPerSecond: total / seconds };
@@ -237,20 +254,30 @@ for (const c of LEVELS) {
   httpLines.push(
     `${String(c).padStart(11)} | ${dry.callsPerSecond.toFixed(1).padStart(8)} | ${dry.nodeCpu.toFixed(2).padStart(9)}${dry.dbCpu === null ? '' : ` + ${dry.dbCpu.toFixed(2)}`}`,
   );
-  const floor = await measure(c, total, floorOnce);
   const withRender = await measure(c, total, floorWithRenderOnce);
   const f = (n: number) => n.toFixed(1).padStart(7);
+  const range = (runs: { jobsPerSecond: number }[]) => {
+    const rates = runs.map((r) => r.jobsPerSecond);
+    return `(${Math.min(...rates).toFixed(0)}–${Math.max(...rates).toFixed(0)})`.padEnd(10);
+  };
+  const ratios = pipelines.map((p, i) => (100 * p.jobsPerSecond) / floors[i]!.jobsPerSecond);
+  const pipelineRate = medianOf(pipelines, (r) => r.jobsPerSecond);
   console.log(
-    `${String(c).padStart(11)} | ${f(pipeline.jobsPerSecond)}       ${f(pipeline.p50)} ${f(pipeline.p99)} | ${f(floor.jobsPerSecond)}   ${f(floor.p50)} ${f(floor.p99)} | ${f(withRender.jobsPerSecond)}          ${f(withRender.p50)} | ${Math.round((100 * pipeline.jobsPerSecond) / floor.jobsPerSecond)} %, ${Math.round((100 * pipeline.jobsPerSecond) / withRender.jobsPerSecond)} %`,
+    `${String(c).padStart(11)} | ${f(pipelineRate)} ${range(pipelines)} ${f(medianOf(pipelines, (r) => r.p50))} ${f(medianOf(pipelines, (r) => r.p99))} | ${f(medianOf(floors, (r) => r.jobsPerSecond))} ${range(floors)} ${f(medianOf(floors, (r) => r.p50))} ${f(medianOf(floors, (r) => r.p99))} | ${f(withRender.jobsPerSecond)}             | ${Math.round(median(ratios))} % (${ratios.map((r) => Math.round(r)).join(', ')}) | ${Math.round((100 * pipelineRate) / withRender.jobsPerSecond)} %`,
   );
-  const cpu = (r: { nodeCpu: number; dbCpu: number | null }) =>
-    `${r.nodeCpu.toFixed(1)}${r.dbCpu === null ? '' : ` + ${r.dbCpu.toFixed(1)}`}`;
+  const cpu = (runs: { nodeCpu: number; dbCpu: number | null }[]) => {
+    const node = medianOf(runs, (r) => r.nodeCpu);
+    const db = runs.some((r) => r.dbCpu === null) ? null : medianOf(runs, (r) => r.dbCpu!);
+    return `${node.toFixed(1)}${db === null ? '' : ` + ${db.toFixed(1)}`}`;
+  };
   cpuLines.push(
-    `${String(c).padStart(11)} | ${cpu(pipeline).padStart(14)} | ${pipeline.callersCpu.toFixed(1).padStart(15)} | ${cpu(floor).padStart(14)} | ${cpu(withRender).padStart(14)}`,
+    `${String(c).padStart(11)} | ${cpu(pipelines).padStart(14)} | ${medianOf(pipelines, (r) => r.callersCpu)
+      .toFixed(1)
+      .padStart(15)} | ${cpu(floors).padStart(14)} | ${cpu([withRender]).padStart(14)}`,
   );
 }
 console.log(
-  `\nCPU ms per job: this process${dialect === 'mysql' && mariadbCpuMs() !== null ? ' + MariaDB' : ''}`,
+  `\nCPU ms per job (medians of the rounds): this process${dialect === 'mysql' && mariadbCpuMs() !== null ? ' + MariaDB' : ''}`,
 );
 console.log("concurrency |       pipeline | callers' process |          floor |   floor+render");
 for (const line of cpuLines) console.log(line);
