@@ -1,5 +1,6 @@
 import { tracked } from '@trpc/server';
 import { z } from 'zod';
+import type { Job } from '../../db/schema.ts';
 import { AppError, isAppCode } from '../../shared/errors.ts';
 import {
   AdminJobsListInput,
@@ -125,23 +126,32 @@ export const jobsRouter = router({
           .nullish(),
       }),
     )
-    .subscription(
-      countedStream(async function* ({ ctx, input, signal }) {
-        const release = ctx.events.watches.acquire(
-          { userId: ctx.user.id, ip: ctx.ip },
-          { perUser: ctx.config.MAX_WATCHES_PER_USER, perIp: ctx.config.MAX_WATCHES_PER_IP },
-        );
+    // The checks run before the stream starts, where errorMapping gives them their tRPC code (NOT_FOUND,
+    // TOO_MANY_REQUESTS, BAD_REQUEST): thrown inside the stream they would reach the client as
+    // INTERNAL_SERVER_ERROR, which tRPC's httpSubscriptionLink retries for ever.
+    .subscription(async ({ ctx, input, signal }) => {
+      const release = ctx.events.watches.acquire(
+        { userId: ctx.user.id, ip: ctx.ip },
+        { perUser: ctx.config.MAX_WATCHES_PER_USER, perIp: ctx.config.MAX_WATCHES_PER_IP },
+      );
+      // Released when the stream ends, or when the client goes before the stream ever started.
+      signal?.addEventListener('abort', release, { once: true });
+      let first: Job | undefined;
+      try {
+        first = await findUserJob(ctx.db, ctx.user.id, input.id);
+        if (!first) throw new AppError('NOT_FOUND', 'Job not found', { reason: 'JOB_NOT_FOUND' });
+        if ((input.lastEventId ? Number(input.lastEventId) : 0) > first.status_sequence) {
+          throw new AppError('VALIDATION', 'lastEventId is ahead of this job: it belongs to another stream');
+        }
+      } catch (error) {
+        release();
+        throw error;
+      }
+      const start = first;
+      return countedStream(async function* () {
         try {
-          let job = await findUserJob(ctx.db, ctx.user.id, input.id);
-          if (!job) throw new AppError('NOT_FOUND', 'Job not found', { reason: 'JOB_NOT_FOUND' });
-          const lastSequence = input.lastEventId ? Number(input.lastEventId) : 0;
-          if (lastSequence > job.status_sequence) {
-            throw new AppError(
-              'VALIDATION',
-              'lastEventId is ahead of this job: it belongs to another stream',
-            );
-          }
-          let seen = lastSequence;
+          let job = start;
+          let seen = input.lastEventId ? Number(input.lastEventId) : 0;
           for (;;) {
             if (job.status_sequence > seen) {
               seen = job.status_sequence;
@@ -153,8 +163,8 @@ export const jobsRouter = router({
         } finally {
           release();
         }
-      }),
-    ),
+      })(undefined);
+    }),
 
   cancel: authedProcedure.input(IdInput).mutation(async ({ ctx, input }) => {
     const job = await cancelJob(ctx, { userId: ctx.user.id, jobId: input.id });

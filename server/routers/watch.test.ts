@@ -3,8 +3,10 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { EventSource } from 'eventsource';
 import superjson from 'superjson';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient } from '../../shared/api-client.ts';
 import { appCodeOf, callerFor, testInner } from '../../test/context.ts';
 import { createTestDb, DIALECTS, type TestDb } from '../../test/db.ts';
 import { signUpUser } from '../../test/pipeline.ts';
@@ -193,6 +195,58 @@ describe.each(DIALECTS)('jobs.watch and the change feed on %s', (dialect) => {
     }
   });
 
+  it('refusals carry their own tRPC code, so the typed client reports them once instead of reconnecting', async () => {
+    const server = await listen(inner);
+    try {
+      const owner = await runningVideo();
+      const stranger = await runningVideo();
+      // Another user's job over SSE: NOT_FOUND (404), never INTERNAL_SERVER_ERROR.
+      const raw = openWatch(server.url, stranger.token, { id: owner.job.id });
+      await raw.waitFor((e) => firstMeaningful(e) !== undefined);
+      const refusal = firstMeaningful(raw.events)!;
+      raw.close();
+      expect(refusal.event).toBe('serialized-error');
+      const shape = superjson.deserialize<{ data: Record<string, unknown> }>(JSON.parse(refusal.data));
+      expect(shape.data).toMatchObject({ code: 'NOT_FOUND', httpStatus: 404, appCode: 'NOT_FOUND' });
+      // tRPC's httpSubscriptionLink retries INTERNAL_SERVER_ERROR for ever; a NOT_FOUND reaches onError once.
+      const client = createClient({ url: server.url, token: stranger.token, EventSource });
+      const states: string[] = [];
+      const error = await new Promise<unknown>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no error; states: ${states.join(',')}`)), 8_000);
+        const sub = client.jobs.watch.subscribe(
+          { id: owner.job.id },
+          {
+            onConnectionStateChange: (state) => states.push(state.state),
+            onData: () => reject(new Error('a stranger saw the job')),
+            onError: (e) => {
+              clearTimeout(timer);
+              sub.unsubscribe();
+              resolve(e);
+            },
+          },
+        );
+      });
+      expect(await appCodeOf(Promise.reject(error))).toBe('NOT_FOUND');
+      expect(states.filter((s) => s === 'connecting').length).toBeLessThanOrEqual(1);
+      // A lastEventId ahead of the job: BAD_REQUEST / VALIDATION.
+      const ahead = openWatch(server.url, owner.token, {
+        id: owner.job.id,
+        lastEventId: String(owner.job.status_sequence + 5),
+      });
+      await ahead.waitFor((e) => firstMeaningful(e) !== undefined);
+      ahead.close();
+      const aheadShape = superjson.deserialize<{ data: Record<string, unknown> }>(
+        JSON.parse(firstMeaningful(ahead.events)!.data),
+      );
+      expect(aheadShape.data).toMatchObject({ code: 'BAD_REQUEST', appCode: 'VALIDATION' });
+      // Refused watches hold no slot: the owner can still open all 32.
+      expect(inner.events.watches.openFor(owner.user.id)).toBe(0);
+      expect(inner.events.watches.openFor(stranger.user.id)).toBe(0);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('caps open watches per user: over the cap a clear RATE_LIMITED, and 2,000 attempts leave /healthz quick', async () => {
     // The server in its own process, as in production, so the attacking clients here do not share its loop.
     const server = await startServerProcess({
@@ -231,6 +285,9 @@ describe.each(DIALECTS)('jobs.watch and the change feed on %s', (dialect) => {
             refused++;
             expect(first.data).toContain('RATE_LIMITED');
             expect(first.data).toContain('Too many open job watches');
+            // TOO_MANY_REQUESTS, which the typed client does not retry (INTERNAL_SERVER_ERROR it would).
+            expect(first.data).toContain('"TOO_MANY_REQUESTS"');
+            expect(first.data).not.toContain('INTERNAL_SERVER_ERROR');
             w.close();
           } else {
             expect(first.event).toBe('message');

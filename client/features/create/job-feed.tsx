@@ -128,7 +128,7 @@ function JobCard({
   const job = live ? newer(listed, { ...listed, ...live, outputs: listed.outputs }) : listed;
   const final = isFinal(job);
 
-  useSubscription(
+  const watch = useSubscription(
     trpc.jobs.watch.subscriptionOptions(
       { id: listed.id },
       {
@@ -140,6 +140,14 @@ function JobCard({
       },
     ),
   );
+  // A refused watch (over the open-watch cap while many jobs run, or the server restarting) is tried again
+  // a little later: the new stream starts from the job as it is then.
+  const { status: watchStatus, reset: resetWatch } = watch;
+  useEffect(() => {
+    if (watchStatus !== 'error') return;
+    const timer = setTimeout(resetWatch, 5_000);
+    return () => clearTimeout(timer);
+  }, [watchStatus, resetWatch]);
   // At the final status, fetch the list again for the outputs (the stream carries only the job) and the balance.
   const liveFinal = live ? isFinal(live) : false;
   useEffect(() => {
