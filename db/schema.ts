@@ -143,6 +143,8 @@ export interface RateLimitEventsTable {
   id: Generated<number>;
   bucket: string;
   created_at: Millis;
+  /** 1 while the attempt is being evaluated (it may yet be given back), 0 once it counts. */
+  pending: ColumnType<number, number | undefined, number>;
 }
 
 /** Single-use links sent by email (verification, password reset); only the hash is stored. */

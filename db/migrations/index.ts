@@ -18,6 +18,7 @@ import * as m13_01 from './2026-12-01-13-01-locks.ts';
 import * as m1401 from './2026-12-01-14-01-job-outputs-gallery-indexes.ts';
 import * as m1402 from './2026-12-01-14-02-output-search.ts';
 import * as m1403 from './2026-12-01-14-03-job-outputs-by-user.ts';
+import * as m1501 from './2026-12-01-15-01-rate-limit-pending.ts';
 
 /** Every migration, by name; the names sort in the order they run. Add new files here. */
 export const migrations: Record<string, Migration> = {
@@ -40,4 +41,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-01-14-01-job-outputs-gallery-indexes': m1401,
   '2026-12-01-14-02-output-search': m1402,
   '2026-12-01-14-03-job-outputs-by-user': m1403,
+  '2026-12-01-15-01-rate-limit-pending': m1501,
 };

@@ -195,6 +195,7 @@ export async function signUp(
     if (isUniqueViolation(error)) throw emailTaken();
     throw error;
   }
+  await reservation?.keep();
   await sendVerification(config, input.email, verifyToken);
   return result;
 }
@@ -270,6 +271,7 @@ export async function signIn(
   }
   if (!user || !ok) {
     // The reservation stays: it is this failure's record.
+    await reservation.keep();
     await audit(db, {
       action: 'signin.failed',
       actorUserId: user?.id,
@@ -465,10 +467,13 @@ export async function resendVerification(
     .where('id', '=', input.userId)
     .executeTakeFirstOrThrow();
   if (user.email_verified_at !== null) return false;
-  await reserveAttempt(db, [{ bucket: `mail:user:${user.id}`, tiers: MAIL_LIMIT }], input.now, {
-    reason: 'TOO_MANY_EMAILS',
-    message: 'Too many emails sent; try again later',
-  });
+  await reserveAttempt(
+    db,
+    [{ bucket: `mail:user:${user.id}`, tiers: MAIL_LIMIT }],
+    input.now,
+    { reason: 'TOO_MANY_EMAILS', message: 'Too many emails sent; try again later' },
+    { settled: true },
+  );
   const token = newToken('dfv');
   await insertAccountToken(db, { userId: user.id, purpose: 'verify', token, now: input.now });
   await sendVerification(config, user.email, token);
@@ -492,6 +497,7 @@ export async function requestPasswordReset(
     ],
     input.now,
     { reason: 'TOO_MANY_EMAILS', message: 'Too many emails sent; try again later' },
+    { settled: true },
   );
   const user = await db
     .selectFrom('users')
@@ -565,6 +571,7 @@ export async function changePassword(
   checkNewPassword(input.newPassword, user.email);
   const reservation = await reserveAttempt(db, signInBuckets(user.email, input.ip), input.now);
   if (!(await verifyPassword(input.currentPassword, user.password_hash))) {
+    await reservation.keep();
     throw new AppError('VALIDATION', 'The current password is not right', { reason: 'WRONG_PASSWORD' });
   }
   await reservation.release();

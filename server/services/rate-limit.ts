@@ -14,6 +14,8 @@ export interface BucketLimit {
 
 /** An attempt that holds a place in its buckets until it is kept (a failure) or released (a success). */
 export interface Reservation {
+  /** The attempt counts (a failure; a sign-up): its place stays, and others stop waiting on it. */
+  keep(): Promise<void>;
   /** Gives the place back: the attempt does not count. */
   release(): Promise<void>;
 }
@@ -24,63 +26,102 @@ export interface RefusalOptions {
   message: string;
 }
 
+/** An attempt pending longer than this (its process died mid-attempt) counts as kept. */
+const PENDING_MS = 10_000;
+/** How long an attempt waits, at most, for attempts still in flight to settle before it is refused. */
+const SETTLE_WAIT_MS = 3_000;
+
 /**
  * Reserves one attempt in every bucket *before* the expensive check, so concurrent attempts cannot all
  * pass a count read before any of them wrote: each inserts its event first, then counts the events in
- * the window, its own included. Of any two racing attempts the later count sees both, so no more than
- * `limit` attempts are evaluated, however many race. Over the limit, the reservation is withdrawn and
- * RATE_LIMITED (with `retryAfterSeconds`) is thrown at once: no delay held on the server.
- * The caller keeps the reservation when the attempt counts (a failure; a sign-up) and releases it otherwise.
+ * the window. Of any two racing attempts the later count sees both, so no more than `limit` attempts
+ * are evaluated, however many race.
+ *
+ * Events are pending while their attempt is evaluated. Over the limit on kept events alone, the refusal
+ * is at once (RATE_LIMITED with `retryAfterSeconds`; no delay held on the server). Over it only with
+ * pending ones counted, the outcome depends on attempts in flight (a success gives its place back): the
+ * attempt withdraws, waits a moment for them to settle and tries again, for up to 3 s. So 40 users behind
+ * one address redeeming valid codes at once all succeed, and 200 concurrent guesses still get 20 checks.
+ * The caller keeps the reservation when the attempt counts and releases it otherwise; `settled` makes an
+ * event that counts at once (an email sent).
  */
 export async function reserveAttempt(
   db: Executor,
   buckets: BucketLimit[],
   now: number,
   refusal: RefusalOptions = { reason: 'LOCKED_OUT', message: 'Too many failed attempts; try again later' },
+  options: { settled?: boolean } = {},
 ): Promise<Reservation> {
+  const waitUntil = Date.now() + SETTLE_WAIT_MS;
+  for (;;) {
+    const outcome = await tryReserve(db, buckets, now, options.settled === true);
+    if ('reservation' in outcome) {
+      if (Math.random() < 0.02) {
+        await db
+          .deleteFrom('rate_limit_events')
+          .where('created_at', '<', now - 86_400_000)
+          .execute();
+      }
+      return outcome.reservation;
+    }
+    if (outcome.locked.settled || Date.now() >= waitUntil) {
+      const retryAfterSeconds = Math.max(1, Math.ceil((outcome.locked.at - now) / 1000));
+      throw new AppError('RATE_LIMITED', refusal.message, {
+        retryAfterMs: retryAfterSeconds * 1000,
+        reason: refusal.reason,
+        params: { retryAfterSeconds },
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 40));
+  }
+}
+
+/** Over a limit until `at`; `settled` when kept events alone exceed it (no attempt in flight can change that). */
+interface Locked {
+  at: number;
+  settled: boolean;
+}
+
+async function tryReserve(
+  db: Executor,
+  buckets: BucketLimit[],
+  now: number,
+  settled: boolean,
+): Promise<{ reservation: Reservation } | { locked: Locked }> {
+  // A read first: while a flood is locked out it is refused without a write per request.
+  for (const { bucket, tiers } of buckets) {
+    const locked = await lockedUntil(db, bucket, tiers, null, now);
+    if (locked) return { locked };
+  }
   const ids: number[] = [];
   const release = async () => {
     if (ids.length > 0) await db.deleteFrom('rate_limit_events').where('id', 'in', ids).execute();
   };
-  const refuse = (retryAt: number) => {
-    const retryAfterSeconds = Math.max(1, Math.ceil((retryAt - now) / 1000));
-    return new AppError('RATE_LIMITED', refusal.message, {
-      retryAfterMs: retryAfterSeconds * 1000,
-      reason: refusal.reason,
-      params: { retryAfterSeconds },
-    });
-  };
-  // A read first: while a flood is locked out it is refused without a write per request.
-  for (const { bucket, tiers } of buckets) {
-    const retryAt = await lockedUntil(db, bucket, tiers, null, now, 0);
-    if (retryAt !== null) throw refuse(retryAt);
-  }
   for (const { bucket, tiers } of buckets) {
     if (tiers.length === 0) continue;
     const inserted = await db
       .insertInto('rate_limit_events')
-      .values({ bucket, created_at: now })
+      .values({ bucket, created_at: now, pending: settled ? 0 : 1 })
       .executeTakeFirstOrThrow();
     const id = Number(inserted.insertId);
     ids.push(id);
-    const retryAt = await lockedUntil(db, bucket, tiers, id, now, 1);
-    if (retryAt !== null) {
+    const locked = await lockedUntil(db, bucket, tiers, id, now);
+    if (locked) {
       await release();
-      throw refuse(retryAt);
+      return { locked };
     }
   }
-  if (Math.random() < 0.02) {
-    await db
-      .deleteFrom('rate_limit_events')
-      .where('created_at', '<', now - 86_400_000)
-      .execute();
-  }
-  return { release };
+  const keep = async () => {
+    if (ids.length > 0 && !settled)
+      await db.updateTable('rate_limit_events').set({ pending: 0 }).where('id', 'in', ids).execute();
+  };
+  return { reservation: { keep, release } };
 }
 
 /**
- * Null when one more attempt fits every tier; else the time it will, the latest over the tiers it
- * exceeds (so a longer tier's back-off is the one announced). `own` is this attempt's event, if written.
+ * Null when one more attempt fits every tier; else when it will, the latest over the tiers it exceeds
+ * (so a longer tier's back-off is the one announced), and whether kept events alone exceed it.
+ * `ownId` is this attempt's event, if written: it is not one of the others.
  */
 async function lockedUntil(
   db: Executor,
@@ -88,18 +129,31 @@ async function lockedUntil(
   tiers: RateLimitRule[],
   ownId: number | null,
   now: number,
-  own: 0 | 1,
-): Promise<number | null> {
-  let until: number | null = null;
+): Promise<Locked | null> {
+  let locked: Locked | null = null;
   for (const tier of tiers) {
-    const row = await db
+    let count = db
       .selectFrom('rate_limit_events')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .select((eb) => [
+        eb.fn.countAll<number>().as('n'),
+        eb.fn
+          .sum<number | string | null>(
+            eb
+              .case()
+              .when(eb.and([eb('pending', '=', 1), eb('created_at', '>', now - PENDING_MS)]))
+              .then(1)
+              .else(0)
+              .end(),
+          )
+          .as('pending'),
+      ])
       .where('bucket', '=', bucket)
-      .where('created_at', '>', now - tier.windowMs)
-      .executeTakeFirstOrThrow();
-    const others = Number(row.n) - own;
+      .where('created_at', '>', now - tier.windowMs);
+    if (ownId !== null) count = count.where('id', '!=', ownId);
+    const row = await count.executeTakeFirstOrThrow();
+    const others = Number(row.n);
     if (others + 1 <= tier.limit) continue;
+    const settled = others - Number(row.pending ?? 0) + 1 > tier.limit;
     // Once enough of the others have aged out of the window for one more attempt to fit.
     let query = db
       .selectFrom('rate_limit_events')
@@ -113,7 +167,7 @@ async function lockedUntil(
     if (ownId !== null) query = query.where('id', '!=', ownId);
     const oldest = await query.executeTakeFirst();
     const at = (oldest ? Number(oldest.created_at) : now) + tier.windowMs;
-    until = until === null ? at : Math.max(until, at);
+    locked = locked ? { at: Math.max(locked.at, at), settled: locked.settled || settled } : { at, settled };
   }
-  return until;
+  return locked;
 }

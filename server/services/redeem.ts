@@ -148,7 +148,8 @@ export async function redeemCode(
     return result;
   } catch (error) {
     // Only the refusals a guesser gets count; anything else gives the place back.
-    if (!(error instanceof AppError && COUNTED_FAILURES.has(error.code))) await reservation.release();
+    if (error instanceof AppError && COUNTED_FAILURES.has(error.code)) await reservation.keep();
+    else await reservation.release();
     throw error;
   }
 }
