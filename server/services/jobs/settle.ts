@@ -152,11 +152,12 @@ export async function completeJob(
     deleted_at: null,
     prompt: job.prompt,
   }));
-  // The rows as a read right after the commit finds them (mysql2 hands JSON columns over parsed).
+  // The rows as a read right after the commit finds them (mysql2 hands JSON columns over parsed, and
+  // the stored JSON has no keys for undefined values).
   const parsedJson = dialectOf(deps.db) === 'mysql';
-  const rows: JobOutput[] = inserted.map((row, i) => ({
+  const rows: JobOutput[] = inserted.map((row) => ({
     ...row,
-    meta: parsedJson ? outputs[i]!.meta : row.meta,
+    meta: parsedJson ? JSON.parse(row.meta) : row.meta,
     search_text: null,
     search_indexed: 0,
   }));

@@ -238,10 +238,10 @@ describe.each(DIALECTS)('pipeline steps, one at a time, on %s', (dialect) => {
     const known = await finishedTask('a kite the worker knows');
     const handed = await settle(known);
     expect(events.feed.queries).toBe(0);
-    expect(handed.job).toEqual(await findJob(t.db, known.job.id));
+    expect(handed.job).toStrictEqual(await findJob(t.db, known.job.id));
     expect(handed.job.status).toBe('succeeded');
     expect(handed.outputs).toHaveLength(1);
-    expect(handed.outputs).toEqual(await outputsOfJob(t.db, known.job.id));
+    expect(handed.outputs).toStrictEqual(await outputsOfJob(t.db, known.job.id));
 
     // A visible write since the worker's read: its status_sequence is stale, so nothing is handed over.
     const stale = await finishedTask('a kite changed behind the worker');
