@@ -51,7 +51,12 @@ const t = initTRPC.context<Context>().create({
     return {
       ...shape,
       // Never a stack trace or a driver message to the client.
-      message: internal ? 'Something went wrong on our side; please try again' : shape.message,
+      message: internal
+        ? 'Something went wrong on our side; please try again'
+        : // A request nested deeper than the parser's stack (a RangeError): say so, not the engine's words.
+          cause instanceof RangeError
+          ? 'The input is nested too deeply'
+          : shape.message,
       data: {
         code: shape.data.code,
         httpStatus: shape.data.httpStatus,

@@ -259,6 +259,35 @@ describe.each(DIALECTS)('attacks over HTTP on %s', (dialect) => {
     expect(signIns.filter((r) => !r.ok).map((r) => r.data)).toEqual([]);
   });
 
+  it('answers junk it cannot read with VALIDATION: a cursor that is no cursor, input nested 20,000 deep', async () => {
+    const { user: view } = await callerFor(inner, null, { ip: '192.0.2.200' }).auth.signUp({
+      email: 'junk@example.com',
+      password: 'sturdy-pass-1',
+    });
+    const { token } = await callerFor(inner, await userById(t.db, view.id)).apiTokens.create({
+      name: 'junk',
+    });
+    const auth = { authorization: `Bearer ${token}` };
+    for (const path of ['jobs.list', 'outputs.list', 'credits.history']) {
+      const input = encodeURIComponent(JSON.stringify({ json: { cursor: '!!!junk' } }));
+      const res = await fetch(`${server.url}/trpc/${path}?input=${input}`, { headers: auth });
+      const body = (await res.json()) as Answer;
+      expect(res.status, path).toBe(400);
+      expect(body.error?.json.data.appCode, path).toBe('VALIDATION');
+    }
+    let deep = '1';
+    for (let i = 0; i < 20_000; i++) deep = `[${deep}]`;
+    const res = await fetch(`${server.url}/trpc/ai.generateImage`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...auth },
+      body: `{"json":{"prompt":${deep}}}`,
+    });
+    const text = await res.text();
+    expect(res.status).toBe(400);
+    expect(text).toContain('VALIDATION');
+    expect(text).not.toMatch(/call stack|RangeError|\n\s+at /);
+  });
+
   it('caps sign-ups per IP through 1,000 attempts while /healthz keeps answering within a second', async () => {
     const ip = from('203.0.113.80');
     const before = (await t.db.selectFrom('users').select('id').execute()).length;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Email } from './auth.ts';
+import { Cursor } from './generation.ts';
 
 export const CreditsHistoryInput = z
   .object({
@@ -21,7 +22,7 @@ export type GrantCreditsInput = z.infer<typeof GrantCreditsInput>;
 
 export const AdminUsersListInput = z
   .object({
-    cursor: z.string().nullish(),
+    cursor: Cursor.nullish(),
     limit: z.number().int().min(1).max(200).default(50),
     search: z.string().trim().max(320).optional(),
   })

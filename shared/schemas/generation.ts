@@ -47,9 +47,15 @@ export const OutputKind = z.enum(['image', 'video']);
 
 export const IdInput = z.object({ id: z.string().min(1).max(64) });
 
+/** A page cursor: the `nextCursor` of the page before (an id), never anything else. */
+export const Cursor = z
+  .string()
+  .max(64)
+  .regex(/^[0-9A-Za-z-]+$/, 'cursor must be the nextCursor of an earlier page');
+
 export const JobsListInput = z
   .object({
-    cursor: z.string().max(64).nullish(),
+    cursor: Cursor.nullish(),
     limit: z.number().int().min(1).max(100).default(20),
     kind: OutputKind.optional(),
     status: JobStatus.optional(),
@@ -67,7 +73,7 @@ export const OutputSearchText = z
 
 export const OutputsListInput = z
   .object({
-    cursor: z.string().max(64).nullish(),
+    cursor: Cursor.nullish(),
     limit: z.number().int().min(1).max(100).default(30),
     kind: OutputKind.optional(),
     /** Words or characters of the prompt (see server/services/search-text.ts). */
@@ -77,7 +83,7 @@ export const OutputsListInput = z
 
 export const AdminJobsListInput = z
   .object({
-    cursor: z.string().max(64).nullish(),
+    cursor: Cursor.nullish(),
     limit: z.number().int().min(1).max(200).default(50),
     status: JobStatus.optional(),
   })

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Cursor } from './generation.ts';
 
 /** The 32 characters a code is made of: no 0/O or 1/I, so a code read aloud or typed is unambiguous. */
 export const CODE_ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ';
@@ -49,7 +50,7 @@ export type CreateCodesInput = z.infer<typeof CreateCodesInput>;
 
 export const ListBatchesInput = z
   .object({
-    cursor: z.string().max(64).nullish(),
+    cursor: Cursor.nullish(),
     limit: z.number().int().min(1).max(100).default(20),
   })
   .default({ limit: 20 });
