@@ -422,6 +422,28 @@ describe('OssStorage against the OSS test server', () => {
       expectNothingLeft('outputs/down.png');
     });
 
+    it('never deletes the object under its key when an upload fails: another worker may have stored it', async () => {
+      // Worker B reclaimed the job and stored the output; worker A, which lost its lease mid-upload, fails.
+      const theirs = await makeFile('theirs.png', 20 * KB);
+      await storage().put({
+        key: 'outputs/shared.png',
+        filePath: theirs,
+        contentType: 'image/png',
+        size: 20 * KB,
+      });
+      const ours = await makeFile('ours.png', 10 * KB);
+      server.faults.failNext(Number.POSITIVE_INFINITY, { status: 500, operation: 'PutObject' });
+      await expectUploadFailed(
+        storage().put({ key: 'outputs/shared.png', filePath: ours, contentType: 'image/png', size: 10 * KB }),
+      );
+      server.faults.clear();
+      expect(attempts('DeleteObject')).toBe(0);
+      const chunks: Buffer[] = [];
+      for await (const chunk of server.readObject('outputs/shared.png'))
+        chunks.push(Buffer.from(chunk as Buffer));
+      expect(Buffer.concat(chunks).length).toBe(20 * KB);
+    });
+
     it('gives up on a server that never answers, within the timeout', async () => {
       const path = await makeFile('hang.png', 20 * KB);
       server.faults.hangNext(Number.POSITIVE_INFINITY, { operation: 'PutObject' });

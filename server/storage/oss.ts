@@ -252,7 +252,12 @@ export class OssStorage implements Storage {
     );
   }
 
-  /** Leave nothing behind: abort the multipart upload and remove a half-confirmed object. Best effort. */
+  /**
+   * Abort this attempt's multipart upload, best effort. The object itself is never deleted here: its
+   * key is the job output's, and another worker that reclaimed the job may have stored it under the
+   * same key meanwhile. A put whose answer was lost is removed by the job's owner once it has failed
+   * the job (runner), or by the sweep.
+   */
   private async cleanUp(key: string, uploadId: string | undefined): Promise<void> {
     let client: OSS;
     try {
@@ -266,8 +271,6 @@ export class OssStorage implements Storage {
     if (uploadId) {
       await client.abortMultipartUpload(key, uploadId).catch(() => undefined);
     }
-    // A put whose answer was lost may still have stored the object; keys are unique per job output.
-    await client.delete(key).catch(() => undefined);
   }
 
   async head(key: string): Promise<{ size: number; contentType: string } | null> {

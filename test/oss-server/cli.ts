@@ -55,7 +55,7 @@ if (values.json) {
       `  # optional, uploads by the "internal" name (Host ${server.internalHost}):`,
       `  # OSS_INTERNAL_ENDPOINT=${server.internalUrl}`,
       '',
-      `Faults: curl -XPOST ${server.url}/__faults -d '{"mode":"error","count":3}'   (modes: error|hang|reset;`,
+      `Faults: curl -XPOST ${server.url}/__faults -d '{"mode":"error","count":3}'   (modes: error|hang|reset|lose;`,
       '        count: N or "all"; optional "status", "operation":"UploadPart"; {"clear":true} clears)',
       `State:  curl ${server.url}/__state`,
       '',

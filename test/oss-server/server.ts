@@ -48,7 +48,8 @@ export type OssOperation =
   | 'ListObjectsV2'
   | 'Unknown';
 
-export type FaultMode = 'error' | 'hang' | 'reset';
+/** `lose`: do the request (an upload is stored), then reset the connection instead of answering. */
+export type FaultMode = 'error' | 'hang' | 'reset' | 'lose';
 
 export interface FaultRule {
   mode: FaultMode;
@@ -67,6 +68,8 @@ export interface OssFaults {
   hangNext(count: number, options?: { operation?: OssOperation }): void;
   /** Reset the TCP connection on the next `count` matching requests. */
   resetNext(count: number, options?: { operation?: OssOperation }): void;
+  /** Carry out the next `count` matching requests, then reset the connection: the answer is lost. */
+  loseAnswerNext(count: number, options?: { operation?: OssOperation }): void;
   /** Fail only UploadPart requests, `count` times, with a 5xx. */
   failUploadPart(count: number, status?: number): void;
   add(rule: FaultRule): void;
@@ -80,7 +83,7 @@ export interface RequestLogEntry {
   method: string;
   operation: OssOperation;
   key: string;
-  status: number | 'hang' | 'reset';
+  status: number | 'hang' | 'reset' | 'lost';
   /** The Host header as received. */
   host: string;
   /** Set once the signature verified. */
@@ -234,6 +237,9 @@ const createFaults = (): OssFaults & { take(operation: OssOperation): FaultRule 
     },
     resetNext(count, options) {
       rules.push({ mode: 'reset', count, operation: options?.operation });
+    },
+    loseAnswerNext(count, options) {
+      rules.push({ mode: 'lose', count, operation: options?.operation });
     },
     failUploadPart(count, status = 503) {
       rules.push({ mode: 'error', count, status, operation: 'UploadPart' });
@@ -1028,8 +1034,17 @@ export const startOssServer = async (options: OssServerOptions): Promise<OssServ
         if (fault?.mode === 'error') {
           throw new OssError(fault.status ?? 503, 'ServiceUnavailable', 'Injected fault: please retry.');
         }
+        if (fault?.mode === 'lose') {
+          const socket = req.socket;
+          res.writeHead = (() => res) as typeof res.writeHead;
+          res.write = (() => true) as typeof res.write;
+          res.end = (() => {
+            socket.resetAndDestroy();
+            return res;
+          }) as typeof res.end;
+        }
         await handle(req, res, operation, key, query);
-        entry.status = res.statusCode;
+        entry.status = fault?.mode === 'lose' ? 'lost' : res.statusCode;
       } catch (error) {
         const ossError =
           error instanceof OssError

@@ -148,6 +148,34 @@ describe.each(DIALECTS)('pipeline with the DashScope fake and the OSS test serve
     expect(await balanceOf(t.db, user.id)).toBe(100);
   });
 
+  it('a put whose answer was lost: the job fails, refunded once, and the runner deletes what the upload left', async () => {
+    const user = await signUpUser(inner);
+    const before = ossServer.objectKeys().length;
+    // OSS stores each upload and the answer never arrives: for the client, every attempt failed.
+    ossServer.faults.loseAnswerNext(Number.POSITIVE_INFINITY, { operation: 'PutObject' });
+    try {
+      expect(
+        await appCodeOf(
+          callerFor(inner, user).ai.generateImage({ prompt: 'lost answers', model: 'wan-t2i-flash' }),
+        ),
+      ).toBe('STORAGE_UPLOAD_FAILED');
+    } finally {
+      ossServer.faults.clear();
+    }
+    const job = await t.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('user_id', '=', user.id)
+      .executeTakeFirstOrThrow();
+    expect(job).toMatchObject({ status: 'failed', error_code: 'STORAGE_UPLOAD_FAILED' });
+    expect((await ledgerOf(t.db, user.id)).filter((r) => r.kind === 'refund')).toHaveLength(1);
+    expect(ossServer.requests.some((r) => r.operation === 'PutObject' && r.status === 'lost')).toBe(true);
+    // The job failed under the runner's lease, so the object its upload left was its own to delete.
+    await until(async () => ossServer.objectKeys().length === before);
+    expect(ossServer.objectKeys().filter((k) => k.includes(job.id))).toEqual([]);
+    await assertLedgerInvariant(t.db, user.id);
+  });
+
   it('submits nothing and writes nothing when the credits do not cover the request', async () => {
     const user = await signUpUser(inner);
     await setBalance(t.db, user.id, 10);

@@ -342,12 +342,16 @@ export class JobRunner {
         if (outcome.until < this.nextDue) this.nextDue = outcome.until;
       }
     } else if (outcome.kind === 'fail') {
-      await failJob(
+      const failed = await failJob(
         this.deps,
         job,
         { code: outcome.code, message: outcome.message },
         { leaseOwner: this.owner },
       );
+      // Failed under our lease: nobody completed the job, so what our failed uploads may have left is ours.
+      if (failed && outcome.unconfirmed?.length) {
+        await Promise.allSettled(outcome.unconfirmed.map((key) => this.deps.storage.delete(key)));
+      }
     }
   }
 

@@ -33,6 +33,8 @@ export async function persistStep(input: StepInput<PollResult>): Promise<StepOut
   const paid = (params.n as number | undefined) ?? 1;
   const model = findModel(job.model);
   const stored: StoredOutput[] = [];
+  /** Keys whose upload failed: an upload whose answer was lost may have stored the object anyway. */
+  const unconfirmed: string[] = [];
   let firstError: AppError | null = null;
   const write = (progress: number) =>
     updateJob(
@@ -57,6 +59,14 @@ export async function persistStep(input: StepInput<PollResult>): Promise<StepOut
   }, UPLOADING_SHOWN_AFTER_MS);
   try {
     for (const [index, source] of results.slice(0, paid).entries()) {
+      let key: string | undefined;
+      const keyFor = keyForOutput({
+        userId: job.user_id,
+        jobId: job.id,
+        index,
+        date: new Date(job.created_at),
+        prefix: options.prefix,
+      });
       try {
         const out = await persist(
           {
@@ -69,13 +79,10 @@ export async function persistStep(input: StepInput<PollResult>): Promise<StepOut
           {
             source,
             kind: job.kind,
-            keyFor: keyForOutput({
-              userId: job.user_id,
-              jobId: job.id,
-              index,
-              date: new Date(job.created_at),
-              prefix: options.prefix,
-            }),
+            keyFor: (ext) => {
+              key = keyFor(ext);
+              return key;
+            },
             signal,
             onProgress: (stage, done, total) => {
               if (stage !== 'uploading' || !total || Date.now() - lastWrite < 1000) return;
@@ -106,6 +113,7 @@ export async function persistStep(input: StepInput<PollResult>): Promise<StepOut
         });
       } catch (error) {
         if (signal.aborted) throw new Abandoned();
+        if (key && isAppError(error) && error.code === 'STORAGE_UPLOAD_FAILED') unconfirmed.push(key);
         logger.warn('job: could not store an output', { jobId: job.id, index, error });
         firstError ??= isAppError(error)
           ? error
@@ -117,7 +125,7 @@ export async function persistStep(input: StepInput<PollResult>): Promise<StepOut
   }
   if (stored.length === 0) {
     const error = firstError ?? new AppError('PROVIDER_FAILED', 'The provider returned no result');
-    return { kind: 'fail', code: error.code, message: error.message };
+    return { kind: 'fail', code: error.code, message: error.message, unconfirmed };
   }
   return { kind: 'next', step: 'settle', carry: { stored, paid } satisfies Persisted };
 }

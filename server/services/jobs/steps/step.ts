@@ -62,8 +62,11 @@ export type StepOutcome =
   | { kind: 'next'; step: StepName; carry?: unknown }
   /** Settled (or no longer ours): nothing left to do. */
   | { kind: 'done' }
-  /** Fail the job and refund it (settle.failJob). */
-  | { kind: 'fail'; code: string; message: string };
+  /**
+   * Fail the job and refund it (settle.failJob). `unconfirmed`: keys whose upload failed but may have
+   * landed, deleted once the job is failed (only its lease holder may: another worker may own the key).
+   */
+  | { kind: 'fail'; code: string; message: string; unconfirmed?: string[] };
 
 export type Step<C = unknown> = (input: StepInput<C>) => Promise<StepOutcome>;
 
