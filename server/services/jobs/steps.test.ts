@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../../../db/schema.ts';
+import { AppError } from '../../../shared/errors.ts';
 import { testInner } from '../../../test/context.ts';
 import { createTestDb, DIALECTS, type TestDb } from '../../../test/db.ts';
 import { type DashScopeFake, startDashScopeFake } from '../../../test/fakes/dashscope-server.ts';
@@ -14,13 +15,14 @@ import { systemClock } from '../clock.ts';
 import { startGeneration, waitForJob } from '../generation.ts';
 import { JobEvents } from './events.ts';
 import { FleetLimiter } from './limiter.ts';
+import { failJob } from './settle.ts';
 import type { Persisted } from './steps/persist.ts';
 import { persistStep } from './steps/persist.ts';
 import { pollStep } from './steps/poll.ts';
 import { settleStep } from './steps/settle.ts';
-import type { StepDeps, StepInput, StepOptions } from './steps/step.ts';
+import { Abandoned, type StepDeps, type StepInput, type StepOptions } from './steps/step.ts';
 import { submitStep } from './steps/submit.ts';
-import { claimDueJobs, findJob, outputsOfJob, releaseJob, updateJob } from './store.ts';
+import { claimDueJobs, findJob, jobParams, outputsOfJob, releaseJob, updateJob } from './store.ts';
 
 const OWNER = 'step-test-owner';
 
@@ -255,6 +257,33 @@ describe.each(DIALECTS)('pipeline steps, one at a time, on %s', (dialect) => {
     });
     expect(read.outputs).toEqual(await outputsOfJob(t.db, stale.job.id));
     expect(read.outputs).toHaveLength(1);
+  });
+
+  it('persist: canceled between two outputs, it deletes the one it had stored and stops', async () => {
+    const { job, reclaimed, result } = await finishedTask('two kites, one canceled');
+    // Two outputs paid for (the row as the worker holds it), the provider's result twice.
+    const two = { ...reclaimed, params: JSON.stringify({ ...jobParams(reclaimed), n: 2 }) };
+    const results = { ...result, results: [result.results![0]!, result.results![0]!] };
+    const runner = new AbortController();
+    const storedKeys: string[] = [];
+    const canceling = Object.create(deps.storage) as StepDeps['storage'];
+    canceling.put = async (put) => {
+      if (storedKeys.length === 1) {
+        // The user cancels while the second output uploads; the runner's lease check aborts the step.
+        await failJob(deps, job, { code: 'CANCELED', message: 'Canceled' }, { status: 'canceled' });
+        runner.abort();
+        throw new AppError('STORAGE_UPLOAD_FAILED', 'Upload canceled');
+      }
+      const out = await deps.storage.put(put);
+      storedKeys.push(out.key);
+      return out;
+    };
+    await expect(
+      persistStep({ ...input(two, results), signal: runner.signal, deps: { ...deps, storage: canceling } }),
+    ).rejects.toBeInstanceOf(Abandoned);
+    expect(storedKeys).toHaveLength(1);
+    expect(await deps.storage.head(storedKeys[0]!)).toBeNull();
+    expect((await findJob(t.db, job.id))?.status).toBe('canceled');
   });
 
   it('persist: a store that takes a moment shows the job as uploading to its watchers', async () => {

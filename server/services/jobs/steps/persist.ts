@@ -7,6 +7,7 @@ import { persist } from '../../../storage/persist.ts';
 import { newId } from '../../ids.ts';
 import type { StoredOutput } from '../settle.ts';
 import { applyToHeld, jobParams, updateJob } from '../store.ts';
+import { deleteIfEndedWithout } from './settle.ts';
 import { Abandoned, type StepInput, type StepOutcome } from './step.ts';
 
 /** A store taking longer than this shows the job as `uploading` (80 %) to its watchers. */
@@ -112,7 +113,11 @@ export async function persistStep(input: StepInput<PollResult>): Promise<StepOut
           },
         });
       } catch (error) {
-        if (signal.aborted) throw new Abandoned();
+        if (signal.aborted) {
+          // Canceled mid-upload: what was stored before is nobody's now.
+          await deleteIfEndedWithout(deps, job.id, stored).catch(() => undefined);
+          throw new Abandoned();
+        }
         if (key && isAppError(error) && error.code === 'STORAGE_UPLOAD_FAILED') unconfirmed.push(key);
         logger.warn('job: could not store an output', { jobId: job.id, index, error });
         firstError ??= isAppError(error)

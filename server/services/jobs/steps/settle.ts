@@ -11,11 +11,22 @@ export async function settleStep(input: StepInput<Persisted>): Promise<StepOutco
   const { job, deps, owner } = input;
   const { stored, paid } = input.carry;
   const done = await completeJob(deps, job, stored, { leaseOwner: owner, paidOutputs: paid });
-  if (!done) {
-    const now = await findJob(deps.db, job.id);
-    if (now && (now.status === 'canceled' || now.status === 'failed')) {
-      await Promise.allSettled(stored.map((o) => deps.storage.delete(o.key)));
-    }
-  }
+  if (!done) await deleteIfEndedWithout(deps, job.id, stored);
   return { kind: 'done' };
+}
+
+/**
+ * Deletes what this worker stored for a job it could not complete, when the job ended canceled or failed
+ * (nobody will point at those objects); never when another worker completed it (they are its outputs).
+ */
+export async function deleteIfEndedWithout(
+  deps: Pick<StepInput<unknown>['deps'], 'db' | 'storage'>,
+  jobId: string,
+  stored: { key: string }[],
+): Promise<void> {
+  if (stored.length === 0) return;
+  const now = await findJob(deps.db, jobId);
+  if (now && (now.status === 'canceled' || now.status === 'failed')) {
+    await Promise.allSettled(stored.map((o) => deps.storage.delete(o.key)));
+  }
 }
