@@ -5,6 +5,7 @@ import { DemoRenderPool } from './demo-render-pool.ts';
 import type {
   CallOptions,
   GenerationRequest,
+  PollPace,
   PollResult,
   Provider,
   ProviderResult,
@@ -199,9 +200,13 @@ export const createDemoProvider = (options: DemoProviderOptions = {}): Provider 
       };
     },
 
-    // An instant demo (delay 0) is done at once: poll without waiting.
-    // The demo knows when its task ends: look then (none of it if instant), and briefly after.
-    suggestedPollDelayMs: (pollCount: number) =>
-      delayMs === 0 ? 0 : pollCount === 0 ? delayMs : Math.min(500, Math.max(50, Math.floor(delayMs / 10))),
+    // An instant demo (delay 0) is done at once: poll without waiting. A video's progress bar should
+    // move, so it is looked at about five times over its delay (every 250 ms to 1 s). An image shows no
+    // bar: the demo knows when its task ends, so look then, and briefly after.
+    suggestedPollDelayMs: (pollCount: number, pace?: PollPace) => {
+      if (delayMs === 0) return 0;
+      if (pace?.kind === 'video') return Math.min(1000, Math.max(250, Math.floor(delayMs / 5)));
+      return pollCount === 0 ? delayMs : Math.min(500, Math.max(50, Math.floor(delayMs / 10)));
+    },
   };
 };

@@ -38,6 +38,37 @@ describe.each(DIALECTS)('job engine on %s', (dialect) => {
     await t?.destroy();
   });
 
+  it('a demo video shows its progress moving while it renders, as the Create page draws it', async () => {
+    const inner = testInner(t.db, { clock: systemClock, env: { DATA_DIR: dataDir, DEMO_DELAY_MS: '2000' } });
+    const runner = testRunner(inner);
+    runner.start();
+    try {
+      const user = await signUpUser(inner);
+      const start = await startGeneration(inner, {
+        kind: 'video',
+        userId: user.id,
+        prompt: 'progress that moves',
+        durationSeconds: 2,
+      });
+      if (start.dryRun) throw new Error('dry run');
+      const seen = new Set<number>();
+      const done = await until(async () => {
+        const row = await t.db
+          .selectFrom('jobs')
+          .select(['status', 'progress'])
+          .where('id', '=', start.job.id)
+          .executeTakeFirstOrThrow();
+        if (row.status === 'running') seen.add(Number(row.progress));
+        return row.status === 'succeeded' ? row : undefined;
+      }, 30_000);
+      expect(done.status).toBe('succeeded');
+      // Between the submit's 5 % and the end, the bar takes at least three steps, not one jump.
+      expect([...seen].filter((p) => p > 5 && p < 100).length).toBeGreaterThanOrEqual(3);
+    } finally {
+      await runner.stop();
+    }
+  });
+
   it('a claim that takes every row it read answers those rows as the database now holds them', async () => {
     const inner = testInner(t.db, { clock: systemClock, env: { DATA_DIR: dataDir } });
     const user = await signUpUser(inner);
