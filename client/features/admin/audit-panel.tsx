@@ -5,6 +5,7 @@ import { formatDateTime } from '../../lib/format.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
+import { TableWrap } from '../../ui/table-wrap.tsx';
 
 const ACTIONS = [
   'signin.ok',
@@ -34,8 +35,9 @@ export function AuditPanel() {
   );
   const items = events.data?.pages.flatMap((p) => p.items) ?? [];
   return (
-    <section className="stack" aria-labelledby="audit-title">
-      <h2 id="audit-title">{t('admin.audit')}</h2>
+    // Not a labelled section: the table's TableWrap is the region named "Audit log".
+    <div className="stack">
+      <h2>{t('admin.audit')}</h2>
       <label className="field">
         <span className="field-label">{t('audit.filter')}</span>
         <select value={action} onChange={(e) => setAction(e.target.value)}>
@@ -54,7 +56,7 @@ export function AuditPanel() {
       ) : items.length === 0 ? (
         <Empty>{t('audit.empty')}</Empty>
       ) : (
-        <div className="table-wrap">
+        <TableWrap label={t('admin.audit')}>
           <table data-testid="audit-table">
             <thead>
               <tr>
@@ -79,7 +81,7 @@ export function AuditPanel() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
       {events.hasNextPage && (
         <button
@@ -91,6 +93,6 @@ export function AuditPanel() {
           {t('common.loadMore')}
         </button>
       )}
-    </section>
+    </div>
   );
 }

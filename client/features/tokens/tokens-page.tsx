@@ -118,8 +118,9 @@ export default function TokensPage() {
         )}
       </section>
 
-      <section className="stack" aria-labelledby="tokens-list">
-        <h2 id="tokens-list">{t('tokens.list')}</h2>
+      {/* Not a labelled section: the table's TableWrap is the region named "Your tokens". */}
+      <section className="stack">
+        <h2>{t('tokens.list')}</h2>
         {tokens.isPending ? (
           <Loading />
         ) : tokens.error ? (
