@@ -11,11 +11,12 @@ import { TableWrap } from '../../ui/table-wrap.tsx';
 import { ReasonNotice } from '../account/reason-notice.tsx';
 import { useMe } from '../auth/use-me.ts';
 
-/** How another TypeScript app calls the API with a token: the typed client from the README. */
+/** How another TypeScript app calls the API with a token: the typed client from the README (comment in the page's language). */
 export const clientSnippet = (
   origin: string,
-  token?: string,
-) => `import { EventSource } from 'eventsource'; // only outside a browser, for jobs.watch
+  token: string | undefined,
+  eventSourceComment: string,
+) => `import { EventSource } from 'eventsource'; // ${eventSourceComment}
 import { createClient } from './shared/api-client.ts';
 
 const api = createClient({
@@ -66,6 +67,7 @@ export default function TokensPage() {
       });
   };
   const origin = typeof location === 'undefined' ? 'http://localhost:3000' : location.origin;
+  const snippet = clientSnippet(origin, create.data?.token, t('tokens.snippetEventSource'));
 
   return (
     <main className="page stack">
@@ -184,11 +186,11 @@ export default function TokensPage() {
       <section className="stack" aria-labelledby="snippet-title">
         <div className="row" style={{ justifyContent: 'space-between' }}>
           <h2 id="snippet-title">{t('tokens.snippet')}</h2>
-          <CopyButton text={clientSnippet(origin, create.data?.token)} />
+          <CopyButton text={snippet} />
         </div>
         {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be reachable by keyboard */}
         <pre className="snippet" tabIndex={0}>
-          <code>{clientSnippet(origin, create.data?.token)}</code>
+          <code>{snippet}</code>
         </pre>
       </section>
 
