@@ -15,6 +15,7 @@ export const messages = {
   'create.count': 'Count',
   'create.seed': 'Seed',
   'create.seedPlaceholder': 'Random',
+  'create.seedRange': 'The seed must be a whole number from 0 to {max}; leave it empty for a random one.',
   'create.advanced': 'More options',
   'create.generate': 'Generate · {n} credits',
   'create.generating': 'Generating…',

@@ -13,6 +13,7 @@ export const messages: Messages = {
   'create.count': '数量',
   'create.seed': '随机种子',
   'create.seedPlaceholder': '随机',
+  'create.seedRange': '随机种子须为 0 到 {max} 之间的整数；留空则随机。',
   'create.advanced': '更多选项',
   'create.generate': '生成 · {n} 积分',
   'create.generating': '生成中…',
