@@ -76,28 +76,27 @@ export default function TokensPage() {
         <p className="muted">{t('tokens.intro')}</p>
       </div>
       <section className="card stack">
-        <form className="redeem-form" onSubmit={submit}>
-          <label htmlFor="token-name" className="sr-only">
-            {t('tokens.name')}
+        <form className="inline-form" onSubmit={submit}>
+          <label className="field">
+            <span className="field-label">{t('tokens.name')}</span>
+            <input
+              value={name}
+              maxLength={100}
+              onChange={(e) => setName(e.target.value)}
+              placeholder={t('tokens.namePlaceholder')}
+            />
           </label>
-          <input
-            id="token-name"
-            value={name}
-            maxLength={100}
-            onChange={(e) => setName(e.target.value)}
-            placeholder={t('tokens.namePlaceholder')}
-          />
-          <label htmlFor="token-expiry" className="sr-only">
-            {t('tokens.expiry')}
+          <label className="field">
+            <span className="field-label">{t('tokens.expiry')}</span>
+            <select value={days} onChange={(e) => setDays(e.target.value)}>
+              <option value="">{t('tokens.expiryNever')}</option>
+              {[7, 30, 90, 365].map((n) => (
+                <option key={n} value={n}>
+                  {t('tokens.expiryDays', { n })}
+                </option>
+              ))}
+            </select>
           </label>
-          <select id="token-expiry" value={days} onChange={(e) => setDays(e.target.value)}>
-            <option value="">{t('tokens.expiryNever')}</option>
-            {[7, 30, 90, 365].map((n) => (
-              <option key={n} value={n}>
-                {t('tokens.expiryDays', { n })}
-              </option>
-            ))}
-          </select>
           <button type="submit" className="btn btn-primary" disabled={!name.trim() || create.isPending}>
             {t('tokens.create')}
           </button>
