@@ -57,11 +57,7 @@ export function ConfirmDialog({
             <button type="button" className="btn btn-ghost" onClick={onCancel} ref={cancelRef}>
               {t('common.cancel')}
             </button>
-            <button
-              type="submit"
-              className={danger ? 'btn btn-danger' : 'btn btn-primary'}
-              disabled={busy}
-            >
+            <button type="submit" className={danger ? 'btn btn-danger' : 'btn btn-primary'} disabled={busy}>
               {confirmLabel}
             </button>
           </div>
