@@ -18,6 +18,7 @@ export const messages = {
   'admin.note': 'Note',
   'admin.granted': 'Granted. New balance: {balance}.',
   'admin.grantTo': 'Grant',
+  'admin.grantToUser': 'Grant credits to {email}',
   'admin.newBatch': 'New batch',
   'admin.creditsPerCode': 'Credits per code',
   'admin.count': 'Number of codes',

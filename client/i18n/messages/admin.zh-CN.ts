@@ -16,6 +16,7 @@ export const messages: Messages = {
   'admin.note': '备注',
   'admin.granted': '已发放，新余额：{balance}。',
   'admin.grantTo': '发放',
+  'admin.grantToUser': '发放积分给 {email}',
   'admin.newBatch': '新建批次',
   'admin.creditsPerCode': '每个码的积分',
   'admin.count': '生成数量',
