@@ -102,7 +102,7 @@ export default function TokensPage() {
           </button>
         </form>
         {isAdmin && (
-          <label className="row">
+          <label className="row check">
             <input type="checkbox" checked={admin} onChange={(e) => setAdmin(e.target.checked)} />
             <span>{t('tokens.adminScope')}</span>
           </label>
