@@ -43,7 +43,7 @@ export default function AccountPage() {
   if (!user) return null;
 
   return (
-    <main className="page narrow stack">
+    <main className="page narrow stack account-page">
       <h1>{t('account.title')}</h1>
       <section className="card stack" aria-labelledby="account-email">
         <h2 id="account-email">{t('account.email')}</h2>
