@@ -177,7 +177,8 @@ describe.skipIf(!browserAvailable)('the Dream Factory SPA', () => {
       await signUpInUi(adminPage, server.url, ADMIN_EMAIL);
       await adminPage.getByRole('link', { name: 'Admin' }).click();
       await adminPage.getByRole('heading', { name: 'Grant credits' }).waitFor(T);
-      await adminPage.getByRole('cell', { name: 'creator@example.com' }).waitFor(T);
+      // exact: the row's Grant button is named "Grant credits to creator@example.com".
+      await adminPage.getByRole('cell', { name: 'creator@example.com', exact: true }).waitFor(T);
       await shoot(adminPage, 'admin-users');
 
       await adminPage.getByRole('link', { name: 'Code batches' }).click();

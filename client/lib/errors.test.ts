@@ -67,6 +67,26 @@ describe('describeError', () => {
     expect(notFound.detail).toBeUndefined();
   });
 
+  it('says only the precise reason where the general headline would guess wrong', () => {
+    const disabled = describeError(trpcError({ appCode: 'CODE_INVALID', reason: 'CODE_DISABLED' }), zh);
+    expect(disabled.title).toBe('该兑换码已停用。');
+    expect(disabled.detail).toBeUndefined();
+    const ghost = describeError(
+      trpcError({
+        appCode: 'NOT_FOUND',
+        reason: 'NO_ACCOUNT_WITH_EMAIL',
+        params: { email: 'ghost@example.com' },
+      }),
+      en,
+    );
+    expect(ghost.title).toBe('No account uses ghost@example.com.');
+    expect(ghost.detail).toBeUndefined();
+    // Without a reason the general headline stays.
+    const mistyped = describeError(trpcError({ appCode: 'CODE_INVALID' }), zh);
+    expect(mistyped.title).toBeUndefined();
+    expect(zh(mistyped.messageKey)).toBe('兑换码不存在，请检查是否输错。');
+  });
+
   it('treats an error without data as a network problem, and unknown codes as ours', () => {
     expect(describeError(trpcError(undefined), en).code).toBe('NETWORK');
     expect(describeError(trpcError({ appCode: 'WHATEVER' }), en).messageKey).toBe('error.INTERNAL');

@@ -9,6 +9,8 @@ import { hasMessage as isMessageKey, type MessageKey, type Translate } from '../
 export interface ErrorInfo {
   code: AppCode | 'INTERNAL' | 'NETWORK';
   messageKey: MessageKey;
+  /** A translated headline that replaces messageKey's (a precise reason, where the general one would guess wrong). */
+  title?: string;
   /** A link to the next step, when there is one (INSUFFICIENT_CREDITS → redeem). */
   action?: { key: MessageKey; to: string };
   /** A sentence telling what to do, when there is no link. */
@@ -80,6 +82,12 @@ export function zodIssueText(issue: ZodIssueData, t: Translate): string {
 
 const base = (code: ErrorInfo['code']): ErrorInfo => ({ code, messageKey: `error.${code}` });
 
+/**
+ * Codes whose general headline guesses the cause ("That code doesn't exist", "That no longer exists"): with a
+ * precise reason (CODE_DISABLED, NO_ACCOUNT_WITH_EMAIL) the reason alone is said, so the two never contradict.
+ */
+const REASON_REPLACES_TITLE = new Set<ErrorInfo['code']>(['CODE_INVALID', 'NOT_FOUND']);
+
 /** Adds the next step each appCode calls for. */
 function withNextStep(info: ErrorInfo): ErrorInfo {
   switch (info.code) {
@@ -119,7 +127,9 @@ export function describeError(error: unknown, t: Translate): ErrorInfo {
     info.fieldErrors = fieldErrors;
     info.detail = [...new Set(issues.map((issue) => zodIssueText(issue, t)))].join(' ');
   } else {
-    info.detail = reasonText(data.reason, data.params, t);
+    const sentence = reasonText(data.reason, data.params, t);
+    if (sentence && REASON_REPLACES_TITLE.has(info.code)) info.title = sentence;
+    else info.detail = sentence;
   }
   return withNextStep(info);
 }

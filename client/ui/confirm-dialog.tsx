@@ -2,8 +2,8 @@ import { type ReactNode, useEffect, useRef } from 'react';
 import { useI18n } from '../i18n/index.tsx';
 
 /**
- * A modal confirmation on the native <dialog>: focus is trapped, Escape cancels, the confirm button
- * gets focus first so Enter confirms.
+ * A modal confirmation on the native <dialog>: focus is trapped, Escape cancels, and Cancel gets focus
+ * first, so a stray Enter or Space never does the destructive thing.
  */
 export function ConfirmDialog({
   open,
@@ -24,13 +24,13 @@ export function ConfirmDialog({
 }) {
   const { t } = useI18n();
   const ref = useRef<HTMLDialogElement>(null);
-  const confirmRef = useRef<HTMLButtonElement>(null);
+  const cancelRef = useRef<HTMLButtonElement>(null);
   useEffect(() => {
     const dialog = ref.current;
     if (!dialog) return;
     if (open && !dialog.open) {
       dialog.showModal?.();
-      confirmRef.current?.focus();
+      cancelRef.current?.focus();
     }
     if (!open && dialog.open) dialog.close?.();
   }, [open]);
@@ -54,15 +54,10 @@ export function ConfirmDialog({
         >
           <p className="dialog-message">{message}</p>
           <div className="dialog-actions">
-            <button type="button" className="btn btn-ghost" onClick={onCancel}>
+            <button type="button" className="btn btn-ghost" onClick={onCancel} ref={cancelRef}>
               {t('common.cancel')}
             </button>
-            <button
-              type="submit"
-              className={danger ? 'btn btn-danger' : 'btn btn-primary'}
-              ref={confirmRef}
-              disabled={busy}
-            >
+            <button type="submit" className={danger ? 'btn btn-danger' : 'btn btn-primary'} disabled={busy}>
               {confirmLabel}
             </button>
           </div>

@@ -5,9 +5,9 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { I18nProvider, loadLocale } from '../i18n/index.tsx';
 import { ErrorNotice } from './error-notice.tsx';
 
-const appError = (appCode: string) =>
+const appError = (appCode: string, reason?: string) =>
   new TRPCClientError('server message', {
-    result: { error: { message: 'server message', code: -32000, data: { appCode } } } as never,
+    result: { error: { message: 'server message', code: -32000, data: { appCode, reason } } } as never,
   });
 
 const renderNotice = (error: unknown, locale: 'en' | 'zh-CN' = 'en') =>
@@ -32,5 +32,10 @@ describe('ErrorNotice', () => {
     renderNotice(appError('CONTENT_REJECTED'), 'zh-CN');
     expect(screen.getByRole('alert').textContent).toContain('请修改提示词');
     expect(screen.queryByRole('link')).toBeNull();
+  });
+
+  it('says a disabled code is disabled, not that it does not exist', () => {
+    renderNotice(appError('CODE_INVALID', 'CODE_DISABLED'), 'zh-CN');
+    expect(screen.getByRole('alert').textContent).toBe('该兑换码已停用。');
   });
 });

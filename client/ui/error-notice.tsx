@@ -20,7 +20,7 @@ export function ErrorNotice({
   const info = given ?? describeError(error, t);
   return (
     <div className="notice notice-error" role={quiet ? undefined : 'alert'} data-app-code={info.code}>
-      <p className="notice-title">{t(info.messageKey)}</p>
+      <p className="notice-title">{info.title ?? t(info.messageKey)}</p>
       {info.detail && <p className="notice-detail">{info.detail}</p>}
       {info.hintKey && <p>{t(info.hintKey)}</p>}
       {info.action && (

@@ -371,6 +371,11 @@ describe.each(DIALECTS)('roles, tokens and the audit log on %s', (dialect) => {
     const all = await admin.admin.audit.list({ limit: 200 });
     const actions = all.items.map((i) => i.action);
     for (const a of ['signup', 'signin.failed', 'signin.ok', 'codes.created']) expect(actions).toContain(a);
+    // The particulars come as data too, so the page says them in its own language.
+    expect(all.items.find((i) => i.action === 'codes.created')).toMatchObject({
+      detail: '2 codes × 5 credits',
+      details: { kind: 'codes', count: 2, credits: 5 },
+    });
     const failed = await admin.admin.audit.list({ action: 'signin.failed', limit: 10 });
     expect(failed.items.every((i) => i.action === 'signin.failed')).toBe(true);
     expect(failed.items[0]).toMatchObject({ subject: 'auditor@example.com', ip: '192.0.2.99' });

@@ -32,7 +32,7 @@ export const adminCreditsRouter = router({
       actorUserId: ctx.user.id,
       subject: input.email,
       ip: ctx.ip,
-      detail: `${input.amount} credits`,
+      details: { kind: 'credits', credits: input.amount },
       now: ctx.clock.now(),
     });
     return result;

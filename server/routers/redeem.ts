@@ -29,7 +29,7 @@ export const adminCodesRouter = router({
       actorUserId: ctx.user.id,
       subject: batchId,
       ip: ctx.ip,
-      detail: `${input.count} codes × ${input.credits} credits`,
+      details: { kind: 'codes', count: input.count, credits: input.credits },
       now: ctx.clock.now(),
     });
     const csv = codesCsv({

@@ -17,13 +17,55 @@ export type AuditAction =
   | 'credits.granted'
   | 'token.created';
 
+/**
+ * An event's particulars as data, so a page can say them in its reader's language. The `detail` column keeps
+ * them as the English text `auditDetailText` writes, and `parseAuditDetail` reads them back (rows written
+ * before this type existed included): the two stay side by side here.
+ */
+export type AuditDetails =
+  | { kind: 'credits'; credits: number }
+  | { kind: 'codes'; count: number; credits: number }
+  | { kind: 'token'; scope: 'user' | 'admin'; expiresAt: Date | null }
+  | { kind: 'cli' };
+
+/** The `detail` text of an event: also what the log line says. */
+export function auditDetailText(details: AuditDetails): string {
+  switch (details.kind) {
+    case 'credits':
+      return `${details.credits} credits`;
+    case 'codes':
+      return `${details.count} codes × ${details.credits} credits`;
+    case 'token':
+      return `scope=${details.scope}${details.expiresAt ? ` expires=${details.expiresAt.toISOString()}` : ''}`;
+    case 'cli':
+      return 'npm run admin';
+  }
+}
+
+/** The particulars in a stored `detail` text, or null when it is not one `auditDetailText` writes. */
+export function parseAuditDetail(detail: string | null): AuditDetails | null {
+  if (detail == null) return null;
+  let m = /^(\d+) credits$/.exec(detail);
+  if (m) return { kind: 'credits', credits: Number(m[1]) };
+  m = /^(\d+) codes × (\d+) credits$/.exec(detail);
+  if (m) return { kind: 'codes', count: Number(m[1]), credits: Number(m[2]) };
+  m = /^scope=(user|admin)(?: expires=(\S+))?$/.exec(detail);
+  if (m) {
+    const expiresAt = m[2] ? new Date(m[2]) : null;
+    if (expiresAt && Number.isNaN(expiresAt.getTime())) return null;
+    return { kind: 'token', scope: m[1] === 'admin' ? 'admin' : 'user', expiresAt };
+  }
+  if (detail === 'npm run admin') return { kind: 'cli' };
+  return null;
+}
+
 export interface AuditEvent {
   action: AuditAction;
   actorUserId?: string | null;
   /** What the event is about: an email, a batch id, a token id. */
   subject?: string | null;
   ip?: string | null;
-  detail?: string | null;
+  details?: AuditDetails;
   now: number;
 }
 
@@ -34,7 +76,7 @@ export async function audit(db: Executor, event: AuditEvent): Promise<void> {
     actor_user_id: event.actorUserId ?? null,
     subject: event.subject?.slice(0, 320) ?? null,
     ip: event.ip?.slice(0, 64) ?? null,
-    detail: event.detail?.slice(0, 1000) ?? null,
+    detail: event.details ? auditDetailText(event.details).slice(0, 1000) : null,
     created_at: event.now,
   };
   logger.info('audit', {
@@ -54,7 +96,10 @@ export interface AuditView {
   actorEmail: string | null;
   subject: string | null;
   ip: string | null;
+  /** The English text as stored. */
   detail: string | null;
+  /** The same particulars as data (null when there are none or the text is not one we write). */
+  details: AuditDetails | null;
   createdAt: Date;
 }
 
@@ -90,6 +135,7 @@ export async function listAudit(
       subject: r.subject,
       ip: r.ip,
       detail: r.detail,
+      details: parseAuditDetail(r.detail),
       createdAt: new Date(Number(r.created_at)),
     })),
     nextCursor: page.nextCursor,

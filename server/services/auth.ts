@@ -627,7 +627,7 @@ export async function createApiToken(
     actorUserId: input.userId,
     subject: id,
     ip: input.ip,
-    detail: `scope=${scope}${input.expiresAt ? ` expires=${new Date(input.expiresAt).toISOString()}` : ''}`,
+    details: { kind: 'token', scope, expiresAt: input.expiresAt ? new Date(input.expiresAt) : null },
     now: input.now,
   });
   return { id, token };
@@ -675,7 +675,7 @@ export async function setAdminGrant(
     await audit(trx, {
       action: input.grant ? 'admin.granted' : 'admin.revoked',
       subject: email,
-      detail: 'npm run admin',
+      details: { kind: 'cli' },
       now: input.now,
     });
   });

@@ -2,7 +2,7 @@ import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
 import { useNavigate } from 'react-router';
 import { PASSWORD_MIN_LENGTH } from '../../../shared/schemas/auth.ts';
-import { useI18n } from '../../i18n/index.tsx';
+import { useI18n, usePageTitle } from '../../i18n/index.tsx';
 import { useTRPC } from '../../lib/trpc.ts';
 import { ConfirmDialog } from '../../ui/confirm-dialog.tsx';
 import { useMe } from '../auth/use-me.ts';
@@ -11,6 +11,7 @@ import { ReasonNotice } from './reason-notice.tsx';
 /** The account: address confirmation, password change, sign out everywhere. */
 export default function AccountPage() {
   const { t } = useI18n();
+  usePageTitle(t('account.title'));
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const navigate = useNavigate();
@@ -42,7 +43,7 @@ export default function AccountPage() {
   if (!user) return null;
 
   return (
-    <main className="page narrow stack">
+    <main className="page narrow stack account-page">
       <h1>{t('account.title')}</h1>
       <section className="card stack" aria-labelledby="account-email">
         <h2 id="account-email">{t('account.email')}</h2>

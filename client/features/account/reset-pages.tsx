@@ -2,13 +2,14 @@ import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, type ReactNode, useState } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router';
 import { PASSWORD_MIN_LENGTH } from '../../../shared/schemas/auth.ts';
-import { useI18n } from '../../i18n/index.tsx';
+import { useI18n, usePageTitle } from '../../i18n/index.tsx';
 import { useTRPC } from '../../lib/trpc.ts';
 import { LanguageSwitch } from '../../ui/language-switch.tsx';
 import { ReasonNotice } from './reason-notice.tsx';
 
-/** The signed-out card layout of the sign-in page. */
+/** The signed-out card layout of the sign-in page; its title is the page's title too. */
 export function AccountCard({ title, children }: { title: string; children: ReactNode }) {
+  usePageTitle(title);
   return (
     <main className="auth">
       <div className="auth-top">

@@ -1,10 +1,13 @@
 import { useInfiniteQuery } from '@tanstack/react-query';
+import type { inferRouterOutputs } from '@trpc/server';
 import { useState } from 'react';
+import type { AppRouter } from '../../../server/routers/index.ts';
 import { useI18n } from '../../i18n/index.tsx';
-import { formatDateTime } from '../../lib/format.ts';
+import { formatDateTime, formatNumber } from '../../lib/format.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
+import { TableWrap } from '../../ui/table-wrap.tsx';
 
 const ACTIONS = [
   'signin.ok',
@@ -19,7 +22,9 @@ const ACTIONS = [
   'codes.created',
   'credits.granted',
   'token.created',
-];
+] as const;
+type Action = (typeof ACTIONS)[number];
+const isAction = (a: string): a is Action => (ACTIONS as readonly string[]).includes(a);
 
 /** Security events, newest first, filtered by action, paged with "load more". */
 export function AuditPanel() {
@@ -34,15 +39,16 @@ export function AuditPanel() {
   );
   const items = events.data?.pages.flatMap((p) => p.items) ?? [];
   return (
-    <section className="stack" aria-labelledby="audit-title">
-      <h2 id="audit-title">{t('admin.audit')}</h2>
+    // Not a labelled section: the table's TableWrap is the region named "Audit log".
+    <div className="stack">
+      <h2>{t('admin.audit')}</h2>
       <label className="field">
         <span className="field-label">{t('audit.filter')}</span>
         <select value={action} onChange={(e) => setAction(e.target.value)}>
           <option value="">{t('audit.all')}</option>
           {ACTIONS.map((a) => (
             <option key={a} value={a}>
-              {a}
+              {t(`audit.do.${a}`)}
             </option>
           ))}
         </select>
@@ -54,7 +60,7 @@ export function AuditPanel() {
       ) : items.length === 0 ? (
         <Empty>{t('audit.empty')}</Empty>
       ) : (
-        <div className="table-wrap">
+        <TableWrap label={t('admin.audit')}>
           <table data-testid="audit-table">
             <thead>
               <tr>
@@ -70,16 +76,18 @@ export function AuditPanel() {
               {items.map((e) => (
                 <tr key={e.id}>
                   <td>{formatDateTime(new Date(e.createdAt), locale)}</td>
-                  <td className="mono">{e.action}</td>
+                  <td>{isAction(e.action) ? t(`audit.do.${e.action}`) : <code>{e.action}</code>}</td>
                   <td>{e.actorEmail ?? t('common.none')}</td>
                   <td className="mono">{e.subject ?? t('common.none')}</td>
                   <td className="mono">{e.ip ?? t('common.none')}</td>
-                  <td>{e.detail ?? ''}</td>
+                  <td>
+                    <Details event={e} />
+                  </td>
                 </tr>
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
       {events.hasNextPage && (
         <button
@@ -91,6 +99,42 @@ export function AuditPanel() {
           {t('common.loadMore')}
         </button>
       )}
-    </section>
+    </div>
   );
+}
+
+type AuditItem = inferRouterOutputs<AppRouter>['admin']['audit']['list']['items'][number];
+
+/** An event's particulars in the page's language; a text the server does not describe as data is shown as stored. */
+function Details({ event }: { event: AuditItem }) {
+  const { t, locale } = useI18n();
+  const d = event.details;
+  if (!d) return event.detail ? <code>{event.detail}</code> : null;
+  switch (d.kind) {
+    case 'credits':
+      return <>{t('audit.detail.credits', { n: formatNumber(d.credits, locale) })}</>;
+    case 'codes':
+      return (
+        <>
+          {t('audit.detail.codes', {
+            count: formatNumber(d.count, locale),
+            credits: formatNumber(d.credits, locale),
+          })}
+        </>
+      );
+    case 'token':
+      return (
+        <>
+          {t(d.scope === 'admin' ? 'audit.detail.scopeAdmin' : 'audit.detail.scopeUser')}
+          {d.expiresAt &&
+            ` · ${t('audit.detail.expires', { date: formatDateTime(new Date(d.expiresAt), locale) })}`}
+        </>
+      );
+    case 'cli':
+      return (
+        <>
+          {t('audit.detail.cli')} <code>npm run admin</code>
+        </>
+      );
+  }
 }

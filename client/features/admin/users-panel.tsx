@@ -1,5 +1,5 @@
 import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
-import { type FormEvent, useDeferredValue, useState } from 'react';
+import { type FormEvent, useDeferredValue, useEffect, useRef, useState } from 'react';
 import { useI18n } from '../../i18n/index.tsx';
 import { describeError } from '../../lib/errors.ts';
 import { formatDate, formatNumber } from '../../lib/format.ts';
@@ -8,13 +8,21 @@ import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
 import { TableWrap } from '../../ui/table-wrap.tsx';
 
-function GrantForm({ initialEmail }: { initialEmail: string }) {
+/** `focusRequest` > 0: a row's Grant was pressed (again), so the amount is what to type next. */
+function GrantForm({ initialEmail, focusRequest }: { initialEmail: string; focusRequest: number }) {
   const { t } = useI18n();
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [email, setEmail] = useState(initialEmail);
   const [amount, setAmount] = useState('');
   const [note, setNote] = useState('');
+  const amountRef = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    const input = amountRef.current;
+    if (!focusRequest || !input) return;
+    input.focus({ preventScroll: true });
+    input.scrollIntoView({ block: 'center' });
+  }, [focusRequest]);
   const grant = useMutation(
     trpc.admin.credits.grant.mutationOptions({
       onSuccess: () => {
@@ -42,6 +50,7 @@ function GrantForm({ initialEmail }: { initialEmail: string }) {
         <label className="field">
           <span className="field-label">{t('admin.amount')}</span>
           <input
+            ref={amountRef}
             type="number"
             inputMode="numeric"
             required
@@ -74,7 +83,7 @@ export function UsersPanel() {
   const { t, locale } = useI18n();
   const trpc = useTRPC();
   const [search, setSearch] = useState('');
-  const [grantEmail, setGrantEmail] = useState('');
+  const [grantTo, setGrantTo] = useState({ email: '', request: 0 });
   const deferred = useDeferredValue(search.trim());
   const users = useInfiniteQuery(
     trpc.admin.users.list.infiniteQueryOptions(
@@ -85,7 +94,7 @@ export function UsersPanel() {
   const rows = users.data?.pages.flatMap((p) => p.items) ?? [];
   return (
     <div className="stack">
-      <GrantForm key={grantEmail} initialEmail={grantEmail} />
+      <GrantForm key={grantTo.email} initialEmail={grantTo.email} focusRequest={grantTo.request} />
       <label className="field" style={{ maxWidth: 360 }}>
         <span className="sr-only">{t('admin.search')}</span>
         <input
@@ -132,10 +141,8 @@ export function UsersPanel() {
                     <button
                       type="button"
                       className="btn btn-ghost btn-sm"
-                      onClick={() => {
-                        setGrantEmail(user.email);
-                        window.scrollTo({ top: 0, behavior: 'smooth' });
-                      }}
+                      aria-label={t('admin.grantToUser', { email: user.email })}
+                      onClick={() => setGrantTo((g) => ({ email: user.email, request: g.request + 1 }))}
                     >
                       {t('admin.grantTo')}
                     </button>

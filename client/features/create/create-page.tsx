@@ -443,9 +443,13 @@ export function CreatePage() {
                         rows={2}
                       />
                     )}
-                    <label className="field">
-                      <span className="field-label">{t('create.seed')}</span>
+                    {/* The error sits outside the label so it describes the field instead of renaming it. */}
+                    <div className="field">
+                      <label className="field-label" htmlFor="seed">
+                        {t('create.seed')}
+                      </label>
                       <input
+                        id="seed"
                         type="number"
                         inputMode="numeric"
                         min={0}
@@ -454,10 +458,16 @@ export function CreatePage() {
                         value={form.seed}
                         placeholder={t('create.seedPlaceholder')}
                         aria-invalid={seedInvalid || undefined}
+                        aria-describedby={seedInvalid ? 'seed-error' : undefined}
                         data-testid="seed"
                         onChange={(e) => update({ seed: e.target.value })}
                       />
-                    </label>
+                      {seedInvalid && (
+                        <span className="field-error" id="seed-error">
+                          {t('create.seedRange', { max: formatNumber(SEED_MAX, locale) })}
+                        </span>
+                      )}
+                    </div>
                   </div>
                 </details>
 

@@ -1,9 +1,9 @@
 import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { Link, useLocation } from 'react-router';
 import type { OutputView } from '../../../shared/schemas/generation.ts';
-import { useI18n } from '../../i18n/index.tsx';
+import { type Translate, useI18n } from '../../i18n/index.tsx';
 import { describeJob } from '../../lib/describe.ts';
 import { describeJobError } from '../../lib/errors.ts';
 import { formatDateTime } from '../../lib/format.ts';
@@ -21,6 +21,44 @@ export interface FeedActions {
   onAnimate: (job: FeedJob, output: OutputView) => void;
 }
 
+const PROMPT_SAID = 60;
+
+/** What the live region says when a job ends: its outcome and the start of its prompt. */
+function settledText(job: FeedJob, t: Translate): string {
+  const prompt = job.prompt.length > PROMPT_SAID ? `${job.prompt.slice(0, PROMPT_SAID)}…` : job.prompt;
+  if (job.status === 'succeeded') return t('feed.announce.succeeded', { prompt });
+  if (job.status === 'canceled') return t('feed.announce.canceled', { prompt });
+  return t('feed.announce.failed', { prompt, reason: t(describeJobError(job.error).messageKey) });
+}
+
+/**
+ * The sentence for a polite live region when a job in the list ends while the page is open: one seen
+ * running that is now final, or a new job at the top that arrived final (an image answered at once).
+ * Jobs already final at the first load, or older ones brought by "load more", are not news.
+ */
+function useSettledAnnouncement(jobs: FeedJob[], loaded: boolean): string {
+  const { t } = useI18n();
+  const known = useRef<Map<string, boolean>>(undefined);
+  const [text, setText] = useState('');
+  useEffect(() => {
+    if (!loaded) return;
+    const before = known.current;
+    known.current = new Map(jobs.map((job) => [job.id, isFinal(job)]));
+    if (!before) return;
+    const newest = Math.max(
+      0,
+      ...jobs.filter((job) => before.has(job.id)).map((job) => new Date(job.createdAt).getTime()),
+    );
+    const ended = jobs.filter((job) => {
+      if (!isFinal(job)) return false;
+      const wasFinal = before.get(job.id);
+      return wasFinal === false || (wasFinal === undefined && new Date(job.createdAt).getTime() >= newest);
+    });
+    if (ended.length) setText(ended.map((job) => settledText(job, t)).join(' '));
+  }, [jobs, loaded, t]);
+  return text;
+}
+
 /**
  * The user's recent jobs, newest first: running ones live over jobs.watch, finished ones with their
  * outputs, failed ones with the reason and a Retry. The same list after a reload or in a second tab.
@@ -34,6 +72,7 @@ export default function JobFeed({
   const queryClient = useQueryClient();
   const feed = useInfiniteQuery(feedQueryOptions(trpc));
   const jobs = feed.data?.pages.flatMap((p) => p.items) ?? [];
+  const announcement = useSettledAnnouncement(jobs, Boolean(feed.data));
   // A ledger row links to /create#job-<id>: bring that job into view once the feed has it.
   const { hash } = useLocation();
   const target = hash.startsWith('#job-') && jobs.some((j) => `#job-${j.id}` === hash);
@@ -59,9 +98,12 @@ export default function JobFeed({
       <h2 id="feed-title" className="feed-title">
         {t('feed.title')}
       </h2>
+      <p className="sr-only" role="status" data-testid="feed-announcer">
+        {announcement}
+      </p>
       {pendingImage && (
         <article className="feed-job card" aria-busy="true" data-testid="feed-pending">
-          <div className="feed-tiles">
+          <div className="feed-tiles" role="img" aria-label={t('feed.pending', { n: pendingImage.n })}>
             {Array.from({ length: pendingImage.n }, (_, i) => (
               <div
                 key={i}

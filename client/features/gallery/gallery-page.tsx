@@ -108,9 +108,13 @@ export default function GalleryPage() {
     return () => observer.disconnect();
   }, [hasNextPage, isFetchingNextPage, fetchNextPage]);
 
+  // Merged into the URL as it is when called, not as this render saw it: the debounced search runs after a
+  // filter click made meanwhile and must not write the old kind back (react-router hands the updater the
+  // params of the render that made it).
   const setParam = (key: string, value: string | undefined) =>
     setParams(
-      (p) => {
+      () => {
+        const p = new URLSearchParams(window.location.search);
         if (value) p.set(key, value);
         else p.delete(key);
         return p;

@@ -11,11 +11,12 @@ import { TableWrap } from '../../ui/table-wrap.tsx';
 import { ReasonNotice } from '../account/reason-notice.tsx';
 import { useMe } from '../auth/use-me.ts';
 
-/** How another TypeScript app calls the API with a token: the typed client from the README. */
+/** How another TypeScript app calls the API with a token: the typed client from the README (comment in the page's language). */
 export const clientSnippet = (
   origin: string,
-  token?: string,
-) => `import { EventSource } from 'eventsource'; // only outside a browser, for jobs.watch
+  token: string | undefined,
+  eventSourceComment: string,
+) => `import { EventSource } from 'eventsource'; // ${eventSourceComment}
 import { createClient } from './shared/api-client.ts';
 
 const api = createClient({
@@ -66,6 +67,7 @@ export default function TokensPage() {
       });
   };
   const origin = typeof location === 'undefined' ? 'http://localhost:3000' : location.origin;
+  const snippet = clientSnippet(origin, create.data?.token, t('tokens.snippetEventSource'));
 
   return (
     <main className="page stack">
@@ -74,34 +76,33 @@ export default function TokensPage() {
         <p className="muted">{t('tokens.intro')}</p>
       </div>
       <section className="card stack">
-        <form className="redeem-form" onSubmit={submit}>
-          <label htmlFor="token-name" className="sr-only">
-            {t('tokens.name')}
+        <form className="inline-form" onSubmit={submit}>
+          <label className="field">
+            <span className="field-label">{t('tokens.name')}</span>
+            <input
+              value={name}
+              maxLength={100}
+              onChange={(e) => setName(e.target.value)}
+              placeholder={t('tokens.namePlaceholder')}
+            />
           </label>
-          <input
-            id="token-name"
-            value={name}
-            maxLength={100}
-            onChange={(e) => setName(e.target.value)}
-            placeholder={t('tokens.namePlaceholder')}
-          />
-          <label htmlFor="token-expiry" className="sr-only">
-            {t('tokens.expiry')}
+          <label className="field">
+            <span className="field-label">{t('tokens.expiry')}</span>
+            <select value={days} onChange={(e) => setDays(e.target.value)}>
+              <option value="">{t('tokens.expiryNever')}</option>
+              {[7, 30, 90, 365].map((n) => (
+                <option key={n} value={n}>
+                  {t('tokens.expiryDays', { n })}
+                </option>
+              ))}
+            </select>
           </label>
-          <select id="token-expiry" value={days} onChange={(e) => setDays(e.target.value)}>
-            <option value="">{t('tokens.expiryNever')}</option>
-            {[7, 30, 90, 365].map((n) => (
-              <option key={n} value={n}>
-                {t('tokens.expiryDays', { n })}
-              </option>
-            ))}
-          </select>
           <button type="submit" className="btn btn-primary" disabled={!name.trim() || create.isPending}>
             {t('tokens.create')}
           </button>
         </form>
         {isAdmin && (
-          <label className="row">
+          <label className="row check">
             <input type="checkbox" checked={admin} onChange={(e) => setAdmin(e.target.checked)} />
             <span>{t('tokens.adminScope')}</span>
           </label>
@@ -118,8 +119,9 @@ export default function TokensPage() {
         )}
       </section>
 
-      <section className="stack" aria-labelledby="tokens-list">
-        <h2 id="tokens-list">{t('tokens.list')}</h2>
+      {/* Not a labelled section: the table's TableWrap is the region named "Your tokens". */}
+      <section className="stack">
+        <h2>{t('tokens.list')}</h2>
         {tokens.isPending ? (
           <Loading />
         ) : tokens.error ? (
@@ -183,11 +185,11 @@ export default function TokensPage() {
       <section className="stack" aria-labelledby="snippet-title">
         <div className="row" style={{ justifyContent: 'space-between' }}>
           <h2 id="snippet-title">{t('tokens.snippet')}</h2>
-          <CopyButton text={clientSnippet(origin, create.data?.token)} />
+          <CopyButton text={snippet} />
         </div>
         {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be reachable by keyboard */}
         <pre className="snippet" tabIndex={0}>
-          <code>{clientSnippet(origin, create.data?.token)}</code>
+          <code>{snippet}</code>
         </pre>
       </section>
 

@@ -22,7 +22,7 @@ export const messages = {
   'credits.kind.redeem': 'Redeemed code',
   'redeem.title': 'Redeem a code',
   'redeem.code': 'Code',
-  'redeem.placeholder': 'XXXXX-XXXXX-XXXXX-XXXXX',
+  'redeem.placeholder': 'XXXXX-XXXXX-XXXXX-XXXXX-XXXXX',
   'redeem.submit': 'Redeem',
   'redeem.success': '{credits} credits added. Your balance is now {balance}.',
   'ledger.openJob': 'View job',

@@ -20,7 +20,7 @@ export const messages: Messages = {
   'credits.kind.redeem': '兑换码',
   'redeem.title': '兑换码',
   'redeem.code': '兑换码',
-  'redeem.placeholder': 'XXXXX-XXXXX-XXXXX-XXXXX',
+  'redeem.placeholder': 'XXXXX-XXXXX-XXXXX-XXXXX-XXXXX',
   'redeem.submit': '兑换',
   'redeem.success': '已到账 {credits} 积分，当前余额 {balance}。',
   'ledger.openJob': '查看任务',

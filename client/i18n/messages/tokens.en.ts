@@ -19,6 +19,7 @@ export const messages = {
   'tokens.revoked': 'Revoked',
   'tokens.revokeConfirm': 'Revoke “{name}”? Apps using it stop working at once.',
   'tokens.snippet': 'Typed client',
+  'tokens.snippetEventSource': 'only outside a browser, for jobs.watch',
   'tokens.expiry': 'Expires',
   'tokens.expiryNever': 'Never',
   'tokens.expiryDays': 'In {n} days',

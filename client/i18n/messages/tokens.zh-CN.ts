@@ -17,6 +17,7 @@ export const messages: Messages = {
   'tokens.revoked': '已吊销',
   'tokens.revokeConfirm': '确定吊销“{name}”吗？使用它的应用会立即失效。',
   'tokens.snippet': '类型化客户端',
+  'tokens.snippetEventSource': '仅在浏览器之外需要，供 jobs.watch 使用',
   'tokens.expiry': '有效期',
   'tokens.expiryNever': '永不过期',
   'tokens.expiryDays': '{n} 天后过期',
