@@ -119,15 +119,14 @@ describe.each(DIALECTS)('pipeline with the DashScope fake and the OSS test serve
     await assertLedgerInvariant(t.db, user.id);
   });
 
-  it('fails with STORAGE_UPLOAD_FAILED, refunds once and leaves no row, object or multipart upload when OSS keeps failing', async () => {
+  /** ai.generateImage while `fault` is set on the OSS server: STORAGE_UPLOAD_FAILED, the job failed and refunded once. */
+  async function failedUnder(fault: () => void, prompt: string) {
     const user = await signUpUser(inner);
     const before = ossServer.objectKeys().length;
-    ossServer.faults.failNext(Number.POSITIVE_INFINITY);
+    fault();
     try {
       expect(
-        await appCodeOf(
-          callerFor(inner, user).ai.generateImage({ prompt: 'unlucky', model: 'wan-t2i-flash' }),
-        ),
+        await appCodeOf(callerFor(inner, user).ai.generateImage({ prompt, model: 'wan-t2i-flash' })),
       ).toBe('STORAGE_UPLOAD_FAILED');
     } finally {
       ossServer.faults.clear();
@@ -140,6 +139,14 @@ describe.each(DIALECTS)('pipeline with the DashScope fake and the OSS test serve
     expect(job).toMatchObject({ status: 'failed', error_code: 'STORAGE_UPLOAD_FAILED' });
     expect(Number(job.refunded)).toBe(Number(job.cost));
     expect((await ledgerOf(t.db, user.id)).filter((r) => r.kind === 'refund')).toHaveLength(1);
+    return { user, job, before };
+  }
+
+  it('fails with STORAGE_UPLOAD_FAILED, refunds once and leaves no row, object or multipart upload when OSS keeps failing', async () => {
+    const { user, job, before } = await failedUnder(
+      () => ossServer.faults.failNext(Number.POSITIVE_INFINITY),
+      'unlucky',
+    );
     expect(
       await t.db.selectFrom('job_outputs').select('id').where('job_id', '=', job.id).execute(),
     ).toHaveLength(0);
@@ -149,26 +156,11 @@ describe.each(DIALECTS)('pipeline with the DashScope fake and the OSS test serve
   });
 
   it('a put whose answer was lost: the job fails, refunded once, and the runner deletes what the upload left', async () => {
-    const user = await signUpUser(inner);
-    const before = ossServer.objectKeys().length;
     // OSS stores each upload and the answer never arrives: for the client, every attempt failed.
-    ossServer.faults.loseAnswerNext(Number.POSITIVE_INFINITY, { operation: 'PutObject' });
-    try {
-      expect(
-        await appCodeOf(
-          callerFor(inner, user).ai.generateImage({ prompt: 'lost answers', model: 'wan-t2i-flash' }),
-        ),
-      ).toBe('STORAGE_UPLOAD_FAILED');
-    } finally {
-      ossServer.faults.clear();
-    }
-    const job = await t.db
-      .selectFrom('jobs')
-      .selectAll()
-      .where('user_id', '=', user.id)
-      .executeTakeFirstOrThrow();
-    expect(job).toMatchObject({ status: 'failed', error_code: 'STORAGE_UPLOAD_FAILED' });
-    expect((await ledgerOf(t.db, user.id)).filter((r) => r.kind === 'refund')).toHaveLength(1);
+    const { user, job, before } = await failedUnder(
+      () => ossServer.faults.loseAnswerNext(Number.POSITIVE_INFINITY, { operation: 'PutObject' }),
+      'lost answers',
+    );
     expect(ossServer.requests.some((r) => r.operation === 'PutObject' && r.status === 'lost')).toBe(true);
     // The job failed under the runner's lease, so the object its upload left was its own to delete.
     await until(async () => ossServer.objectKeys().length === before);
