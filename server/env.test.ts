@@ -26,11 +26,24 @@ describe('configuration', () => {
     expect(() => parseEnv({ WORKER_CONCURRENCY: '0' })).toThrow(/WORKER_CONCURRENCY/);
     expect(() => parseEnv({ ROLE: 'boss' })).toThrow(/ROLE/);
     expect(() => parseEnv({ OSS_CNAME: 'maybe' })).toThrow(/OSS_CNAME/);
-    expect(() => parseEnv({ OSS_BUCKET: 'b' })).toThrow(/OSS_BUCKET/);
+    expect(() => parseEnv({ OSS_BUCKET: 'bucket-b' })).toThrow(/OSS_BUCKET/);
+    expect(() =>
+      parseEnv({ OSS_BUCKET: 'Bad_Bucket!', OSS_ACCESS_KEY_ID: 'ak', OSS_ACCESS_KEY_SECRET: 'sk' }),
+    ).toThrow(/OSS_BUCKET: must be a bucket name/);
+    expect(() => parseEnv({ ADMIN_EMAILS: 'boss@example.com, not-an-email' })).toThrow(
+      /ADMIN_EMAILS: not an email address: not-an-email/,
+    );
+    expect(parseEnv({ ADMIN_EMAILS: ' Boss@Example.com ,' }).ADMIN_EMAILS).toEqual(['boss@example.com']);
+  });
+
+  it('takes an empty HOST as unset (127.0.0.1), never as every interface', () => {
+    expect(parseEnv({ HOST: '' }).HOST).toBe('127.0.0.1');
+    expect(parseEnv({ HOST: '  ' }).HOST).toBe('127.0.0.1');
+    expect(parseEnv({ HOST: '0.0.0.0' }).HOST).toBe('0.0.0.0');
   });
 
   describe('OSS', () => {
-    const keys = { OSS_BUCKET: 'b', OSS_ACCESS_KEY_ID: 'ak', OSS_ACCESS_KEY_SECRET: 'sk' };
+    const keys = { OSS_BUCKET: 'bucket-b', OSS_ACCESS_KEY_ID: 'ak', OSS_ACCESS_KEY_SECRET: 'sk' };
 
     it('signs with V4 by default and takes the key pair, static STS or the ECS RAM role', () => {
       const env = parseEnv({ ...keys, OSS_REGION: 'oss-cn-hangzhou' });
@@ -39,7 +52,7 @@ describe('configuration', () => {
         parseEnv({ ...keys, OSS_REGION: 'oss-cn-hangzhou', OSS_SECURITY_TOKEN: 'tok' }).OSS_SECURITY_TOKEN,
       ).toBe('tok');
       const ecs = parseEnv({
-        OSS_BUCKET: 'b',
+        OSS_BUCKET: 'bucket-b',
         OSS_REGION: 'oss-cn-hangzhou',
         OSS_ECS_RAM_ROLE: 'DreamFactoryOss',
         OSS_INTERNAL_ENDPOINT: 'https://oss-cn-hangzhou-internal.aliyuncs.com',
@@ -71,9 +84,9 @@ describe('configuration', () => {
         { ...keys, OSS_REGION: 'oss-cn-hangzhou', OSS_ECS_RAM_ROLE: 'r' },
         /OSS_ECS_RAM_ROLE: use the instance RAM role or static keys/,
       ],
-      [{ OSS_BUCKET: 'b', OSS_REGION: 'oss-cn-hangzhou' }, /OSS_BUCKET: OSS needs credentials/],
+      [{ OSS_BUCKET: 'bucket-b', OSS_REGION: 'oss-cn-hangzhou' }, /OSS_BUCKET: OSS needs credentials/],
       [
-        { OSS_BUCKET: 'b', OSS_REGION: 'oss-cn-hangzhou', OSS_SECURITY_TOKEN: 't' },
+        { OSS_BUCKET: 'bucket-b', OSS_REGION: 'oss-cn-hangzhou', OSS_SECURITY_TOKEN: 't' },
         /OSS_SECURITY_TOKEN: a security token needs/,
       ],
       [

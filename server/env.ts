@@ -40,10 +40,18 @@ const url = optionalString.superRefine((v, ctx) => {
 /** Every variable of SPEC §3 (plus a few operational extras), parsed once. */
 export const EnvSchema = z.object({
   PORT: intIn(3000, 0, 65535),
-  HOST: z.string().default('127.0.0.1'),
+  // Empty is unset, as for every variable: 127.0.0.1, never all interfaces by accident.
+  HOST: optionalString.transform((v) => v ?? '127.0.0.1'),
   DATA_DIR: z.string().default('./data'),
   DATABASE_URL: databaseUrl,
-  OSS_BUCKET: optionalString,
+  OSS_BUCKET: optionalString.superRefine((v, ctx) => {
+    if (v !== undefined && !/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(v))
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'must be a bucket name: 3–63 lowercase letters, digits and hyphens, starting and ending with a letter or digit',
+      });
+  }),
   OSS_REGION: optionalString.superRefine((v, ctx) => {
     if (v !== undefined && !/^oss-[a-z0-9-]+$/.test(v))
       ctx.addIssue({ code: 'custom', message: 'must be a region as ali-oss takes it, e.g. oss-cn-hangzhou' });
@@ -93,7 +101,12 @@ export const EnvSchema = z.object({
         .split(',')
         .map((e) => e.trim().toLowerCase())
         .filter(Boolean),
-    ),
+    )
+    .superRefine((emails, ctx) => {
+      const bad = emails.filter((e) => !z.email().safeParse(e).success);
+      if (bad.length > 0)
+        ctx.addIssue({ code: 'custom', message: `not an email address: ${bad.join(', ')}` });
+    }),
   SIGNUP_BONUS_CREDITS: intIn(100, 0, 1_000_000_000),
   ALLOW_PRIVATE_NETWORK_FETCH: bool(false),
   WORKER_CONCURRENCY: intIn(4, 1, 256),

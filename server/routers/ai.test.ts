@@ -100,6 +100,18 @@ describe.each(DIALECTS)('generation pipeline with the demo provider and local st
     await assertLedgerInvariant(t.db, user.id);
   });
 
+  it("stores every meta key SPEC names, null where it does not apply: no seed chosen, an image's duration, bytes with no host", async () => {
+    const user = await signUpUser(inner);
+    const { job, outputs } = await callerFor(inner, user).ai.generateImage({ prompt: 'a plain lighthouse' });
+    const keys = ['width', 'height', 'duration_seconds', 'provider', 'model', 'seed', 'source_host'];
+    const [row] = await t.db.selectFrom('job_outputs').selectAll().where('job_id', '=', job.id).execute();
+    for (const meta of [parseJson(row!.meta) as Record<string, unknown>, outputs[0]!.meta]) {
+      for (const key of keys) expect(meta, key).toHaveProperty(key);
+      expect(meta).toMatchObject({ seed: null, duration_seconds: null, source_host: null, provider: 'demo' });
+      expect(meta.width).toEqual(expect.any(Number));
+    }
+  });
+
   it('refunds in full and says PROVIDER_FAILED, with the job id, when the provider fails', async () => {
     const user = await signUpUser(inner);
     const attempt = callerFor(inner, user).ai.generateImage({ prompt: 'break please [demo:fail]' });

@@ -108,14 +108,16 @@ export interface JobView {
   finishedAt: Date | null;
 }
 
+/** An output's `meta` (SPEC §4). Null: does not apply or unknown; absent: an output stored before 2026-12-01 16:00. */
 export interface OutputMeta {
-  width?: number;
-  height?: number;
-  duration_seconds?: number;
+  width?: number | null;
+  height?: number | null;
+  duration_seconds?: number | null;
   provider: string;
   model: string;
-  seed?: number;
-  source_host?: string;
+  provider_model?: string | null;
+  seed?: number | null;
+  source_host?: string | null;
 }
 
 /** What a client sees of an output: storage URLs only, never a provider's. */

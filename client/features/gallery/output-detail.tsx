@@ -123,13 +123,13 @@ export function OutputDetail({
                 <dd>{size}</dd>
               </>
             )}
-            {meta.duration_seconds !== undefined && (
+            {meta.duration_seconds != null && (
               <>
                 <dt>{t('gallery.duration')}</dt>
                 <dd>{t('create.seconds', { n: meta.duration_seconds })}</dd>
               </>
             )}
-            {meta.seed !== undefined && (
+            {meta.seed != null && (
               <>
                 <dt>{t('gallery.seed')}</dt>
                 <dd className="mono">{meta.seed}</dd>

@@ -101,15 +101,17 @@ export async function persistStep(input: StepInput<PollResult>): Promise<StepOut
           size: out.size,
           contentType: out.contentType,
           sha256: out.sha256,
+          // Every key SPEC names is there, null when it does not apply or is unknown (an image's
+          // duration, a seed nobody chose, the host of a result that came as bytes).
           meta: {
-            width: out.width,
-            height: out.height,
-            duration_seconds: out.durationSeconds,
+            width: out.width ?? null,
+            height: out.height ?? null,
+            duration_seconds: out.durationSeconds ?? null,
             provider: job.provider,
             model: job.model,
-            provider_model: model?.providerModel,
-            seed: params.seed,
-            source_host: out.sourceHost,
+            provider_model: model?.providerModel ?? null,
+            seed: typeof params.seed === 'number' ? params.seed : null,
+            source_host: out.sourceHost ?? null,
           },
         });
       } catch (error) {
