@@ -13,7 +13,15 @@ try {
   console.error(error instanceof EnvError ? error.message : String(error));
   process.exit(1);
 }
-const dryRun = process.argv.includes('--dry-run');
+// Deleting is the default, so a flag that is not understood stops here rather than sweep for real. And
+// `npm run sweep --dry-run` (no `--`) gives the flag to npm, which says so in npm_config_dry_run.
+const args = process.argv.slice(2);
+const unknown = args.filter((a) => a !== '--dry-run');
+if (unknown.length > 0) {
+  console.error(`sweep: unknown argument ${unknown.join(' ')}; usage: npm run sweep [-- --dry-run]`);
+  process.exit(2);
+}
+const dryRun = args.includes('--dry-run') || process.env.npm_config_dry_run === 'true';
 const db = connect({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR, poolSize: 2 });
 try {
   const report = await sweep(

@@ -85,6 +85,17 @@ describe('operational scripts', () => {
     expect(dry.stdout).toContain('object outputs/2026/11/u/orphan-0.png');
     expect(dry.stdout).toContain('would remove: 1 orphan objects');
     expect(fs.existsSync(orphan)).toBe(true);
+    // A mistyped flag stops the sweep; `npm run sweep --dry-run` (the flag went to npm) stays a dry run.
+    const typo = await script('server/sweep-cli', ['--dryrun'], { DATA_DIR: dataDir, DATABASE_URL: '' });
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain('unknown argument --dryrun');
+    const viaNpm = await script('server/sweep-cli', [], {
+      DATA_DIR: dataDir,
+      DATABASE_URL: '',
+      npm_config_dry_run: 'true',
+    });
+    expect(viaNpm.stdout).toContain('would remove: 1 orphan objects');
+    expect(fs.existsSync(orphan)).toBe(true);
     const real = await script('server/sweep-cli', [], { DATA_DIR: dataDir, DATABASE_URL: '' });
     expect(real.stdout).toContain('removed: 1 orphan objects');
     expect(fs.existsSync(orphan)).toBe(false);
