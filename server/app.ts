@@ -35,7 +35,7 @@ export function createApp(inner: InnerContext, options: AppOptions = {}) {
       /^\d+$/.test(trustProxy) ? Number(trustProxy) : trustProxy === 'true' || trustProxy,
     );
 
-  app.use(requestLogging());
+  app.use(requestLogging({ procedures: new Set(Object.keys(appRouter._def.procedures)) }));
   app.use(securityHeaders(inner.config));
   app.get(
     '/metrics',

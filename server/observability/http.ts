@@ -20,9 +20,20 @@ export const proceduresOf = (path: string): string[] | undefined => {
   }
 };
 
-/** The label for HTTP metrics: the procedure(s), else a fixed route name (never a raw path). */
-const routeLabel = (path: string, procedures: string[] | undefined): string => {
-  if (procedures) return procedures.join(',').slice(0, 200);
+/**
+ * The label for HTTP metrics: a fixed set, whatever a client sends (every label value is a series kept
+ * for good). One procedure the router has: its name; a batch of them: `batch`; anything else under
+ * /trpc: `unknown`; elsewhere a fixed route name, never a raw path.
+ */
+const routeLabel = (
+  path: string,
+  procedures: string[] | undefined,
+  known: ReadonlySet<string> | undefined,
+): string => {
+  if (procedures) {
+    if (known && !procedures.every((p) => known.has(p))) return 'unknown';
+    return procedures.length === 1 ? procedures[0]!.slice(0, 100) : 'batch';
+  }
   const first = /^\/([a-z]+)/.exec(path)?.[1];
   return first && ['files', 'healthz', 'metrics', 'assets'].includes(first) ? `/${first}` : 'other';
 };
@@ -31,7 +42,7 @@ const routeLabel = (path: string, procedures: string[] | undefined): string => {
  * One JSON line per HTTP request (request id, method, path, procedures, status, ms, user id), the
  * `x-request-id` response header, and the request scope every log line of the request carries.
  */
-export function requestLogging(): RequestHandler {
+export function requestLogging(options: { procedures?: ReadonlySet<string> } = {}): RequestHandler {
   return (req, res, next) => {
     const incoming = req.headers['x-request-id'];
     const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -47,7 +58,11 @@ export function requestLogging(): RequestHandler {
       // A stream the client closed before the answer ended has no status of its own.
       const status = res.writableFinished || res.headersSent ? res.statusCode : 499;
       httpDuration.observe(
-        { procedure: routeLabel(req.path, procedures), method: req.method, status: String(status) },
+        {
+          procedure: routeLabel(req.path, procedures, options.procedures),
+          method: req.method,
+          status: String(status),
+        },
         ms / 1000,
       );
       const level = status >= 500 ? 'error' : 'info';

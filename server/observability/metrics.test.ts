@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callerFor, testInner } from '../../test/context.ts';
 import { createTestDb } from '../../test/db.ts';
+import { startTestServer } from '../../test/http.ts';
 import { signUpUser } from '../../test/pipeline.ts';
 import { sendJson } from '../providers/http.ts';
 import { observeQueue } from './http.ts';
@@ -78,6 +79,39 @@ describe('SSE streams gauge', () => {
       expect(Number(/^df_queue_oldest_age_seconds (\S+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(5);
       expect(text).toMatch(/^df_jobs\{status="queued",model="[^"]+"\} 1$/m);
     } finally {
+      await t.destroy();
+    }
+  });
+});
+
+describe('HTTP metrics labels', () => {
+  it('labels only procedures the router has: made-up paths and batches add no series', async () => {
+    const t = await createTestDb('sqlite');
+    const server = await startTestServer(testInner(t.db));
+    try {
+      const series = async () =>
+        (await registry.metrics())
+          .split('\n')
+          .filter((l) => l.startsWith('df_http_request_duration_seconds_count')).length;
+      await fetch(`${server.url}/trpc/auth.me`);
+      await fetch(`${server.url}/trpc/nope-0.x`);
+      await fetch(`${server.url}/trpc/auth.me,evil-0?batch=1&input=%7B%7D`);
+      await fetch(`${server.url}/trpc/auth.me,ai.models?batch=1&input=%7B%7D`);
+      const before = await series();
+      for (let i = 1; i <= 50; i++) {
+        await fetch(`${server.url}/trpc/nope-${i}.x`);
+        await fetch(`${server.url}/trpc/auth.me,evil-${i}?batch=1&input=%7B%7D`);
+      }
+      expect(await series()).toBe(before);
+      const text = await registry.metrics();
+      expect(text).not.toContain('nope-');
+      expect(text).not.toContain('evil-');
+      expect(text).not.toContain('auth.me,');
+      expect(text).toContain('procedure="auth.me"');
+      expect(text).toContain('procedure="unknown"');
+      expect(text).toContain('procedure="batch"');
+    } finally {
+      await server.close();
       await t.destroy();
     }
   });
