@@ -36,6 +36,13 @@ describe('configuration', () => {
     expect(parseEnv({ ADMIN_EMAILS: ' Boss@Example.com ,' }).ADMIN_EMAILS).toEqual(['boss@example.com']);
   });
 
+  it('takes TRUST_PROXY as express does, and refuses what its proxy-addr would throw on later', () => {
+    for (const ok of ['true', '1', 'loopback', 'loopback, 10.0.0.0/8', '192.168.1.5', '::1/128'])
+      expect(parseEnv({ TRUST_PROXY: ok }).TRUST_PROXY).toBe(ok);
+    expect(() => parseEnv({ TRUST_PROXY: 'garbage' })).toThrow(/TRUST_PROXY: .*not: garbage/);
+    expect(() => parseEnv({ TRUST_PROXY: 'loopback,10.0.0.0/x' })).toThrow(/TRUST_PROXY/);
+  });
+
   it('takes an empty HOST as unset (127.0.0.1), never as every interface', () => {
     expect(parseEnv({ HOST: '' }).HOST).toBe('127.0.0.1');
     expect(parseEnv({ HOST: '  ' }).HOST).toBe('127.0.0.1');

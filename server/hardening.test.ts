@@ -58,6 +58,27 @@ describe('secrets and file modes', () => {
     expect(short.stderr).toContain('APP_SECRET');
   });
 
+  it('stops on a DATABASE_URL the driver cannot take, or a DATA_DIR it cannot make, in one line naming it', () => {
+    const start = (env: Record<string, string>) =>
+      spawnSync(process.execPath, ['--import', 'tsx', 'server/index.ts'], {
+        env: { ...process.env, PORT: '0', APP_SECRET: 'x'.repeat(32), DATABASE_URL: '', ...env },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+    const file = path.join(tempDir(), 'a-file');
+    fs.writeFileSync(file, 'x');
+    for (const [env, name] of [
+      [{ DATA_DIR: tempDir(), DATABASE_URL: 'mysql://root:p%ZZ@127.0.0.1:3306/x' }, 'DATABASE_URL'],
+      [{ DATA_DIR: path.join(file, 'data') }, 'DATA_DIR'],
+    ] as const) {
+      const run = start(env);
+      const output = run.stdout + run.stderr;
+      expect(run.status, output).toBe(1);
+      expect(output).toContain(`${name}:`);
+      expect(output).not.toMatch(/\n\s+at /);
+    }
+  });
+
   it('tightens an existing world-readable DATA_DIR and SQLite files', async () => {
     const dir = tempDir();
     fs.chmodSync(dir, 0o755);

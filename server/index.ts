@@ -18,11 +18,9 @@ try {
   // Local files are signed with it: a short secret stops the start here, with a message.
   if (!env.OSS_BUCKET) appSecret(env);
 } catch (error) {
-  if (error instanceof EnvError) {
-    console.error(error.message);
-    process.exit(1);
-  }
-  throw error;
+  // Past the variables' own checks, only DATA_DIR's creation can fail here (not writable, a file).
+  console.error(error instanceof EnvError ? error.message : `DATA_DIR: ${(error as Error).message}`);
+  process.exit(1);
 }
 logger.setLevel(env.LOG_LEVEL);
 logger.setFormat(env.LOG_FORMAT);
@@ -35,11 +33,14 @@ const root =
 const clientDir = [path.join(root, 'dist/client')].find((dir) => fs.existsSync(path.join(dir, 'index.html')));
 
 const where = describeDatabase(env.DATABASE_URL, env.DATA_DIR);
-const db = connect({
-  databaseUrl: env.DATABASE_URL,
-  dataDir: env.DATA_DIR,
-  poolSize: env.DATABASE_POOL_SIZE,
-});
+let db: ReturnType<typeof connect>;
+try {
+  db = connect({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR, poolSize: env.DATABASE_POOL_SIZE });
+} catch (error) {
+  // A URL the driver cannot take (bad percent-encoding, an unknown ssl value, a CA file that is missing).
+  logger.error(`DATABASE_URL: ${(error as Error).message} (${where})`);
+  process.exit(1);
+}
 try {
   if (env.MIGRATE_ON_START) {
     const applied = await migrateToLatest(db);
@@ -74,7 +75,9 @@ const mounts =
 const app = createApp(inner, { clientDir, mounts });
 
 // A worker-only process still listens, for /healthz; it serves the API too, which does no harm.
-const server = app.listen(env.PORT, env.HOST, () => {
+const server = app.listen(env.PORT, env.HOST, (error?: Error) => {
+  // Express 5 calls back with the error too (port taken): the 'error' handler below says it, not this.
+  if (error) return;
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : env.PORT;
   logger.info('listening', {

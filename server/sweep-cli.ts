@@ -22,7 +22,13 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 const dryRun = args.includes('--dry-run') || process.env.npm_config_dry_run === 'true';
-const db = connect({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR, poolSize: 2 });
+let db: ReturnType<typeof connect>;
+try {
+  db = connect({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR, poolSize: 2 });
+} catch (error) {
+  console.error(`DATABASE_URL: ${(error as Error).message}`);
+  process.exit(1);
+}
 try {
   const report = await sweep(
     { db, storage: createStorage(env), clock: systemClock },

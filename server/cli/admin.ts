@@ -1,4 +1,4 @@
-import { connect } from '../../db/connect.ts';
+import { connect, databaseErrorMessage, describeDatabase } from '../../db/connect.ts';
 import { AppError } from '../../shared/errors.ts';
 import { EnvError, loadEnv } from '../env.ts';
 import { logger } from '../logger.ts';
@@ -28,7 +28,14 @@ export async function runAdminCli(args: string[]): Promise<number> {
     throw error;
   }
   logger.setLevel('warn');
-  const db = connect({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR });
+  const where = describeDatabase(env.DATABASE_URL, env.DATA_DIR);
+  let db: ReturnType<typeof connect>;
+  try {
+    db = connect({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR });
+  } catch (error) {
+    console.error(`DATABASE_URL: ${(error as Error).message} (${where})`);
+    return 1;
+  }
   try {
     const { changed } = await setAdminGrant(db, { email, grant: command === 'grant', now: Date.now() });
     const who = email.trim().toLowerCase();
@@ -43,9 +50,11 @@ export async function runAdminCli(args: string[]): Promise<number> {
       console.error(error.message);
       return 1;
     }
-    throw error;
+    // The database: missing, refused, not migrated. One line, no stack.
+    console.error(`admin: ${databaseErrorMessage(error, where)}`);
+    return 1;
   } finally {
-    await db.destroy();
+    await db.destroy().catch(() => undefined);
   }
 }
 
