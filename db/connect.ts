@@ -37,7 +37,15 @@ export function mysqlTls(url: string): { uri: string; ssl?: SslOptions } {
 export function describeDatabase(databaseUrl: string | undefined, dataDir: string): string {
   if (databaseUrl?.startsWith('mysql://')) {
     const u = new URL(databaseUrl);
-    return `MySQL database "${decodeURIComponent(u.pathname.slice(1))}" at ${u.hostname}:${u.port || 3306} as user "${decodeURIComponent(u.username)}"`;
+    // Bad percent-encoding is the driver's to refuse (with a message naming DATABASE_URL), not this.
+    const decode = (part: string) => {
+      try {
+        return decodeURIComponent(part);
+      } catch {
+        return part;
+      }
+    };
+    return `MySQL database "${decode(u.pathname.slice(1))}" at ${u.hostname}:${u.port || 3306} as user "${decode(u.username)}"`;
   }
   const file = databaseUrl?.startsWith('sqlite:')
     ? databaseUrl.slice('sqlite:'.length)

@@ -16,7 +16,8 @@ try {
   const db = connect({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR, poolSize: 2 });
   try {
     const applied = await migrateToLatest(db);
-    console.log(applied.length ? `Applied: ${applied.join(', ')}` : 'Database is up to date.');
+    // Named, so a run that missed its DATABASE_URL (and migrated DATA_DIR's SQLite file) shows it.
+    console.log(`${where}: ${applied.length ? `applied ${applied.join(', ')}` : 'up to date'}`);
   } finally {
     await db.destroy().catch(() => undefined);
   }

@@ -69,6 +69,7 @@ describe('secrets and file modes', () => {
     fs.writeFileSync(file, 'x');
     for (const [env, name] of [
       [{ DATA_DIR: tempDir(), DATABASE_URL: 'mysql://root:p%ZZ@127.0.0.1:3306/x' }, 'DATABASE_URL'],
+      [{ DATA_DIR: tempDir(), DATABASE_URL: 'mysql://r%ZZ:p@127.0.0.1:3306/x' }, 'DATABASE_URL'],
       [{ DATA_DIR: path.join(file, 'data') }, 'DATA_DIR'],
     ] as const) {
       const run = start(env);

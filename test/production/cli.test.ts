@@ -68,6 +68,7 @@ describe('operational scripts', () => {
     const migrated = await script('db/migrate-cli', [], { DATA_DIR: dataDir, DATABASE_URL: '' });
     expect(migrated.code).toBe(0);
     expect(migrated.stdout).toContain('2026-12-01-13-01-locks');
+    expect(migrated.stdout).toContain(`SQLite file ${path.join(dataDir, 'dream-factory.sqlite')}: applied`);
     const after = await script('db/status-cli', [], { DATA_DIR: dataDir, DATABASE_URL: '' });
     expect(after.stdout).toMatch(/\d+ applied, 0 pending/);
   });

@@ -80,6 +80,18 @@ describe('compose.yaml', () => {
       ])
         expect(env[key], `${name} ${key}`).toBe(`\${${key}:-}`);
       for (const key of Object.keys(env)) expect(known.has(key), `${name} sets unknown ${key}`).toBe(true);
+      // Every variable the app reads reaches it (SMTP, the ECS RAM role, provider limits…); PORT, HOST
+      // and DATA_DIR are the image's.
+      for (const key of known)
+        if (!['PORT', 'HOST', 'DATA_DIR'].includes(key))
+          expect(env, `${name} lacks ${key}`).toHaveProperty(key);
+    }
+  });
+
+  it('gives the app services time to end their streams and hand jobs back before Docker kills them', () => {
+    for (const name of ['api', 'worker']) {
+      const grace = String(map(services[name]).stop_grace_period ?? '10s');
+      expect(Number(/^(\d+)s$/.exec(grace)?.[1]), name).toBeGreaterThanOrEqual(20);
     }
   });
 
