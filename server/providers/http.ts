@@ -99,11 +99,16 @@ export const sendJson = async (request: HttpRequest): Promise<HttpResponse> => {
     } catch {
       json = undefined;
     }
-    providerCall(request.provider, request.method, startedAt, response.status);
+    providerCall(request.provider.toLowerCase(), request.method, startedAt, response.status);
     return { status: response.status, headers: response.headers, json };
   } catch (error) {
     if (request.signal?.aborted) throw request.signal.reason;
-    providerCall(request.provider, request.method, startedAt, timeout.aborted ? 'timeout' : 'network');
+    providerCall(
+      request.provider.toLowerCase(),
+      request.method,
+      startedAt,
+      timeout.aborted ? 'timeout' : 'network',
+    );
     if (timeout.aborted) {
       throw new AppError(
         'PROVIDER_TIMEOUT',
