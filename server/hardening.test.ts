@@ -4,7 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../db/connect.ts';
+import { migrateToLatest } from '../db/migrate.ts';
+import { testInner } from '../test/context.ts';
 import { createTestDb, DIALECTS } from '../test/db.ts';
+import { startTestServer } from '../test/http.ts';
 import { appSecret, ensureDataDir } from './deps.ts';
 import { EnvError, parseEnv } from './env.ts';
 import { mediaOrigins } from './http/security.ts';
@@ -77,6 +80,24 @@ describe('secrets and file modes', () => {
       expect(run.status, output).toBe(1);
       expect(output).toContain(`${name}:`);
       expect(output).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it("/healthz is 503 until the database has this build's schema (MIGRATE_ON_START=false before db:migrate)", async () => {
+    const dir = tempDir();
+    const db = connect({ databaseUrl: `sqlite:${path.join(dir, 'h.sqlite')}`, dataDir: dir });
+    const server = await startTestServer(testInner(db));
+    try {
+      const before = await fetch(`${server.url}/healthz`);
+      expect(before.status).toBe(503);
+      expect(await before.json()).toMatchObject({ ok: false, migrations: 'pending' });
+      await migrateToLatest(db);
+      const after = await fetch(`${server.url}/healthz`);
+      expect(after.status).toBe(200);
+      expect(await after.json()).toEqual({ ok: true, db: 'up' });
+    } finally {
+      await server.close();
+      await db.destroy();
     }
   });
 

@@ -97,6 +97,9 @@ export class JobRunner {
   private emptyClaims = 0;
   /** The last claim took as many jobs as it asked for, so more work is likely due. */
   private saturated = false;
+  /** Claims that failed since the last one logged, and when that was. */
+  private claimFailures = 0;
+  private claimFailureLoggedAt = 0;
 
   constructor(
     deps: RunnerDeps,
@@ -188,7 +191,14 @@ export class JobRunner {
           });
           for (const job of claimed) this.spawn(job, granted.get(job.id));
         } catch (error) {
-          logger.error('runner: claim failed', { error });
+          // The database down or without its schema: said once a minute, with how often it failed.
+          const now = Date.now();
+          this.claimFailures++;
+          if (now - this.claimFailureLoggedAt >= 60_000) {
+            logger.error('runner: claim failed', { error, failures: this.claimFailures });
+            this.claimFailureLoggedAt = now;
+            this.claimFailures = 0;
+          }
         }
       }
       this.emptyClaims = claimed.length > 0 || this.held.size > 0 ? 0 : this.emptyClaims + 1;
