@@ -16,6 +16,7 @@ import {
   until,
 } from '../../test/pipeline.ts';
 import type { InnerContext } from '../context.ts';
+import { logger } from '../logger.ts';
 import { createProviderRegistry } from '../providers/registry.ts';
 import { systemClock } from '../services/clock.ts';
 import type { JobRunner } from '../services/jobs/runner.ts';
@@ -114,8 +115,22 @@ describe.each(DIALECTS)('generation pipeline with the demo provider and local st
 
   it('refunds in full and says PROVIDER_FAILED, with the job id, when the provider fails', async () => {
     const user = await signUpUser(inner);
+    const lines: string[] = [];
+    const restore = logger.setSink((line) => lines.push(line));
+    logger.setLevel('warn');
     const attempt = callerFor(inner, user).ai.generateImage({ prompt: 'break please [demo:fail]' });
-    const data = await errorData(attempt);
+    const data = await errorData(attempt).finally(() => {
+      restore();
+      logger.setLevel('silent');
+    });
+    // The operator's log says why, as the user is told.
+    const failed = lines
+      .map((l) => JSON.parse(l))
+      .find((l) => l.msg === 'job failed' && l.jobId === data.jobId);
+    expect(failed).toMatchObject({
+      code: 'PROVIDER_FAILED',
+      message: 'The demo provider failed on purpose.',
+    });
     expect(await appCodeOf(callerFor(inner, user).ai.generateImage({ prompt: 'again [demo:fail]' }))).toBe(
       'PROVIDER_FAILED',
     );

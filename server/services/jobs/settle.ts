@@ -68,6 +68,8 @@ export async function failJob(
     jobTransition(job, options.status ?? 'failed', {
       code: options.status === 'canceled' ? null : error.code,
       now,
+      // What the user is told (provider messages come without keys): the log line says why too.
+      ...(options.status === 'canceled' ? {} : { message: error.message.slice(0, 300) }),
     });
   return applied;
 }
