@@ -22,6 +22,12 @@ if (fs.existsSync(built) && buildState() === 'fresh') {
     tsx.register();
     await runEntry(source, args);
   } else if (fs.existsSync(built)) {
+    // A production install after `git pull` without a rebuild: say so, as `npm start` does, since an old
+    // build's db:migrate knows fewer migrations and would call the database up to date.
+    if (buildState() === 'stale')
+      console.error(
+        `${entry}: sources are newer than dist/ but the build tools are not installed; running the existing build`,
+      );
     await runEntry(built, args);
   } else {
     console.error(
