@@ -2,8 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createExpressMiddleware } from '@trpc/server/adapters/express';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { sql } from 'kysely';
-import { migrations } from '../db/migrations/index.ts';
+import { migrationStatus } from '../db/migrate.ts';
 import { createRequestContext, type InnerContext } from './context.ts';
 import { securityHeaders, trpcGuards } from './http/security.ts';
 import { logger } from './logger.ts';
@@ -43,21 +42,11 @@ export function createApp(inner: InnerContext, options: AppOptions = {}) {
     metricsHandler({ db: inner.db, token: inner.config.METRICS_TOKEN, now: () => inner.clock.now() }),
   );
 
-  // Up means the database answers with this build's schema: the migrations table holds every migration
-  // this build knows (a process started with MIGRATE_ON_START=false before `db:migrate` ran is not
-  // ready, nor is one whose database was dropped). The count is remembered once complete.
-  let schemaReady = false;
+  // Up means the database answers with this build's schema: a process started with
+  // MIGRATE_ON_START=false before `db:migrate` ran is not ready, nor is one whose database was dropped.
   app.get('/healthz', async (_req, res) => {
     try {
-      if (!schemaReady) {
-        // No migrations table yet: the database answers, but nothing was migrated.
-        await sql`select 1`.execute(inner.db);
-        const row = await sql<{ n: number | string }>`select count(*) as n from kysely_migration`
-          .execute(inner.db)
-          .catch(() => ({ rows: [{ n: 0 }] }));
-        schemaReady = Number(row.rows[0]?.n ?? 0) >= Object.keys(migrations).length;
-      } else await sql`select 1 from kysely_migration limit 1`.execute(inner.db);
-      if (!schemaReady) {
+      if ((await migrationStatus(inner.db)).some((m) => !m.executedAt)) {
         res.status(503).json({ ok: false, db: 'up', migrations: 'pending' });
         return;
       }

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
+import { Email } from '../shared/schemas/auth.ts';
 
 const flag = z.enum(['true', 'false', '1', '0', 'yes', 'no', '']).optional();
 const parseFlag = (v: string | undefined): boolean | undefined =>
@@ -104,7 +105,7 @@ export const EnvSchema = z.object({
         .filter(Boolean),
     )
     .superRefine((emails, ctx) => {
-      const bad = emails.filter((e) => !z.email().safeParse(e).success);
+      const bad = emails.filter((e) => !Email.safeParse(e).success);
       if (bad.length > 0)
         ctx.addIssue({ code: 'custom', message: `not an email address: ${bad.join(', ')}` });
     }),
