@@ -78,17 +78,26 @@ export function databaseErrorMessage(error: unknown, where: string): string {
 export function connect(options: ConnectOptions): Kysely<Database> {
   const url = options.databaseUrl;
   if (url?.startsWith('mysql://')) {
-    const { uri, ssl } = mysqlTls(url);
+    // A URL the driver cannot take (bad percent-encoding, an unknown ssl value, a CA file that is
+    // missing) is said as the variable's fault, so every caller's one-line database error names it.
+    let pool: ReturnType<typeof createPool>;
+    try {
+      const { uri, ssl } = mysqlTls(url);
+      pool = createPool({
+        uri,
+        ...(ssl ? { ssl } : {}),
+        connectionLimit: options.poolSize ?? 20,
+        decimalNumbers: true,
+        supportBigNumbers: true,
+        timezone: 'Z',
+      });
+    } catch (error) {
+      const message = (error as Error).message;
+      throw new Error(message.startsWith('DATABASE_URL') ? message : `DATABASE_URL: ${message}`);
+    }
     return new Kysely<Database>({
       dialect: new MysqlDialect({
-        pool: createPool({
-          uri,
-          ...(ssl ? { ssl } : {}),
-          connectionLimit: options.poolSize ?? 20,
-          decimalNumbers: true,
-          supportBigNumbers: true,
-          timezone: 'Z',
-        }),
+        pool,
         // Search reads a term's postings as one GROUP_CONCAT (up to 1,000 ids); MySQL's default cuts at 1 KB.
         onCreateConnection: async (connection) => {
           await connection.executeQuery(CompiledQuery.raw('set session group_concat_max_len = 1048576'));

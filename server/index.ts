@@ -37,8 +37,8 @@ let db: ReturnType<typeof connect>;
 try {
   db = connect({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR, poolSize: env.DATABASE_POOL_SIZE });
 } catch (error) {
-  // A URL the driver cannot take (bad percent-encoding, an unknown ssl value, a CA file that is missing).
-  logger.error(`DATABASE_URL: ${(error as Error).message} (${where})`);
+  // A URL the driver cannot take (connect names DATABASE_URL).
+  logger.error(`database: ${databaseErrorMessage(error, where)}`);
   process.exit(1);
 }
 try {

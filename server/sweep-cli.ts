@@ -22,14 +22,9 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 const dryRun = args.includes('--dry-run') || process.env.npm_config_dry_run === 'true';
-let db: ReturnType<typeof connect>;
+let db: ReturnType<typeof connect> | undefined;
 try {
   db = connect({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR, poolSize: 2 });
-} catch (error) {
-  console.error(`DATABASE_URL: ${(error as Error).message}`);
-  process.exit(1);
-}
-try {
   const report = await sweep(
     { db, storage: createStorage(env), clock: systemClock },
     { prefix: env.OSS_PREFIX, tmpDir: path.join(env.DATA_DIR, 'tmp'), dryRun },
@@ -48,5 +43,5 @@ try {
   console.error(`sweep: ${databaseErrorMessage(error, describeDatabase(env.DATABASE_URL, env.DATA_DIR))}`);
   process.exitCode = 1;
 } finally {
-  await db.destroy().catch(() => undefined);
+  await db?.destroy().catch(() => undefined);
 }

@@ -29,14 +29,9 @@ export async function runAdminCli(args: string[]): Promise<number> {
   }
   logger.setLevel('warn');
   const where = describeDatabase(env.DATABASE_URL, env.DATA_DIR);
-  let db: ReturnType<typeof connect>;
+  let db: ReturnType<typeof connect> | undefined;
   try {
     db = connect({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR });
-  } catch (error) {
-    console.error(`DATABASE_URL: ${(error as Error).message} (${where})`);
-    return 1;
-  }
-  try {
     const { changed } = await setAdminGrant(db, { email, grant: command === 'grant', now: Date.now() });
     const who = email.trim().toLowerCase();
     if (command === 'grant')
@@ -50,11 +45,11 @@ export async function runAdminCli(args: string[]): Promise<number> {
       console.error(error.message);
       return 1;
     }
-    // The database: missing, refused, not migrated. One line, no stack.
+    // The database: a bad URL, missing, refused, not migrated. One line, no stack.
     console.error(`admin: ${databaseErrorMessage(error, where)}`);
     return 1;
   } finally {
-    await db.destroy().catch(() => undefined);
+    await db?.destroy().catch(() => undefined);
   }
 }
 
