@@ -136,22 +136,23 @@ export const jobsRouter = router({
       );
       // Released when the stream ends, or when the client goes before the stream ever started.
       signal?.addEventListener('abort', release, { once: true });
-      let first: Job | undefined;
+      const lastSequence = input.lastEventId ? Number(input.lastEventId) : 0;
+      let start: Job;
       try {
-        first = await findUserJob(ctx.db, ctx.user.id, input.id);
-        if (!first) throw new AppError('NOT_FOUND', 'Job not found', { reason: 'JOB_NOT_FOUND' });
-        if ((input.lastEventId ? Number(input.lastEventId) : 0) > first.status_sequence) {
+        const job = await findUserJob(ctx.db, ctx.user.id, input.id);
+        if (!job) throw new AppError('NOT_FOUND', 'Job not found', { reason: 'JOB_NOT_FOUND' });
+        if (lastSequence > job.status_sequence) {
           throw new AppError('VALIDATION', 'lastEventId is ahead of this job: it belongs to another stream');
         }
+        start = job;
       } catch (error) {
         release();
         throw error;
       }
-      const start = first;
       return countedStream(async function* () {
         try {
           let job = start;
-          let seen = input.lastEventId ? Number(input.lastEventId) : 0;
+          let seen = lastSequence;
           for (;;) {
             if (job.status_sequence > seen) {
               seen = job.status_sequence;

@@ -1,5 +1,6 @@
 import type { Executor } from '../../db/transaction.ts';
 import { AppError } from '../../shared/errors.ts';
+import { sleep } from '../providers/http.ts';
 
 export interface RateLimitRule {
   limit: number;
@@ -72,7 +73,7 @@ export async function reserveAttempt(
         params: { retryAfterSeconds },
       });
     }
-    await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 40));
+    await sleep(20 + Math.random() * 40);
   }
 }
 
