@@ -7,6 +7,7 @@ import { createRequestContext, type InnerContext } from './context.ts';
 import { securityHeaders, trpcGuards } from './http/security.ts';
 import { logger } from './logger.ts';
 import { metricsHandler, requestLogging } from './observability/http.ts';
+import { requestScopeOf } from './observability/request-context.ts';
 import { appRouter } from './routers/index.ts';
 import { MAX_BATCH_SIZE } from './trpc.ts';
 
@@ -65,9 +66,13 @@ export function createApp(inner: InnerContext, options: AppOptions = {}) {
       createContext: ({ req, res, info }) => createRequestContext(inner, req, res, info),
       maxBodySize: 1024 * 1024,
       maxBatchSize: MAX_BATCH_SIZE,
-      onError: ({ error, path: procedure }) => {
+      onError: ({ error, path: procedure, req }) => {
         if (error.code === 'INTERNAL_SERVER_ERROR' && !(error.cause && 'code' in error.cause)) {
-          logger.error('trpc error', { procedure, error: error.cause ?? error });
+          logger.error('trpc error', {
+            requestId: requestScopeOf(req)?.requestId,
+            procedure,
+            error: error.cause ?? error,
+          });
         }
       },
     }),
@@ -95,8 +100,8 @@ export function createApp(inner: InnerContext, options: AppOptions = {}) {
   }
   app.use(notFound);
   // Last stop for anything thrown outside tRPC (e.g. a file stream failing): log it, never send a stack.
-  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    logger.error('http error', { error });
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    logger.error('http error', { requestId: requestScopeOf(req)?.requestId, error });
     if (res.headersSent) {
       res.destroy();
       return;

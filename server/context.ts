@@ -2,7 +2,7 @@ import type { Request, Response } from 'express';
 import type { Kysely } from 'kysely';
 import type { Database, User } from '../db/schema.ts';
 import type { Env } from './env.ts';
-import { currentRequest } from './observability/request-context.ts';
+import { requestScopeOf } from './observability/request-context.ts';
 import type { ProviderRegistry } from './providers/registry.ts';
 import { type AuthVia, effectiveRole, userFromApiToken, userFromSession } from './services/auth.ts';
 import type { Clock } from './services/clock.ts';
@@ -41,6 +41,8 @@ export interface Context extends InnerContext {
   auth?: AuthVia;
   /** Calls in this HTTP request (a tRPC batch); rate-limited mutations refuse to share one. */
   batchSize?: number;
+  /** The HTTP request's id (`x-request-id`), for the log lines logged while serving it. */
+  requestId?: string;
 }
 
 /** The user with the role this request acts with (ADMIN_EMAILS, the stored grant, the token's scope). */
@@ -92,10 +94,11 @@ export async function createRequestContext(
   }
   // With a Bearer token the cookie is not this request's session (sign-out must not end it).
   const sessionToken = bearer ? null : cookieToken;
-  const scope = currentRequest();
+  const scope = requestScopeOf(req);
   if (scope && user) scope.userId = user.id;
   return {
     ...inner,
+    requestId: scope?.requestId,
     user: user ? withEffectiveRole(user, inner.config, auth) : null,
     auth,
     batchSize: info?.calls.length ?? 1,

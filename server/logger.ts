@@ -1,5 +1,4 @@
 import { format as formatArgs } from 'node:util';
-import { currentRequest } from './observability/request-context.ts';
 
 /**
  * A small structured logger: one JSON object per line on stderr (LOG_FORMAT=pretty for readable lines).
@@ -44,8 +43,6 @@ function pretty(entry: Record<string, unknown>): string {
 function write(level: Exclude<Level, 'silent'>, msg: string, fields?: Record<string, unknown>) {
   if (order[level] < order[threshold]) return;
   const entry: Record<string, unknown> = { t: new Date().toISOString(), level, msg };
-  const scope = currentRequest();
-  if (scope && fields?.requestId === undefined) entry.requestId = scope.requestId;
   for (const [k, v] of Object.entries(fields ?? {})) if (v !== undefined) entry[k] = clean(v);
   sink(format === 'pretty' ? pretty(entry) : `${JSON.stringify(entry)}\n`);
 }

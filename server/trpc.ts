@@ -78,7 +78,7 @@ const t = initTRPC.context<Context>().create({
 });
 
 /** Maps AppError to a TRPCError with the right tRPC code; logs anything unexpected once. */
-const errorMapping = t.middleware(async ({ next, path }) => {
+const errorMapping = t.middleware(async ({ ctx, next, path }) => {
   const result = await next();
   if (!result.ok) {
     const cause = result.error.cause;
@@ -86,7 +86,11 @@ const errorMapping = t.middleware(async ({ next, path }) => {
       throw new TRPCError({ code: APP_CODES[cause.code], message: cause.message, cause });
     }
     if (result.error.code === 'INTERNAL_SERVER_ERROR') {
-      logger.error('procedure failed', { path, error: result.error.cause ?? result.error });
+      logger.error('procedure failed', {
+        requestId: ctx.requestId,
+        path,
+        error: result.error.cause ?? result.error,
+      });
     }
   }
   return result;

@@ -4,7 +4,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../db/schema.ts';
 import { logger } from '../logger.ts';
 import { httpDuration, jobsByStatus, queueDepth, queueOldestAge, registry } from './metrics.ts';
-import { type RequestScope, runInRequest } from './request-context.ts';
+import { attachRequestScope, type RequestScope } from './request-context.ts';
 
 /** A caller's x-request-id is kept when it is a sane token; otherwise a new UUID. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -40,7 +40,7 @@ const routeLabel = (
 
 /**
  * One JSON line per HTTP request (request id, method, path, procedures, status, ms, user id), the
- * `x-request-id` response header, and the request scope every log line of the request carries.
+ * `x-request-id` response header, and the request scope the tRPC context hands on (`ctx.requestId`).
  */
 export function requestLogging(options: { procedures?: ReadonlySet<string> } = {}): RequestHandler {
   return (req, res, next) => {
@@ -78,7 +78,8 @@ export function requestLogging(options: { procedures?: ReadonlySet<string> } = {
     };
     res.on('finish', done);
     res.on('close', done);
-    runInRequest(scope, next);
+    attachRequestScope(req, scope);
+    next();
   };
 }
 

@@ -1,7 +1,6 @@
 import type { Job } from '../../db/schema.ts';
 import { logger } from '../logger.ts';
 import { jobDuration, jobTransitions } from './metrics.ts';
-import { currentRequest } from './request-context.ts';
 
 export type JobTransition = 'queued' | 'submitted' | 'succeeded' | 'failed' | 'refunded' | 'canceled';
 
@@ -19,20 +18,26 @@ const FINAL: ReadonlySet<JobTransition> = new Set(['succeeded', 'failed', 'cance
 
 /**
  * Logs one job transition as a JSON line and counts it: `jobTransition(job, 'failed', { code })`.
- * `durationMs` is measured from the job's creation when `created_at` is known.
+ * `durationMs` is measured from the job's creation when `created_at` is known. `requestId` is the
+ * queuing request's (given with `queued`, remembered for the job's later lines in this process).
  */
 export function jobTransition(
   job: JobFacts,
   transition: JobTransition,
-  extra: { code?: string | null; amount?: number; now?: number; [field: string]: unknown } = {},
+  extra: {
+    code?: string | null;
+    amount?: number;
+    now?: number;
+    requestId?: string;
+    [field: string]: unknown;
+  } = {},
 ): void {
-  const scope = currentRequest();
-  if (transition === 'queued' && scope) {
+  const { code, now, requestId: given, ...rest } = extra;
+  if (transition === 'queued' && given) {
     if (requestOfJob.size >= MAX_REMEMBERED) requestOfJob.delete(requestOfJob.keys().next().value!);
-    requestOfJob.set(job.id, scope.requestId);
+    requestOfJob.set(job.id, given);
   }
-  const requestId = scope?.requestId ?? requestOfJob.get(job.id);
-  const { code, now, ...rest } = extra;
+  const requestId = given ?? requestOfJob.get(job.id);
   const durationMs =
     job.created_at !== undefined && transition !== 'queued'
       ? (now ?? Date.now()) - job.created_at

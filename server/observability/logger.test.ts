@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { testInner } from '../../test/context.ts';
+import { createTestDb } from '../../test/db.ts';
+import { startTestServer } from '../../test/http.ts';
 import { logger, routeConsoleToLogger } from '../logger.ts';
-import { runInRequest } from './request-context.ts';
 
 describe('logger', () => {
   const lines: string[] = [];
@@ -10,19 +12,52 @@ describe('logger', () => {
   afterEach(() => {
     Object.assign(console, original);
     logger.setFormat('json');
+    logger.setLevel('info');
     lines.length = 0;
   });
 
-  it('writes JSON lines that carry the request id of the request they run for', async () => {
-    logger.info('outside');
-    await runInRequest({ requestId: 'req-1' }, async () => {
-      await new Promise((r) => setTimeout(r, 1));
-      logger.warn('inside', { jobId: 'j1', error: new Error('boom') });
-    });
-    const [outside, inside] = lines.map((l) => JSON.parse(l));
-    expect(outside.requestId).toBeUndefined();
-    expect(inside).toMatchObject({ level: 'warn', msg: 'inside', requestId: 'req-1', jobId: 'j1' });
-    expect(inside.error).toMatchObject({ name: 'Error', message: 'boom' });
+  it("carries a request's id on its request line, its audit lines and its jobs' lines", async () => {
+    const t = await createTestDb('sqlite');
+    const server = await startTestServer(testInner(t.db));
+    logger.setLevel('info');
+    try {
+      const post = (procedure: string, input: unknown, headers: Record<string, string>) =>
+        fetch(`${server.url}/trpc/${procedure}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body: JSON.stringify({ json: input }),
+        });
+      const signUp = await post(
+        'auth.signUp',
+        { email: 'logs@example.com', password: 'sturdy-pass-1' },
+        { 'x-request-id': 'req-signup' },
+      );
+      expect(signUp.headers.get('x-request-id')).toBe('req-signup');
+      const cookie = signUp.headers.getSetCookie()[0]!.split(';')[0]!;
+      const video = await post(
+        'ai.generateVideo',
+        { prompt: 'waves' },
+        { cookie, 'x-request-id': 'req-video' },
+      );
+      expect(video.status).toBe(200);
+      await new Promise((r) => setTimeout(r, 20)); // the request line is written when the answer has gone
+      const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+      const of = (requestId: string) => entries.filter((e) => e.requestId === requestId).map((e) => e.msg);
+      expect(of('req-signup')).toEqual(['audit', 'request']);
+      expect(of('req-video')).toEqual(['job queued', 'request']);
+      const request = entries.find((e) => e.msg === 'request' && e.requestId === 'req-video');
+      expect(request).toMatchObject({
+        procedure: 'ai.generateVideo',
+        status: 200,
+        userId: expect.any(String),
+      });
+      // A line logged outside any request carries no id.
+      logger.info('outside');
+      expect(JSON.parse(lines.at(-1)!).requestId).toBeUndefined();
+    } finally {
+      await server.close();
+      await t.destroy();
+    }
   });
 
   it('sends third-party console output through the same logger', () => {

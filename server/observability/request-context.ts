@@ -1,17 +1,24 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import type { IncomingMessage } from 'node:http';
 
-/** What is known about the HTTP request the current code runs for; log lines carry its id. */
+/** What is known about an HTTP request; its log lines carry its id. */
 export interface RequestScope {
   requestId: string;
   userId?: string;
-  /** tRPC procedure(s) of the request, filled in by the tRPC context. */
+  /** tRPC procedure(s) of the request. */
   procedures?: string[];
 }
 
-const storage = new AsyncLocalStorage<RequestScope>();
+/**
+ * The scope of each request in flight, kept with the request itself and handed on explicitly (the tRPC
+ * context's `requestId`), not through AsyncLocalStorage: on Node 20 that installs a hook on every
+ * promise the process makes, requests or not, which cost the pipeline about 15 % of its CPU
+ * (bench/pipeline; docs/pipeline.md).
+ */
+const scopes = new WeakMap<IncomingMessage, RequestScope>();
 
-/** Runs `fn` within a request scope: everything it awaits, logs and starts sees the same scope. */
-export const runInRequest = <T>(scope: RequestScope, fn: () => T): T => storage.run(scope, fn);
+export const attachRequestScope = (req: IncomingMessage, scope: RequestScope): void => {
+  scopes.set(req, scope);
+};
 
-/** The scope of the request the current code runs for, if any. */
-export const currentRequest = (): RequestScope | undefined => storage.getStore();
+/** The scope `requestLogging` gave this request, if it passed through it. */
+export const requestScopeOf = (req: IncomingMessage): RequestScope | undefined => scopes.get(req);

@@ -45,6 +45,7 @@ export const authRouter = router({
     const { user, sessionToken, expiresAt } = await auth.signUp(ctx.db, authConfig(ctx.config), {
       ...input,
       ip: ctx.ip,
+      requestId: ctx.requestId,
       now: ctx.clock.now(),
     });
     ctx.cookies.setSession(sessionToken, expiresAt);
@@ -55,6 +56,7 @@ export const authRouter = router({
     const { user, sessionToken, expiresAt } = await auth.signIn(ctx.db, {
       ...input,
       ip: ctx.ip,
+      requestId: ctx.requestId,
       now: ctx.clock.now(),
     });
     ctx.cookies.setSession(sessionToken, expiresAt);
@@ -69,7 +71,12 @@ export const authRouter = router({
 
   /** Ends every session of this account, this one included. */
   signOutEverywhere: authedProcedure.mutation(async ({ ctx }) => {
-    await auth.signOutEverywhere(ctx.db, { userId: ctx.user.id, ip: ctx.ip, now: ctx.clock.now() });
+    await auth.signOutEverywhere(ctx.db, {
+      userId: ctx.user.id,
+      ip: ctx.ip,
+      requestId: ctx.requestId,
+      now: ctx.clock.now(),
+    });
     ctx.cookies.clearSession();
     return null;
   }),
@@ -100,6 +107,7 @@ export const authRouter = router({
       await auth.requestPasswordReset(ctx.db, authConfig(ctx.config), {
         email: input.email,
         ip: ctx.ip,
+        requestId: ctx.requestId,
         now: ctx.clock.now(),
       });
       return { sent: true };
@@ -109,6 +117,7 @@ export const authRouter = router({
     const { user, sessionToken, expiresAt } = await auth.resetPassword(ctx.db, authConfig(ctx.config), {
       ...input,
       ip: ctx.ip,
+      requestId: ctx.requestId,
       now: ctx.clock.now(),
     });
     ctx.cookies.setSession(sessionToken, expiresAt);
@@ -127,6 +136,7 @@ export const authRouter = router({
       sessionToken: ctx.sessionToken,
       ...input,
       ip: ctx.ip,
+      requestId: ctx.requestId,
       now: ctx.clock.now(),
     });
     return null;
@@ -154,6 +164,7 @@ export const apiTokensRouter = router({
       expiresAt: input.expiresInDays ? now + input.expiresInDays * DAY : null,
       scope: input.admin ? 'admin' : 'user',
       ip: ctx.ip,
+      requestId: ctx.requestId,
     });
   }),
 

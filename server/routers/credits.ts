@@ -32,6 +32,7 @@ export const adminCreditsRouter = router({
       actorUserId: ctx.user.id,
       subject: input.email,
       ip: ctx.ip,
+      requestId: ctx.requestId,
       details: { kind: 'credits', credits: input.amount },
       now: ctx.clock.now(),
     });

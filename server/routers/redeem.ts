@@ -29,6 +29,7 @@ export const adminCodesRouter = router({
       actorUserId: ctx.user.id,
       subject: batchId,
       ip: ctx.ip,
+      requestId: ctx.requestId,
       details: { kind: 'codes', count: input.count, credits: input.credits },
       now: ctx.clock.now(),
     });

@@ -67,6 +67,8 @@ export interface AuditEvent {
   ip?: string | null;
   details?: AuditDetails;
   now: number;
+  /** The HTTP request it happened in, for the log line (not stored). */
+  requestId?: string;
 }
 
 /** Writes one audit row and one log line. Never secrets: no passwords, no tokens, no codes. */
@@ -80,6 +82,7 @@ export async function audit(db: Executor, event: AuditEvent): Promise<void> {
     created_at: event.now,
   };
   logger.info('audit', {
+    requestId: event.requestId,
     action: row.action,
     actor: row.actor_user_id,
     subject: row.subject,

@@ -130,7 +130,7 @@ const emailTaken = () =>
 export async function signUp(
   db: Kysely<Database>,
   config: AuthConfig,
-  input: { email: string; password: string; ip: string | null; now: number },
+  input: { email: string; password: string; ip: string | null; requestId?: string; now: number },
 ): Promise<{ user: User; sessionToken: string; expiresAt: number }> {
   checkNewPassword(input.password, input.email);
   const existing = await db
@@ -180,6 +180,7 @@ export async function signUp(
         actorUserId: userId,
         subject: input.email,
         ip: input.ip,
+        requestId: input.requestId,
         now: input.now,
       });
       const user = await trx
@@ -253,7 +254,7 @@ async function sendVerification(config: AuthConfig, email: string, token: string
 
 export async function signIn(
   db: Kysely<Database>,
-  input: { email: string; password: string; ip: string | null; now: number },
+  input: { email: string; password: string; ip: string | null; requestId?: string; now: number },
 ): Promise<{ user: User; sessionToken: string; expiresAt: number }> {
   // A full line of hashes refuses at once, before writing anything.
   hashSlots.assertRoom();
@@ -277,6 +278,7 @@ export async function signIn(
       actorUserId: user?.id,
       subject: input.email,
       ip: input.ip,
+      requestId: input.requestId,
       now: input.now,
     });
     throw new AppError('UNAUTHENTICATED', 'Wrong email or password', { reason: 'WRONG_CREDENTIALS' });
@@ -288,6 +290,7 @@ export async function signIn(
     actorUserId: user.id,
     subject: user.email,
     ip: input.ip,
+    requestId: input.requestId,
     now: input.now,
   });
   return { user, ...session };
@@ -334,10 +337,16 @@ export async function signOut(db: Kysely<Database>, sessionToken: string): Promi
 /** Ends every session of the user (all browsers); API tokens are managed on their own page. */
 export async function signOutEverywhere(
   db: Kysely<Database>,
-  input: { userId: string; ip: string | null; now: number },
+  input: { userId: string; ip: string | null; requestId?: string; now: number },
 ): Promise<void> {
   await db.deleteFrom('sessions').where('user_id', '=', input.userId).execute();
-  await audit(db, { action: 'sessions.revoked', actorUserId: input.userId, ip: input.ip, now: input.now });
+  await audit(db, {
+    action: 'sessions.revoked',
+    actorUserId: input.userId,
+    ip: input.ip,
+    requestId: input.requestId,
+    now: input.now,
+  });
 }
 
 export async function userFromSession(
@@ -487,7 +496,7 @@ export async function resendVerification(
 export async function requestPasswordReset(
   db: Kysely<Database>,
   config: AuthConfig,
-  input: { email: string; ip: string | null; now: number },
+  input: { email: string; ip: string | null; requestId?: string; now: number },
 ): Promise<void> {
   await reserveAttempt(
     db,
@@ -523,7 +532,7 @@ export async function requestPasswordReset(
 export async function resetPassword(
   db: Kysely<Database>,
   config: AuthConfig,
-  input: { token: string; password: string; ip: string | null; now: number },
+  input: { token: string; password: string; ip: string | null; requestId?: string; now: number },
 ): Promise<{ user: User; sessionToken: string; expiresAt: number }> {
   const owner = await db
     .selectFrom('account_tokens')
@@ -545,6 +554,7 @@ export async function resetPassword(
       actorUserId: userId,
       subject: user.email,
       ip: input.ip,
+      requestId: input.requestId,
       now: input.now,
     });
     return { user, ...session };
@@ -560,6 +570,7 @@ export async function changePassword(
     currentPassword: string;
     newPassword: string;
     ip: string | null;
+    requestId?: string;
     now: number;
   },
 ): Promise<void> {
@@ -588,6 +599,7 @@ export async function changePassword(
       actorUserId: user.id,
       subject: user.email,
       ip: input.ip,
+      requestId: input.requestId,
       now: input.now,
     });
   });
@@ -602,6 +614,7 @@ export async function createApiToken(
     expiresAt?: number | null;
     scope?: 'user' | 'admin';
     ip?: string | null;
+    requestId?: string;
   },
 ) {
   const token = newToken('dft');
@@ -627,6 +640,7 @@ export async function createApiToken(
     actorUserId: input.userId,
     subject: id,
     ip: input.ip,
+    requestId: input.requestId,
     details: { kind: 'token', scope, expiresAt: input.expiresAt ? new Date(input.expiresAt) : null },
     now: input.now,
   });

@@ -34,6 +34,8 @@ export interface GenerationDeps {
   events: JobEvents;
   /** Where outputs live; image-to-video needs a URL the provider can fetch. */
   storage?: Pick<Storage, 'kind'>;
+  /** The HTTP request queuing the job: its job lines carry this id. */
+  requestId?: string;
 }
 
 /** What the user asked for, after zod: the same shape for images and videos. */
@@ -194,7 +196,7 @@ export async function startGeneration(
     throw error;
   }
   deps.events.queued();
-  jobTransition(row, 'queued', { cost });
+  jobTransition(row, 'queued', { cost, requestId: deps.requestId });
   return { dryRun: false, job: row, reused: false };
 }
 
