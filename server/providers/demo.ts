@@ -126,6 +126,7 @@ export const createDemoProvider = (options: DemoProviderOptions = {}): Provider 
 
   return {
     id: 'demo',
+    local: true,
 
     async submit(request: GenerationRequest): Promise<SubmitResult> {
       let width: number;

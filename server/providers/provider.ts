@@ -81,4 +81,10 @@ export interface Provider {
   suggestedPollDelayMs?(pollCount: number, pace?: PollPace): number;
   /** The account's limits, if the provider has any worth pacing by. */
   readonly limits?: { submit?: RateLimit; query?: RateLimit };
+  /**
+   * Makes its tasks in this process (the demo): a task exists nowhere else and bills nobody, and a second
+   * submit of the same request makes the same outputs. So an instant task's id need not be on the row
+   * before its result is stored: it is written with the outputs.
+   */
+  readonly local?: boolean;
 }

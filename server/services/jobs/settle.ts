@@ -133,6 +133,8 @@ export async function completeJob(
     status: 'succeeded',
     stage: 'done',
     progress: 100,
+    // Already on the row, except a local provider's instant task (submitStep).
+    provider_task_id: job.provider_task_id,
     finished_at: now,
     lease_owner: null,
     lease_until: null,

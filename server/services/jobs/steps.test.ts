@@ -48,6 +48,7 @@ describe.each(DIALECTS)('pipeline steps, one at a time, on %s', (dialect) => {
           requestTimeoutMs: 1_000,
           maxRetries: 0,
         },
+        demo: { enabled: true, delayMs: 0 },
       }),
     });
     deps = { ...inner, limiter: new FleetLimiter(t.db) };
@@ -67,13 +68,13 @@ describe.each(DIALECTS)('pipeline steps, one at a time, on %s', (dialect) => {
   });
 
   /** A charged, queued job, claimed by OWNER as the runner would. */
-  async function claimedJob(prompt = 'a kite'): Promise<Job> {
+  async function claimedJob(prompt = 'a kite', model = 'wan-t2i-flash'): Promise<Job> {
     const user = await signUpUser(inner);
     const start = await startGeneration(inner, {
       kind: 'image',
       userId: user.id,
       prompt,
-      model: 'wan-t2i-flash',
+      model,
     });
     if (start.dryRun) throw new Error('dry run');
     const [job] = (
@@ -110,6 +111,23 @@ describe.each(DIALECTS)('pipeline steps, one at a time, on %s', (dialect) => {
     });
     if (outcome.kind !== 'wait') throw new Error('expected wait');
     expect(outcome.until).toBeGreaterThanOrEqual(Date.now());
+  });
+
+  it("submit: the instant demo's task id is written with its outputs, not before (its task exists nowhere else)", async () => {
+    const job = await claimedJob('a local kite', 'demo-image');
+    const claimed = await findJob(t.db, job.id);
+    const submitted = await submitStep(input(job));
+    expect(submitted).toMatchObject({ kind: 'next', step: 'poll', carry: { taskId: expect.any(String) } });
+    if (submitted.kind !== 'next') throw new Error('expected next');
+    const { taskId } = submitted.carry as { taskId: string };
+    // Nothing written: no statement between the claim and the result.
+    expect(await findJob(t.db, job.id)).toEqual(claimed);
+    const polled = await pollStep(input(job, submitted.carry));
+    if (polled.kind !== 'next') throw new Error('expected next');
+    const persisted = await persistStep(input(job, polled.carry as PollResult));
+    if (persisted.kind !== 'next') throw new Error('expected next');
+    await settleStep(input(job, persisted.carry as Persisted));
+    expect(await findJob(t.db, job.id)).toMatchObject({ status: 'succeeded', provider_task_id: taskId });
   });
 
   it('submit: a shutdown while the request is on the wire still records the task (no second submit)', async () => {
