@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
+import { sql } from 'kysely';
 import { inTransaction } from '../../db/transaction.ts';
 import { createInnerContext } from '../../server/deps.ts';
 import { parseEnv } from '../../server/env.ts';
@@ -46,17 +47,55 @@ const mariadbCpuMs = (): number | null => {
   }
 };
 
-/** Where a run's CPU went, per job: this process (HTTP, engine, OSS test server, render threads) and MariaDB. */
+/**
+ * This process's main thread's CPU time in ms (from /proc): the event loop the HTTP server, the engine and
+ * the OSS test server share, which is what both runs are bound by (about 85 % busy in each); else null.
+ */
+const mainThreadCpuMs = (): number | null => {
+  try {
+    const fields = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return null;
+  }
+};
+
+/** Garbage collection pauses in this process, in ms, summed as they come. */
+let gcMs = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) gcMs += entry.duration;
+}).observe({ entryTypes: ['gc'] });
+
+/** Statements MariaDB has received so far (all clients: the bench is the only one), or null. */
+const statementsSoFar = async (): Promise<number | null> => {
+  if (dialect !== 'mysql') return null;
+  const { rows } = await sql<{ Value: string }>`show global status like 'Questions'`.execute(t.db);
+  return rows[0] ? Number(rows[0].Value) : null;
+};
+
+/**
+ * Where a run's CPU went, per job: this process (HTTP, engine, OSS test server, render threads), its main
+ * thread and its GC pauses, MariaDB, and the statements sent.
+ */
 const cpuPerJob = async <T>(total: number, run: () => Promise<T>) => {
   const node0 = process.cpuUsage();
+  const main0 = mainThreadCpuMs();
+  const gc0 = gcMs;
   const db0 = dialect === 'mysql' ? mariadbCpuMs() : null;
+  const statements0 = await statementsSoFar();
   const result = await run();
   const node = process.cpuUsage(node0);
+  const main1 = mainThreadCpuMs();
   const db1 = db0 === null ? null : mariadbCpuMs();
+  const statements1 = await statementsSoFar();
   return {
     ...result,
     nodeCpu: (node.user + node.system) / 1000 / total,
+    mainCpu: main0 === null || main1 === null ? null : (main1 - main0) / total,
+    gc: (gcMs - gc0) / total,
     dbCpu: db0 === null || db1 === null ? null : (db1 - db0) / total,
+    // Less the one `show global status` that counted itself.
+    statements: statements0 === null || statements1 === null ? null : (statements1 - statements0 - 1) / total,
   };
 };
 
@@ -211,6 +250,7 @@ console.log(
   'concurrency | pipeline jobs/s (range)  p50 ms  p99 ms | floor jobs/s (range)  p50 ms  p99 ms | floor+render jobs/s | pipeline ÷ floor: median (rounds) | ÷ floor+render',
 );
 const cpuLines: string[] = [];
+const mainLines: string[] = [];
 const httpLines: string[] = [];
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -287,6 +327,16 @@ for (const c of LEVELS) {
     const db = runs.some((r) => r.dbCpu === null) ? null : medianOf(runs, (r) => r.dbCpu!);
     return `${node.toFixed(1)}${db === null ? '' : ` + ${db.toFixed(1)}`}`;
   };
+  const main = (runs: { mainCpu: number | null; gc: number; statements: number | null }[]) => {
+    const thread = runs.some((r) => r.mainCpu === null) ? '-' : medianOf(runs, (r) => r.mainCpu!).toFixed(2);
+    const statements = runs.some((r) => r.statements === null)
+      ? '-'
+      : medianOf(runs, (r) => r.statements!).toFixed(1);
+    return `${thread.padStart(6)} ${medianOf(runs, (r) => r.gc)
+      .toFixed(2)
+      .padStart(5)} ${statements.padStart(5)}`;
+  };
+  mainLines.push(`${String(c).padStart(11)} | ${main(pipelines)} | ${main(floors)} | ${main([dry])}`);
   cpuLines.push(
     `${String(c).padStart(11)} | ${cpu(pipelines).padStart(14)} | ${medianOf(pipelines, (r) => r.callersCpu)
       .toFixed(1)
@@ -303,6 +353,13 @@ console.log(
 );
 console.log('concurrency |  calls/s | CPU ms per call');
 for (const line of httpLines) console.log(line);
+console.log(
+  "\nPer job (medians of the rounds): this process's main thread (ms of CPU), its GC pauses (ms) and the statements MariaDB received",
+);
+console.log(
+  'concurrency | pipeline: main    gc stmts | floor:    main    gc stmts | dry run: main    gc stmts',
+);
+for (const line of mainLines) console.log(line);
 
 callers.close();
 await server.close();
