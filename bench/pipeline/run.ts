@@ -15,10 +15,12 @@ import { logger } from '../../server/logger.ts';
 import { demoLayout, LAYOUTS, renderDemoLayout, renderDemoPng } from '../../server/providers/demo-media.ts';
 import { moveCredits } from '../../server/services/billing.ts';
 import { systemClock } from '../../server/services/clock.ts';
+import { startGeneration, waitForJob } from '../../server/services/generation.ts';
 import { newId } from '../../server/services/ids.ts';
 import { JobRunner } from '../../server/services/jobs/runner.ts';
 import { insertJob, updateJob } from '../../server/services/jobs/store.ts';
 import { OssStorage } from '../../server/storage/oss.ts';
+import { jobView, outputView } from '../../server/views.ts';
 import { createTestDb } from '../../test/db.ts';
 import { httpClient, startTestServer } from '../../test/http.ts';
 import { startOssServer } from '../../test/oss-server/server.ts';
@@ -230,6 +232,26 @@ async function floorOnce(_: number, worker: number) {
   });
 }
 
+/**
+ * The engine alone: what ai.generateImage does, called in this process with no HTTP (the charge and job
+ * insert, the runner's steps, the wait, the answer's views), so the HTTP side's share shows.
+ */
+let engineCalls = 0;
+async function engineOnce(_: number, worker: number) {
+  const start = await startGeneration(inner, {
+    kind: 'image',
+    userId: users[worker]!.id,
+    prompt: `engine ${engineCalls}`,
+    size,
+    seed: engineCalls++,
+  });
+  if (start.dryRun) throw new Error('not a dry run');
+  const { job, outputs } = await waitForJob(inner, start.job, 60_000);
+  if (job.status !== 'succeeded') throw new Error(`job ${job.id} ended ${job.status}`);
+  jobView(job);
+  for (const output of outputs) outputView(inner.storage, output);
+}
+
 /** The floor plus the provider's own work (rendering the demo PNG and writing it), which no pipeline can skip. */
 async function floorWithRenderOnce(i: number, worker: number) {
   const bytes = renderDemoPng(512, 512, i);
@@ -251,6 +273,7 @@ console.log(
 );
 const cpuLines: string[] = [];
 const mainLines: string[] = [];
+const engineLines: string[] = [];
 const httpLines: string[] = [];
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -312,6 +335,7 @@ for (const c of LEVELS) {
     `${String(c).padStart(11)} | ${dry.callsPerSecond.toFixed(1).padStart(8)} | ${dry.nodeCpu.toFixed(2).padStart(9)}${dry.dbCpu === null ? '' : ` + ${dry.dbCpu.toFixed(2)}`}`,
   );
   const withRender = await measure(c, total, floorWithRenderOnce);
+  const engine = await measure(c, total, engineOnce);
   const f = (n: number) => n.toFixed(1).padStart(7);
   const range = (runs: { jobsPerSecond: number }[]) => {
     const rates = runs.map((r) => r.jobsPerSecond);
@@ -336,7 +360,12 @@ for (const c of LEVELS) {
       .toFixed(2)
       .padStart(5)} ${statements.padStart(5)}`;
   };
-  mainLines.push(`${String(c).padStart(11)} | ${main(pipelines)} | ${main(floors)} | ${main([dry])}`);
+  mainLines.push(
+    `${String(c).padStart(11)} | ${main(pipelines)} | ${main(floors)} | ${main([engine])} | ${main([dry])}`,
+  );
+  engineLines.push(
+    `${String(c).padStart(11)} | ${f(engine.jobsPerSecond)} | ${`${Math.round((100 * engine.jobsPerSecond) / medianOf(floors, (r) => r.jobsPerSecond))} %`.padStart(12)}`,
+  );
   cpuLines.push(
     `${String(c).padStart(11)} | ${cpu(pipelines).padStart(14)} | ${medianOf(pipelines, (r) => r.callersCpu)
       .toFixed(1)
@@ -357,9 +386,14 @@ console.log(
   "\nPer job (medians of the rounds): this process's main thread (ms of CPU), its GC pauses (ms) and the statements MariaDB received",
 );
 console.log(
-  'concurrency | pipeline: main    gc stmts | floor:    main    gc stmts | dry run: main    gc stmts',
+  'concurrency | pipeline: main    gc stmts | floor:    main    gc stmts | engine:   main    gc stmts | dry run: main    gc stmts',
 );
 for (const line of mainLines) console.log(line);
+console.log(
+  "\nThe engine alone (ai.generateImage's work called in this process: charge, steps, wait, views; no HTTP)",
+);
+console.log('concurrency |  jobs/s | ÷ floor (median)');
+for (const line of engineLines) console.log(line);
 
 callers.close();
 await server.close();
