@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { testInner } from '../../test/context.ts';
 import { createTestDb } from '../../test/db.ts';
 import { startTestServer } from '../../test/http.ts';
+import { linkIn, startSmtpReceiver } from '../../test/smtp.ts';
 import { logger, routeConsoleToLogger } from '../logger.ts';
 
 describe('logger', () => {
@@ -57,6 +58,34 @@ describe('logger', () => {
     } finally {
       await server.close();
       await t.destroy();
+    }
+  });
+
+  it('carries the request id on the audit line of an address verified from its link', async () => {
+    const smtp = await startSmtpReceiver();
+    const t = await createTestDb('sqlite');
+    const server = await startTestServer(
+      testInner(t.db, { env: { SMTP_URL: smtp.url, PUBLIC_URL: 'https://dream.example.com' } }),
+    );
+    logger.setLevel('info');
+    try {
+      const post = (procedure: string, input: unknown, requestId: string) =>
+        fetch(`${server.url}/trpc/${procedure}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-request-id': requestId },
+          body: JSON.stringify({ json: input }),
+        });
+      await post('auth.signUp', { email: 'verify-logs@example.com', password: 'sturdy-pass-1' }, 'req-a');
+      const [mail] = await smtp.waitFor('verify-logs@example.com');
+      const token = linkIn(mail!, '/verify-email').searchParams.get('token');
+      expect((await post('auth.verifyEmail', { token }, 'req-verify')).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 20));
+      const audits = lines.map((l) => JSON.parse(l)).filter((e) => e.msg === 'audit');
+      expect(audits.find((e) => e.action === 'email.verified')).toMatchObject({ requestId: 'req-verify' });
+    } finally {
+      await server.close();
+      await t.destroy();
+      await smtp.close();
     }
   });
 

@@ -88,6 +88,7 @@ export const authRouter = router({
   verifyEmail: publicProcedure.input(VerifyEmailInput).mutation(async ({ ctx, input }) => {
     const user = await auth.verifyEmail(ctx.db, authConfig(ctx.config), {
       token: input.token,
+      requestId: ctx.requestId,
       now: ctx.clock.now(),
     });
     return { user: view(ctx, user) };
@@ -96,6 +97,7 @@ export const authRouter = router({
   resendVerification: rateLimitedAuthedProcedure.mutation(async ({ ctx }) => ({
     sent: await auth.resendVerification(ctx.db, authConfig(ctx.config), {
       userId: ctx.user.id,
+      requestId: ctx.requestId,
       now: ctx.clock.now(),
     }),
   })),

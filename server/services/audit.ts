@@ -67,8 +67,11 @@ export interface AuditEvent {
   ip?: string | null;
   details?: AuditDetails;
   now: number;
-  /** The HTTP request it happened in, for the log line (not stored). */
-  requestId?: string;
+  /**
+   * The HTTP request it happened in, for the log line (not stored); undefined outside a request (the CLI).
+   * Required, so that no caller forgets to hand it on.
+   */
+  requestId: string | undefined;
 }
 
 /** Writes one audit row and one log line. Never secrets: no passwords, no tokens, no codes. */

@@ -197,7 +197,7 @@ export async function signUp(
     throw error;
   }
   await reservation?.keep();
-  await sendVerification(config, input.email, verifyToken);
+  await sendVerification(config, input.email, verifyToken, input.requestId);
   return result;
 }
 
@@ -238,7 +238,12 @@ async function insertAccountToken(
     .execute();
 }
 
-async function sendVerification(config: AuthConfig, email: string, token: string) {
+async function sendVerification(
+  config: AuthConfig,
+  email: string,
+  token: string,
+  requestId: string | undefined,
+) {
   const link = `${config.linkBase}/verify-email?token=${encodeURIComponent(token)}`;
   try {
     await config.mailer.send({
@@ -248,7 +253,7 @@ async function sendVerification(config: AuthConfig, email: string, token: string
     });
   } catch (error) {
     // The account exists; the user can ask for another email from the app.
-    logger.warn('verification email failed', { error });
+    logger.warn('verification email failed', { requestId, error });
   }
 }
 
@@ -408,17 +413,23 @@ export async function userFromApiToken(
 export async function verifyEmail(
   db: Kysely<Database>,
   config: AuthConfig,
-  input: { token: string; now: number },
+  input: { token: string; requestId?: string; now: number },
 ): Promise<User> {
   return inTransaction(db, async (trx) => {
     const userId = await useAccountToken(trx, 'verify', input.token, input.now, 'VERIFY_LINK_INVALID');
-    await markVerified(trx, config, userId, input.now);
+    await markVerified(trx, config, userId, input.now, input.requestId);
     return trx.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirstOrThrow();
   });
 }
 
 /** Marks the address verified once (a guarded update) and gives the bonus if it is still due. */
-async function markVerified(trx: Executor, config: AuthConfig, userId: string, now: number) {
+async function markVerified(
+  trx: Executor,
+  config: AuthConfig,
+  userId: string,
+  now: number,
+  requestId: string | undefined,
+) {
   const updated = await trx
     .updateTable('users')
     .set({ email_verified_at: now })
@@ -432,7 +443,7 @@ async function markVerified(trx: Executor, config: AuthConfig, userId: string, n
     .select('email')
     .where('id', '=', userId)
     .executeTakeFirstOrThrow();
-  await audit(trx, { action: 'email.verified', actorUserId: userId, subject: user.email, now });
+  await audit(trx, { action: 'email.verified', actorUserId: userId, subject: user.email, now, requestId });
 }
 
 /** Spends a single-use link token: the guard is the WHERE clause and the affected-row count. */
@@ -468,7 +479,7 @@ async function useAccountToken(
 export async function resendVerification(
   db: Kysely<Database>,
   config: AuthConfig,
-  input: { userId: string; now: number },
+  input: { userId: string; requestId?: string; now: number },
 ): Promise<boolean> {
   const user = await db
     .selectFrom('users')
@@ -485,7 +496,7 @@ export async function resendVerification(
   );
   const token = newToken('dfv');
   await insertAccountToken(db, { userId: user.id, purpose: 'verify', token, now: input.now });
-  await sendVerification(config, user.email, token);
+  await sendVerification(config, user.email, token, input.requestId);
   return true;
 }
 
@@ -524,7 +535,7 @@ export async function requestPasswordReset(
       text: `Open this link within 30 minutes to choose a new password:\n\n${link}\n\n请在 30 分钟内打开上面的链接设置新密码。\n\nIf you did not ask for this, ignore this email; your password stays as it is.`,
     });
   } catch (error) {
-    logger.warn('password reset email failed', { error });
+    logger.warn('password reset email failed', { requestId: input.requestId, error });
   }
 }
 
@@ -546,7 +557,7 @@ export async function resetPassword(
     const userId = await useAccountToken(trx, 'reset', input.token, input.now, 'RESET_LINK_INVALID');
     await trx.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', userId).execute();
     await trx.deleteFrom('sessions').where('user_id', '=', userId).execute();
-    await markVerified(trx, config, userId, input.now);
+    await markVerified(trx, config, userId, input.now, input.requestId);
     const session = await createSession(trx, userId, input.now);
     const user = await trx.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirstOrThrow();
     await audit(trx, {
@@ -691,6 +702,7 @@ export async function setAdminGrant(
       subject: email,
       details: { kind: 'cli' },
       now: input.now,
+      requestId: undefined,
     });
   });
   return { changed: true };

@@ -100,5 +100,6 @@ export function presignV4(input: {
   const base = (
     input.client as unknown as { _getReqUrl(p: { bucket: string; object: string }): string }
   )._getReqUrl({ bucket: input.bucket, object: input.key });
-  return `${base}?${stringify(queries)}`;
+  // ali-oss formats it through url.parse, which also escapes the `'` that encodeURIComponent leaves.
+  return `${base.replace(/'/g, '%27')}?${stringify(queries)}`;
 }

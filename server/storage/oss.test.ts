@@ -168,10 +168,13 @@ describe('OssStorage against the OSS test server', () => {
       { at, secret: credentials.accessKeySecret },
     ];
     const urls = new Set<string>();
-    for (const c of cases) {
+    // Keys with what encodeURIComponent leaves (`'()*~!`), a space, a plus and non-ASCII.
+    const keys = ['outputs/a b+c.png', "outputs/it's (1)*~!.png", 'outputs/雪景.png'];
+    for (const [i, c] of cases.entries()) {
+      const key = keys[i % keys.length]!;
       const signer = new OSS({ ...options, accessKeySecret: c.secret });
       vi.useFakeTimers({ toFake: ['Date'], now: c.at });
-      const theirs = signer.signatureUrlV4('GET', 600, { headers: {}, queries }, 'outputs/a b+c.png');
+      const theirs = signer.signatureUrlV4('GET', 600, { headers: {}, queries }, key);
       vi.useRealTimers();
       const ours = presignV4({
         client: publicClient,
@@ -179,7 +182,7 @@ describe('OssStorage against the OSS test server', () => {
         region: 'oss-cn-hangzhou',
         credentials: { ...credentials, accessKeySecret: c.secret },
         method: 'GET',
-        key: 'outputs/a b+c.png',
+        key,
         expiresSeconds: 600,
         queries,
         now: c.at,
