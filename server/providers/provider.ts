@@ -82,9 +82,9 @@ export interface Provider {
   /** The account's limits, if the provider has any worth pacing by. */
   readonly limits?: { submit?: RateLimit; query?: RateLimit };
   /**
-   * Makes its tasks in this process (the demo): a task exists nowhere else and bills nobody, and a second
-   * submit of the same request makes the same outputs. So an instant task's id need not be on the row
-   * before its result is stored: it is written with the outputs.
+   * Makes its tasks in this process (the demo): a task exists nowhere else and bills nobody, so submitting
+   * again after a crash costs nothing and leaves nothing behind. So an instant task's id need not be on the
+   * row before its result is stored: it is written with the outputs.
    */
   readonly local?: boolean;
 }

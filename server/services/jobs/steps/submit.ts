@@ -110,7 +110,7 @@ export async function submitStep(input: StepInput): Promise<StepOutcome> {
   const delay = nextPollDelay(input, provider, 0);
   if (delay <= 0) {
     // Done at once (the instant demo): poll it now. A local provider's task id is written with the
-    // outputs (a crash before then submits again, which makes nothing twice); any other's first.
+    // outputs (a crash before then submits again, which costs nothing); any other's first.
     if (provider.local) {
       job.provider_task_id = submitted.taskId;
       return { kind: 'next', step: 'poll', carry: { taskId: submitted.taskId } };
