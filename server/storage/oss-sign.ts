@@ -1,20 +1,22 @@
-import { createHash, createHmac } from 'node:crypto';
-import { stringify } from 'node:querystring';
+import { createHmac } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { format, parse, type UrlObject } from 'node:url';
 import type OSS from 'ali-oss';
 import type { OssCredentials } from './oss-credentials.ts';
 
-/**
- * `encodeURIComponent`, and `!'()*` too: how ali-oss 6.23 encodes the canonical URI and query of a V4
- * signature (lib/common/utils/encodeString.js).
- */
-const encodeString = (value: string): string =>
-  encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+/** The V4 helpers ali-oss 6.23 signs with (lib/common/signUtils.js); `signatureUrlV4` is built on them. */
+interface SignUtils {
+  getCredential(day: string, region: string, accessKeyId: string): string;
+  getCanonicalRequest(
+    method: string,
+    request: { headers: Record<string, string>; queries: Record<string, unknown> },
+    bucket: string,
+    object: string,
+  ): string;
+  getStringToSign(region: string, timestamp: string, canonicalRequest: string): string;
+}
 
-/** The order ali-oss sorts the canonical query in (`localeCompare`), without a collator per comparison. */
-const collator = new Intl.Collator();
-
-/** `20261128/cn-hangzhou/oss/aliyun_v4_request`, with the access key id in front for the credential. */
-const scopeOf = (day: string, region: string): string => `${day}/${region}/oss/aliyun_v4_request`;
+const signUtils = createRequire(import.meta.url)('ali-oss/lib/common/signUtils.js') as SignUtils;
 
 /** The last V4 signing key derived: it changes only with the day, the region or the secret. */
 let lastKey: { secret: string; day: string; region: string; key: Buffer } | null = null;
@@ -46,8 +48,7 @@ const v4Timestamp = (date: Date): string =>
 /**
  * A V4 presigned URL, the same as ali-oss's `signatureUrlV4(method, expires, { queries }, key)` returns
  * (it is async only to refresh STS tokens, which our credential source does instead), so that read URLs
- * can be made without waiting: the canonical request and string to sign built as its signUtils.js builds
- * them (no headers are signed), in plain strings. `client` gives the host (the public endpoint) and bucket.
+ * can be made without waiting. `client` gives the host (the public endpoint) and bucket.
  */
 export function presignV4(input: {
   client: OSS;
@@ -63,33 +64,21 @@ export function presignV4(input: {
   const region = v4Region(input.region);
   const timestamp = v4Timestamp(input.now ?? new Date());
   const day = timestamp.slice(0, 8);
-  const scope = scopeOf(day, region);
-  const queries: Record<string, string> = {
+  const queries: Record<string, string | number> = {
     ...input.queries,
-    'x-oss-credential': `${input.credentials.accessKeyId}/${scope}`,
+    'x-oss-credential': signUtils.getCredential(day, region, input.credentials.accessKeyId),
     'x-oss-date': timestamp,
-    'x-oss-expires': String(input.expiresSeconds),
+    'x-oss-expires': input.expiresSeconds,
     'x-oss-signature-version': 'OSS4-HMAC-SHA256',
   };
   if (input.credentials.securityToken) queries['x-oss-security-token'] = input.credentials.securityToken;
-  const canonicalQuery = Object.keys(queries)
-    .sort(collator.compare)
-    .map((name) => `${encodeString(name)}=${encodeString(queries[name]!)}`)
-    .join('&');
-  const canonicalRequest = [
+  const canonicalRequest = signUtils.getCanonicalRequest(
     input.method,
-    encodeString(`/${input.bucket}/${input.key}`).replace(/%2F/g, '/'),
-    canonicalQuery,
-    '', // no signed headers
-    '',
-    'UNSIGNED-PAYLOAD',
-  ].join('\n');
-  const stringToSign = [
-    'OSS4-HMAC-SHA256',
-    timestamp,
-    scope,
-    createHash('sha256').update(canonicalRequest).digest('hex'),
-  ].join('\n');
+    { headers: {}, queries },
+    input.bucket,
+    input.key,
+  );
+  const stringToSign = signUtils.getStringToSign(region, timestamp, canonicalRequest);
   queries['x-oss-signature'] = createHmac(
     'sha256',
     signingKey(input.credentials.accessKeySecret, day, region),
@@ -100,6 +89,8 @@ export function presignV4(input: {
   const base = (
     input.client as unknown as { _getReqUrl(p: { bucket: string; object: string }): string }
   )._getReqUrl({ bucket: input.bucket, object: input.key });
-  // ali-oss formats it through url.parse, which also escapes the `'` that encodeURIComponent leaves.
-  return `${base.replace(/'/g, '%27')}?${stringify(queries)}`;
+  const url: UrlObject = parse(base);
+  url.query = queries;
+  url.search = null;
+  return format(url);
 }
