@@ -49,7 +49,7 @@ export function requestLogging(options: { procedures?: ReadonlySet<string> } = {
     res.setHeader('x-request-id', requestId);
     const started = performance.now();
     const procedures = proceduresOf(req.path);
-    const scope: RequestScope = { requestId, procedures };
+    const scope: RequestScope = { requestId };
     let logged = false;
     const done = () => {
       if (logged) return;

@@ -5,6 +5,14 @@ import { startTestServer } from '../../test/http.ts';
 import { linkIn, startSmtpReceiver } from '../../test/smtp.ts';
 import { logger, routeConsoleToLogger } from '../logger.ts';
 
+/** A tRPC mutation over HTTP, as a browser sends it, with these headers. */
+const post = (baseUrl: string, procedure: string, input: unknown, headers: Record<string, string>) =>
+  fetch(`${baseUrl}/trpc/${procedure}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ json: input }),
+  });
+
 describe('logger', () => {
   const lines: string[] = [];
   logger.setSink((line) => lines.push(line));
@@ -22,13 +30,8 @@ describe('logger', () => {
     const server = await startTestServer(testInner(t.db));
     logger.setLevel('info');
     try {
-      const post = (procedure: string, input: unknown, headers: Record<string, string>) =>
-        fetch(`${server.url}/trpc/${procedure}`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...headers },
-          body: JSON.stringify({ json: input }),
-        });
       const signUp = await post(
+        server.url,
         'auth.signUp',
         { email: 'logs@example.com', password: 'sturdy-pass-1' },
         { 'x-request-id': 'req-signup' },
@@ -36,6 +39,7 @@ describe('logger', () => {
       expect(signUp.headers.get('x-request-id')).toBe('req-signup');
       const cookie = signUp.headers.getSetCookie()[0]!.split(';')[0]!;
       const video = await post(
+        server.url,
         'ai.generateVideo',
         { prompt: 'waves' },
         { cookie, 'x-request-id': 'req-video' },
@@ -69,16 +73,21 @@ describe('logger', () => {
     );
     logger.setLevel('info');
     try {
-      const post = (procedure: string, input: unknown, requestId: string) =>
-        fetch(`${server.url}/trpc/${procedure}`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-request-id': requestId },
-          body: JSON.stringify({ json: input }),
-        });
-      await post('auth.signUp', { email: 'verify-logs@example.com', password: 'sturdy-pass-1' }, 'req-a');
+      await post(
+        server.url,
+        'auth.signUp',
+        { email: 'verify-logs@example.com', password: 'sturdy-pass-1' },
+        { 'x-request-id': 'req-a' },
+      );
       const [mail] = await smtp.waitFor('verify-logs@example.com');
       const token = linkIn(mail!, '/verify-email').searchParams.get('token');
-      expect((await post('auth.verifyEmail', { token }, 'req-verify')).status).toBe(200);
+      const verified = await post(
+        server.url,
+        'auth.verifyEmail',
+        { token },
+        { 'x-request-id': 'req-verify' },
+      );
+      expect(verified.status).toBe(200);
       await new Promise((r) => setTimeout(r, 20));
       const audits = lines.map((l) => JSON.parse(l)).filter((e) => e.msg === 'audit');
       expect(audits.find((e) => e.action === 'email.verified')).toMatchObject({ requestId: 'req-verify' });

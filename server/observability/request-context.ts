@@ -4,8 +4,6 @@ import type { IncomingMessage } from 'node:http';
 export interface RequestScope {
   requestId: string;
   userId?: string;
-  /** tRPC procedure(s) of the request. */
-  procedures?: string[];
 }
 
 /**
