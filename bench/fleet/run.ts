@@ -89,16 +89,24 @@ interface Proc {
   exited: Promise<void>;
   /** Peak resident set (VmHWM) seen, in MB. */
   peakRssMb: number;
+  /** CPU time (user + system) last seen, in s. */
+  cpuS: number;
+  /** The server process's pid (`serverPid`). */
+  pid?: number;
 }
 const procs: Proc[] = [];
 
 /**
  * The server's own pid under `npm start` (npm → `exec node scripts/start.mjs`, which loads the built
  * server in place): signals go to it directly, as an orchestrator's would to the container's process.
+ * Looked up once (pgrep is a process of its own: 28 a second cost this run a sixth of the machine).
  */
 function serverPid(p: Proc): number {
-  const children = execFileSync('pgrep', ['-P', String(p.child.pid)], { encoding: 'utf8' }).trim();
-  return Number(children.split('\n')[0]) || (p.child.pid as number);
+  if (p.pid === undefined) {
+    const children = execFileSync('pgrep', ['-P', String(p.child.pid)], { encoding: 'utf8' }).trim();
+    p.pid = Number(children.split('\n')[0]) || (p.child.pid as number);
+  }
+  return p.pid;
 }
 function signal(p: Proc, sig: NodeJS.Signals) {
   try {
@@ -123,7 +131,7 @@ function startProcess(role: 'api' | 'worker', name: string): Promise<Proc> {
       const url = /"msg":"listening".*?"url":"(http[^"]+)"/.exec(log)?.[1];
       if (url && !procs.some((p) => p.child === child)) {
         clearTimeout(timer);
-        const proc: Proc = { name, role, url, child, exited, peakRssMb: 0 };
+        const proc: Proc = { name, role, url, child, exited, peakRssMb: 0, cpuS: 0 };
         procs.push(proc);
         resolve(proc);
       }
@@ -139,12 +147,41 @@ function startProcess(role: 'api' | 'worker', name: string): Promise<Proc> {
   });
 }
 
+/**
+ * CPU time (user + system) of a process so far, in s, from /proc, with that of its children it has
+ * waited for (ffmpeg making thumbnails); null when it is gone.
+ */
+function cpuSeconds(pid: number | string): number | null {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return fields.slice(11, 15).reduce((sum, ticks) => sum + Number(ticks), 0) / 100; // clock ticks
+  } catch {
+    return null;
+  }
+}
+const mariadbPid = (() => {
+  try {
+    return fs.readFileSync('/run/mysqld/mysqld.pid', 'utf8').trim();
+  } catch {
+    return null;
+  }
+})();
+/** The whole machine's busy CPU time so far, in s (all CPUs, from /proc/stat). */
+function machineBusySeconds(): number {
+  const [, ...ticks] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number);
+  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+  return (ticks.slice(0, 8).reduce((a, b) => a + b, 0) - idle) / 100;
+}
+const cpuAtStart = { bench: process.cpuUsage(), mariadb: mariadbPid ? cpuSeconds(mariadbPid) : null };
+
 const rssTimer = setInterval(() => {
   for (const p of procs) {
     try {
-      const status = fs.readFileSync(`/proc/${serverPid(p)}/status`, 'utf8');
+      const pid = serverPid(p);
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
       const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
       p.peakRssMb = Math.max(p.peakRssMb, hwm);
+      p.cpuS = cpuSeconds(pid) ?? p.cpuS;
     } catch {}
   }
 }, 250);
@@ -231,6 +268,7 @@ console.log(
   `fleet: ${JOBS} videos from ${USERS} users, tasks ${LATENCY_MS / 1000} s, limits ${SUBMITS_PER_SECOND} submits/s and ${QUERIES_PER_SECOND} queries/s`,
 );
 const t0 = Date.now();
+const machineAtT0 = machineBusySeconds();
 const jobIds: string[] = new Array(JOBS);
 const followers: Promise<void>[] = [];
 let submitted = 0;
@@ -293,6 +331,7 @@ for (;;) {
   if (Date.now() - t0 > 900_000) throw new Error('the fleet did not drain in 15 minutes');
   await sleep(500);
 }
+const machineToDrain = { busyS: machineBusySeconds() - machineAtT0, wallS: (Date.now() - t0) / 1000 };
 await faults;
 await Promise.race([Promise.all(followers), sleep(15_000)]);
 const after = await commandsSoFar();
@@ -344,7 +383,19 @@ console.log(
   `| watcher lag after finished_at, p95 | **${p95.toFixed(2)} s** (max ${(lags.at(-1) ?? Number.NaN).toFixed(2)} s; ${lags.length}/${watches.length} watchers saw the end; ${watches.reduce((n, w) => n + w.reconnects, 0)} reconnects) | ≤ 1 s, all |`,
 );
 console.log(`| tasks in flight at the provider, peak | ${inFlight} | |`);
-for (const p of procs) console.log(`| peak RSS ${p.name} (${p.role}) | ${p.peakRssMb.toFixed(0)} MB | |`);
+for (const p of procs)
+  console.log(
+    `| peak RSS ${p.name} (${p.role}), CPU | ${p.peakRssMb.toFixed(0)} MB, ${p.cpuS.toFixed(1)} s | |`,
+  );
+const benchCpu = process.cpuUsage(cpuAtStart.bench);
+const mariadbCpu =
+  mariadbPid && cpuAtStart.mariadb !== null ? cpuSeconds(mariadbPid)! - cpuAtStart.mariadb : null;
+console.log(
+  `| CPU of this process (fake provider, watchers, submitters), MariaDB | ${((benchCpu.user + benchCpu.system) / 1e6).toFixed(1)} s, ${mariadbCpu?.toFixed(1) ?? '?'} s | |`,
+);
+console.log(
+  `| the machine's busy CPU from the first submit to the drain | ${machineToDrain.busyS.toFixed(0)} s of ${os.cpus().length} × ${machineToDrain.wallS.toFixed(0)} s (${((100 * machineToDrain.busyS) / (os.cpus().length * machineToDrain.wallS)).toFixed(0)} %) | |`,
+);
 
 // --- checks ---
 const problems: string[] = [];
