@@ -111,6 +111,7 @@ async function shutdown(signal: string) {
   // Then in-flight jobs hand their leases back; their provider tasks resume on the next start or elsewhere.
   await runner?.stop();
   await sweeper?.done();
+  await inner.storage.close?.();
   await db.destroy();
   logger.info('stopped');
   process.exit(0);

@@ -30,8 +30,9 @@ describe.each(DIALECTS)('outputs as the gallery sees them on %s', (dialect) => {
     const prompt = '红灯笼 lanterns over a quiet street';
     const { job, outputs } = await caller.ai.generateImage({ prompt, size: '512x512' });
     expect(outputs.map((o) => o.prompt)).toEqual([prompt]);
-    // The gallery's first visit finds the thumbnail already made.
+    // The gallery's first visit finds the thumbnail already made (in the background, after the answer).
     expect(inner.storage).toBeInstanceOf(LocalStorage);
+    await (inner.storage as LocalStorage).options.thumbnailer!.idle();
     expect(existsSync((inner.storage as LocalStorage).thumbnailPathOf(outputs[0]!.ossPath))).toBe(true);
     const got = await caller.jobs.get({ id: job.id });
     expect(got.outputs.map((o) => o.prompt)).toEqual([prompt]);
@@ -58,6 +59,7 @@ describe.each(DIALECTS)('outputs as the gallery sees them on %s', (dialect) => {
       });
       expect(done.outputs[0]?.meta).toMatchObject({ width, height, duration_seconds: 2 });
       const poster = (inner.storage as LocalStorage).thumbnailPathOf(done.outputs[0]!.ossPath);
+      await (inner.storage as LocalStorage).options.thumbnailer!.idle();
       expect(existsSync(poster)).toBe(true);
     }
   });

@@ -23,8 +23,8 @@ export interface LocalStorageOptions {
   /** Clock, for tests. */
   now?: () => number;
   /**
-   * Makes thumbnails (resized images, video posters) under `thumbnailsRoot` when an object is stored, and
-   * on demand for objects stored before; without it a thumbnail URL serves the object itself.
+   * Makes thumbnails (resized images, video posters) under `thumbnailsRoot` soon after an object is
+   * stored, and on demand for objects stored before; without it a thumbnail URL serves the object itself.
    */
   thumbnailer?: Thumbnailer;
   /** Where thumbnails are cached; default: a `thumbnails` folder beside `root`. */
@@ -89,6 +89,16 @@ export class LocalStorage implements Storage {
     return (await thumbnailer.ensure(this.pathOf(key), target, kind)) ? target : null;
   }
 
+  private thumbnailSoon(key: string): void {
+    const kind = this.contentTypeOf(key).startsWith('video/') ? 'video' : 'image';
+    this.options.thumbnailer?.soon(this.pathOf(key), this.thumbnailPathOf(key), kind);
+  }
+
+  /** Stops making thumbnails ahead of requests (at shutdown); those missing are made when asked for. */
+  async close(): Promise<void> {
+    await this.options.thumbnailer?.stop();
+  }
+
   /** Absolute file path of a key; throws for keys that would leave the root. */
   pathOf(key: string): string {
     const path = resolve(this.root, key);
@@ -116,9 +126,9 @@ export class LocalStorage implements Storage {
       });
     }
     input.onProgress?.(input.size, input.size);
-    // Made now, so the first gallery visit is as fast as the second. A failure stores the object all the
-    // same: the files handler tries again on demand.
-    await this.thumbnail(input.key).catch(() => null);
+    // Made soon, in the background, so the first gallery visit is as fast as the second without the
+    // upload waiting for ffmpeg; one that fails or is not made yet is made when it is asked for.
+    this.thumbnailSoon(input.key);
     return {
       key: input.key,
       url: this.canonicalUrl(input.key),

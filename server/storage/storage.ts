@@ -60,4 +60,6 @@ export interface Storage {
   list?(prefix: string): AsyncIterable<ListedObject>;
   /** Local mode only: stream an object (optionally a byte range). */
   createReadStream?(key: string, range?: ByteRange): Readable;
+  /** Ends background work (local thumbnails) at shutdown. */
+  close?(): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ describe('local thumbnails', () => {
   let storage: LocalStorage;
   let server: Server;
   let origin: string;
+  const madeBeforePutReturned: boolean[] = [];
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'local-thumbs-'));
@@ -29,9 +30,11 @@ describe('local thumbnails', () => {
     const png = join(dir, 'in.png');
     await writeFile(png, renderDemoPng(1024, 768, 3));
     await storage.put({ key: 'u/1/0.png', filePath: png, contentType: 'image/png', size: 0 });
+    madeBeforePutReturned.push(existsSync(storage.thumbnailPathOf('u/1/0.png')));
     const mp4 = join(dir, 'in.mp4');
     await writeFile(mp4, await renderDemoMp4({ width: 832, height: 480, durationSeconds: 2, seed: 4 }));
     await storage.put({ key: 'u/1/1.mp4', filePath: mp4, contentType: 'video/mp4', size: 0 });
+    madeBeforePutReturned.push(existsSync(storage.thumbnailPathOf('u/1/1.mp4')));
     const app = express();
     app.use('/files', localFilesHandler(storage));
     server = app.listen(0, '127.0.0.1');
@@ -53,6 +56,39 @@ describe('local thumbnails', () => {
     return imageDimensions(type!, bytes);
   };
 
+  it('makes the thumbnails in the background once the objects are stored, before any request', async () => {
+    // beforeAll only stored the objects; nothing has asked for a thumbnail yet.
+    expect(madeBeforePutReturned).toEqual([false, false]);
+    await storage.options.thumbnailer!.idle();
+    for (const key of ['u/1/0.png', 'u/1/1.mp4']) {
+      expect(existsSync(storage.thumbnailPathOf(key)), key).toBe(true);
+    }
+  });
+
+  it('runs ffmpeg at a lower priority in the background than for a request, and not after stop', async () => {
+    // A stand-in ffmpeg that notes its niceness (field 19 of /proc/<pid>/stat) under the name it was given.
+    const tool = join(dir, 'nice-ffmpeg.sh');
+    const log = join(dir, 'nice.log');
+    await writeFile(
+      tool,
+      `#!/bin/sh\nsleep 0.2\nfor a; do last=$a; done\necho "$(basename "$last") $(cut -d' ' -f19 /proc/$$/stat)" >> ${log}\nexit 1\n`,
+      { mode: 0o755 },
+    );
+    const thumbnailer = new Thumbnailer(tool);
+    const src = join(dir, 'in.png');
+    thumbnailer.soon(src, join(dir, 'nice', 'background.jpg'), 'image');
+    await thumbnailer.idle();
+    expect(await thumbnailer.ensure(src, join(dir, 'nice', 'requested.jpg'), 'image')).toBe(false);
+    thumbnailer.soon(src, join(dir, 'nice', 'stopped.jpg'), 'image');
+    await thumbnailer.stop();
+    await new Promise((r) => setTimeout(r, 400));
+    const lines = (await readFile(log, 'utf8')).trim().split('\n');
+    expect(lines.map((l) => l.replace(/^(\w+)\.jpg\.\w+\.jpg/, '$1'))).toEqual([
+      'background 10',
+      'requested 0',
+    ]);
+  });
+
   it('serves a resized JPEG for an image and a poster frame for a video', async () => {
     expect(await jpegSize(storage.urlFor('u/1/0.png', { thumbnail: 'image' }))).toEqual({
       width: 512,
@@ -62,13 +98,6 @@ describe('local thumbnails', () => {
       width: 512,
       height: 296,
     });
-  });
-
-  it('makes the thumbnails when the objects are stored, before any request', () => {
-    // beforeAll only stored the objects; nothing has asked for a thumbnail yet.
-    for (const key of ['u/1/0.png', 'u/1/1.mp4']) {
-      expect(existsSync(storage.thumbnailPathOf(key)), key).toBe(true);
-    }
   });
 
   it('stores the object even when no thumbnail can be made, and serves the image itself', async () => {
