@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { createExpressMiddleware } from '@trpc/server/adapters/express';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { migrationStatus } from '../db/migrate.ts';
 import { createRequestContext, type InnerContext } from './context.ts';
 import { securityHeaders, trpcGuards } from './http/security.ts';
+import { trpcHandler } from './http/trpc-handler.ts';
 import { logger } from './logger.ts';
 import { metricsHandler, requestLogging } from './observability/http.ts';
 import { requestScopeOf } from './observability/request-context.ts';
@@ -61,7 +61,7 @@ export function createApp(inner: InnerContext, options: AppOptions = {}) {
   app.use(
     '/trpc',
     trpcGuards(inner.config),
-    createExpressMiddleware({
+    trpcHandler({
       router: appRouter,
       createContext: ({ req, res, info }) => createRequestContext(inner, req, res, info),
       maxBodySize: 1024 * 1024,
