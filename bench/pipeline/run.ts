@@ -3,7 +3,10 @@
 // The users calling ai.generateImage run in a process of their own (client.ts), one HTTP request per
 // call, as browsers would: the CPU figures are the server's.
 // Run: npx tsx bench/pipeline/run.ts [--dialect=mysql|sqlite] [--requests=N] [--levels=1,8,32] [--rounds=3] [--warmup=2000]
+//      [--profile=dir]: V8's CPU profiles of the runs at the last level (pipeline, floor, dry run, engine
+//      alone), written to dir, and where this process's main thread spent them (by package and function)
 import fs from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
@@ -26,6 +29,7 @@ import { httpClient, startTestServer } from '../../test/http.ts';
 import { startOssServer } from '../../test/oss-server/server.ts';
 import { jobRow } from '../../test/pipeline.ts';
 import { startPipelineClient } from './client.ts';
+import { type CpuProfile, type ProfiledRun, summarizeProfile } from './profile.ts';
 
 const arg = (name: string, fallback: string) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
@@ -34,6 +38,7 @@ const perLevel = Number(arg('requests', '0'));
 const LEVELS = arg('levels', '1,8,32').split(',').map(Number);
 const ROUNDS = Math.max(1, Number(arg('rounds', '3')));
 const WARMUP = Number(arg('warmup', '2000'));
+const PROFILE = arg('profile', '');
 
 const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -271,6 +276,26 @@ console.log(
 console.log(
   'concurrency | pipeline jobs/s (range)  p50 ms  p99 ms | floor jobs/s (range)  p50 ms  p99 ms | floor+render jobs/s | pipeline ÷ floor: median (rounds) | ÷ floor+render',
 );
+const profiled: Record<'pipeline' | 'floor' | 'engine' | 'dry', ProfiledRun> = {
+  pipeline: { label: 'pipeline', profiles: [], jobs: 0 },
+  floor: { label: 'floor', profiles: [], jobs: 0 },
+  engine: { label: 'engine', profiles: [], jobs: 0 },
+  dry: { label: 'dry run', profiles: [], jobs: 0 },
+};
+/** Runs `fn` under the CPU profiler (when `session` is set) and keeps its profile under `kind`. */
+async function profile<T>(
+  session: Session | null,
+  kind: keyof typeof profiled,
+  jobs: number,
+  fn: () => Promise<T>,
+) {
+  if (!session) return fn();
+  await session.post('Profiler.start');
+  const result = await fn();
+  profiled[kind].profiles.push(((await session.post('Profiler.stop')) as { profile: CpuProfile }).profile);
+  profiled[kind].jobs += jobs;
+  return result;
+}
 const cpuLines: string[] = [];
 const mainLines: string[] = [];
 const engineLines: string[] = [];
@@ -312,30 +337,38 @@ for (const c of LEVELS) {
   await run(c, c, `warm-up ${c}`);
   const pipelines = [];
   const floors: Awaited<ReturnType<typeof measure>>[] = [];
+  const profiling = PROFILE && c === LEVELS.at(-1) ? new Session() : null;
+  profiling?.connect();
+  await profiling?.post('Profiler.enable');
   for (let round = 0; round < ROUNDS; round++) {
     pipelines.push(
-      await cpuPerJob(total, async () => {
-        const { seconds, latencies, cpuMs } = await run(c, total, String(c));
-        latencies.sort((a, b) => a - b);
-        return {
-          jobsPerSecond: total / seconds,
-          p50: pct(latencies, 50),
-          p99: pct(latencies, 99),
-          callersCpu: cpuMs / total,
-        };
-      }),
+      await profile(profiling, 'pipeline', total, () =>
+        cpuPerJob(total, async () => {
+          const { seconds, latencies, cpuMs } = await run(c, total, String(c));
+          latencies.sort((a, b) => a - b);
+          return {
+            jobsPerSecond: total / seconds,
+            p50: pct(latencies, 50),
+            p99: pct(latencies, 99),
+            callersCpu: cpuMs / total,
+          };
+        }),
+      ),
     );
-    floors.push(await measure(c, total, floorOnce));
+    floors.push(await profile(profiling, 'floor', total, () => measure(c, total, floorOnce)));
   }
-  const dry = await cpuPerJob(total, async () => {
-    const { seconds } = await run(c, total, `dry ${c}`, true);
-    return { callsPerSecond: total / seconds };
-  });
+  const dry = await profile(profiling, 'dry', total, () =>
+    cpuPerJob(total, async () => {
+      const { seconds } = await run(c, total, `dry ${c}`, true);
+      return { callsPerSecond: total / seconds };
+    }),
+  );
   httpLines.push(
     `${String(c).padStart(11)} | ${dry.callsPerSecond.toFixed(1).padStart(8)} | ${dry.nodeCpu.toFixed(2).padStart(9)}${dry.dbCpu === null ? '' : ` + ${dry.dbCpu.toFixed(2)}`}`,
   );
   const withRender = await measure(c, total, floorWithRenderOnce);
-  const engine = await measure(c, total, engineOnce);
+  const engine = await profile(profiling, 'engine', total, () => measure(c, total, engineOnce));
+  profiling?.disconnect();
   const f = (n: number) => n.toFixed(1).padStart(7);
   const range = (runs: { jobsPerSecond: number }[]) => {
     const rates = runs.map((r) => r.jobsPerSecond);
@@ -395,6 +428,17 @@ console.log(
 console.log('concurrency |  jobs/s | ÷ floor (median)');
 for (const line of engineLines) console.log(line);
 
+if (PROFILE && profiled.pipeline.profiles.length) {
+  fs.mkdirSync(PROFILE, { recursive: true });
+  for (const [kind, run] of Object.entries(profiled)) {
+    for (const [i, p] of run.profiles.entries())
+      fs.writeFileSync(path.join(PROFILE, `${kind}-${i + 1}.cpuprofile`), JSON.stringify(p));
+  }
+  console.log(
+    `\nWhere the main thread went at concurrency ${LEVELS.at(-1)} (V8's sampling profiler, self time in ms per job; the profiles are in ${PROFILE}/)`,
+  );
+  console.log(summarizeProfile(Object.values(profiled), process.cwd()));
+}
 callers.close();
 await server.close();
 await runner.stop();
