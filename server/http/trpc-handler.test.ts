@@ -71,6 +71,19 @@ describe('the tRPC handler', () => {
     expect(missing.status).toBe(404);
   });
 
+  it('streams JSON lines to a client that asks for them, without a Content-Length', async () => {
+    const input = encodeURIComponent(JSON.stringify({ 0: { json: null }, 1: { json: null } }));
+    const res = await exchange(`${server.url}/trpc/ai.models,auth.me?batch=1&input=${input}`, {
+      headers: { 'trpc-accept': 'application/jsonl' },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers['content-length']).toBeUndefined();
+    expect(res.headers['transfer-encoding']).toBe('chunked');
+    const lines = res.body.trim().split('\n');
+    expect(lines.length).toBeGreaterThan(1);
+    expect(() => lines.map((l) => JSON.parse(l))).not.toThrow();
+  });
+
   it('refuses a body over the size limit with 413', async () => {
     const res = await exchange(`${server.url}/trpc/auth.signIn`, {
       method: 'POST',
