@@ -177,6 +177,23 @@ describe.each(DIALECTS)('redemption codes on %s', (dialect) => {
     await expectLedgerInvariant();
   });
 
+  it('answers a user racing themselves for a single-use code CODE_ALREADY_REDEEMED, as a second try would', async () => {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const { codes } = await batch({ credits: 12 });
+      const userId = await makeUser();
+      const outcomes = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          failureCode(redeemCode(t.db, { userId, code: codes[0]!, ip: freshIp(), now: NOW })),
+        ),
+      );
+      expect(outcomes.filter((o) => o === 'OK')).toHaveLength(1);
+      expect(outcomes.filter((o) => o === 'CODE_ALREADY_REDEEMED')).toHaveLength(5);
+      expect(await balanceOf(userId)).toBe(12);
+      expect((await codeRow(codes[0]!)).redeemed_count).toBe(1);
+    }
+    await expectLedgerInvariant();
+  });
+
   it('refuses an expired code with CODE_EXPIRED, and accepts it until the expiry instant', async () => {
     const { codes } = await batch({ count: 2, expiresAt: new Date(NOW + 60_000) });
     const [early, late] = [await makeUser(), await makeUser()];

@@ -143,7 +143,14 @@ export async function redeemCode(
     { reason: 'LOCKED_OUT', message: 'Too many failed attempts; try again later' },
   );
   try {
-    const result = await inTransaction(db, (trx) => redeemInTransaction(trx, input));
+    const result = await inTransaction(db, (trx) => redeemInTransaction(trx, input)).catch(async (error) => {
+      // The same user racing themselves for a code's last place: on MySQL the loser's claim waited for the
+      // winner's row lock and found the code used up, but its snapshot could not see the winner's
+      // redemption. Read after the rollback, it is there: the answer is the one a second try would get.
+      if (error instanceof AppError && error.code === 'CODE_EXHAUSTED' && (await redeemedBy(db, input)))
+        throw new AppError('CODE_ALREADY_REDEEMED', 'You have already redeemed this code');
+      throw error;
+    });
     await reservation.release();
     return result;
   } catch (error) {
@@ -152,6 +159,18 @@ export async function redeemCode(
     else await reservation.release();
     throw error;
   }
+}
+
+/** Whether the user has redeemed this code (by its text). */
+async function redeemedBy(db: Executor, input: { userId: string; code: string }): Promise<boolean> {
+  const row = await db
+    .selectFrom('redemptions')
+    .innerJoin('redemption_codes', 'redemption_codes.id', 'redemptions.code_id')
+    .select('redemptions.id')
+    .where('redemption_codes.code_hash', '=', hashCode(input.code))
+    .where('redemptions.user_id', '=', input.userId)
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 async function redeemInTransaction(
