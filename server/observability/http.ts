@@ -48,7 +48,9 @@ export function requestLogging(options: { procedures?: ReadonlySet<string> } = {
     const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     res.setHeader('x-request-id', requestId);
     const started = performance.now();
-    const procedures = proceduresOf(req.path);
+    // Read now: a mounted handler (tRPC under /trpc) sees, and leaves, the path without its mount.
+    const path = req.path;
+    const procedures = proceduresOf(path);
     const scope: RequestScope = { requestId };
     let logged = false;
     const done = () => {
@@ -59,7 +61,7 @@ export function requestLogging(options: { procedures?: ReadonlySet<string> } = {
       const status = res.writableFinished || res.headersSent ? res.statusCode : 499;
       httpDuration.observe(
         {
-          procedure: routeLabel(req.path, procedures, options.procedures),
+          procedure: routeLabel(path, procedures, options.procedures),
           method: req.method,
           status: String(status),
         },
@@ -69,7 +71,7 @@ export function requestLogging(options: { procedures?: ReadonlySet<string> } = {
       logger[level]('request', {
         requestId,
         method: req.method,
-        path: req.path,
+        path,
         ...(procedures ? { procedure: procedures.join(',') } : {}),
         status,
         ms,

@@ -52,6 +52,7 @@ describe('logger', () => {
       expect(of('req-video')).toEqual(['job queued', 'request']);
       const request = entries.find((e) => e.msg === 'request' && e.requestId === 'req-video');
       expect(request).toMatchObject({
+        path: '/trpc/ai.generateVideo',
         procedure: 'ai.generateVideo',
         status: 200,
         userId: expect.any(String),
