@@ -89,6 +89,19 @@ describe('local thumbnails', () => {
     ]);
   });
 
+  it('logs a thumbnail it cannot write and carries on (no unhandled rejection in the background)', async () => {
+    const blocked = join(dir, 'blocked');
+    await writeFile(blocked, 'a file where a folder should be');
+    const thumbnailer = new Thumbnailer(bundledFfmpegPath());
+    thumbnailer.soon(join(dir, 'in.png'), join(blocked, 'sub', 'thumb.jpg'), 'image');
+    await thumbnailer.idle();
+    expect(await thumbnailer.ensure(join(dir, 'in.png'), join(blocked, 'other.jpg'), 'image')).toBe(false);
+    // The queue still works after the failures.
+    thumbnailer.soon(join(dir, 'in.png'), join(dir, 'after-failure', 'thumb.jpg'), 'image');
+    await thumbnailer.idle();
+    expect(existsSync(join(dir, 'after-failure', 'thumb.jpg'))).toBe(true);
+  });
+
   it('serves a resized JPEG for an image and a poster frame for a video', async () => {
     expect(await jpegSize(storage.urlFor('u/1/0.png', { thumbnail: 'image' }))).toEqual({
       width: 512,

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { dirname } from 'node:path';
+import { logger } from '../logger.ts';
 
 /** Longest side of a gallery thumbnail, as OSS's `image/resize,w_512` gives. */
 export const THUMBNAIL_WIDTH = 512;
@@ -81,7 +82,15 @@ export class Thumbnailer {
   private start(wanted: Wanted, niceness: number): Promise<boolean> {
     const pending = this.inFlight.get(wanted.target);
     if (pending) return pending;
-    const work = this.make(wanted, niceness).finally(() => this.inFlight.delete(wanted.target));
+    // A thumbnail that cannot be made (a full disk, a folder that is not writable) is only missing: the
+    // request for it serves the object itself. Nothing here may reject unhandled (the background queue
+    // has no caller to catch it), so a failure is logged and answered false.
+    const work = this.make(wanted, niceness)
+      .catch((error: unknown) => {
+        logger.warn('thumbnail could not be made', { target: wanted.target, error });
+        return false;
+      })
+      .finally(() => this.inFlight.delete(wanted.target));
     this.inFlight.set(wanted.target, work);
     return work;
   }
