@@ -65,15 +65,23 @@ export function recordingJar() {
 }
 
 /** A caller as `user` (or anonymous); pass `{ cookies: recordingJar() }` to see cookies. */
-export function callerFor(inner: InnerContext, user: User | null = null, extra: Partial<Context> = {}) {
-  return createCaller({
-    ...inner,
-    user,
-    sessionToken: null,
-    ip: '203.0.113.7',
-    cookies: recordingJar(),
-    ...extra,
-  });
+export function callerFor(
+  inner: InnerContext,
+  user: User | null = null,
+  extra: Partial<Context> = {},
+  options: { signal?: AbortSignal } = {},
+) {
+  return createCaller(
+    {
+      ...inner,
+      user,
+      sessionToken: null,
+      ip: '203.0.113.7',
+      cookies: recordingJar(),
+      ...extra,
+    },
+    options,
+  );
 }
 
 export async function userById(db: Kysely<Database>, id: string): Promise<User> {

@@ -79,6 +79,7 @@ async function* streamOf(body: ReadableStream<Uint8Array>, signal: AbortSignal) 
   const reader = body.getReader();
   const cancel = () => void reader.cancel().catch(() => {});
   signal.addEventListener('abort', cancel, { once: true });
+  if (signal.aborted) cancel(); // gone before the answer began
   try {
     for (;;) {
       const { done, value } = await reader.read();

@@ -134,8 +134,14 @@ export const jobsRouter = router({
         { userId: ctx.user.id, ip: ctx.ip },
         { perUser: ctx.config.MAX_WATCHES_PER_USER, perIp: ctx.config.MAX_WATCHES_PER_IP },
       );
-      // Released when the stream ends, or when the client goes before the stream ever started.
+      // Released when the stream ends, or when the client goes before the stream ever started (an abort
+      // listener added to a signal that has already fired never runs: a client gone before this
+      // procedure ran would otherwise hold its slot until a restart).
       signal?.addEventListener('abort', release, { once: true });
+      if (signal?.aborted) {
+        release();
+        throw new AppError('VALIDATION', 'The client went away before the watch started');
+      }
       const lastSequence = input.lastEventId ? Number(input.lastEventId) : 0;
       let start: Job;
       try {

@@ -247,6 +247,20 @@ describe.each(DIALECTS)('jobs.watch and the change feed on %s', (dialect) => {
     }
   });
 
+  it('gives the slot back when the client went away before the watch started', async () => {
+    const owner = await runningVideo();
+    const gone = AbortSignal.abort();
+    for (let i = 0; i < 40; i++) {
+      await callerFor(inner, owner.user, {}, { signal: gone })
+        .jobs.watch({ id: owner.job.id })
+        .then(
+          (stream) => (stream as AsyncIterable<unknown>)[Symbol.asyncIterator]().return?.(),
+          () => {},
+        );
+    }
+    expect(inner.events.watches.openFor(owner.user.id)).toBe(0);
+  });
+
   it('caps open watches per user: over the cap a clear RATE_LIMITED, and 2,000 attempts leave /healthz quick', async () => {
     // The server in its own process, as in production, so the attacking clients here do not share its loop.
     const server = await startServerProcess({
