@@ -89,6 +89,29 @@ describe('local thumbnails', () => {
     ]);
   });
 
+  it('runs at most two ffmpeg at once for requests', async () => {
+    // A stand-in ffmpeg that marks its start and end in a log, a moment apart.
+    const tool = join(dir, 'slow-ffmpeg.sh');
+    const log = join(dir, 'overlap.log');
+    await writeFile(tool, `#!/bin/sh\necho + >> ${log}\nsleep 0.2\necho - >> ${log}\nexit 1\n`, {
+      mode: 0o755,
+    });
+    const thumbnailer = new Thumbnailer(tool);
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        thumbnailer.ensure(join(dir, 'in.png'), join(dir, 'overlap', `${i}.jpg`), 'image'),
+      ),
+    );
+    expect(results).toEqual(Array(6).fill(false));
+    let running = 0;
+    let most = 0;
+    for (const mark of (await readFile(log, 'utf8')).trim().split('\n')) {
+      running += mark === '+' ? 1 : -1;
+      most = Math.max(most, running);
+    }
+    expect(most).toBe(2);
+  });
+
   it('logs a thumbnail it cannot write and carries on (no unhandled rejection in the background)', async () => {
     const blocked = join(dir, 'blocked');
     await writeFile(blocked, 'a file where a folder should be');

@@ -4,6 +4,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { dirname } from 'node:path';
 import { logger } from '../logger.ts';
+import { Semaphore } from '../services/semaphore.ts';
 
 /** Longest side of a gallery thumbnail, as OSS's `image/resize,w_512` gives. */
 export const THUMBNAIL_WIDTH = 512;
@@ -38,6 +39,12 @@ export class Thumbnailer {
   private readonly queue = new Map<string, Wanted>();
   private background: Promise<unknown> | null = null;
   private readonly children = new Set<ChildProcess>();
+  /**
+   * ffmpeg runs for requests, at most two at once: a gallery of missing thumbnails asked for at once
+   * (or a client asking on purpose) must not start one process per request on a small machine. Past
+   * 1,000 waiting, a request gets the object itself.
+   */
+  private readonly forRequests = new Semaphore(2, 1000);
   private stopped = false;
 
   constructor(private readonly ffmpegPath: string) {}
@@ -85,7 +92,8 @@ export class Thumbnailer {
     // A thumbnail that cannot be made (a full disk, a folder that is not writable) is only missing: the
     // request for it serves the object itself. Nothing here may reject unhandled (the background queue
     // has no caller to catch it), so a failure is logged and answered false.
-    const work = this.make(wanted, niceness)
+    const made = niceness ? this.make(wanted, niceness) : this.forRequests.run(() => this.make(wanted, 0));
+    const work = made
       .catch((error: unknown) => {
         logger.warn('thumbnail could not be made', { target: wanted.target, error });
         return false;
