@@ -29,6 +29,10 @@ export function appCodeOf(error: TRPCError): AppCode | 'INTERNAL' {
   return isAppCode(error.message) ? error.message : 'INTERNAL';
 }
 
+/** An error thrown by the runtime itself (parsing, conversion), as opposed to one of ours or zod's. */
+const isEngineError = (error: unknown): boolean =>
+  error instanceof TypeError || error instanceof SyntaxError || error instanceof RangeError;
+
 /** A zod refusal of a new password for its length, said as a reason the client can translate. */
 const tooShortPassword = (error: ZodError): boolean =>
   error.issues.some(
@@ -53,10 +57,14 @@ const t = initTRPC.context<Context>().create({
       // Never a stack trace or a driver message to the client.
       message: internal
         ? 'Something went wrong on our side; please try again'
-        : // A request nested deeper than the parser's stack (a RangeError): say so, not the engine's words.
-          cause instanceof RangeError
+        : // A request nested deeper than the parser's stack: say so, not the engine's words.
+          cause instanceof RangeError && /call stack/i.test(cause.message)
           ? 'The input is nested too deeply'
-          : shape.message,
+          : // A body or input the parsers could not take (`null`, cut-off JSON, a superjson type that
+            // does not apply): the engine's words ("Cannot destructure property…") say nothing useful.
+            appCode === 'VALIDATION' && isEngineError(cause)
+            ? 'The request could not be read: send the input as JSON, the way the tRPC client does'
+            : shape.message,
       data: {
         code: shape.data.code,
         httpStatus: shape.data.httpStatus,

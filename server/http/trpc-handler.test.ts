@@ -84,6 +84,30 @@ describe('the tRPC handler', () => {
     expect(() => lines.map((l) => JSON.parse(l))).not.toThrow();
   });
 
+  it("answers an unreadable body or input with VALIDATION in our words, not the engine's", async () => {
+    const deep = `{"json":${'['.repeat(20_000)}${']'.repeat(20_000)}}`;
+    for (const body of [
+      'null',
+      '{"json":',
+      '{"json":{"email":"a"},"meta":{"values":{"email":["bigint"]}}}',
+      deep,
+    ]) {
+      const res = await exchange(`${server.url}/trpc/auth.signIn`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      expect(res.status, body.slice(0, 60)).toBe(400);
+      const { message, data } = JSON.parse(res.body).error.json;
+      expect(data.appCode).toBe('VALIDATION');
+      expect(message, body.slice(0, 60)).toBe(
+        body === deep
+          ? 'The input is nested too deeply'
+          : 'The request could not be read: send the input as JSON, the way the tRPC client does',
+      );
+    }
+  });
+
   it('refuses a body over the size limit with 413', async () => {
     const res = await exchange(`${server.url}/trpc/auth.signIn`, {
       method: 'POST',
