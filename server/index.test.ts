@@ -2,8 +2,10 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import superjson from 'superjson';
 import { describe, expect, it } from 'vitest';
 import { httpClient } from '../test/http.ts';
+import { startServerProcess } from '../test/server-process.ts';
 
 describe('the server process', () => {
   it('starts on embedded defaults, and on SIGTERM stops accepting but finishes the request in flight', async () => {
@@ -52,6 +54,40 @@ describe('the server process', () => {
       await expect(fetch(`${url}/healthz`)).rejects.toThrow();
     } finally {
       child.kill('SIGKILL');
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('cuts open job watches on SIGTERM and stops at once, so their clients reconnect elsewhere', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'df-process-'));
+    const server = await startServerProcess({ DATA_DIR: dataDir, DEMO_DELAY_MS: '120000', DATABASE_URL: '' });
+    try {
+      const cookies = new Map<string, string>();
+      const client = httpClient(server.url, { cookies });
+      await client.auth.signUp.mutate({ email: 'watcher@example.com', password: 'sturdy-pass-1' });
+      const { job } = await client.ai.generateVideo.mutate({ prompt: 'a long one', durationSeconds: 2 });
+      const input = encodeURIComponent(JSON.stringify(superjson.serialize({ id: job.id })));
+      const res = await fetch(`${server.url}/trpc/jobs.watch?input=${input}`, {
+        headers: {
+          cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; '),
+          accept: 'text/event-stream',
+        },
+      });
+      const reader = res.body!.getReader();
+      const first = new TextDecoder().decode((await reader.read()).value);
+      expect(first).toContain(job.id);
+      const started = Date.now();
+      const ended = (async () => {
+        try {
+          while (!(await reader.read()).done);
+        } catch {} // cut: what a client sees as a lost connection, and retries
+      })();
+      await server.stop();
+      await ended;
+      // Without the cut the process waits out its 15 s grace for the open stream.
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await server.stop('SIGKILL');
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   });

@@ -6,6 +6,7 @@ import { migrateToLatest, migrationStatus } from '../db/migrate.ts';
 import { createApp } from './app.ts';
 import { appSecret, createInnerContext, createRunner, ensureDataDir } from './deps.ts';
 import { type Env, EnvError, loadEnv } from './env.ts';
+import { cutEventStreams } from './http/trpc-handler.ts';
 import { logger, routeConsoleToLogger } from './logger.ts';
 import { systemClock } from './services/clock.ts';
 import { startSweeper } from './services/sweep.ts';
@@ -102,9 +103,12 @@ async function shutdown(signal: string) {
   logger.info('shutting down', { signal });
   sweeper?.stop();
   // Stop accepting and let in-flight requests finish (a waiting generateImage still gets its result,
-  // since the runner keeps working meanwhile); long-lived streams get a grace period.
+  // since the runner keeps working meanwhile); job watches are cut at once (their clients reconnect with
+  // the last event id to another process) and anything else long-lived gets a grace period.
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
+  const streams = cutEventStreams();
+  if (streams) logger.info('cut open job watches; their clients reconnect elsewhere', { streams });
   const force = setTimeout(() => server.closeAllConnections(), 15_000);
   await closed;
   clearTimeout(force);

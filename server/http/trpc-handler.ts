@@ -43,6 +43,21 @@ export function trpcHandler<TRouter extends AnyTRPCRouter>(
   };
 }
 
+/** Event streams being written now, in this process (`jobs.watch`). */
+const eventStreams = new Set<ServerResponse>();
+
+/**
+ * Cuts every open event stream (at shutdown): the clients reconnect at once, with the last event id they
+ * saw, to a process that stays, instead of holding this one until the stop's grace period ends. A
+ * stream ended cleanly would read to tRPC's client as the subscription's end; a cut one is retried.
+ */
+export function cutEventStreams(): number {
+  const count = eventStreams.size;
+  for (const res of eventStreams) res.destroy();
+  eventStreams.clear();
+  return count;
+}
+
 async function writeResponse(response: globalThis.Response, res: ServerResponse, signal: AbortSignal) {
   if (res.statusCode === 200) res.statusCode = response.status;
   for (const [key, value] of response.headers) {
@@ -66,6 +81,10 @@ async function writeResponse(response: globalThis.Response, res: ServerResponse,
   }
   // A stream: each chunk as it comes, waiting for the socket when it is full; the client going away
   // (the request's signal) ends it.
+  if (response.headers.get('content-type')?.startsWith('text/event-stream')) {
+    eventStreams.add(res);
+    res.once('close', () => eventStreams.delete(res));
+  }
   try {
     for await (const chunk of streamOf(response.body, signal)) {
       if (!res.write(chunk)) await drained(res);
