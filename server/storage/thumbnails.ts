@@ -114,12 +114,14 @@ export class Thumbnailer {
         } catch {} // it may have ended already
       }
       const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      child.once('error', () => resolve(false));
-      child.once('exit', (code) => {
+      const done = (ok: boolean) => {
         clearTimeout(timer);
         this.children.delete(child);
-        resolve(code === 0);
-      });
+        resolve(ok);
+      };
+      // No ffmpeg to start: 'error' and no 'exit'.
+      child.once('error', () => done(false));
+      child.once('exit', (code) => done(code === 0));
     });
   }
 
