@@ -130,18 +130,15 @@ export const jobsRouter = router({
     // TOO_MANY_REQUESTS, BAD_REQUEST): thrown inside the stream they would reach the client as
     // INTERNAL_SERVER_ERROR, which tRPC's httpSubscriptionLink retries for ever.
     .subscription(async ({ ctx, input, signal }) => {
+      // A client gone before this procedure ran takes no slot: the abort listener below would never run
+      // for a signal that has already fired, and the slot would stay taken until a restart.
+      if (signal?.aborted) throw new AppError('VALIDATION', 'The client went away before the watch started');
       const release = ctx.events.watches.acquire(
         { userId: ctx.user.id, ip: ctx.ip },
         { perUser: ctx.config.MAX_WATCHES_PER_USER, perIp: ctx.config.MAX_WATCHES_PER_IP },
       );
-      // Released when the stream ends, or when the client goes before the stream ever started (an abort
-      // listener added to a signal that has already fired never runs: a client gone before this
-      // procedure ran would otherwise hold its slot until a restart).
+      // Released when the stream ends, or when the client goes before the stream ever started.
       signal?.addEventListener('abort', release, { once: true });
-      if (signal?.aborted) {
-        release();
-        throw new AppError('VALIDATION', 'The client went away before the watch started');
-      }
       const lastSequence = input.lastEventId ? Number(input.lastEventId) : 0;
       let start: Job;
       try {
