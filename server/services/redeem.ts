@@ -143,23 +143,25 @@ export async function redeemCode(
     { reason: 'LOCKED_OUT', message: 'Too many failed attempts; try again later' },
   );
   try {
-    const result = await inTransaction(db, (trx) => redeemInTransaction(trx, input)).catch(async (error) => {
-      // The same user racing themselves for a code's last place: on MySQL the loser's claim waited for the
-      // winner's row lock and found the code used up, but its snapshot could not see the winner's
-      // redemption. Read after the rollback, it is there: the answer is the one a second try would get.
-      if (error instanceof AppError && error.code === 'CODE_EXHAUSTED' && (await redeemedBy(db, input)))
-        throw new AppError('CODE_ALREADY_REDEEMED', 'You have already redeemed this code');
-      throw error;
-    });
+    const result = await inTransaction(db, (trx) => redeemInTransaction(trx, input));
     await reservation.release();
     return result;
-  } catch (error) {
+  } catch (thrown) {
+    // The same user racing themselves for a code's last place: on MySQL the loser's claim waited for the
+    // winner's row lock and found the code used up, but its snapshot could not see the winner's
+    // redemption. Read after the rollback, it is there: the answer is the one a second try would get.
+    const error =
+      thrown instanceof AppError && thrown.code === 'CODE_EXHAUSTED' && (await redeemedBy(db, input))
+        ? alreadyRedeemed()
+        : thrown;
     // Only the refusals a guesser gets count; anything else gives the place back.
     if (error instanceof AppError && COUNTED_FAILURES.has(error.code)) await reservation.keep();
     else await reservation.release();
     throw error;
   }
 }
+
+const alreadyRedeemed = () => new AppError('CODE_ALREADY_REDEEMED', 'You have already redeemed this code');
 
 /** Whether the user has redeemed this code (by its text). */
 async function redeemedBy(db: Executor, input: { userId: string; code: string }): Promise<boolean> {
@@ -193,7 +195,7 @@ async function redeemInTransaction(
     .where('code_id', '=', code.id)
     .where('user_id', '=', input.userId)
     .executeTakeFirst();
-  if (previous) throw new AppError('CODE_ALREADY_REDEEMED', 'You have already redeemed this code');
+  if (previous) throw alreadyRedeemed();
 
   // The guard is the WHERE clause and the affected-row count, not a lock: of N concurrent redemptions,
   // only max_redemptions can match it, whatever the isolation level.
@@ -222,8 +224,7 @@ async function redeemInTransaction(
       .execute();
   } catch (error) {
     // The same user racing themselves on a multi-use code: the unique (code_id, user_id) decides.
-    if (isUniqueViolation(error))
-      throw new AppError('CODE_ALREADY_REDEEMED', 'You have already redeemed this code');
+    if (isUniqueViolation(error)) throw alreadyRedeemed();
     throw error;
   }
   await moveCredits(trx, {
