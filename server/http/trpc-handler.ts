@@ -70,10 +70,8 @@ async function writeResponse(response: globalThis.Response, res: ServerResponse,
     return;
   }
   // tRPC marks what it streams: event streams, JSON lines (`transfer-encoding: chunked`), other bodies.
-  if (
-    response.headers.get('content-type')?.startsWith('application/json') &&
-    !response.headers.has('transfer-encoding')
-  ) {
+  const type = response.headers.get('content-type') ?? '';
+  if (type.startsWith('application/json') && !response.headers.has('transfer-encoding')) {
     const body = Buffer.from(await response.arrayBuffer());
     res.setHeader('content-length', body.length);
     res.end(body);
@@ -81,7 +79,7 @@ async function writeResponse(response: globalThis.Response, res: ServerResponse,
   }
   // A stream: each chunk as it comes, waiting for the socket when it is full; the client going away
   // (the request's signal) ends it.
-  if (response.headers.get('content-type')?.startsWith('text/event-stream')) {
+  if (type.startsWith('text/event-stream')) {
     eventStreams.add(res);
     res.once('close', () => eventStreams.delete(res));
   }

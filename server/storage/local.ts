@@ -84,14 +84,16 @@ export class LocalStorage implements Storage {
   async thumbnail(key: string): Promise<string | null> {
     const thumbnailer = this.options.thumbnailer;
     if (!thumbnailer) return null;
-    const kind = this.contentTypeOf(key).startsWith('video/') ? 'video' : 'image';
     const target = this.thumbnailPathOf(key);
-    return (await thumbnailer.ensure(this.pathOf(key), target, kind)) ? target : null;
+    return (await thumbnailer.ensure(this.pathOf(key), target, this.mediaKindOf(key))) ? target : null;
   }
 
   private thumbnailSoon(key: string): void {
-    const kind = this.contentTypeOf(key).startsWith('video/') ? 'video' : 'image';
-    this.options.thumbnailer?.soon(this.pathOf(key), this.thumbnailPathOf(key), kind);
+    this.options.thumbnailer?.soon(this.pathOf(key), this.thumbnailPathOf(key), this.mediaKindOf(key));
+  }
+
+  private mediaKindOf(key: string): 'image' | 'video' {
+    return this.contentTypeOf(key).startsWith('video/') ? 'video' : 'image';
   }
 
   /** Stops making thumbnails ahead of requests (at shutdown); those missing are made when asked for. */
