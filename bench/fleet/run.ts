@@ -16,6 +16,7 @@ import { migrateToLatest } from '../../db/migrate.ts';
 import { ledgerMismatches, MYSQL_ROOT_URL } from '../../test/db.ts';
 import { startDashScopeFake } from '../../test/fakes/dashscope-server.ts';
 import { httpClient } from '../../test/http.ts';
+import { cpuMsOf, mariadbPid } from '../proc.ts';
 
 const arg = (name: string, fallback: number) =>
   Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
@@ -147,32 +148,19 @@ function startProcess(role: 'api' | 'worker', name: string): Promise<Proc> {
   });
 }
 
-/**
- * CPU time (user + system) of a process so far, in s, from /proc, with that of its children it has
- * waited for (ffmpeg making thumbnails); null when it is gone.
- */
-function cpuSeconds(pid: number | string): number | null {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return fields.slice(11, 15).reduce((sum, ticks) => sum + Number(ticks), 0) / 100; // clock ticks
-  } catch {
-    return null;
-  }
-}
-const mariadbPid = (() => {
-  try {
-    return fs.readFileSync('/run/mysqld/mysqld.pid', 'utf8').trim();
-  } catch {
-    return null;
-  }
-})();
+/** CPU time (user + system) of a process so far, in s, with its waited-for children's (ffmpeg); null when gone. */
+const cpuSeconds = (pid: number | string): number | null => {
+  const ms = cpuMsOf(`/proc/${pid}/stat`, true);
+  return ms === null ? null : ms / 1000;
+};
+const mariadb = mariadbPid();
 /** The whole machine's busy CPU time so far, in s (all CPUs, from /proc/stat). */
 function machineBusySeconds(): number {
   const [, ...ticks] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number);
   const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
   return (ticks.slice(0, 8).reduce((a, b) => a + b, 0) - idle) / 100;
 }
-const cpuAtStart = { bench: process.cpuUsage(), mariadb: mariadbPid ? cpuSeconds(mariadbPid) : null };
+const cpuAtStart = { bench: process.cpuUsage(), mariadb: mariadb ? cpuSeconds(mariadb) : null };
 
 const rssTimer = setInterval(() => {
   for (const p of procs) {
@@ -388,8 +376,7 @@ for (const p of procs)
     `| peak RSS ${p.name} (${p.role}), CPU | ${p.peakRssMb.toFixed(0)} MB, ${p.cpuS.toFixed(1)} s | |`,
   );
 const benchCpu = process.cpuUsage(cpuAtStart.bench);
-const mariadbCpu =
-  mariadbPid && cpuAtStart.mariadb !== null ? cpuSeconds(mariadbPid)! - cpuAtStart.mariadb : null;
+const mariadbCpu = mariadb && cpuAtStart.mariadb !== null ? cpuSeconds(mariadb)! - cpuAtStart.mariadb : null;
 console.log(
   `| CPU of this process (fake provider, watchers, submitters), MariaDB | ${((benchCpu.user + benchCpu.system) / 1e6).toFixed(1)} s, ${mariadbCpu?.toFixed(1) ?? '?'} s | |`,
 );

@@ -28,6 +28,7 @@ import { createTestDb } from '../../test/db.ts';
 import { httpClient, startTestServer } from '../../test/http.ts';
 import { startOssServer } from '../../test/oss-server/server.ts';
 import { jobRow } from '../../test/pipeline.ts';
+import { cpuMsOf, mariadbPid } from '../proc.ts';
 import { startPipelineClient } from './client.ts';
 import { type CpuProfile, type ProfiledRun, summarizeProfile } from './profile.ts';
 
@@ -43,29 +44,17 @@ const PROFILE = arg('profile', '');
 const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
-/** MariaDB's CPU time in ms, when it runs on this machine (its pid file is readable); else null. */
+/** MariaDB's CPU time in ms, when it runs on this machine; else null. */
 const mariadbCpuMs = (): number | null => {
-  try {
-    const pid = fs.readFileSync('/run/mysqld/mysqld.pid', 'utf8').trim();
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in clock ticks
-  } catch {
-    return null;
-  }
+  const pid = mariadbPid();
+  return pid ? cpuMsOf(`/proc/${pid}/stat`) : null;
 };
 
 /**
  * This process's main thread's CPU time in ms (from /proc): the event loop the HTTP server, the engine and
  * the OSS test server share, which is what both runs are bound by (about 85 % busy in each); else null.
  */
-const mainThreadCpuMs = (): number | null => {
-  try {
-    const fields = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return null;
-  }
-};
+const mainThreadCpuMs = (): number | null => cpuMsOf(`/proc/self/task/${process.pid}/stat`);
 
 /** Garbage collection pauses in this process, in ms, summed as they come. */
 let gcMs = 0;

@@ -1,0 +1,26 @@
+// CPU figures from /proc, for the benchmarks that print where a run's CPU went.
+import fs from 'node:fs';
+
+/**
+ * CPU time (user + system) in ms from a /proc `stat` file (a process's, or a thread's under
+ * /proc/<pid>/task), with that of the children it has waited for when asked (ffmpeg making
+ * thumbnails); null when it cannot be read (the process is gone, or this is not Linux).
+ */
+export function cpuMsOf(statFile: string, withChildren = false): number | null {
+  try {
+    const fields = fs.readFileSync(statFile, 'utf8').split(') ')[1]!.split(' ');
+    const ticks = fields.slice(11, withChildren ? 15 : 13).reduce((sum, t) => sum + Number(t), 0);
+    return (ticks * 1000) / 100; // clock ticks of 10 ms
+  } catch {
+    return null;
+  }
+}
+
+/** MariaDB's pid when it runs on this machine (its pid file is readable); else null. */
+export function mariadbPid(): string | null {
+  try {
+    return fs.readFileSync('/run/mysqld/mysqld.pid', 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
