@@ -1,9 +1,16 @@
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
 import superjson from 'superjson';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_BATCH_SIZE } from '../../shared/limits.ts';
 import { testInner } from '../../test/context.ts';
 import { createTestDb, type TestDb } from '../../test/db.ts';
 import { startTestServer } from '../../test/http.ts';
+import { createRequestContext } from '../context.ts';
+import { requestLogging } from '../observability/http.ts';
+import { appRouter } from '../routers/index.ts';
+import { trpcHandler } from './trpc-handler.ts';
 
 /** One raw HTTP exchange, so the framing (Content-Length or chunked) can be seen. */
 function exchange(
@@ -125,5 +132,145 @@ describe('the tRPC handler', () => {
     });
     expect(res.status).toBe(200);
     expect(res.headers['set-cookie']?.some((c) => c.startsWith('df_session='))).toBe(true);
+  });
+});
+
+/**
+ * A single query or mutation is answered by the handler's own path, not through a fetch Request and
+ * Response (`resolveResponse`): every answer must be the same either way. The same app is mounted twice,
+ * once with `singleCalls: false`, and each request goes to both.
+ */
+describe('a single call answered without a fetch Request', () => {
+  let t: TestDb;
+  let server: http.Server;
+  let base: string;
+  let cookie: string;
+
+  beforeAll(async () => {
+    t = await createTestDb('sqlite');
+    const inner = testInner(t.db);
+    const app = express();
+    app.use(requestLogging());
+    for (const [mount, singleCalls] of [
+      ['/single/trpc', true],
+      ['/stock/trpc', false],
+    ] as const) {
+      app.use(
+        mount,
+        trpcHandler({
+          router: appRouter,
+          createContext: ({ req, res, info }) => createRequestContext(inner, req, res, info),
+          maxBodySize: 1024,
+          maxBatchSize: MAX_BATCH_SIZE,
+          singleCalls,
+        }),
+      );
+    }
+    server = app.listen(0, '127.0.0.1');
+    await new Promise<void>((resolve) => server.once('listening', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const signUp = await exchange(`${base}/single/trpc/auth.signUp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ json: { email: 'single@example.com', password: 'sturdy-pass-1' } }),
+    });
+    cookie = signUp.headers['set-cookie']![0]!.split(';')[0]!;
+  });
+  afterAll(async () => {
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+    await t?.destroy();
+  });
+
+  const json = { 'content-type': 'application/json' };
+  const q = (value: unknown) => encodeURIComponent(JSON.stringify(value));
+  const requests: [string, { method?: string; body?: string; headers?: Record<string, string> }?][] = [
+    ['ai.models'],
+    [`ai.models?batch=1&input=${q({})}`],
+    ['auth.me'],
+    ['auth.me?batch=1'],
+    [`jobs.get?input=${q({ json: { id: 'no-such-job' } })}`],
+    [`jobs.get?batch=1&input=${q({ 0: { json: { id: 'no-such-job' } } })}`],
+    [`jobs.get?input=${q({ json: { id: 'no-such-job' } })}`, { headers: { cookie: 'none' } }],
+    ['jobs.get'],
+    ['jobs.get?input=%7B'],
+    [`jobs.get?batch=1&input=${q([1])}`],
+    [`jobs.get?batch=0&input=${q({ json: { id: 'x' } })}`],
+    ['jobs.list?input=%7B%22json%22%3A%7B%7D%7D', { headers: { accept: 'application/jsonl' } }],
+    ['jobs.get', { headers: { 'content-type': 'text/plain' } }],
+    ['jobs.cancel', { method: 'POST', headers: json, body: JSON.stringify({ json: { id: 'no-such-job' } }) }],
+    [
+      'jobs.cancel?batch=1',
+      { method: 'POST', headers: json, body: JSON.stringify({ 0: { json: { id: 'x' } } }) },
+    ],
+    ['jobs.cancel', { method: 'POST', headers: json, body: '' }],
+    ['jobs.cancel', { method: 'POST', headers: json, body: 'null' }],
+    ['jobs.cancel', { method: 'POST', headers: json, body: '{"json":' }],
+    ['jobs.cancel', { method: 'POST', headers: json, body: '\ufeff{"json":{"id":"x"}}' }],
+    [
+      'jobs.cancel',
+      { method: 'POST', headers: json, body: '{"json":{"id":1},"meta":{"values":{"id":["bigint"]}}}' },
+    ],
+    [
+      'jobs.cancel',
+      { method: 'POST', headers: json, body: JSON.stringify({ json: { id: 'x'.repeat(2000) } }) },
+    ],
+    [
+      'jobs.cancel',
+      { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{"json":{"id":"x"}}' },
+    ],
+    ['jobs.cancel', { method: 'GET' }],
+    ['ai.models', { method: 'POST', headers: json, body: '{}' }],
+    ['no.such.procedure'],
+    [
+      'ai.generateImage',
+      {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ json: { prompt: 'a red fox', model: 'demo-image', dryRun: true } }),
+      },
+    ],
+    [
+      'ai.generateImage',
+      { method: 'POST', headers: json, body: JSON.stringify({ json: { prompt: '', model: 'demo-image' } }) },
+    ],
+    ['auth.signIn?batch=1', { method: 'POST', headers: json, body: JSON.stringify({ 0: { json: {} } }) }],
+  ];
+
+  it('gives the same status, headers and body as tRPC itself, and makes no fetch Request', async () => {
+    const made = { requests: 0 };
+    const FetchRequest = globalThis.Request;
+    globalThis.Request = class extends FetchRequest {
+      constructor(...args: ConstructorParameters<typeof FetchRequest>) {
+        super(...args);
+        made.requests++;
+      }
+    };
+    try {
+      let single = 0;
+      for (const [path, init = {}] of requests) {
+        const headers = { cookie, ...init.headers };
+        const before = made.requests;
+        const ours = await exchange(`${base}/single/trpc/${path}`, { ...init, headers });
+        if (made.requests === before) single++;
+        const stock = await exchange(`${base}/stock/trpc/${path}`, { ...init, headers });
+        const label = `${init.method ?? 'GET'} ${path} ${init.body?.slice(0, 40) ?? ''}`;
+        expect(ours.status, label).toBe(stock.status);
+        for (const header of ['content-type', 'vary'])
+          expect(ours.headers[header], label).toBe(stock.headers[header]);
+        expect(ours.body.length, label).toBeGreaterThan(0);
+        if (
+          stock.headers['content-type']?.startsWith('application/json') &&
+          !stock.headers['transfer-encoding']
+        )
+          expect(JSON.parse(ours.body), label).toEqual(JSON.parse(stock.body));
+        else expect(ours.body, label).toBe(stock.body);
+      }
+      // Every request above but the batch-less cases tRPC alone answers (JSON lines, a text/plain body,
+      // the wrong method, an unknown path, a body over the limit) took the handler's own path.
+      expect(single).toBe(requests.length - 7);
+    } finally {
+      globalThis.Request = FetchRequest;
+    }
   });
 });

@@ -1,7 +1,19 @@
 import type { ServerResponse } from 'node:http';
-import type { AnyTRPCRouter } from '@trpc/server';
+import {
+  type AnyTRPCProcedure,
+  type AnyTRPCRouter,
+  getTRPCErrorFromUnknown,
+  getTRPCErrorShape,
+  TRPCError,
+  transformTRPCResponse,
+} from '@trpc/server';
 import { incomingMessageToRequest, internal_exceptionHandler } from '@trpc/server/adapters/node-http';
-import { type HTTPErrorHandler, resolveResponse, type TRPCRequestInfo } from '@trpc/server/http';
+import {
+  getHTTPStatusCode,
+  type HTTPErrorHandler,
+  resolveResponse,
+  type TRPCRequestInfo,
+} from '@trpc/server/http';
 import type { Request, RequestHandler, Response } from 'express';
 
 export interface TrpcHandlerOptions<TRouter extends AnyTRPCRouter> {
@@ -10,16 +22,21 @@ export interface TrpcHandlerOptions<TRouter extends AnyTRPCRouter> {
   maxBodySize: number;
   maxBatchSize: number;
   onError?: HTTPErrorHandler<TRouter, Request>;
+  /** One query or mutation answered here, not through a fetch Request and Response (default true). */
+  singleCalls?: boolean;
 }
 
 /**
- * tRPC's express adapter, with one difference: a whole JSON answer (a call's, a batch's or an error's)
- * goes out in one write with its `Content-Length`. The stock adapter pipes every answer through a web
- * `WritableStream` with chunked encoding: a stream pipe and two socket writes (the body, then the
- * chunked terminator) per answer, about 0.1 ms of the main thread per call in bench/pipeline. Streams
- * (`jobs.watch`'s server-sent events, JSON lines for a client that asks for them) are written as they
- * come, as the stock adapter does. Requests are read by tRPC's own `incomingMessageToRequest` and
- * answered by its `resolveResponse`, so everything between (batching, errors, the abort signal) is tRPC's.
+ * tRPC's express adapter, with two differences:
+ * - a single query or mutation, the usual request, is answered by `answerSingleCall` with tRPC's own
+ *   parts (the procedure, the error formatter, the transformer) but no fetch `Request` or `Response`:
+ *   a dry `ai.generateImage` cost 0.8 ms of the main thread through them and 0.55 ms this way in
+ *   bench/pipeline. Everything else (batches, subscriptions, JSON lines, unknown paths, a body of no
+ *   stated length) is read by tRPC's `incomingMessageToRequest` and answered by its `resolveResponse`;
+ * - a whole JSON answer goes out in one write with its `Content-Length`. The stock adapter pipes every
+ *   answer through a web `WritableStream` with chunked encoding: a stream pipe and two socket writes
+ *   per answer, about 0.1 ms of the main thread per call. Streams (`jobs.watch`'s server-sent events,
+ *   JSON lines for a client that asks for them) are written as they come, as the stock adapter does.
  */
 export function trpcHandler<TRouter extends AnyTRPCRouter>(
   opts: TrpcHandlerOptions<TRouter>,
@@ -27,6 +44,11 @@ export function trpcHandler<TRouter extends AnyTRPCRouter>(
   return (req, res) => {
     const path = req.path.slice(req.path.lastIndexOf('/') + 1);
     const handle = async () => {
+      const single = opts.singleCalls === false ? null : singleCallOf(opts, req, path);
+      if (single) {
+        await answerSingleCall(opts, req, res, single);
+        return;
+      }
       const request = incomingMessageToRequest(req, res, { maxBodySize: opts.maxBodySize });
       const response = await resolveResponse<TRouter>({
         router: opts.router,
@@ -41,6 +63,174 @@ export function trpcHandler<TRouter extends AnyTRPCRouter>(
     };
     handle().catch(internal_exceptionHandler({ ...opts, req, res, path } as never));
   };
+}
+
+interface SingleCall {
+  path: string;
+  procedure: AnyTRPCProcedure;
+  type: 'query' | 'mutation';
+  /** A batch of one (`?batch=1`, as tRPC's batch link sends a lone query): input and answer in a list. */
+  batch: boolean;
+  /** The `input` search parameter of a GET. */
+  query: string | null;
+}
+
+/**
+ * A request that is one query (GET) or one mutation (POST), alone or as a batch of one, of a procedure
+ * that exists, with a JSON body of a stated length within the limit; null for anything else (batches of
+ * several, streams, subscriptions, unknown paths, the wrong method, a chunked or oversized body,
+ * `connectionParams`), which tRPC's `resolveResponse` answers.
+ */
+function singleCallOf<TRouter extends AnyTRPCRouter>(
+  opts: TrpcHandlerOptions<TRouter>,
+  req: Request,
+  path: string,
+): SingleCall | null {
+  if (path.includes('%') || path.includes(',')) return null;
+  const procedure = (opts.router._def.procedures as Record<string, AnyTRPCProcedure | undefined>)[path];
+  const type = procedure?._def.type;
+  if (!procedure || !(type === 'query' || type === 'mutation')) return null;
+  if (req.method !== (type === 'query' ? 'GET' : 'POST')) return null;
+  const headers = req.headers;
+  if (headers['trpc-accept'] !== undefined || headers.accept?.includes('application/jsonl')) return null;
+  const mediaType = headers['content-type']?.split(';', 1)[0]?.trim().toLowerCase();
+  if (type === 'mutation') {
+    const length = Number(headers['content-length']);
+    if (mediaType !== 'application/json' || !(length <= opts.maxBodySize)) return null;
+  } else if (mediaType !== undefined && mediaType !== 'application/json') return null;
+  const mark = req.url.indexOf('?');
+  if (mark < 0) return { path, procedure, type, batch: false, query: null };
+  const search = new URLSearchParams(req.url.slice(mark + 1));
+  if (search.has('connectionParams')) return null;
+  return { path, procedure, type, batch: search.get('batch') === '1', query: search.get('input') };
+}
+
+/**
+ * Answers one query or mutation as tRPC's `resolveResponse` does (the context, the procedure reading its
+ * input when it asks for it, the error's shape and HTTP status from the router's formatter, the
+ * transformer, `onError`), in one write, without what that costs per call: a fetch `Request` and its
+ * `Headers`, the body as a web stream, three `AbortSignal`s combined, a `Response`. The abort signal
+ * fires when the client goes away before the answer, as the adapter's does.
+ */
+async function answerSingleCall<TRouter extends AnyTRPCRouter>(
+  opts: TrpcHandlerOptions<TRouter>,
+  req: Request,
+  res: Response,
+  call: SingleCall,
+) {
+  const { path, procedure, type, batch } = call;
+  const config = opts.router._def._config;
+  const abort = new AbortController();
+  res.once('close', () => {
+    if (!res.writableEnded) abort.abort();
+  });
+  let input: unknown;
+  let reading: Promise<unknown> | null = null;
+  // Read once, when the procedure asks, with tRPC's errors: its own as they are, any other as BAD_REQUEST.
+  const getRawInput = () => {
+    reading ??= inputOf(req, call, config.transformer.input.deserialize).then(
+      (value) => {
+        input = value;
+        return value;
+      },
+      (cause: unknown) => {
+        throw cause instanceof TRPCError
+          ? cause
+          : new TRPCError({
+              code: 'BAD_REQUEST',
+              message: cause instanceof Error ? cause.message : 'Invalid input',
+              cause,
+            });
+      },
+    );
+    return reading;
+  };
+  const info: TRPCRequestInfo = {
+    accept: null,
+    type,
+    isBatchCall: batch,
+    calls: [{ path, procedure, batchIndex: 0, getRawInput, result: () => input }],
+    connectionParams: null,
+    signal: abort.signal,
+    url: null,
+  };
+  let ctx: object | undefined;
+  let answer: object;
+  try {
+    ctx = await opts.createContext({ req, res, info });
+    const data: unknown = await procedure({
+      path,
+      getRawInput,
+      ctx,
+      type,
+      signal: abort.signal,
+      batchIndex: 0,
+    });
+    if (isDataStream(data))
+      throw new TRPCError({
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+        message: 'Cannot use stream-like response in non-streaming request - use httpBatchStreamLink',
+      });
+    answer = { result: { data } };
+  } catch (cause) {
+    const error = getTRPCErrorFromUnknown(cause);
+    opts.onError?.({ error, path, input, ctx: ctx as never, type, req });
+    answer = { error: getTRPCErrorShape({ config, ctx, error, input, path, type }) };
+  }
+  const untransformed = (batch ? [answer] : answer) as Parameters<typeof getHTTPStatusCode>[0];
+  if (res.statusCode === 200) res.statusCode = getHTTPStatusCode(untransformed);
+  const body = Buffer.from(JSON.stringify(transformTRPCResponse(config, untransformed)));
+  res.setHeader('vary', 'trpc-accept, accept');
+  res.setHeader('content-type', 'application/json');
+  res.setHeader('content-length', body.length);
+  res.end(body);
+}
+
+/** A single call's input, deserialized: from the `input` parameter of a GET or a POST's whole body. */
+async function inputOf(req: Request, call: SingleCall, deserialize: (json: unknown) => unknown) {
+  const json: unknown =
+    call.type === 'query' ? (call.query ? JSON.parse(call.query) : undefined) : JSON.parse(await bodyOf(req));
+  if (json === undefined) return undefined;
+  if (!call.batch) return deserialize(json);
+  if (!isObject(json))
+    throw new TRPCError({
+      code: 'BAD_REQUEST',
+      message: '"input" needs to be an object when doing a batch call',
+    });
+  const first = json[0];
+  return first === undefined ? undefined : deserialize(first);
+}
+
+/** A request's body as text, as fetch's `text()` reads it (a leading byte order mark dropped). */
+async function bodyOf(req: Request): Promise<string> {
+  const chunks: Buffer[] = [];
+  await new Promise<void>((resolve, reject) => {
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.once('end', resolve);
+    req.once('error', reject);
+    req.once('close', () => {
+      if (!req.complete) reject(new TRPCError({ code: 'CLIENT_CLOSED_REQUEST' }));
+    });
+  });
+  const text = Buffer.concat(chunks).toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/** A plain object or class instance, not an array (tRPC's `isObject`). */
+const isObject = (value: unknown): value is Record<PropertyKey, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** tRPC's test for an answer only a stream can carry: an async iterable, or an object holding promises or iterables. */
+function isDataStream(value: unknown): boolean {
+  if (!isObject(value)) return false;
+  if (Symbol.asyncIterator in value) return true;
+  return Object.values(value).some(
+    (v) =>
+      (isObject(v) && Symbol.asyncIterator in v) ||
+      ((isObject(v) || typeof v === 'function') &&
+        typeof (v as { then?: unknown }).then === 'function' &&
+        typeof (v as { catch?: unknown }).catch === 'function'),
+  );
 }
 
 /** Event streams being written now, in this process (`jobs.watch`). */
