@@ -179,10 +179,11 @@ async function answerSingleCall<TRouter extends AnyTRPCRouter>(
   }
   const untransformed = (batch ? [answer] : answer) as Parameters<typeof getHTTPStatusCode>[0];
   if (res.statusCode === 200) res.statusCode = getHTTPStatusCode(untransformed);
-  const body = Buffer.from(JSON.stringify(transformTRPCResponse(config, untransformed)));
+  const body = JSON.stringify(transformTRPCResponse(config, untransformed));
   res.setHeader('vary', 'trpc-accept, accept');
   res.setHeader('content-type', 'application/json');
-  res.setHeader('content-length', body.length);
+  res.setHeader('content-length', Buffer.byteLength(body));
+  // A string, so Node sends it in the same write as the headers (a Buffer goes out as a second one).
   res.end(body);
 }
 
@@ -262,8 +263,8 @@ async function writeResponse(response: globalThis.Response, res: ServerResponse,
   // tRPC marks what it streams: event streams, JSON lines (`transfer-encoding: chunked`), other bodies.
   const type = response.headers.get('content-type') ?? '';
   if (type.startsWith('application/json') && !response.headers.has('transfer-encoding')) {
-    const body = Buffer.from(await response.arrayBuffer());
-    res.setHeader('content-length', body.length);
+    const body = await response.text();
+    res.setHeader('content-length', Buffer.byteLength(body));
     res.end(body);
     return;
   }
