@@ -45,13 +45,21 @@ export interface Context extends InnerContext {
   requestId?: string;
 }
 
+/** Users made by withEffectiveRole: their role is the one this request acts with. */
+const effective = new WeakSet<User>();
+
 /** The user with the role this request acts with (ADMIN_EMAILS, the stored grant, the token's scope). */
 export function withEffectiveRole(user: User, config: Env, via?: AuthVia): User {
-  return {
+  const resolved = {
     ...user,
     role: effectiveRole(user, { adminEmails: config.ADMIN_EMAILS, requireVerified: !!config.SMTP_URL }, via),
   };
+  effective.add(resolved);
+  return resolved;
 }
+
+/** Whether `user` came from withEffectiveRole (a request's context), not straight from a row. */
+export const hasEffectiveRole = (user: User): boolean => effective.has(user);
 
 export function readCookie(header: string | undefined, name: string): string | null {
   if (!header) return null;

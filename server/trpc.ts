@@ -3,7 +3,7 @@ import superjson from 'superjson';
 import { ZodError } from 'zod';
 import { APP_CODES, type AppCode, AppError, isAppCode } from '../shared/errors.ts';
 import { MAX_BATCH_SIZE } from '../shared/limits.ts';
-import { type Context, withEffectiveRole } from './context.ts';
+import { type Context, hasEffectiveRole, withEffectiveRole } from './context.ts';
 import { logger } from './logger.ts';
 
 export { MAX_BATCH_SIZE };
@@ -104,9 +104,15 @@ const errorMapping = t.middleware(async ({ ctx, next, path }) => {
   return result;
 });
 
-/** The caller's role is computed at each request (ADMIN_EMAILS, stored grant, token scope), never trusted from a row. */
+/**
+ * The caller's role is computed at each request (ADMIN_EMAILS, stored grant, token scope), never trusted
+ * from a row. An HTTP request's context already holds the computed user; a context built another way
+ * (a server-side caller) gets it here. Passing the context on unchanged spares tRPC a copy of it.
+ */
 const effectiveUser = t.middleware(({ ctx, next }) =>
-  next({ ctx: { user: ctx.user ? withEffectiveRole(ctx.user, ctx.config, ctx.auth) : null } }),
+  !ctx.user || hasEffectiveRole(ctx.user)
+    ? next()
+    : next({ ctx: { user: withEffectiveRole(ctx.user, ctx.config, ctx.auth) } }),
 );
 
 /**
@@ -142,7 +148,8 @@ export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
       ctx.bearerRejected ? 'Unknown or revoked API token' : 'Sign in first',
     );
   }
-  return next({ ctx: { ...ctx, user: ctx.user } });
+  // Only what changes: tRPC merges it into the context (the user, now known to be there).
+  return next({ ctx: { user: ctx.user } });
 });
 /** A signed-in procedure with a rate limit (password calls, redeem): refused inside a batch. */
 export const rateLimitedAuthedProcedure = authedProcedure.use(({ ctx, path, next }) => {
