@@ -371,7 +371,7 @@ for (const c of LEVELS) {
   const cpu = (runs: { nodeCpu: number; dbCpu: number | null }[]) => {
     const node = medianOf(runs, (r) => r.nodeCpu);
     const db = runs.some((r) => r.dbCpu === null) ? null : medianOf(runs, (r) => r.dbCpu!);
-    return `${node.toFixed(1)}${db === null ? '' : ` + ${db.toFixed(1)}`}`;
+    return `${node.toFixed(2)}${db === null ? '' : ` + ${db.toFixed(2)}`}`;
   };
   const main = (runs: { mainCpu: number | null; gc: number; statements: number | null }[]) => {
     const thread = runs.some((r) => r.mainCpu === null) ? '-' : medianOf(runs, (r) => r.mainCpu!).toFixed(2);
@@ -388,16 +388,17 @@ for (const c of LEVELS) {
   engineLines.push(
     `${String(c).padStart(11)} | ${f(engine.jobsPerSecond)} | ${`${Math.round((100 * engine.jobsPerSecond) / medianOf(floors, (r) => r.jobsPerSecond))} %`.padStart(12)}`,
   );
+  const callersCpu = medianOf(pipelines, (r) => r.callersCpu).toFixed(1);
   cpuLines.push(
-    `${String(c).padStart(11)} | ${cpu(pipelines).padStart(14)} | ${medianOf(pipelines, (r) => r.callersCpu)
-      .toFixed(1)
-      .padStart(15)} | ${cpu(floors).padStart(14)} | ${cpu([withRender]).padStart(14)}`,
+    `${String(c).padStart(11)} | ${[cpu(pipelines).padStart(14), callersCpu.padStart(16), ...[floors, [withRender], [engine]].map((runs) => cpu(runs).padStart(14))].join(' | ')}`,
   );
 }
 console.log(
   `\nCPU ms per job (medians of the rounds): this process${dialect === 'mysql' && mariadbCpuMs() !== null ? ' + MariaDB' : ''}`,
 );
-console.log("concurrency |       pipeline | callers' process |          floor |   floor+render");
+console.log(
+  "concurrency |       pipeline | callers' process |          floor |   floor+render |   engine alone",
+);
 for (const line of cpuLines) console.log(line);
 console.log(
   '\nThe same calls as dry runs (HTTP, session, tRPC, validation, the quote; no job): what the HTTP side costs',
