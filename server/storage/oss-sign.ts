@@ -1,22 +1,7 @@
-import { createHmac } from 'node:crypto';
-import { createRequire } from 'node:module';
-import { format, parse, type UrlObject } from 'node:url';
+import { createHash, createHmac } from 'node:crypto';
+import { stringify } from 'node:querystring';
 import type OSS from 'ali-oss';
 import type { OssCredentials } from './oss-credentials.ts';
-
-/** The V4 helpers ali-oss 6.23 signs with (lib/common/signUtils.js); `signatureUrlV4` is built on them. */
-interface SignUtils {
-  getCredential(day: string, region: string, accessKeyId: string): string;
-  getCanonicalRequest(
-    method: string,
-    request: { headers: Record<string, string>; queries: Record<string, unknown> },
-    bucket: string,
-    object: string,
-  ): string;
-  getStringToSign(region: string, timestamp: string, canonicalRequest: string): string;
-}
-
-const signUtils = createRequire(import.meta.url)('ali-oss/lib/common/signUtils.js') as SignUtils;
 
 /** The last V4 signing key derived: it changes only with the day, the region or the secret. */
 let lastKey: { secret: string; day: string; region: string; key: Buffer } | null = null;
@@ -45,10 +30,42 @@ const v4Timestamp = (date: Date): string =>
     .replace(/[-:]/g, '')
     .replace(/\.\d{3}/, '');
 
+/** RFC 3986 encoding, as ali-oss's `encodeString` signs with: `encodeURIComponent` plus `!'()*`. */
+const encodeRfc3986 = (value: string): string =>
+  encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+/** Each signing client's object URL origin (`http://host`), as its `_getReqUrl` builds it. */
+const origins = new WeakMap<OSS, string>();
+
+/**
+ * An object's URL without a query, as ali-oss's `signatureUrlV4` gives it: `_getReqUrl`'s origin, the
+ * key encoded by `encodeURIComponent` with its slashes kept, and then the `'` that `url.parse` escapes.
+ */
+function objectUrl(client: OSS, bucket: string, key: string): string {
+  let origin = origins.get(client);
+  if (origin === undefined) {
+    // _getReqUrl is how ali-oss builds the object URL (virtual host, cname or IP); real but not in @types.
+    const root = (
+      client as unknown as { _getReqUrl(p: { bucket: string; object: string }): string }
+    )._getReqUrl({ bucket, object: '' });
+    origin = root.replace(/\/$/, '');
+    origins.set(client, origin);
+  }
+  let path: string;
+  try {
+    path = encodeURIComponent(key);
+  } catch {
+    path = key; // a lone surrogate: ali-oss's encoder leaves the name as it is
+  }
+  return `${origin}/${path.replace(/%2F/g, '/').replace(/'/g, '%27')}`;
+}
+
 /**
  * A V4 presigned URL, the same as ali-oss's `signatureUrlV4(method, expires, { queries }, key)` returns
  * (it is async only to refresh STS tokens, which our credential source does instead), so that read URLs
- * can be made without waiting. `client` gives the host (the public endpoint) and bucket.
+ * can be made without waiting. `client` gives the host (the public endpoint). The canonical request and
+ * the URL are built here as ali-oss builds them (its signUtils, `url.parse` and `url.format`), at a third
+ * of the cost: a generated image's answer signs three.
  */
 export function presignV4(input: {
   client: OSS;
@@ -64,33 +81,40 @@ export function presignV4(input: {
   const region = v4Region(input.region);
   const timestamp = v4Timestamp(input.now ?? new Date());
   const day = timestamp.slice(0, 8);
-  const queries: Record<string, string | number> = {
+  const queries: Record<string, string> = {
     ...input.queries,
-    'x-oss-credential': signUtils.getCredential(day, region, input.credentials.accessKeyId),
+    'x-oss-credential': `${input.credentials.accessKeyId}/${day}/${region}/oss/aliyun_v4_request`,
     'x-oss-date': timestamp,
-    'x-oss-expires': input.expiresSeconds,
+    'x-oss-expires': String(input.expiresSeconds),
     'x-oss-signature-version': 'OSS4-HMAC-SHA256',
   };
   if (input.credentials.securityToken) queries['x-oss-security-token'] = input.credentials.securityToken;
-  const canonicalRequest = signUtils.getCanonicalRequest(
+  // ali-oss sorts the names with localeCompare; for names of lower-case letters and hyphens, as these
+  // are, that is code point order, at a fraction of the cost.
+  const canonicalQuery = Object.keys(queries)
+    .sort()
+    .map((name) => `${encodeRfc3986(name)}=${encodeRfc3986(queries[name]!)}`)
+    .join('&');
+  // Method, URI, query, no signed headers, no additional headers, an unsigned payload.
+  const canonicalRequest = [
     input.method,
-    { headers: {}, queries },
-    input.bucket,
-    input.key,
-  );
-  const stringToSign = signUtils.getStringToSign(region, timestamp, canonicalRequest);
+    encodeRfc3986(`/${input.bucket}/${input.key}`).replace(/%2F/g, '/'),
+    canonicalQuery,
+    '',
+    '',
+    'UNSIGNED-PAYLOAD',
+  ].join('\n');
+  const stringToSign = [
+    'OSS4-HMAC-SHA256',
+    timestamp,
+    `${day}/${region}/oss/aliyun_v4_request`,
+    createHash('sha256').update(canonicalRequest).digest('hex'),
+  ].join('\n');
   queries['x-oss-signature'] = createHmac(
     'sha256',
     signingKey(input.credentials.accessKeySecret, day, region),
   )
     .update(stringToSign)
     .digest('hex');
-  // _getReqUrl is how ali-oss builds the object URL (virtual host or cname); real but not in @types.
-  const base = (
-    input.client as unknown as { _getReqUrl(p: { bucket: string; object: string }): string }
-  )._getReqUrl({ bucket: input.bucket, object: input.key });
-  const url: UrlObject = parse(base);
-  url.query = queries;
-  url.search = null;
-  return format(url);
+  return `${objectUrl(input.client, input.bucket, input.key)}?${stringify(queries)}`;
 }

@@ -157,40 +157,65 @@ describe('OssStorage against the OSS test server', () => {
 
   it('signs read URLs exactly as ali-oss signatureUrlV4 does, for the public host', async () => {
     const at = new Date('2026-11-28T21:08:29Z');
-    const options = { bucket, region: 'oss-cn-hangzhou', endpoint: server.url, cname: true, ...credentials };
-    const publicClient = new OSS(options);
-    const queries = { 'x-oss-process': 'image/resize,w_512', 'response-content-disposition': 'attachment' };
+    const hosts = [
+      { endpoint: server.url, cname: true }, // a bound domain (here, the test server)
+      { endpoint: 'https://oss-cn-hangzhou.aliyuncs.com', cname: false }, // bucket.endpoint
+      { endpoint: 'http://10.0.0.7:9000', cname: false }, // an IP: no bucket in the host
+    ];
+    const queries: Record<string, string>[] = [
+      { 'x-oss-process': 'image/resize,w_512', 'response-content-disposition': 'attachment' },
+      { 'response-content-disposition': `attachment; filename="雪景 (1).png"; filename*=UTF-8''%E9%9B%AA` },
+      {},
+    ];
     // The signing key is derived once per secret, day and region: each of these signs with its own.
     const cases = [
       { at, secret: credentials.accessKeySecret },
-      { at, secret: 'another-secret' },
+      { at, secret: 'another-secret', token: 'sts-token/with+odd=chars' },
       { at: new Date('2026-11-29T00:00:01Z'), secret: 'another-secret' },
       { at, secret: credentials.accessKeySecret },
     ];
+    // Keys with what encodeURIComponent leaves (`'()*~!`), a space, a plus, reserved characters and non-ASCII.
+    const keys = [
+      'outputs/a b+c.png',
+      "outputs/it's (1)*~!.png",
+      'outputs/雪景.png',
+      'outputs/q?x=1&y=#2;%41.png',
+      'outputs/u1/j1/0.png',
+    ];
     const urls = new Set<string>();
-    // Keys with what encodeURIComponent leaves (`'()*~!`), a space, a plus and non-ASCII.
-    const keys = ['outputs/a b+c.png', "outputs/it's (1)*~!.png", 'outputs/雪景.png'];
-    for (const [i, c] of cases.entries()) {
-      const key = keys[i % keys.length]!;
-      const signer = new OSS({ ...options, accessKeySecret: c.secret });
-      vi.useFakeTimers({ toFake: ['Date'], now: c.at });
-      const theirs = signer.signatureUrlV4('GET', 600, { headers: {}, queries }, key);
-      vi.useRealTimers();
-      const ours = presignV4({
-        client: publicClient,
-        bucket,
-        region: 'oss-cn-hangzhou',
-        credentials: { ...credentials, accessKeySecret: c.secret },
-        method: 'GET',
-        key,
-        expiresSeconds: 600,
-        queries,
-        now: c.at,
-      });
-      expect(ours).toBe(await theirs);
-      urls.add(ours);
+    let n = 0;
+    for (const host of hosts) {
+      for (const [i, c] of cases.entries()) {
+        const key = keys[n % keys.length]!;
+        const query = queries[n++ % queries.length]!;
+        const options = { bucket, region: 'oss-cn-hangzhou', ...credentials, ...host };
+        // ali-oss warns, at each client made with an STS token, that it will not refresh it.
+        const quiet = vi.spyOn(console, 'warn').mockImplementation(() => {});
+        const signer = new OSS({
+          ...options,
+          accessKeySecret: c.secret,
+          ...(c.token ? { stsToken: c.token } : {}),
+        });
+        quiet.mockRestore();
+        vi.useFakeTimers({ toFake: ['Date'], now: c.at });
+        const theirs = signer.signatureUrlV4('GET', 600, { headers: {}, queries: query }, key);
+        vi.useRealTimers();
+        const ours = presignV4({
+          client: new OSS(options),
+          bucket,
+          region: 'oss-cn-hangzhou',
+          credentials: { ...credentials, accessKeySecret: c.secret, securityToken: c.token },
+          method: 'GET',
+          key,
+          expiresSeconds: 600,
+          queries: query,
+          now: c.at,
+        });
+        expect(ours, `${host.endpoint} ${key} case ${i}`).toBe(await theirs);
+        urls.add(ours);
+      }
     }
-    expect(urls.size).toBe(3);
+    expect(urls.size).toBe(hosts.length * cases.length);
   });
 
   it('hands out the same V4 URL for an object all step long, signed for the lifetime at the step start', async () => {
