@@ -7,7 +7,7 @@ import { MAX_BATCH_SIZE } from '../../shared/limits.ts';
 import { testInner } from '../../test/context.ts';
 import { createTestDb, type TestDb } from '../../test/db.ts';
 import { startTestServer } from '../../test/http.ts';
-import { createRequestContext } from '../context.ts';
+import { createRequestContext, type InnerContext } from '../context.ts';
 import { requestLogging } from '../observability/http.ts';
 import { appRouter } from '../routers/index.ts';
 import { trpcHandler } from './trpc-handler.ts';
@@ -145,10 +145,11 @@ describe('a single call answered without a fetch Request', () => {
   let server: http.Server;
   let base: string;
   let cookie: string;
+  let inner: InnerContext;
 
   beforeAll(async () => {
     t = await createTestDb('sqlite');
-    const inner = testInner(t.db);
+    inner = testInner(t.db);
     const app = express();
     app.use(requestLogging());
     for (const [mount, singleCalls] of [
@@ -271,6 +272,26 @@ describe('a single call answered without a fetch Request', () => {
       expect(single).toBe(requests.length - 7);
     } finally {
       globalThis.Request = FetchRequest;
+    }
+  });
+
+  it('stops waiting for an image when its client goes away, on both paths', async () => {
+    // No runner here: the job stays queued, and ai.generateImage waits on the change feed for it.
+    const feed = inner.events.feed;
+    const until = async (what: string, done: () => boolean) => {
+      for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(done(), what).toBe(true);
+    };
+    for (const mount of ['single', 'stock']) {
+      const req = http.request(`${base}/${mount}/trpc/ai.generateImage`, {
+        method: 'POST',
+        headers: { ...json, cookie },
+      });
+      req.on('error', () => {});
+      req.end(JSON.stringify({ json: { prompt: `a fox, ${mount}`, model: 'demo-image' } }));
+      await until(`${mount}: the call waits for its job`, () => feed.size === 1);
+      req.destroy();
+      await until(`${mount}: the wait ends with the client`, () => feed.size === 0);
     }
   });
 });
