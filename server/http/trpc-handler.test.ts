@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import net from 'node:net';
 import express from 'express';
 import superjson from 'superjson';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,11 +16,17 @@ import { trpcHandler } from './trpc-handler.ts';
 /** One raw HTTP exchange, so the framing (Content-Length or chunked) can be seen. */
 function exchange(
   url: string,
-  init: { method?: string; body?: string; headers?: Record<string, string> } = {},
+  init: { method?: string; body?: string; headers?: Record<string, string>; path?: string } = {},
 ) {
   return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>(
     (resolve, reject) => {
-      const req = http.request(url, { method: init.method ?? 'GET', headers: init.headers }, (res) => {
+      // `path` is sent as it is (a fragment included), where a URL would lose what follows a `#`.
+      const options = {
+        method: init.method ?? 'GET',
+        headers: init.headers,
+        ...(init.path ? { path: init.path } : {}),
+      };
+      const req = http.request(url, options, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => {
@@ -122,6 +129,8 @@ describe('the tRPC handler', () => {
       body: JSON.stringify({ json: { email: 'a@example.com', password: 'x'.repeat(1024 * 1024 + 10) } }),
     });
     expect(res.status).toBe(413);
+    expect(res.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(res.body).error.json.data.code).toBe('PAYLOAD_TOO_LARGE');
   });
 
   it('sets every cookie a procedure sets', async () => {
@@ -146,6 +155,7 @@ describe('a single call answered without a fetch Request', () => {
   let base: string;
   let cookie: string;
   let inner: InnerContext;
+  const errors: { mount: string; code: string; url: string }[] = [];
 
   beforeAll(async () => {
     t = await createTestDb('sqlite');
@@ -160,10 +170,15 @@ describe('a single call answered without a fetch Request', () => {
         mount,
         trpcHandler({
           router: appRouter,
-          createContext: ({ req, res, info }) => createRequestContext(inner, req, res, info),
+          // `x-slow-context`: a context that takes a while, as a session read over the network does.
+          createContext: async ({ req, res, info }) => {
+            if (req.headers['x-slow-context']) await new Promise((r) => setTimeout(r, 100));
+            return createRequestContext(inner, req, res, info);
+          },
           maxBodySize: 1024,
           maxBatchSize: MAX_BATCH_SIZE,
           singleCalls,
+          onError: ({ error, req }) => errors.push({ mount, code: error.code, url: req.originalUrl }),
         }),
       );
     }
@@ -195,6 +210,9 @@ describe('a single call answered without a fetch Request', () => {
     [`jobs.get?input=${q({ json: { id: 'no-such-job' } })}`, { headers: { cookie: 'none' } }],
     ['jobs.get'],
     ['jobs.get?input=%7B'],
+    ['auth.me?batch=1#x'],
+    [`jobs.get?input=${q({ json: { id: 'no-such-job' } })}#frag`],
+    [`jobs.get#?input=${q({ json: { id: 'no-such-job' } })}`],
     [`jobs.get?batch=1&input=${q([1])}`],
     [`jobs.get?batch=0&input=${q({ json: { id: 'x' } })}`],
     ['jobs.list?input=%7B%22json%22%3A%7B%7D%7D', { headers: { accept: 'application/jsonl' } }],
@@ -252,9 +270,9 @@ describe('a single call answered without a fetch Request', () => {
       for (const [path, init = {}] of requests) {
         const headers = { cookie, ...init.headers };
         const before = made.requests;
-        const ours = await exchange(`${base}/single/trpc/${path}`, { ...init, headers });
+        const ours = await exchange(base, { ...init, headers, path: `/single/trpc/${path}` });
         if (made.requests === before) single++;
-        const stock = await exchange(`${base}/stock/trpc/${path}`, { ...init, headers });
+        const stock = await exchange(base, { ...init, headers, path: `/stock/trpc/${path}` });
         const label = `${init.method ?? 'GET'} ${path} ${init.body?.slice(0, 40) ?? ''}`;
         expect(ours.status, label).toBe(stock.status);
         for (const header of ['content-type', 'vary'])
@@ -267,9 +285,10 @@ describe('a single call answered without a fetch Request', () => {
           expect(JSON.parse(ours.body), label).toEqual(JSON.parse(stock.body));
         else expect(ours.body, label).toBe(stock.body);
       }
-      // Every request above but the batch-less cases tRPC alone answers (JSON lines, a text/plain body,
-      // the wrong method, an unknown path, a body over the limit) took the handler's own path.
-      expect(single).toBe(requests.length - 7);
+      // Every request above but the six tRPC alone answers (JSON lines, a text/plain body twice, the
+      // wrong method twice, an unknown path) made no fetch Request: a body over the limit is refused
+      // before one is made, on either path.
+      expect(single).toBe(requests.length - 6);
     } finally {
       globalThis.Request = FetchRequest;
     }
@@ -293,5 +312,45 @@ describe('a single call answered without a fetch Request', () => {
       req.destroy();
       await until(`${mount}: the wait ends with the client`, () => feed.size === 0);
     }
+  });
+
+  it('ends a call whose client closes before its body is whole, on both paths', async () => {
+    const { port } = new URL(base);
+    const send = (path: string, bytes: string) =>
+      new Promise<void>((resolve) => {
+        const socket = net.connect(Number(port), '127.0.0.1', () => {
+          socket.write(
+            `POST ${path} HTTP/1.1\r\nHost: x\r\nCookie: ${cookie}\r\nX-Slow-Context: 1\r\n` +
+              `Content-Type: application/json\r\nContent-Length: 100\r\n\r\n${bytes}`,
+            () => {
+              socket.destroy();
+              resolve();
+            },
+          );
+        });
+      });
+    errors.length = 0;
+    const paths = ['/single/trpc/jobs.cancel', '/stock/trpc/jobs.cancel', '/single/trpc/jobs.cancel?batch=1'];
+    for (const path of paths) {
+      await send(path, '{"json":{"id"'); // half a body
+      await send(path, ''); // the headers alone
+    }
+    // Each call ends (the procedure or the read reports the client gone) instead of waiting for good.
+    for (let i = 0; i < 100 && errors.length < paths.length * 2; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(errors.map((e) => `${e.url} ${e.code}`).sort()).toEqual(
+      paths.flatMap((p) => [`${p} CLIENT_CLOSED_REQUEST`, `${p} CLIENT_CLOSED_REQUEST`]).sort(),
+    );
+  });
+
+  it('refuses a Host tRPC cannot make a URL of with 400, not 500', async () => {
+    // A batch of two goes through tRPC's own request; `a@b` makes undici's Request throw.
+    const res = await exchange(base, {
+      headers: { host: 'a@b' },
+      path: `/single/trpc/ai.models,auth.me?batch=1&input=${q({})}`,
+    });
+    expect(res.status).toBe(400);
+    expect(res.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(res.body).error.json.data.appCode).toBe('VALIDATION');
   });
 });

@@ -7,9 +7,10 @@ import {
   TRPCError,
   transformTRPCResponse,
 } from '@trpc/server';
-import { incomingMessageToRequest, internal_exceptionHandler } from '@trpc/server/adapters/node-http';
+import { incomingMessageToRequest } from '@trpc/server/adapters/node-http';
 import {
   getHTTPStatusCode,
+  getHTTPStatusCodeFromError,
   type HTTPErrorHandler,
   resolveResponse,
   type TRPCRequestInfo,
@@ -32,7 +33,8 @@ export interface TrpcHandlerOptions<TRouter extends AnyTRPCRouter> {
  *   parts (the procedure, the error formatter, the transformer) but no fetch `Request` or `Response`:
  *   a dry `ai.generateImage` cost 0.8 ms of the main thread through them and 0.55 ms this way in
  *   bench/pipeline. Everything else (batches, subscriptions, JSON lines, unknown paths, a body of no
- *   stated length) is read by tRPC's `incomingMessageToRequest` and answered by its `resolveResponse`;
+ *   stated length) is answered by tRPC's `resolveResponse`, with the body read here first (bounded,
+ *   and ended when the client goes away: tRPC's own reader would wait for the rest for good);
  * - a whole JSON answer goes out in one write with its `Content-Length`. The stock adapter pipes every
  *   answer through a web `WritableStream` with chunked encoding: a stream pipe and two socket writes
  *   per answer, about 0.1 ms of the main thread per call. Streams (`jobs.watch`'s server-sent events,
@@ -49,7 +51,12 @@ export function trpcHandler<TRouter extends AnyTRPCRouter>(
         await answerSingleCall(opts, req, res, single);
         return;
       }
-      const request = incomingMessageToRequest(req, res, { maxBodySize: opts.maxBodySize });
+      // The body is read here, bounded, and handed to tRPC as text: tRPC's own reader never hears of a
+      // client that closes before the body's end, and its request would wait for it for good.
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        (req as { body?: unknown }).body = await readBody(req, opts.maxBodySize);
+      }
+      const request = requestOf(req, res, opts.maxBodySize);
       const response = await resolveResponse<TRouter>({
         router: opts.router,
         req: request,
@@ -61,8 +68,36 @@ export function trpcHandler<TRouter extends AnyTRPCRouter>(
       });
       await writeResponse(response, res, request.signal);
     };
-    handle().catch(internal_exceptionHandler({ ...opts, req, res, path } as never));
+    handle().catch((cause: unknown) => answerFailure(opts, req, res, cause));
   };
+}
+
+/**
+ * What tRPC's adapter answers when a request fails outside any procedure (its body over the limit or cut
+ * off, a Host it cannot read): the error in the router's shape, through `onError`, with its status, and,
+ * unlike the adapter, with its content type. A stream already under way is ended instead.
+ */
+function answerFailure<TRouter extends AnyTRPCRouter>(
+  opts: TrpcHandlerOptions<TRouter>,
+  req: Request,
+  res: Response,
+  cause: unknown,
+) {
+  const error = getTRPCErrorFromUnknown(cause);
+  const failure = { error, type: 'unknown', path: undefined, input: undefined, ctx: undefined } as const;
+  opts.onError?.({ ...failure, req });
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const config = opts.router._def._config;
+  const json = JSON.stringify(
+    transformTRPCResponse(config, { error: getTRPCErrorShape({ config, ...failure }) }),
+  );
+  res.statusCode = getHTTPStatusCodeFromError(error);
+  res.setHeader('content-type', 'application/json');
+  res.setHeader('content-length', Buffer.byteLength(json));
+  res.end(json);
 }
 
 interface SingleCall {
@@ -98,9 +133,11 @@ function singleCallOf<TRouter extends AnyTRPCRouter>(
     const length = Number(headers['content-length']);
     if (mediaType !== 'application/json' || !(length <= opts.maxBodySize)) return null;
   } else if (mediaType !== undefined && mediaType !== 'application/json') return null;
-  const mark = req.url.indexOf('?');
+  // The query, without a fragment (a raw client may send one; a URL parser drops it).
+  const target = req.url.split('#', 1)[0]!;
+  const mark = target.indexOf('?');
   if (mark < 0) return { path, procedure, type, batch: false, query: null };
-  const search = new URLSearchParams(req.url.slice(mark + 1));
+  const search = new URLSearchParams(target.slice(mark + 1));
   if (search.has('connectionParams')) return null;
   return { path, procedure, type, batch: search.get('batch') === '1', query: search.get('input') };
 }
@@ -120,6 +157,10 @@ async function answerSingleCall<TRouter extends AnyTRPCRouter>(
 ) {
   const { path, procedure, type, batch } = call;
   const config = opts.router._def._config;
+  // A mutation's body is read from now on, while the context is made, as tRPC's request does: a
+  // client that closes meanwhile ends the read, and nothing waits for a body that will never come.
+  const body = type === 'mutation' ? readBody(req, opts.maxBodySize) : null;
+  body?.catch(() => {}); // a procedure that never asks for its input never hears of the failure
   const abort = new AbortController();
   res.once('close', () => {
     if (!res.writableEnded) abort.abort();
@@ -128,7 +169,7 @@ async function answerSingleCall<TRouter extends AnyTRPCRouter>(
   let reading: Promise<unknown> | null = null;
   // Read once, when the procedure asks, with tRPC's errors: its own as they are, any other as BAD_REQUEST.
   const getRawInput = () => {
-    reading ??= inputOf(req, call, config.transformer.input.deserialize).then(
+    reading ??= inputOf(call, body, config.transformer.input.deserialize).then(
       (value) => {
         input = value;
         return value;
@@ -179,18 +220,26 @@ async function answerSingleCall<TRouter extends AnyTRPCRouter>(
   }
   const untransformed = (batch ? [answer] : answer) as Parameters<typeof getHTTPStatusCode>[0];
   if (res.statusCode === 200) res.statusCode = getHTTPStatusCode(untransformed);
-  const body = JSON.stringify(transformTRPCResponse(config, untransformed));
+  const json = JSON.stringify(transformTRPCResponse(config, untransformed));
   res.setHeader('vary', 'trpc-accept, accept');
   res.setHeader('content-type', 'application/json');
-  res.setHeader('content-length', Buffer.byteLength(body));
+  res.setHeader('content-length', Buffer.byteLength(json));
   // A string, so Node sends it in the same write as the headers (a Buffer goes out as a second one).
-  res.end(body);
+  res.end(json);
 }
 
 /** A single call's input, deserialized: from the `input` parameter of a GET or a POST's whole body. */
-async function inputOf(req: Request, call: SingleCall, deserialize: (json: unknown) => unknown) {
-  const json: unknown =
-    call.type === 'query' ? (call.query ? JSON.parse(call.query) : undefined) : JSON.parse(await bodyOf(req));
+async function inputOf(
+  call: SingleCall,
+  body: Promise<string> | null,
+  deserialize: (json: unknown) => unknown,
+) {
+  let json: unknown;
+  if (body) {
+    const text = await body;
+    // As fetch's `json()`: a leading byte order mark is dropped, and an empty body does not parse.
+    json = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+  } else json = call.query ? JSON.parse(call.query) : undefined;
   if (json === undefined) return undefined;
   if (!call.batch) return deserialize(json);
   if (!isObject(json))
@@ -202,19 +251,58 @@ async function inputOf(req: Request, call: SingleCall, deserialize: (json: unkno
   return first === undefined ? undefined : deserialize(first);
 }
 
-/** A request's body as text, as fetch's `text()` reads it (a leading byte order mark dropped). */
-async function bodyOf(req: Request): Promise<string> {
-  const chunks: Buffer[] = [];
-  await new Promise<void>((resolve, reject) => {
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.once('end', resolve);
-    req.once('error', reject);
-    req.once('close', () => {
-      if (!req.complete) reject(new TRPCError({ code: 'CLIENT_CLOSED_REQUEST' }));
-    });
+/**
+ * A request's whole body as text, at most `limit` bytes (PAYLOAD_TOO_LARGE beyond, the rest left to
+ * flow away). A client that closes before the body's end, before or while it is read, ends the read
+ * with CLIENT_CLOSED_REQUEST.
+ */
+function readBody(req: Request, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    if (req.readableEnded) {
+      resolve('');
+      return;
+    }
+    if (req.destroyed) {
+      reject(new TRPCError({ code: 'CLIENT_CLOSED_REQUEST' }));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (error?: unknown) => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onClose);
+      req.off('close', onClose);
+      if (error) reject(error);
+      else resolve(Buffer.concat(chunks).toString('utf8'));
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) settle(new TRPCError({ code: 'PAYLOAD_TOO_LARGE' }));
+      else chunks.push(chunk);
+    };
+    const onEnd = () => settle();
+    // After 'end' these listeners are gone: a close (or the stream's 'aborted' error) that comes first
+    // means the client went away before its body was whole.
+    const onClose = (cause?: unknown) => settle(new TRPCError({ code: 'CLIENT_CLOSED_REQUEST', cause }));
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', onClose);
+    req.once('close', onClose);
   });
-  const text = Buffer.concat(chunks).toString('utf8');
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/**
+ * tRPC's fetch `Request` for a request, with the body already read. A Host or target it cannot build a
+ * URL from (`Host: a@b` makes undici throw) is the client's mistake: BAD_REQUEST, not a 500.
+ */
+function requestOf(req: Request, res: Response, maxBodySize: number): globalThis.Request {
+  try {
+    return incomingMessageToRequest(req, res, { maxBodySize });
+  } catch (cause) {
+    if (cause instanceof TRPCError) throw cause;
+    throw new TRPCError({ code: 'BAD_REQUEST', message: 'The request target could not be read', cause });
+  }
 }
 
 /** A plain object or class instance, not an array (tRPC's `isObject`). */
