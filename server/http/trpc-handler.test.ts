@@ -83,6 +83,14 @@ describe('the tRPC handler', () => {
 
     const missing = await exchange(`${server.url}/trpc/no.such.procedure`);
     expect(missing.status).toBe(404);
+
+    // Refused before tRPC reads the calls, with no content type of its own: still JSON, still whole.
+    const tooMany = Array.from({ length: MAX_BATCH_SIZE + 1 }, () => 'ai.models').join(',');
+    const refused = await exchange(`${server.url}/trpc/${tooMany}?batch=1&input=%7B%7D`);
+    expect(refused.status).toBe(400);
+    expect(refused.headers['content-type']).toBe('application/json');
+    expect(Number(refused.headers['content-length'])).toBe(Buffer.byteLength(refused.body));
+    expect(JSON.parse(refused.body).error.json.data.reason).toBe('BATCH_TOO_LARGE');
   });
 
   it('streams JSON lines to a client that asks for them, without a Content-Length', async () => {

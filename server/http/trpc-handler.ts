@@ -349,9 +349,13 @@ async function writeResponse(response: globalThis.Response, res: ServerResponse,
     return;
   }
   // tRPC marks what it streams: event streams, JSON lines (`transfer-encoding: chunked`), other bodies.
+  // An error it answers before reading the calls (a batch over the limit) has no content type of its
+  // own: the Response's default for a string, text/plain. It is JSON like every other answer.
   const type = response.headers.get('content-type') ?? '';
-  if (type.startsWith('application/json') && !response.headers.has('transfer-encoding')) {
+  const untyped = type === 'text/plain;charset=UTF-8';
+  if ((type.startsWith('application/json') || untyped) && !response.headers.has('transfer-encoding')) {
     const body = await response.text();
+    if (untyped) res.setHeader('content-type', 'application/json');
     res.setHeader('content-length', Buffer.byteLength(body));
     res.end(body);
     return;
