@@ -95,6 +95,14 @@ function answerFailure<TRouter extends AnyTRPCRouter>(
     transformTRPCResponse(config, { error: getTRPCErrorShape({ config, ...failure }) }),
   );
   res.statusCode = getHTTPStatusCodeFromError(error);
+  endJson(res, json);
+}
+
+/**
+ * Ends the answer with a whole JSON body and its length. A string, so Node sends it in the same write as
+ * the headers (a Buffer goes out as a second one).
+ */
+function endJson(res: ServerResponse, json: string) {
   res.setHeader('content-type', 'application/json');
   res.setHeader('content-length', Buffer.byteLength(json));
   res.end(json);
@@ -220,12 +228,8 @@ async function answerSingleCall<TRouter extends AnyTRPCRouter>(
   }
   const untransformed = (batch ? [answer] : answer) as Parameters<typeof getHTTPStatusCode>[0];
   if (res.statusCode === 200) res.statusCode = getHTTPStatusCode(untransformed);
-  const json = JSON.stringify(transformTRPCResponse(config, untransformed));
   res.setHeader('vary', 'trpc-accept, accept');
-  res.setHeader('content-type', 'application/json');
-  res.setHeader('content-length', Buffer.byteLength(json));
-  // A string, so Node sends it in the same write as the headers (a Buffer goes out as a second one).
-  res.end(json);
+  endJson(res, JSON.stringify(transformTRPCResponse(config, untransformed)));
 }
 
 /** A single call's input, deserialized: from the `input` parameter of a GET or a POST's whole body. */
@@ -352,12 +356,11 @@ async function writeResponse(response: globalThis.Response, res: ServerResponse,
   // An error it answers before reading the calls (a batch over the limit) has no content type of its
   // own: the Response's default for a string, text/plain. It is JSON like every other answer.
   const type = response.headers.get('content-type') ?? '';
-  const untyped = type === 'text/plain;charset=UTF-8';
-  if ((type.startsWith('application/json') || untyped) && !response.headers.has('transfer-encoding')) {
-    const body = await response.text();
-    if (untyped) res.setHeader('content-type', 'application/json');
-    res.setHeader('content-length', Buffer.byteLength(body));
-    res.end(body);
+  if (
+    (type.startsWith('application/json') || type === 'text/plain;charset=UTF-8') &&
+    !response.headers.has('transfer-encoding')
+  ) {
+    endJson(res, await response.text());
     return;
   }
   // A stream: each chunk as it comes, waiting for the socket when it is full; the client going away
