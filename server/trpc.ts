@@ -1,6 +1,7 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import superjson from 'superjson';
 import { ZodError } from 'zod';
+import type { User } from '../db/schema.ts';
 import { APP_CODES, type AppCode, AppError, isAppCode } from '../shared/errors.ts';
 import { MAX_BATCH_SIZE } from '../shared/limits.ts';
 import { type Context, hasEffectiveRole, withEffectiveRole } from './context.ts';
@@ -85,41 +86,25 @@ const t = initTRPC.context<Context>().create({
   },
 });
 
-/** Maps AppError to a TRPCError with the right tRPC code; logs anything unexpected once. */
-const errorMapping = t.middleware(async ({ ctx, next, path }) => {
-  const result = await next();
-  if (!result.ok) {
-    const cause = result.error.cause;
-    if (cause instanceof AppError) {
-      throw new TRPCError({ code: APP_CODES[cause.code], message: cause.message, cause });
-    }
-    if (result.error.code === 'INTERNAL_SERVER_ERROR') {
-      logger.error('procedure failed', {
-        requestId: ctx.requestId,
-        path,
-        error: result.error.cause ?? result.error,
-      });
-    }
-  }
-  return result;
-});
+/** A check a kind of procedure makes before its resolver runs; it throws an AppError to refuse. */
+type Gate = (ctx: Context, user: User | null, path: string) => void;
 
-/**
- * The caller's role is computed at each request (ADMIN_EMAILS, stored grant, token scope), never trusted
- * from a row. An HTTP request's context already holds the computed user; a context built another way
- * (a server-side caller) gets it here. Passing the context on unchanged spares tRPC a copy of it.
- */
-const effectiveUser = t.middleware(({ ctx, next }) =>
-  !ctx.user || hasEffectiveRole(ctx.user)
-    ? next()
-    : next({ ctx: { user: withEffectiveRole(ctx.user, ctx.config, ctx.auth) } }),
-);
+/** Signed in (session or API token). */
+const signedIn: Gate = (ctx, user) => {
+  if (user) return;
+  if (ctx.bearerRejectedReason === 'TOKEN_EXPIRED')
+    throw new AppError('UNAUTHENTICATED', 'This API token has expired', { reason: 'TOKEN_EXPIRED' });
+  throw new AppError(
+    'UNAUTHENTICATED',
+    ctx.bearerRejected ? 'Unknown or revoked API token' : 'Sign in first',
+  );
+};
 
 /**
  * Rate-limited calls (sign-in, sign-up, password, redeem) must come one per HTTP request: inside a batch
  * they would share one request's worth of checks and be evaluated many at a time.
  */
-const assertNotBatched = (ctx: Context, path: string) => {
+const notBatched: Gate = (ctx, _user, path) => {
   if ((ctx.batchSize ?? 1) > 1) {
     throw new AppError('VALIDATION', `${path} cannot be sent in a batch; send it on its own`, {
       reason: 'BATCH_NOT_ALLOWED',
@@ -127,37 +112,62 @@ const assertNotBatched = (ctx: Context, path: string) => {
   }
 };
 
+/** ADMIN_EMAILS (verified when SMTP is set) or a stored grant; API tokens need the admin scope. */
+const adminOnly: Gate = (_ctx, user) => {
+  if (user?.role !== 'admin') throw new AppError('FORBIDDEN', 'Admins only');
+};
+
+/** An AppError as tRPC answers it: its tRPC code (hence the HTTP status), its message, itself as cause. */
+const trpcErrorOf = (error: AppError) =>
+  new TRPCError({ code: APP_CODES[error.code], message: error.message, cause: error });
+
+/**
+ * The one middleware of every procedure (tRPC copies a call's options at each middleware, so one level
+ * does what used to take three): the caller's effective role, the procedure kind's gates in order, then
+ * the resolver, whose AppErrors become TRPCErrors with the right code; anything unexpected is logged
+ * once. `U` is the user the gates guarantee to the resolver (`User` once `signedIn` passed).
+ */
+function guarded<U extends User | null>(gates: Gate[]) {
+  return t.middleware(async ({ ctx, next, path }) => {
+    // The caller's role is computed at each request (ADMIN_EMAILS, stored grant, token scope), never
+    // trusted from a row. An HTTP request's context already holds it; a context built another way (a
+    // server-side caller) gets it here.
+    const user =
+      ctx.user && !hasEffectiveRole(ctx.user) ? withEffectiveRole(ctx.user, ctx.config, ctx.auth) : ctx.user;
+    try {
+      for (const gate of gates) gate(ctx, user, path);
+    } catch (error) {
+      throw error instanceof AppError ? trpcErrorOf(error) : error;
+    }
+    // Given a `ctx`, tRPC copies the whole context to merge it; options without one pass the context on
+    // as it is, while the type says what the gates established.
+    const result = await (user === ctx.user ? next<{ user: U }>({}) : next({ ctx: { user: user as U } }));
+    if (!result.ok) {
+      const cause = result.error.cause;
+      if (cause instanceof AppError) throw trpcErrorOf(cause);
+      if (result.error.code === 'INTERNAL_SERVER_ERROR') {
+        logger.error('procedure failed', {
+          requestId: ctx.requestId,
+          path,
+          error: result.error.cause ?? result.error,
+        });
+      }
+    }
+    return result;
+  });
+}
+
 /** Builds a router from procedures and sub-routers. */
 export const router = t.router;
 /** Makes a server-side caller for a router (tests and scripts). */
 export const createCallerFactory = t.createCallerFactory;
 /** A procedure anyone may call. */
-export const publicProcedure = t.procedure.use(errorMapping).use(effectiveUser);
+export const publicProcedure = t.procedure.use(guarded<User | null>([]));
 /** A public procedure with a rate limit: refused inside a batch of more than one call. */
-export const rateLimitedProcedure = publicProcedure.use(({ ctx, path, next }) => {
-  assertNotBatched(ctx, path);
-  return next();
-});
-/** A procedure for a signed-in user (session or API token); `ctx.user` is non-null after it. */
-export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
-  if (!ctx.user) {
-    if (ctx.bearerRejectedReason === 'TOKEN_EXPIRED')
-      throw new AppError('UNAUTHENTICATED', 'This API token has expired', { reason: 'TOKEN_EXPIRED' });
-    throw new AppError(
-      'UNAUTHENTICATED',
-      ctx.bearerRejected ? 'Unknown or revoked API token' : 'Sign in first',
-    );
-  }
-  // Only what changes: tRPC merges it into the context (the user, now known to be there).
-  return next({ ctx: { user: ctx.user } });
-});
+export const rateLimitedProcedure = t.procedure.use(guarded<User | null>([notBatched]));
+/** A procedure for a signed-in user (session or API token); `ctx.user` is non-null in it. */
+export const authedProcedure = t.procedure.use(guarded<User>([signedIn]));
 /** A signed-in procedure with a rate limit (password calls, redeem): refused inside a batch. */
-export const rateLimitedAuthedProcedure = authedProcedure.use(({ ctx, path, next }) => {
-  assertNotBatched(ctx, path);
-  return next();
-});
+export const rateLimitedAuthedProcedure = t.procedure.use(guarded<User>([signedIn, notBatched]));
 /** A procedure for admins only (ADMIN_EMAILS, verified when SMTP is set, or a stored grant; tokens need admin scope). */
-export const adminProcedure = authedProcedure.use(({ ctx, next }) => {
-  if (ctx.user.role !== 'admin') throw new AppError('FORBIDDEN', 'Admins only');
-  return next();
-});
+export const adminProcedure = t.procedure.use(guarded<User>([signedIn, adminOnly]));
