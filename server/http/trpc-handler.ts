@@ -204,7 +204,7 @@ async function answerSingleCall<TRouter extends AnyTRPCRouter>(
     url: null,
   };
   let ctx: object | undefined;
-  let answer: object;
+  let answer: { result: { data: unknown } } | { error: ReturnType<typeof getTRPCErrorShape> };
   try {
     ctx = await opts.createContext({ req, res, info });
     const data: unknown = await procedure({
@@ -229,7 +229,12 @@ async function answerSingleCall<TRouter extends AnyTRPCRouter>(
   const untransformed = (batch ? [answer] : answer) as Parameters<typeof getHTTPStatusCode>[0];
   if (res.statusCode === 200) res.statusCode = getHTTPStatusCode(untransformed);
   res.setHeader('vary', 'trpc-accept, accept');
-  endJson(res, JSON.stringify(transformTRPCResponse(config, untransformed)));
+  // A result is serialized as tRPC's transformTRPCResponse does it, less its two copies of the answer.
+  const item =
+    'result' in answer
+      ? { result: { data: config.transformer.output.serialize(answer.result.data) } }
+      : transformTRPCResponse(config, answer);
+  endJson(res, JSON.stringify(batch ? [item] : item));
 }
 
 /** A single call's input, deserialized: from the `input` parameter of a GET or a POST's whole body. */
