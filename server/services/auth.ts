@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import type { Kysely } from 'kysely';
 import { affectedRows, isUniqueViolation } from '../../db/dialect.ts';
 import { toPage } from '../../db/paging.ts';
+import { prepared } from '../../db/prepared.ts';
 import type { Database, User } from '../../db/schema.ts';
 import { type Executor, inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../shared/errors.ts';
@@ -354,20 +355,28 @@ export async function signOutEverywhere(
   });
 }
 
+/** The user of a live session, and the session's id and last use: every signed-in request's first read. */
+const sessionUser = prepared((db, p: { tokenHash: string; now: number; seenAfter: number }) =>
+  db
+    .selectFrom('sessions')
+    .innerJoin('users', 'users.id', 'sessions.user_id')
+    .selectAll('users')
+    .select(['sessions.id as session_id', 'sessions.last_seen_at'])
+    .where('sessions.token_hash', '=', p.tokenHash)
+    .where('sessions.expires_at', '>', p.now)
+    .where('sessions.last_seen_at', '>', p.seenAfter),
+);
+
 export async function userFromSession(
   db: Kysely<Database>,
   sessionToken: string,
   now: number,
 ): Promise<User | null> {
-  const row = await db
-    .selectFrom('sessions')
-    .innerJoin('users', 'users.id', 'sessions.user_id')
-    .selectAll('users')
-    .select(['sessions.id as session_id', 'sessions.last_seen_at'])
-    .where('sessions.token_hash', '=', hashToken(sessionToken))
-    .where('sessions.expires_at', '>', now)
-    .where('sessions.last_seen_at', '>', now - SESSION_IDLE_MS)
-    .executeTakeFirst();
+  const [row] = await sessionUser(db, {
+    tokenHash: hashToken(sessionToken),
+    now,
+    seenAfter: now - SESSION_IDLE_MS,
+  });
   if (!row) return null;
   const { session_id, last_seen_at, ...user } = row;
   // Touch at most once a minute, so a busy tab doesn't write on every call.
