@@ -155,6 +155,17 @@ describe('OssStorage against the OSS test server', () => {
     expectAllInternalV4();
   });
 
+  it('sends bytes from memory with their MD5, which OSS checks, and stores them whole', async () => {
+    const oss = storage();
+    const bytes = Buffer.from(Array.from({ length: 30 * KB }, (_, i) => (i * 7919) % 251));
+    const key = 'outputs/u1/2026/01/02/j2/0.png';
+    await oss.put({ key, bytes, contentType: 'image/png', size: bytes.length });
+    const [put] = server.requests.filter((r) => r.operation === 'PutObject');
+    expect(put).toMatchObject({ status: 200, contentMd5: createHash('md5').update(bytes).digest('base64') });
+    const res = await fetchPublic(oss.urlFor(key));
+    expect(Buffer.from(await res.arrayBuffer()).equals(bytes)).toBe(true);
+  });
+
   it('signs read URLs exactly as ali-oss signatureUrlV4 does, for the public host', async () => {
     const at = new Date('2026-11-28T21:08:29Z');
     const hosts = [

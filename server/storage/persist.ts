@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -78,7 +78,7 @@ const capture = async (
   onBytes: (done: number, total: number | null) => void,
   signal: AbortSignal | undefined,
 ): Promise<Captured> => {
-  const hash = createHash('sha256');
+  const hasher = createHash('sha256');
   const headChunks: Buffer[] = [];
   let headLength = 0;
   let size = 0;
@@ -92,7 +92,7 @@ const capture = async (
       for await (const chunk of chunks) {
         size += chunk.length;
         if (size > cap) throw tooLarge(cap);
-        hash.update(chunk);
+        hasher.update(chunk);
         if (headLength < SNIFF_BYTES) {
           const part = chunk.subarray(0, SNIFF_BYTES - headLength);
           headChunks.push(Buffer.from(part));
@@ -116,7 +116,7 @@ const capture = async (
     ...(signal ? [{ signal }] : []),
   );
   onBytes(size, total);
-  return { size, sha256: hash.digest('hex'), head: Buffer.concat(headChunks) };
+  return { size, sha256: hasher.digest('hex'), head: Buffer.concat(headChunks) };
 };
 
 const download = async (
@@ -202,7 +202,7 @@ export const persist = async (deps: PersistDeps, input: PersistInput): Promise<P
     if (bytes.byteLength > cap) throw tooLarge(cap);
     const captured: Captured = {
       size: bytes.byteLength,
-      sha256: createHash('sha256').update(bytes).digest('hex'),
+      sha256: hash('sha256', bytes, 'hex'),
       head: bytes.subarray(0, SNIFF_BYTES),
     };
     return store(deps, input, captured, { bytes });

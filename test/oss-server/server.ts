@@ -86,6 +86,8 @@ export interface RequestLogEntry {
   status: number | 'hang' | 'reset' | 'lost';
   /** The Host header as received. */
   host: string;
+  /** The Content-MD5 header, when the client sent one (a PutObject's body is checked against it). */
+  contentMd5?: string;
   /** Set once the signature verified. */
   auth?: AuthScheme;
   accessKeyId?: string;
@@ -1011,7 +1013,15 @@ export const startOssServer = async (options: OssServerOptions): Promise<OssServ
     const operation = operationOf(method, query);
     let key = '';
     const fault = faults.take(operation);
-    const entry: RequestLogEntry = { method, operation, key, status: 0, host: header(req, 'host') ?? '' };
+    const contentMd5 = header(req, 'content-md5');
+    const entry: RequestLogEntry = {
+      method,
+      operation,
+      key,
+      status: 0,
+      host: header(req, 'host') ?? '',
+      ...(contentMd5 === undefined ? {} : { contentMd5 }),
+    };
     log(entry);
     if (fault?.mode === 'hang') {
       entry.status = 'hang';
