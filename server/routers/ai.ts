@@ -126,7 +126,7 @@ export const jobsRouter = router({
           .nullish(),
       }),
     )
-    // The checks run before the stream starts, where errorMapping gives them their tRPC code (NOT_FOUND,
+    // The checks run before the stream starts, where the procedure's middleware (`guarded`) gives them their tRPC code (NOT_FOUND,
     // TOO_MANY_REQUESTS, BAD_REQUEST): thrown inside the stream they would reach the client as
     // INTERNAL_SERVER_ERROR, which tRPC's httpSubscriptionLink retries for ever.
     .subscription(async ({ ctx, input, signal }) => {
