@@ -126,9 +126,9 @@ export const jobsRouter = router({
           .nullish(),
       }),
     )
-    // The checks run before the stream starts, where the procedure's middleware (`guarded`) gives them their tRPC code (NOT_FOUND,
-    // TOO_MANY_REQUESTS, BAD_REQUEST): thrown inside the stream they would reach the client as
-    // INTERNAL_SERVER_ERROR, which tRPC's httpSubscriptionLink retries for ever.
+    // The checks run before the stream starts, where the procedure's middleware (`guarded`) gives them
+    // their tRPC code (NOT_FOUND, TOO_MANY_REQUESTS, BAD_REQUEST): thrown inside the stream they would
+    // reach the client as INTERNAL_SERVER_ERROR, which tRPC's httpSubscriptionLink retries for ever.
     .subscription(async ({ ctx, input, signal }) => {
       // A client gone before this procedure ran takes no slot: the abort listener below would never run
       // for a signal that has already fired, and the slot would stay taken until a restart.
