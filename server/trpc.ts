@@ -122,10 +122,10 @@ const trpcErrorOf = (error: AppError) =>
   new TRPCError({ code: APP_CODES[error.code], message: error.message, cause: error });
 
 /**
- * The one middleware of every procedure (tRPC copies a call's options at each middleware, so one level
- * does what used to take three): the caller's effective role, the procedure kind's gates in order, then
- * the resolver, whose AppErrors become TRPCErrors with the right code; anything unexpected is logged
- * once. `U` is the user the gates guarantee to the resolver (`User` once `signedIn` passed).
+ * The one middleware of every procedure (tRPC copies a call's options at each middleware, so there is
+ * one): the caller's effective role, the procedure kind's gates in order, then the resolver, whose
+ * AppErrors become TRPCErrors with the right code; anything unexpected is logged once. `U` is the user
+ * the gates guarantee to the resolver (`User` once `signedIn` passed).
  */
 function guarded<U extends User | null>(gates: Gate[]) {
   return t.middleware(async ({ ctx, next, path }) => {
