@@ -132,12 +132,17 @@ function guarded<U extends User | null>(gates: Gate[]) {
     // The caller's role is computed at each request (ADMIN_EMAILS, stored grant, token scope), never
     // trusted from a row. An HTTP request's context already holds it; a context built another way (a
     // server-side caller) gets it here.
-    const user =
-      ctx.user && !hasEffectiveRole(ctx.user) ? withEffectiveRole(ctx.user, ctx.config, ctx.auth) : ctx.user;
+    let user: User | null;
     try {
+      user =
+        ctx.user && !hasEffectiveRole(ctx.user)
+          ? withEffectiveRole(ctx.user, ctx.config, ctx.auth)
+          : ctx.user;
       for (const gate of gates) gate(ctx, user, path);
     } catch (error) {
-      throw error instanceof AppError ? trpcErrorOf(error) : error;
+      if (error instanceof AppError) throw trpcErrorOf(error);
+      logger.error('procedure failed', { requestId: ctx.requestId, path, error });
+      throw error;
     }
     // Given a `ctx`, tRPC copies the whole context to merge it; options without one pass the context on
     // as it is, while the type says what the gates established.
