@@ -3,20 +3,15 @@ import { stringify } from 'node:querystring';
 import type OSS from 'ali-oss';
 import type { OssCredentials } from './oss-credentials.ts';
 
-/** The last V4 signing key derived: it changes only with the day, the region or the secret. */
-let lastKey: { secret: string; day: string; region: string; key: Buffer } | null = null;
-
 /**
  * The V4 signing key, `HMAC chain "aliyun_v4"+secret → day → region → "oss" → "aliyun_v4_request"`, as
- * ali-oss's getSignatureV4 derives it before its final HMAC: four of a URL's five HMACs, made once a day.
+ * ali-oss's getSignatureV4 derives it before its final HMAC: four of a URL's five HMACs, made once per
+ * step of signing time (`sharedFor` keeps it with the rest of what a step's URLs share).
  */
 function signingKey(secret: string, day: string, region: string): Buffer {
-  if (lastKey && lastKey.secret === secret && lastKey.day === day && lastKey.region === region)
-    return lastKey.key;
   let key = createHmac('sha256', `aliyun_v4${secret}`).update(day).digest();
   for (const part of [region, 'oss', 'aliyun_v4_request'])
     key = createHmac('sha256', key).update(part).digest();
-  lastKey = { secret, day, region, key };
   return key;
 }
 
