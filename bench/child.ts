@@ -1,6 +1,6 @@
 // A benchmark's helper process (its HTTP client, say), so that its work stays out of the measured
-// process: `forkChild` starts a module under tsx and asks it questions; the module answers them with
-// `answerParent`. Each question carries an id, so several may be out at once.
+// process: `forkChild` starts a module (under tsx when it is TypeScript) and asks it questions; the
+// module answers them with `answerParent`. Each question carries an id, so several may be out at once.
 import { fork } from 'node:child_process';
 
 type Asked<Q> = Q & { id: number };
@@ -9,7 +9,8 @@ type Answered<A> = (A & { id: number }) | { id: number; error: string };
 /** Starts `module` (which calls `answerParent`); `ask` resolves with its answer or rejects with its error. */
 export function forkChild<Q, A>(module: URL) {
   const child = fork(module, [], {
-    execArgv: ['--import', 'tsx'],
+    // A compiled module (bench/compiled.ts) runs as it is; a TypeScript one under tsx.
+    execArgv: module.pathname.endsWith('.ts') ? ['--import', 'tsx'] : [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   let nextId = 1;

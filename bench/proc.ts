@@ -16,6 +16,18 @@ export function cpuMsOf(statFile: string, withChildren = false): number | null {
   }
 }
 
+/**
+ * Time in ms a thread has spent ready to run but waiting for a CPU (another thread or process had it),
+ * from its /proc `schedstat` (the second field, in ns); null when it cannot be read.
+ */
+export function runQueueWaitMsOf(schedstatFile: string): number | null {
+  try {
+    return Number(fs.readFileSync(schedstatFile, 'utf8').split(' ')[1]) / 1e6;
+  } catch {
+    return null;
+  }
+}
+
 /** MariaDB's pid when it runs on this machine (its pid file is readable); else null. */
 export function mariadbPid(): string | null {
   try {

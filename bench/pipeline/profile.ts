@@ -10,8 +10,10 @@ export interface CpuProfile {
 }
 
 /** A profile node's package: `kysely`, `@trpc/server`, `server/services`, `node:internal/streams`, `(garbage collector)`. */
-function packageOf(url: string, functionName: string, root: string): string {
-  if (!url) return functionName.startsWith('(') ? functionName : '(native)';
+function packageOf(compiledUrl: string, functionName: string, root: string): string {
+  if (!compiledUrl) return functionName.startsWith('(') ? functionName : '(native)';
+  // This repo's code compiled for a benchmark (bench/compiled.ts) counts as its source folder.
+  const url = compiledUrl.replace('/node_modules/.cache/bench-build/', '/');
   const modules = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (modules) return modules[1]!;
   if (url.startsWith('node:')) return url.split('/').slice(0, 2).join('/');
