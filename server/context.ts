@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import type { Kysely } from 'kysely';
 import type { Database, User } from '../db/schema.ts';
+import { extended } from '../shared/objects.ts';
 import type { Env } from './env.ts';
 import { requestScopeOf } from './observability/request-context.ts';
 import type { ProviderRegistry } from './providers/registry.ts';
@@ -104,8 +105,7 @@ export async function createRequestContext(
   const sessionToken = bearer ? null : cookieToken;
   const scope = requestScopeOf(req);
   if (scope && user) scope.userId = user.id;
-  return {
-    ...inner,
+  return extended(inner, {
     requestId: scope?.requestId,
     user: user ? withEffectiveRole(user, inner.config, auth) : null,
     auth,
@@ -114,7 +114,7 @@ export async function createRequestContext(
     sessionToken,
     ip: req.ip ?? null,
     cookies: {
-      setSession: (token, expiresAt) =>
+      setSession: (token: string, expiresAt: number) =>
         res.cookie(SESSION_COOKIE, token, {
           httpOnly: true,
           sameSite: 'lax',
@@ -126,5 +126,5 @@ export async function createRequestContext(
         res.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: 'lax', secure, path: '/' }),
     },
     bearerRejected: bearer !== null && user === null,
-  };
+  });
 }

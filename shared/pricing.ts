@@ -1,4 +1,5 @@
 import type { ModelInfo } from './models.ts';
+import { extended } from './objects.ts';
 
 /** The parameters that decide a price or are checked against a model's limits. */
 export interface GenerationParams {
@@ -18,13 +19,13 @@ export interface ParamProblem {
 }
 
 /** Fills in the model's defaults (first listed size, resolution and duration; n = 1). */
-export const withDefaults = (model: ModelInfo, params: GenerationParams): GenerationParams => ({
-  ...params,
-  n: model.kind === 'video' ? 1 : (params.n ?? 1),
-  size: model.kind === 'image' ? (params.size ?? model.sizes?.[0]) : undefined,
-  resolution: model.kind === 'video' ? (params.resolution ?? model.resolutions?.[0]) : undefined,
-  durationSeconds: model.kind === 'video' ? (params.durationSeconds ?? model.durations?.[0]) : undefined,
-});
+export const withDefaults = (model: ModelInfo, params: GenerationParams): GenerationParams =>
+  extended(params, {
+    n: model.kind === 'video' ? 1 : (params.n ?? 1),
+    size: model.kind === 'image' ? (params.size ?? model.sizes?.[0]) : undefined,
+    resolution: model.kind === 'video' ? (params.resolution ?? model.resolutions?.[0]) : undefined,
+    durationSeconds: model.kind === 'video' ? (params.durationSeconds ?? model.durations?.[0]) : undefined,
+  });
 
 /**
  * The price in integer credits: per image × n, or per second × duration × resolution factor, rounded up.

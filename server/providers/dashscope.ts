@@ -6,6 +6,7 @@ import {
   VIDEO_DIMENSIONS,
   type VideoResolution,
 } from '../../shared/models.ts';
+import { extended } from '../../shared/objects.ts';
 import {
   type HttpResponse,
   joinUrl,
@@ -238,7 +239,7 @@ export const createDashScopeProvider = (config: DashScopeConfig): Provider => {
         {
           method: 'POST',
           url: url(path),
-          headers: { ...auth, 'X-DashScope-Async': 'enable' },
+          headers: extended(auth, { 'X-DashScope-Async': 'enable' }),
           body,
           timeoutMs,
           signal: options?.signal,

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { extended } from '../../shared/objects.ts';
 import {
   type DemoLayout,
   type DemoLayoutCache,
@@ -108,7 +109,7 @@ export class DemoRenderPool {
       const { request, pending } = this.queue.shift()!;
       slot.busy++;
       slot.worker.ref();
-      this.pending.set(request.id, { ...pending, slot });
+      this.pending.set(request.id, extended(pending, { slot }));
       slot.worker.postMessage(request);
     }
   }

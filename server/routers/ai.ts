@@ -2,6 +2,7 @@ import { tracked } from '@trpc/server';
 import { z } from 'zod';
 import type { Job } from '../../db/schema.ts';
 import { AppError, isAppCode } from '../../shared/errors.ts';
+import { extended } from '../../shared/objects.ts';
 import {
   AdminJobsListInput,
   GenerateImageInput,
@@ -70,7 +71,10 @@ export const aiRouter = router({
   models: publicProcedure.query(({ ctx }) => ctx.providers.models()),
 
   generateImage: authedProcedure.input(GenerateImageInput).mutation(async ({ ctx, input, signal }) => {
-    const start = await startGeneration(ctx, { ...input, kind: 'image', userId: ctx.user.id });
+    const start = await startGeneration(
+      ctx,
+      extended(input, { kind: 'image' as const, userId: ctx.user.id }),
+    );
     if (start.dryRun) return dryRunAnswer(start, 'image', input.prompt, ctx.clock.now());
     const { job, outputs } = await waitForJob(ctx, start.job, ctx.config.IMAGE_WAIT_SECONDS * 1000, signal);
     if (job.status === 'failed') {
@@ -83,7 +87,10 @@ export const aiRouter = router({
   }),
 
   generateVideo: authedProcedure.input(GenerateVideoInput).mutation(async ({ ctx, input }) => {
-    const start = await startGeneration(ctx, { ...input, kind: 'video', userId: ctx.user.id });
+    const start = await startGeneration(
+      ctx,
+      extended(input, { kind: 'video' as const, userId: ctx.user.id }),
+    );
     if (start.dryRun) {
       const { job, quote, placeholder } = dryRunAnswer(start, 'video', input.prompt, ctx.clock.now());
       return { job, quote, placeholder };
@@ -104,10 +111,9 @@ export const jobsRouter = router({
     const page = await listUserJobsWithOutputs(ctx.db, { userId: ctx.user.id, ...input });
     return {
       // Each job with its outputs, so the Create page's feed draws finished jobs without more requests.
-      items: page.items.map((j) => ({
-        ...jobView(j),
-        outputs: j.outputs.map((o) => outputView(ctx.storage, o)),
-      })),
+      items: page.items.map((j) =>
+        extended(jobView(j), { outputs: j.outputs.map((o) => outputView(ctx.storage, o)) }),
+      ),
       nextCursor: page.nextCursor,
     };
   }),

@@ -5,6 +5,7 @@ import type { Database, Job, JobOutput } from '../../db/schema.ts';
 import { inTransaction } from '../../db/transaction.ts';
 import { AppError, isAppError } from '../../shared/errors.ts';
 import type { ModelInfo } from '../../shared/models.ts';
+import { extended } from '../../shared/objects.ts';
 import { quote, validateGenerationParams, withDefaults } from '../../shared/pricing.ts';
 import { jobTransition } from '../observability/jobs.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
@@ -91,11 +92,13 @@ export async function startGeneration(
     durationSeconds: input.durationSeconds,
     resolution: input.resolution,
   });
-  const problems = validateGenerationParams(model, {
-    ...filled,
-    negativePrompt: input.negativePrompt,
-    hasImageInput: input.imageOutputId !== undefined,
-  });
+  const problems = validateGenerationParams(
+    model,
+    extended(filled, {
+      negativePrompt: input.negativePrompt,
+      hasImageInput: input.imageOutputId !== undefined,
+    }),
+  );
   if (problems.length > 0) {
     throw new AppError('VALIDATION', problems.map((p) => `${p.field}: ${p.message}`).join('; '), {
       reason: 'PARAMS_NOT_OFFERED',

@@ -1,4 +1,5 @@
 /** Object keys: `{prefix}/{userId}/{yyyy}/{mm}/{dd}/{jobId}/{index}.{ext}`, UTC date, ids only (SPEC §7). */
+import { extended } from '../../shared/objects.ts';
 
 export const OUTPUT_EXTENSIONS = ['png', 'jpg', 'webp', 'mp4', 'webm'] as const;
 export type OutputExtension = (typeof OUTPUT_EXTENSIONS)[number];
@@ -38,4 +39,4 @@ export const objectKey = (parts: ObjectKeyParts): string => {
 export const keyForOutput =
   (parts: Omit<ObjectKeyParts, 'ext'>) =>
   (ext: string): string =>
-    objectKey({ ...parts, ext });
+    objectKey(extended(parts, { ext }));

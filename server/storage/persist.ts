@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError, isAppError } from '../../shared/errors.ts';
+import { extended } from '../../shared/objects.ts';
 import { countUpload, countUploadFailure } from '../observability/metrics.ts';
 import type { ProviderResult } from '../providers/provider.ts';
 import { bytesReader, type Mp4Info, readMp4Info } from './mp4-info.ts';
@@ -154,7 +155,7 @@ const download = async (
       (done, t) => input.onProgress?.('downloading', done, t),
       signal,
     );
-    return { ...captured, sourceHost: response.url.host };
+    return extended(captured, { sourceHost: response.url.host });
   } catch (error) {
     if (isAppError(error)) throw error;
     if (input.signal?.aborted) throw error; // canceled by the caller: not a provider failure

@@ -16,6 +16,7 @@ import { affectedRows, dialectOf } from '../../../db/dialect.ts';
 import type { Database, Job, JobOutput, JobUpdate } from '../../../db/schema.ts';
 import { type Executor, inTransaction } from '../../../db/transaction.ts';
 import type { AppCode } from '../../../shared/errors.ts';
+import { extended } from '../../../shared/objects.ts';
 import { type JobFacts, jobTransition } from '../../observability/jobs.ts';
 import { moveCredits } from '../billing.ts';
 import type { Clock } from '../clock.ts';
@@ -159,16 +160,17 @@ export async function completeJob(
   // The rows as a read right after the commit finds them (mysql2 hands JSON columns over parsed, and
   // the stored JSON has no keys for undefined values).
   const parsedJson = dialectOf(deps.db) === 'mysql';
-  const rows: JobOutput[] = inserted.map((row) => ({
-    ...row,
-    meta: parsedJson ? JSON.parse(row.meta) : row.meta,
-    search_text: null,
-    search_indexed: 0,
-  }));
+  const rows: JobOutput[] = inserted.map((row) =>
+    extended(row, {
+      meta: parsedJson ? JSON.parse(row.meta) : row.meta,
+      search_text: null,
+      search_indexed: 0,
+    }),
+  );
   const missing = options.paidOutputs - outputs.length;
   let known = false;
   const applied = await inTransaction(deps.db, async (trx) => {
-    known = await updateJob(trx, job.id, patch, { ...guard, sequence });
+    known = await updateJob(trx, job.id, patch, extended(guard, { sequence }));
     if (!known && !(await updateJob(trx, job.id, patch, guard))) return false;
     if (rows.length > 0) {
       await trx.insertInto('job_outputs').values(inserted).execute();

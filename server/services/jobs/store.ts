@@ -3,6 +3,7 @@ import { affectedRows, forceIndex, parseJson, unionAll } from '../../../db/diale
 import { toPage } from '../../../db/paging.ts';
 import type { Job, JobOutput, JobUpdate, NewJob } from '../../../db/schema.ts';
 import type { Executor } from '../../../db/transaction.ts';
+import { extended } from '../../../shared/objects.ts';
 
 export const FINAL_STATUSES = ['succeeded', 'failed', 'canceled'] as const;
 export const isFinal = (status: string): boolean => (FINAL_STATUSES as readonly string[]).includes(status);
@@ -54,10 +55,11 @@ export async function updateJob(
   const { sequence } = guard;
   let query = db
     .updateTable('jobs')
-    .set((eb) => ({
-      ...patch,
-      status_sequence: sequence === undefined ? eb('status_sequence', '+', 1) : sequence + 1,
-    }))
+    .set((eb) =>
+      extended(patch, {
+        status_sequence: sequence === undefined ? eb('status_sequence', '+', 1) : sequence + 1,
+      }),
+    )
     .where('id', '=', id);
   if (guard.status) query = query.where('status', 'in', guard.status);
   if (guard.leaseOwner) query = query.where('lease_owner', '=', guard.leaseOwner);
@@ -318,7 +320,7 @@ export function asClaimed(job: Job, input: { owner: string; leaseMs: number; now
 /** Claims up to `limit` due jobs (dueCandidates, then claimJobs), with no regard to provider limits. */
 export async function claimDueJobs(db: Executor, input: ClaimInput): Promise<Job[]> {
   const candidates = await dueCandidates(db, input);
-  return claimJobs(db, { ...input, jobs: candidates.slice(0, input.limit).map((c) => c.job) });
+  return claimJobs(db, extended(input, { jobs: candidates.slice(0, input.limit).map((c) => c.job) }));
 }
 
 /**
@@ -361,13 +363,14 @@ export async function releaseJob(
   const visible = input.patch !== undefined && Object.keys(input.patch).length > 0;
   const result = await db
     .updateTable('jobs')
-    .set((eb) => ({
-      ...input.patch,
-      ...(visible ? { status_sequence: eb('status_sequence', '+', 1) } : {}),
-      next_attempt_at: input.until,
-      lease_owner: null,
-      lease_until: null,
-    }))
+    .set((eb) =>
+      extended(input.patch ?? {}, {
+        next_attempt_at: input.until,
+        lease_owner: null,
+        lease_until: null,
+        ...(visible ? { status_sequence: eb('status_sequence', '+', 1) } : {}),
+      }),
+    )
     .where('id', '=', input.id)
     .where('lease_owner', '=', input.owner)
     .where('status', '=', 'running')
