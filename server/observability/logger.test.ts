@@ -48,7 +48,8 @@ describe('logger', () => {
       await new Promise((r) => setTimeout(r, 20)); // the request line is written when the answer has gone
       const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
       const of = (requestId: string) => entries.filter((e) => e.requestId === requestId).map((e) => e.msg);
-      expect(of('req-signup')).toEqual(['audit', 'request']);
+      // The verification email (logged, with no SMTP) carries the id of the sign-up that sent it.
+      expect(of('req-signup')).toEqual(['audit', 'email (SMTP_URL unset, not sent)', 'request']);
       expect(of('req-video')).toEqual(['job queued', 'request']);
       const request = entries.find((e) => e.msg === 'request' && e.requestId === 'req-video');
       expect(request).toMatchObject({
@@ -90,8 +91,14 @@ describe('logger', () => {
       );
       expect(verified.status).toBe(200);
       await new Promise((r) => setTimeout(r, 20));
-      const audits = lines.map((l) => JSON.parse(l)).filter((e) => e.msg === 'audit');
+      const entries = lines.map((l) => JSON.parse(l));
+      const audits = entries.filter((e) => e.msg === 'audit');
       expect(audits.find((e) => e.action === 'email.verified')).toMatchObject({ requestId: 'req-verify' });
+      // The email that went out over SMTP is logged with the sign-up's id.
+      expect(entries.find((e) => e.msg === 'email sent')).toMatchObject({
+        requestId: 'req-a',
+        to: 'verify-logs@example.com',
+      });
     } finally {
       await server.close();
       await t.destroy();

@@ -248,6 +248,7 @@ async function sendVerification(
   const link = `${config.linkBase}/verify-email?token=${encodeURIComponent(token)}`;
   try {
     await config.mailer.send({
+      requestId,
       to: email,
       subject: 'Confirm your email for Dream Factory / 确认你的梦工厂邮箱',
       text: `Open this link to confirm your email address${config.signupBonusCredits > 0 && config.mailer.configured ? ' and receive your welcome credits' : ''}:\n\n${link}\n\n打开上面的链接确认你的邮箱。\n\nIf you did not sign up, ignore this email.`,
@@ -539,6 +540,7 @@ export async function requestPasswordReset(
   const link = `${config.linkBase}/reset-password?token=${encodeURIComponent(token)}`;
   try {
     await config.mailer.send({
+      requestId: input.requestId,
       to: user.email,
       subject: 'Reset your Dream Factory password / 重置梦工厂密码',
       text: `Open this link within 30 minutes to choose a new password:\n\n${link}\n\n请在 30 分钟内打开上面的链接设置新密码。\n\nIf you did not ask for this, ignore this email; your password stays as it is.`,

@@ -5,6 +5,8 @@ export interface MailMessage {
   to: string;
   subject: string;
   text: string;
+  /** The HTTP request that sends it, for its log line. */
+  requestId?: string;
 }
 
 /** Sends account emails; without SMTP it writes them to the log (local development). */
@@ -31,6 +33,7 @@ export function mailerFor(config: MailConfig): Mailer {
       send: async (message) => {
         // Only without SMTP, where this log is the delivery: the link is the point of the message.
         logger.info('email (SMTP_URL unset, not sent)', {
+          requestId: message.requestId,
           to: message.to,
           subject: message.subject,
           text: message.text,
@@ -49,7 +52,7 @@ export function mailerFor(config: MailConfig): Mailer {
     configured: true,
     send: async (message) => {
       await sender.sendMail({ from, to: message.to, subject: message.subject, text: message.text });
-      logger.info('email sent', { to: message.to, subject: message.subject });
+      logger.info('email sent', { requestId: message.requestId, to: message.to, subject: message.subject });
     },
   };
 }
