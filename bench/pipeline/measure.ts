@@ -403,30 +403,32 @@ for (const c of LEVELS) {
     `${String(c).padStart(11)} | ${[cpu(pipelines).padStart(14), callersCpu.padStart(16), ...[floors, [withRender], [engine]].map((runs) => cpu(runs).padStart(14))].join(' | ')}`,
   );
 }
-console.log(
-  `\nCPU ms per job (medians of the rounds): this process${dialect === 'mysql' && mariadbCpuMs() !== null ? ' + MariaDB' : ''}`,
-);
-console.log(
+/** A table of per-level lines under its title and column header. */
+const printTable = (title: string, header: string, lines: string[]) => {
+  console.log(`\n${title}`);
+  console.log(header);
+  for (const line of lines) console.log(line);
+};
+printTable(
+  `CPU ms per job (medians of the rounds): this process${dialect === 'mysql' && mariadbCpuMs() !== null ? ' + MariaDB' : ''}`,
   "concurrency |       pipeline | callers' process |          floor |   floor+render |   engine alone",
+  cpuLines,
 );
-for (const line of cpuLines) console.log(line);
-console.log(
-  '\nThe same calls as dry runs (HTTP, session, tRPC, validation, the quote; no job): what the HTTP side costs',
+printTable(
+  'The same calls as dry runs (HTTP, session, tRPC, validation, the quote; no job): what the HTTP side costs',
+  'concurrency |  calls/s | CPU ms per call',
+  httpLines,
 );
-console.log('concurrency |  calls/s | CPU ms per call');
-for (const line of httpLines) console.log(line);
-console.log(
-  "\nPer job (medians of the rounds): this process's main thread (ms of CPU; ms waiting for a CPU while ready to run), its GC pauses (ms) and the statements MariaDB received",
-);
-console.log(
+printTable(
+  "Per job (medians of the rounds): this process's main thread (ms of CPU; ms waiting for a CPU while ready to run), its GC pauses (ms) and the statements MariaDB received",
   'concurrency | pipeline: main  wait    gc stmts | floor:    main  wait    gc stmts | engine:   main  wait    gc stmts | dry run: main  wait    gc stmts',
+  mainLines,
 );
-for (const line of mainLines) console.log(line);
-console.log(
-  "\nThe engine alone (ai.generateImage's work called in this process: charge, steps, wait, views; no HTTP)",
+printTable(
+  "The engine alone (ai.generateImage's work called in this process: charge, steps, wait, views; no HTTP)",
+  'concurrency |  jobs/s | ÷ floor (median)',
+  engineLines,
 );
-console.log('concurrency |  jobs/s | ÷ floor (median)');
-for (const line of engineLines) console.log(line);
 
 if (PROFILE && profiled.pipeline.profiles.length) {
   fs.mkdirSync(PROFILE, { recursive: true });
