@@ -200,8 +200,11 @@ export async function axeSerious(page: Page) {
  * emails) is removed first; model ids in <code> and numbers do not count.
  */
 export async function latinSentences(page: Page, allowed: string[] = []) {
+  // The rendered text (innerText), which is what a reader sees: textContent also holds hidden nodes.
   const { text, codes } = await page.evaluate(() => ({
+    // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is the point
     text: `${document.body.innerText}\n${document.title}`,
+    // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is the point
     codes: [...document.querySelectorAll('code')].map((node) => (node as HTMLElement).innerText),
   }));
   let rest = text;

@@ -313,8 +313,11 @@ describe.skipIf(!browserAvailable)('the Create workspace', () => {
       const ledger = page.locator(
         name === 'phone' ? '[data-testid=ledger-cards]' : '[data-testid=credits-history]',
       );
-      // Model names come with ai.models, which may land after the history.
+      // Model names come with ai.models, which may land after the history. The rendered text
+      // (innerText): textContent would also hold what the layout hides.
+      // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is the point
       await expect.poll(() => ledger.innerText(), T).toContain('视频 · 演示视频（离线） · 2 秒');
+      // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is the point
       const text = await ledger.innerText();
       expect(text).toContain('管理员发放的积分');
       expect(text).toContain('新账号赠送的积分');
