@@ -13,6 +13,7 @@ import {
   sha256,
   signUpUser,
   testRunner,
+  until,
 } from '../../test/pipeline.ts';
 import type { InnerContext } from '../context.ts';
 import { systemClock } from '../services/clock.ts';
@@ -133,6 +134,52 @@ describe.each(DIALECTS)('pipeline on OSS with V4, internal endpoint and RAM role
     ).toHaveLength(0);
     expect(ossServer.objectKeys()).toHaveLength(objects);
     expect(await balanceOf(t.db, user.id)).toBe(100);
+    await assertLedgerInvariant(t.db, user.id);
+  });
+
+  it('hands a job back at once when its worker stops during a hung upload; the next worker stores it, charged once', async () => {
+    // The shared runner stays out of it: one worker that stops mid-upload, then another.
+    await runner.stop();
+    const storage = new OssStorage({
+      bucket: 'df-ecs',
+      region: 'oss-cn-hangzhou',
+      endpoint: ossServer.url,
+      cname: true,
+      accessKeyId: 'unused-long-term-key',
+      accessKeySecret: 'unused-long-term-secret',
+      urlTtlSeconds: 600,
+      timeoutMs: 60_000,
+      retries: 2,
+      retryBaseDelayMs: 20,
+    });
+    const slow = testInner(t.db, { clock: systemClock, storage, env: { DATA_DIR: dataDir } });
+    const user = await signUpUser(slow);
+    ossServer.faults.hangNext(Number.POSITIVE_INFINITY, { operation: 'PutObject' });
+    const puts = () => ossServer.requests.filter((r) => r.operation === 'PutObject').length;
+    const before = puts();
+    const first = testRunner(slow);
+    first.start();
+    const answer = callerFor(slow, user).ai.generateImage({ prompt: 'a stuck upload', n: 1 });
+    await until(async () => puts() > before);
+    const stopping = Date.now();
+    await first.stop();
+    expect(Date.now() - stopping).toBeLessThan(5_000);
+    const handedBack = await t.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('user_id', '=', user.id)
+      .executeTakeFirstOrThrow();
+    expect(handedBack).toMatchObject({ status: 'running', lease_owner: null });
+
+    ossServer.faults.clear();
+    runner = testRunner(slow);
+    runner.start();
+    const { job, outputs } = await answer;
+    expect(job.status).toBe('succeeded');
+    expect(outputs).toHaveLength(1);
+    const res = await fetch(outputs[0]!.url);
+    expect(res.status).toBe(200);
+    expect((await ledgerOf(t.db, user.id)).filter((r) => r.kind === 'charge')).toHaveLength(1);
     await assertLedgerInvariant(t.db, user.id);
   });
 });

@@ -500,6 +500,29 @@ describe('OssStorage against the OSS test server', () => {
       expectNothingLeft('outputs/hang.png');
     });
 
+    it('stops waiting for a hung single PUT when its signal aborts (a stopping worker), long before the timeout', async () => {
+      server.faults.hangNext(Number.POSITIVE_INFINITY, { operation: 'PutObject' });
+      const controller = new AbortController();
+      const started = Date.now();
+      const upload = storage({ timeoutMs: 30_000 }).put({
+        key: 'outputs/stopping.png',
+        bytes: Buffer.alloc(20 * KB, 7),
+        contentType: 'image/png',
+        size: 20 * KB,
+        signal: controller.signal,
+      });
+      await vi.waitUntil(() => attempts('PutObject') === 1, { timeout: 5_000 });
+      controller.abort();
+      await expect(upload).rejects.toMatchObject({
+        code: 'STORAGE_UPLOAD_FAILED',
+        message: 'Upload canceled',
+      });
+      expect(Date.now() - started).toBeLessThan(5_000);
+      // No second attempt after the abort.
+      expect(attempts('PutObject')).toBe(1);
+      expectNothingLeft('outputs/stopping.png');
+    });
+
     it('aborts the multipart upload when parts hang', async () => {
       const path = await makeFile('hang.mp4', 450 * KB);
       server.faults.hangNext(Number.POSITIVE_INFINITY, { operation: 'UploadPart' });

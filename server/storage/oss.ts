@@ -91,6 +91,21 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     );
   });
 
+/**
+ * `work`, or a rejection as soon as `signal` aborts. ali-oss's `cancel()` stops multipart uploads only:
+ * a single PUT that hangs would hold a stopping worker until its timeout. The request is left to end
+ * on its own; the job is handed back and the next worker stores the same key again.
+ */
+function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(Object.assign(new Error('upload abandoned'), { name: 'AbortError' }));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 /** A short, secret-free description of an ali-oss error for logs and error messages. */
 const describe = (error: unknown): string => {
   if (error instanceof Error) {
@@ -220,16 +235,19 @@ export class OssStorage implements Storage {
             },
           });
         } else {
-          await client.put(input.key, input.bytes ?? filePath, {
-            mime: input.contentType,
-            headers: {
-              'Content-Type': input.contentType,
-              // OSS checks bytes sent from memory against their MD5. Given here in one call, it spares
-              // ali-oss a copy of the bytes to hash them itself.
-              ...(input.bytes ? { 'Content-MD5': hash('md5', input.bytes, 'base64') } : {}),
-            },
-            timeout: this.options.timeoutMs ?? 60_000,
-          });
+          await unlessAborted(
+            client.put(input.key, input.bytes ?? filePath, {
+              mime: input.contentType,
+              headers: {
+                'Content-Type': input.contentType,
+                // OSS checks bytes sent from memory against their MD5. Given here in one call, it spares
+                // ali-oss a copy of the bytes to hash them itself.
+                ...(input.bytes ? { 'Content-MD5': hash('md5', input.bytes, 'base64') } : {}),
+              },
+              timeout: this.options.timeoutMs ?? 60_000,
+            }),
+            input.signal,
+          );
           input.onProgress?.(input.size, input.size);
         }
         return {
