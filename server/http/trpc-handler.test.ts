@@ -84,6 +84,27 @@ describe('the tRPC handler', () => {
     const missing = await exchange(`${server.url}/trpc/no.such.procedure`);
     expect(missing.status).toBe(404);
 
+    // A procedure is the one segment after /trpc/: a longer path runs nothing (tRPC's adapter would run
+    // its last segment, past a proxy rule on the path), on both the single-call and the batch path.
+    for (const path of [
+      '/trpc/public/ai.models',
+      '/trpc/ai.models/auth.me',
+      '/trpc/x/ai.models,auth.me?batch=1',
+    ]) {
+      const deeper = await exchange(`${server.url}${path}`);
+      expect(deeper.status, path).toBe(404);
+      expect(JSON.parse(deeper.body).error.json.data.appCode, path).toBe('NOT_FOUND');
+    }
+    const signUp = await exchange(`${server.url}/trpc/anything/auth.signUp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ json: { email: 'deeper@example.com', password: 'sturdy-pass-1' } }),
+    });
+    expect(signUp.status).toBe(404);
+    expect(
+      await t.db.selectFrom('users').select('id').where('email', '=', 'deeper@example.com').execute(),
+    ).toEqual([]);
+
     // Refused before tRPC reads the calls, with no content type of its own: still JSON, still whole.
     const tooMany = Array.from({ length: MAX_BATCH_SIZE + 1 }, () => 'ai.models').join(',');
     const refused = await exchange(`${server.url}/trpc/${tooMany}?batch=1&input=%7B%7D`);

@@ -44,7 +44,19 @@ export function trpcHandler<TRouter extends AnyTRPCRouter>(
   opts: TrpcHandlerOptions<TRouter>,
 ): RequestHandler {
   return (req, res) => {
-    const path = req.path.slice(req.path.lastIndexOf('/') + 1);
+    // `/trpc/<procedure>` or `/trpc/<a>,<b>` only. tRPC's adapter takes the last segment of any path, so
+    // `/trpc/anything/admin.users.list` ran admin.users.list: a proxy rule on the path, or the request
+    // log, would see another procedure than the one that ran.
+    if (req.path.lastIndexOf('/') > 0) {
+      answerFailure(
+        opts,
+        req,
+        res,
+        new TRPCError({ code: 'NOT_FOUND', message: `No procedure found on path "${req.path.slice(1)}"` }),
+      );
+      return;
+    }
+    const path = req.path.slice(1);
     const handle = async () => {
       const single = opts.singleCalls === false ? null : singleCallOf(opts, req, path);
       if (single) {

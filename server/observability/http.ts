@@ -11,7 +11,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The tRPC procedures a request calls: `/trpc/a.b` or a batch `/trpc/a.b,c.d`. */
 export const proceduresOf = (path: string): string[] | undefined => {
-  const match = /^\/trpc\/([^/?]+)/.exec(path);
+  const match = /^\/trpc\/([^/?]+)$/.exec(path);
   if (!match?.[1]) return undefined;
   try {
     return decodeURIComponent(match[1]).split(',').filter(Boolean).slice(0, 20);
