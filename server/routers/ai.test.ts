@@ -240,6 +240,27 @@ describe.each(DIALECTS)('generation pipeline with the demo provider and local st
     expect(await balanceOf(t.db, user.id)).toBe(100);
   });
 
+  it('refuses unknown keys (a misspelt dryRun or idempotencyKey) and prompts with nothing to see or broken characters, charging nothing', async () => {
+    const user = await signUpUser(inner);
+    const caller = callerFor(inner, user);
+    const refused = [
+      caller.ai.generateImage({ prompt: 'typo', dry_run: true } as never),
+      caller.ai.generateImage({ prompt: 'typo', idempotency_key: 'key-12345678' } as never),
+      caller.ai.generateVideo({ prompt: 'typo', dryrun: true } as never),
+      caller.ai.generateImage({ prompt: '\u200b \u200d' }),
+      caller.ai.generateImage({ prompt: 'a \u0000 nul' }),
+      caller.ai.generateImage({ prompt: 'a lone \ud800 surrogate' }),
+      caller.ai.generateImage({ prompt: 'fine', negativePrompt: 'lone \udc00' }),
+      caller.redeem.redeem({ code: 'ABCD-EFGH', extra: 1 } as never),
+    ];
+    for (const attempt of refused) expect(await appCodeOf(attempt)).toBe('VALIDATION');
+    // Emoji joined by zero-width joiners, tabs and line breaks are text like any other.
+    const { job } = await caller.ai.generateImage({ prompt: '👩‍🚀\tin\nspace', dryRun: true });
+    expect(job.prompt).toBe('👩‍🚀\tin\nspace');
+    expect(await t.db.selectFrom('jobs').select('id').where('user_id', '=', user.id).execute()).toEqual([]);
+    expect(await balanceOf(t.db, user.id)).toBe(100);
+  });
+
   it("keeps users apart: B can neither see nor delete A's outputs", async () => {
     const a = await signUpUser(inner);
     const b = await signUpUser(inner);

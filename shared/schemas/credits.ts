@@ -9,7 +9,7 @@ export const CreditsHistoryInput = z
   })
   .default({ limit: 20 });
 
-export const GrantCreditsInput = z.object({
+export const GrantCreditsInput = z.strictObject({
   email: Email,
   amount: z
     .number({ message: 'Amount must be a number' })

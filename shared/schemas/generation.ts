@@ -3,7 +3,20 @@ import { NEGATIVE_PROMPT_MAX_LENGTH, PROMPT_MAX_LENGTH, SEED_MAX } from '../limi
 
 export { NEGATIVE_PROMPT_MAX_LENGTH, PROMPT_MAX_LENGTH };
 
-const prompt = z.string().trim().min(1, { message: 'Write a prompt' }).max(PROMPT_MAX_LENGTH);
+/** A UTF-16 surrogate without its pair: it cannot be stored or sent on as it came. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** Control characters other than tab and line breaks (NUL, escape, ...). */
+const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
+/** Text a provider can take: no broken characters, no control characters. */
+const text = z
+  .string()
+  .refine((value) => !LONE_SURROGATE.test(value), { message: 'The text has a broken character' })
+  .refine((value) => !CONTROL.test(value), { message: 'The text has a control character' });
+const prompt = text
+  .trim()
+  .max(PROMPT_MAX_LENGTH)
+  // Something to see: spaces, zero-width and other invisible characters alone are no prompt to pay for.
+  .refine((value) => /[^\s\p{Cc}\p{Cf}]/u.test(value), { message: 'Write a prompt' });
 const idempotencyKey = z
   .string()
   .min(8)
@@ -11,9 +24,11 @@ const idempotencyKey = z
   .regex(/^[A-Za-z0-9_.:-]+$/, { message: 'Use letters, digits and - _ . :' });
 const seed = z.number().int().min(0).max(SEED_MAX);
 
-export const GenerateImageInput = z.object({
+// The inputs that spend credits are strict: an unknown key is VALIDATION, never ignored, so that a
+// misspelt `dryRun` or `idempotencyKey` (`dry_run`) cannot charge, or charge twice.
+export const GenerateImageInput = z.strictObject({
   prompt,
-  negativePrompt: z.string().trim().max(NEGATIVE_PROMPT_MAX_LENGTH).optional(),
+  negativePrompt: text.trim().max(NEGATIVE_PROMPT_MAX_LENGTH).optional(),
   model: z.string().max(64).optional(),
   /** "WIDTHxHEIGHT", one of the model's sizes. */
   size: z
@@ -27,7 +42,7 @@ export const GenerateImageInput = z.object({
 });
 export type GenerateImageInput = z.input<typeof GenerateImageInput>;
 
-export const GenerateVideoInput = z.object({
+export const GenerateVideoInput = z.strictObject({
   prompt,
   model: z.string().max(64).optional(),
   durationSeconds: z.number().int().min(1).max(60).optional(),

@@ -18,7 +18,7 @@ export const normaliseCode = (code: string): string =>
     .toUpperCase()
     .replace(/[\s\-\u2010-\u2015\u2212]/g, '');
 
-export const RedeemInput = z.object({
+export const RedeemInput = z.strictObject({
   code: z
     .string()
     .max(100, { message: 'That is not a redemption code' })
@@ -27,7 +27,7 @@ export const RedeemInput = z.object({
 });
 export type RedeemInput = z.infer<typeof RedeemInput>;
 
-export const CreateCodesInput = z.object({
+export const CreateCodesInput = z.strictObject({
   credits: z
     .number()
     .int({ message: 'Credits must be a whole number' })
