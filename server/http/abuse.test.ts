@@ -393,6 +393,19 @@ describe.each(DIALECTS)('attacks over HTTP on %s', (dialect) => {
     ).toBe('SIGNUP_LIMIT');
   });
 
+  it('answers "taken" at most four times the sign-up limit an hour per IP, so addresses cannot be tried by the thousand', async () => {
+    const ip = from('203.0.113.91');
+    const signUpAs = (email: string) =>
+      post(server.url, 'auth.signUp', { email, password: 'sturdy-pass-1' }, ip);
+    expect((await signUpAs('known-0@example.com')).ok).toBe(true);
+    const answers = [];
+    for (let i = 0; i < 25; i++) answers.push((await signUpAs('known-0@example.com')).data?.reason);
+    expect(answers.slice(0, 20)).toEqual(Array(20).fill('EMAIL_TAKEN'));
+    expect(answers.slice(20)).toEqual(Array(5).fill('SIGNUP_LIMIT'));
+    // The sign-ups' own budget is untouched: a new address still makes an account.
+    expect((await signUpAs('known-1@example.com')).ok).toBe(true);
+  });
+
   it('never runs a form-encoded or text/plain mutation: a cross-site form cannot sign a user out', async () => {
     const { cookies, client } = await signUp('form@example.com', '198.51.100.5');
     const form = new FormData();

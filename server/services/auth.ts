@@ -139,7 +139,26 @@ export async function signUp(
     .select('id')
     .where('email', '=', input.email)
     .executeTakeFirst();
-  if (existing) throw emailTaken();
+  if (existing) {
+    // "Taken" tells whether an account exists: such answers get a budget of their own per IP (four
+    // times the sign-ups'), so addresses cannot be tried by the thousand. A taken email does not count
+    // against the sign-ups themselves (one person retrying their own address behind a shared NAT).
+    if (config.signupsPerIpPerHour > 0 && input.ip) {
+      await reserveAttempt(
+        db,
+        [
+          {
+            bucket: `signup-taken:ip:${input.ip}`,
+            tiers: [{ limit: 4 * config.signupsPerIpPerHour, windowMs: 60 * MINUTE }],
+          },
+        ],
+        input.now,
+        { reason: 'SIGNUP_LIMIT', message: 'Too many sign-ups from this network; try again later' },
+        { settled: true },
+      );
+    }
+    throw emailTaken();
+  }
   hashSlots.assertRoom();
   const reservation: Reservation | null =
     config.signupsPerIpPerHour > 0 && input.ip
