@@ -6,7 +6,7 @@ export { NEGATIVE_PROMPT_MAX_LENGTH, PROMPT_MAX_LENGTH };
 /** A UTF-16 surrogate without its pair: it cannot be stored or sent on as it came. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 /** Control characters other than tab and line breaks (NUL, escape, ...). */
-const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
+const CONTROL = /[^\P{Cc}\t\n\r]/u;
 /** Text a provider can take: no broken characters, no control characters. */
 const text = z
   .string()
