@@ -14,6 +14,8 @@ import { systemClock } from '../clock.ts';
 import { cancelJob, startGeneration } from '../generation.ts';
 import { FleetLimiter } from './limiter.ts';
 import type { JobRunner } from './runner.ts';
+import { STEPS } from './steps/index.ts';
+import type { Step } from './steps/step.ts';
 import { claimDueJobs, claimJobs, dueCandidates, releaseJob, renewLeases } from './store.ts';
 
 const jobsOf = (db: Kysely<Database>, userId: string) =>
@@ -366,6 +368,57 @@ describe.each(DIALECTS)('job engine on %s', (dialect) => {
       expect(failed.error_code).toBe('PROVIDER_TIMEOUT');
       expect((await ledgerOf(t.db, user.id)).filter((r) => r.kind === 'refund')).toHaveLength(1);
       expect(await balanceOf(t.db, user.id)).toBe(100);
+    } finally {
+      await runner.stop();
+    }
+  });
+
+  it('a freed step place goes to the waiting job whose user has the fewest steps working', async () => {
+    const inner = testInner(t.db, { clock: systemClock, env: { DATA_DIR: dataDir } });
+    const heavy = await signUpUser(inner);
+    const light = await signUpUser(inner);
+    // Submits that hold their place a while, as a demo video's render does.
+    const starts: { userId: string; at: number }[] = [];
+    const slowSubmit: Step<unknown> = async (input) => {
+      starts.push({ userId: input.job.user_id, at: Date.now() });
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      return STEPS.submit(input);
+    };
+    const now = Date.now();
+    const row = (userId: string, i: number): NewJob =>
+      jobRow(userId, {
+        prompt: `place ${i}`,
+        params: JSON.stringify({ n: 1, size: '256x256' }),
+        next_attempt_at: now - 60_000 + i,
+        created_at: now,
+      });
+    await t.db
+      .insertInto('jobs')
+      .values(Array.from({ length: 20 }, (_, i) => row(heavy.id, i)))
+      .execute();
+    const runner = testRunner(inner, {
+      concurrency: 4,
+      userMaxActiveJobs: 10,
+      steps: { submit: slowSubmit },
+    });
+    runner.start();
+    try {
+      // The heavy user's first claim fills the four places and queues four more behind them.
+      await until(async () => starts.length >= 5);
+      const lightJob = { ...row(light.id, 0), next_attempt_at: Date.now() };
+      await t.db.insertInto('jobs').values(lightJob).execute();
+      const lightStart = await until(async () => starts.find((s) => s.userId === light.id));
+      const claimed = await t.db
+        .selectFrom('jobs')
+        .select('started_at')
+        .where('id', '=', lightJob.id)
+        .executeTakeFirstOrThrow();
+      // In line first-come first-served, the heavy jobs queued before it (up to three) would go first.
+      const heavyBetween = starts.filter(
+        (s) => s.userId === heavy.id && s.at > Number(claimed.started_at) && s.at < lightStart.at,
+      );
+      expect(heavyBetween).toEqual([]);
+      expect(lightStart.at - Number(claimed.started_at)).toBeLessThan(1_000);
     } finally {
       await runner.stop();
     }

@@ -70,8 +70,10 @@ export class JobRunner {
   private readonly held = new Map<string, Held>();
   /** Steps working now: held jobs minus those waiting for their due time, a slot or a place. */
   private busy = 0;
-  /** Jobs waiting for a step place (all WORKER_CONCURRENCY are working). */
-  private readonly queue: (() => void)[] = [];
+  /** Jobs waiting for a step place (all WORKER_CONCURRENCY are working), with their user. */
+  private readonly queue: { userId: string; start: () => void }[] = [];
+  /** Steps working now, per user: a freed place goes to the waiting job whose user has fewest. */
+  private readonly workingByUser = new Map<string, number>();
   private readonly work = new Set<Promise<void>>();
   private running = false;
   private loop: Promise<void> | null = null;
@@ -282,17 +284,36 @@ export class JobRunner {
 
   /** Takes a step place, waiting for one when all WORKER_CONCURRENCY are working. */
   private async enter(held: Held): Promise<void> {
+    const userId = held.job.user_id;
     if (this.busy < this.options.concurrency && this.queue.length === 0) this.busy++;
-    else await new Promise<void>((resolve) => this.queue.push(resolve));
+    else await new Promise<void>((start) => this.queue.push({ userId, start }));
     held.working = true;
+    this.workingByUser.set(userId, (this.workingByUser.get(userId) ?? 0) + 1);
     if (held.controller.signal.aborted) throw new Abandoned();
   }
 
-  /** Gives a step place back, to the longest-waiting job if any. */
+  /**
+   * Gives a step place back: to the waiting job whose user has the fewest steps working, the
+   * longest-waiting of those. Claims are fair across users, and so are places: one user's jobs that
+   * hold places for long (a demo video renders inside its step) do not keep another user's single job
+   * waiting behind all of theirs.
+   */
   private leave(held: Held): void {
     held.working = false;
-    const next = this.queue.shift();
-    if (next) next();
+    const userId = held.job.user_id;
+    const working = (this.workingByUser.get(userId) ?? 1) - 1;
+    if (working > 0) this.workingByUser.set(userId, working);
+    else this.workingByUser.delete(userId);
+    let chosen = -1;
+    let fewest = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < this.queue.length && fewest > 0; i++) {
+      const count = this.workingByUser.get(this.queue[i]!.userId) ?? 0;
+      if (count < fewest) {
+        chosen = i;
+        fewest = count;
+      }
+    }
+    if (chosen >= 0) this.queue.splice(chosen, 1)[0]!.start();
     else this.busy--;
   }
 
