@@ -39,6 +39,10 @@ describe('the server process', () => {
       });
       expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ ok: true, db: 'up' });
       expect(fs.existsSync(path.join(dataDir, 'dream-factory.sqlite'))).toBe(true);
+      // What Node refuses before any handler is a JSON VALIDATION error here too.
+      const tooLong = await fetch(`${url}/trpc/ai.models?input=${'x'.repeat(20_000)}`);
+      expect(tooLong.status).toBe(431);
+      expect((await tooLong.json()).error.json.data.appCode).toBe('VALIDATION');
 
       const client = httpClient(url);
       await client.auth.signUp.mutate({ email: 'shutdown@example.com', password: 'sturdy-pass-1' });

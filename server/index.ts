@@ -6,6 +6,7 @@ import { migrateToLatest, migrationStatus } from '../db/migrate.ts';
 import { createApp } from './app.ts';
 import { appSecret, createInnerContext, createRunner, ensureDataDir } from './deps.ts';
 import { type Env, EnvError, loadEnv } from './env.ts';
+import { answerMalformedRequests } from './http/client-errors.ts';
 import { cutEventStreams } from './http/trpc-handler.ts';
 import { logger, routeConsoleToLogger } from './logger.ts';
 import { systemClock } from './services/clock.ts';
@@ -91,6 +92,7 @@ const server = app.listen(env.PORT, env.HOST, (error?: Error) => {
     pid: process.pid,
   });
 });
+answerMalformedRequests(server);
 server.on('error', (error) => {
   logger.error(`cannot listen on ${env.HOST}:${env.PORT}: ${(error as Error).message}`);
   process.exit(1);

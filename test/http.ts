@@ -3,6 +3,7 @@ import { createTRPCClient, httpBatchLink } from '@trpc/client';
 import superjson from 'superjson';
 import { type AppOptions, createApp } from '../server/app.ts';
 import type { InnerContext } from '../server/context.ts';
+import { answerMalformedRequests } from '../server/http/client-errors.ts';
 import type { AppRouter } from '../server/routers/index.ts';
 import { MAX_BATCH_SIZE } from '../shared/limits.ts';
 
@@ -10,6 +11,7 @@ import { MAX_BATCH_SIZE } from '../shared/limits.ts';
 export async function startTestServer(inner: InnerContext, options: AppOptions = {}) {
   const app = createApp(inner, options);
   const server = app.listen(0, '127.0.0.1');
+  answerMalformedRequests(server);
   await new Promise<void>((resolve) => server.once('listening', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

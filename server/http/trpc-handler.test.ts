@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_BATCH_SIZE } from '../../shared/limits.ts';
 import { testInner } from '../../test/context.ts';
 import { createTestDb, type TestDb } from '../../test/db.ts';
-import { startTestServer } from '../../test/http.ts';
+import { httpClient, startTestServer } from '../../test/http.ts';
 import { createRequestContext, type InnerContext } from '../context.ts';
 import { requestLogging } from '../observability/http.ts';
 import { appRouter } from '../routers/index.ts';
@@ -112,6 +112,32 @@ describe('the tRPC handler', () => {
     expect(refused.headers['content-type']).toBe('application/json');
     expect(Number(refused.headers['content-length'])).toBe(Buffer.byteLength(refused.body));
     expect(JSON.parse(refused.body).error.json.data.reason).toBe('BATCH_TOO_LARGE');
+  });
+
+  it('answers what Node refuses before any handler (a query past the header limit, bytes that are not HTTP) with a JSON VALIDATION error', async () => {
+    const input = encodeURIComponent(JSON.stringify({ json: { q: 'x'.repeat(30_000) } }));
+    const long = await exchange(`${server.url}/trpc/outputs.list?input=${input}`);
+    expect(long.status).toBe(431);
+    expect(long.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(long.body).error.json.data).toMatchObject({ appCode: 'VALIDATION', httpStatus: 431 });
+    // A typed client reads it as any other error.
+    const error = await httpClient(server.url)
+      .outputs.list.query({ q: 'y'.repeat(30_000) })
+      .catch((e: unknown) => e);
+    expect((error as { data?: { appCode?: string } }).data?.appCode).toBe('VALIDATION');
+
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(new URL(server.url).port), '127.0.0.1');
+      let text = '';
+      socket.on('data', (chunk) => {
+        text += chunk.toString('utf8');
+      });
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+      socket.end('NOT HTTP AT ALL\r\n\r\n');
+    });
+    expect(raw).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)).error.json.data.appCode).toBe('VALIDATION');
   });
 
   it('streams JSON lines to a client that asks for them, without a Content-Length', async () => {

@@ -94,6 +94,16 @@ describe('LocalStorage', () => {
     expect(beyond.status).toBe(416);
   });
 
+  it('answers a missing file, a signed URL of a deleted one and a key outside the root with a JSON 404', async () => {
+    const gone = 'outputs/u1/2026/03/04/job1/gone.mp4';
+    for (const path of [storage().urlFor(gone), '/files/', '/files/%00', '/files/%E0%A4%A']) {
+      const res = await fetch(origin + path);
+      expect(res.status, path).toBe(404);
+      expect(res.headers.get('content-type'), path).toMatch(/^application\/json/);
+      expect(await res.json(), path).toEqual({ error: 'No such file' });
+    }
+  });
+
   it('adds a download disposition that is covered by the signature', async () => {
     const url = storage().urlFor(key, { download: 'clip.mp4' });
     const res = await fetch(origin + url);

@@ -4,7 +4,7 @@ import { copyFile, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/p
 import { dirname, extname, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Response } from 'express';
 import { AppError } from '../../shared/errors.ts';
 import type { ByteRange, ListedObject, PutInput, Storage, StoredObject, UrlOptions } from './storage.ts';
 import type { Thumbnailer } from './thumbnails.ts';
@@ -235,6 +235,9 @@ const parseRange = (header: string, size: number): ByteRange | 'invalid' | undef
   return { start, end };
 };
 
+/** A missing file answers as any other missing path does: a JSON 404. */
+const notFound = (res: Response) => res.status(404).json({ error: 'No such file' });
+
 /** Express handler for `/files/*`: signed URLs only, Range support for video seeking. */
 export const localFilesHandler =
   (storage: LocalStorage): RequestHandler =>
@@ -248,7 +251,7 @@ export const localFilesHandler =
       key = decodeURIComponent(req.path.replace(/^\/+/, ''));
       storage.pathOf(key);
     } catch {
-      res.status(404).end();
+      notFound(res);
       return;
     }
     const param = (name: string) => (typeof req.query[name] === 'string' ? (req.query[name] as string) : '');
@@ -266,13 +269,13 @@ export const localFilesHandler =
         }
         // No thumbnail possible: a video has nothing to show as an image; an image shows itself.
         if (storage.contentTypeOf(key).startsWith('video/')) {
-          res.status(404).end();
+          notFound(res);
           return;
         }
       }
       const info = await stat(storage.pathOf(key)).catch(() => null);
       if (!info?.isFile()) {
-        res.status(404).end();
+        notFound(res);
         return;
       }
       const size = info.size;
