@@ -9,3 +9,6 @@ export const SEED_MAX = 2_147_483_647;
 
 /** The most calls one HTTP request may batch: the server refuses more (BATCH_TOO_LARGE); clients send at most this. */
 export const MAX_BATCH_SIZE = 10;
+
+/** Live (unrevoked, unexpired) API tokens one account may hold; creating more is VALIDATION (TOKEN_LIMIT). */
+export const MAX_API_TOKENS_PER_USER = 50;

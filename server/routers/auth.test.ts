@@ -193,6 +193,35 @@ describe.each(DIALECTS)('accounts on %s', (dialect) => {
     expect(await me.credits.balance()).toEqual({ balance: 115 });
   });
 
+  it('holds an account to 50 live API tokens, however many creates race; revoked and expired ones make room', async () => {
+    const { user } = await callerFor(inner).auth.signUp({
+      email: 'many-tokens@example.com',
+      password: 'sturdy-pass-1',
+    });
+    const caller = callerFor(inner, await userById(t.db, user.id));
+    const outcomes = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        caller.apiTokens.create({ name: `t${i}` }).then(
+          () => 'ok',
+          (error: unknown) => (error as { cause?: { reason?: string } }).cause?.reason,
+        ),
+      ),
+    );
+    expect(outcomes.filter((o) => o === 'ok')).toHaveLength(50);
+    expect(outcomes.filter((o) => o === 'TOKEN_LIMIT')).toHaveLength(10);
+    expect(await appCodeOf(caller.apiTokens.create({ name: 'one more' }))).toBe('VALIDATION');
+    const [first, second] = await caller.apiTokens.list();
+    await caller.apiTokens.revoke({ id: first!.id });
+    await t.db
+      .updateTable('api_tokens')
+      .set({ expires_at: clock.now() - 1 })
+      .where('id', '=', second!.id)
+      .execute();
+    await caller.apiTokens.create({ name: 'after a revoke' });
+    await caller.apiTokens.create({ name: 'after an expiry' });
+    expect(await appCodeOf(caller.apiTokens.create({ name: 'full again' }))).toBe('VALIDATION');
+  });
+
   describe('over HTTP', () => {
     let server: Awaited<ReturnType<typeof startTestServer>>;
     beforeAll(async () => {

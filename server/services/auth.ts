@@ -7,6 +7,7 @@ import { prepared } from '../../db/prepared.ts';
 import type { Database, User } from '../../db/schema.ts';
 import { type Executor, inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../shared/errors.ts';
+import { MAX_API_TOKENS_PER_USER } from '../../shared/limits.ts';
 import { logger } from '../logger.ts';
 import { audit } from './audit.ts';
 import { moveCredits } from './billing.ts';
@@ -661,29 +662,48 @@ export async function createApiToken(
   const token = newToken('dft');
   const id = newId();
   const scope = input.scope ?? 'user';
-  await db
-    .insertInto('api_tokens')
-    .values({
-      id,
-      user_id: input.userId,
-      name: input.name,
-      token_hash: hashToken(token),
-      token_prefix: token.slice(0, 10),
-      last_used_at: null,
-      revoked_at: null,
-      created_at: input.now,
-      expires_at: input.expiresAt ?? null,
-      scope,
-    })
-    .execute();
-  await audit(db, {
-    action: 'token.created',
-    actorUserId: input.userId,
-    subject: id,
-    ip: input.ip,
-    requestId: input.requestId,
-    details: { kind: 'token', scope, expiresAt: input.expiresAt ? new Date(input.expiresAt) : null },
-    now: input.now,
+  await inTransaction(db, async (trx) => {
+    // The account's row is locked first (a write of nothing: MySQL locks the row, SQLite takes its one
+    // write lock), so concurrent creates count one after another and the cap holds however many race.
+    await trx.updateTable('users').set({ id: input.userId }).where('id', '=', input.userId).execute();
+    const { live } = await trx
+      .selectFrom('api_tokens')
+      .select((eb) => eb.fn.countAll<number>().as('live'))
+      .where('user_id', '=', input.userId)
+      .where('revoked_at', 'is', null)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', input.now)]))
+      .executeTakeFirstOrThrow();
+    if (Number(live) >= MAX_API_TOKENS_PER_USER) {
+      throw new AppError(
+        'VALIDATION',
+        `An account holds at most ${MAX_API_TOKENS_PER_USER} API tokens; revoke one to create another`,
+        { reason: 'TOKEN_LIMIT', params: { max: MAX_API_TOKENS_PER_USER } },
+      );
+    }
+    await trx
+      .insertInto('api_tokens')
+      .values({
+        id,
+        user_id: input.userId,
+        name: input.name,
+        token_hash: hashToken(token),
+        token_prefix: token.slice(0, 10),
+        last_used_at: null,
+        revoked_at: null,
+        created_at: input.now,
+        expires_at: input.expiresAt ?? null,
+        scope,
+      })
+      .execute();
+    await audit(trx, {
+      action: 'token.created',
+      actorUserId: input.userId,
+      subject: id,
+      ip: input.ip,
+      requestId: input.requestId,
+      details: { kind: 'token', scope, expiresAt: input.expiresAt ? new Date(input.expiresAt) : null },
+      now: input.now,
+    });
   });
   return { id, token };
 }

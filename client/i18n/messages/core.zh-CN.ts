@@ -110,6 +110,7 @@ export const messages: Messages = {
   'notFound.title': '页面不存在',
   'notFound.back': '返回创作',
   'nav.account': '账户',
+  'reason.TOKEN_LIMIT': '每个账户最多持有 {max} 个 API 令牌。请先撤销不再使用的令牌，再创建新的。',
   'reason.EMAIL_TAKEN': '该邮箱已注册。请直接登录，或重置密码。',
   'reason.WRONG_CREDENTIALS': '邮箱或密码错误。',
   'reason.WRONG_PASSWORD': '当前密码不正确。',
