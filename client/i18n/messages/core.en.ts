@@ -114,7 +114,8 @@ export const messages = {
   'notFound.title': 'Page not found',
   'notFound.back': 'Back to Create',
   'nav.account': 'Account',
-  'reason.TOKEN_LIMIT': 'You have {max} API tokens, the most an account can hold. Revoke one you no longer use to create another.',
+  'reason.TOKEN_LIMIT':
+    'You have {max} API tokens, the most an account can hold. Revoke one you no longer use to create another.',
   'reason.EMAIL_TAKEN': 'An account with this email already exists. Sign in, or reset the password.',
   'reason.WRONG_CREDENTIALS': 'Wrong email or password.',
   'reason.WRONG_PASSWORD': 'The current password is not right.',
