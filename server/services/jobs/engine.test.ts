@@ -18,6 +18,17 @@ import { STEPS } from './steps/index.ts';
 import type { Step } from './steps/step.ts';
 import { claimDueJobs, claimJobs, dueCandidates, releaseJob, renewLeases } from './store.ts';
 
+/** Rows of small demo images queued a minute before `now`, the i-th a millisecond after the one before. */
+const queuedImages =
+  (now: number) =>
+  (userId: string, i: number): NewJob =>
+    jobRow(userId, {
+      prompt: `queued ${i}`,
+      params: JSON.stringify({ n: 1, size: '256x256' }),
+      next_attempt_at: now - 60_000 + i,
+      created_at: now,
+    });
+
 const jobsOf = (db: Kysely<Database>, userId: string) =>
   db.selectFrom('jobs').selectAll().where('user_id', '=', userId).execute();
 
@@ -384,14 +395,7 @@ describe.each(DIALECTS)('job engine on %s', (dialect) => {
       await new Promise((resolve) => setTimeout(resolve, 150));
       return STEPS.submit(input);
     };
-    const now = Date.now();
-    const row = (userId: string, i: number): NewJob =>
-      jobRow(userId, {
-        prompt: `place ${i}`,
-        params: JSON.stringify({ n: 1, size: '256x256' }),
-        next_attempt_at: now - 60_000 + i,
-        created_at: now,
-      });
+    const row = queuedImages(Date.now());
     await t.db
       .insertInto('jobs')
       .values(Array.from({ length: 20 }, (_, i) => row(heavy.id, i)))
@@ -432,14 +436,7 @@ describe.each(DIALECTS)('job engine on %s', (dialect) => {
     });
     const heavy = await signUpUser(inner);
     const light = await signUpUser(inner);
-    const now = Date.now();
-    const row = (userId: string, i: number): NewJob =>
-      jobRow(userId, {
-        prompt: `many ${i}`,
-        params: JSON.stringify({ n: 1, size: '256x256' }),
-        next_attempt_at: now - 60_000 + i,
-        created_at: now,
-      });
+    const row = queuedImages(Date.now());
     for (let i = 0; i < 10_000; i += 1_000) {
       await t.db
         .insertInto('jobs')
