@@ -70,6 +70,46 @@ describe.skipIf(!browserAvailable)('accounts in the SPA', () => {
     await page.getByText('Password changed.').waitFor(T);
   });
 
+  it('says a confirmation or reset link is invalid however short its token, or when it has none', async () => {
+    for (const path of ['/verify-email?token=bad', '/verify-email']) {
+      await page.goto(`${server.url}${path}`);
+      await page.getByText('This confirmation link is invalid, used or expired.').waitFor(T);
+    }
+    await page.goto(`${server.url}/reset-password`);
+    await page.getByText('This reset link is invalid, used or expired').waitFor(T);
+    await page.goto(`${server.url}/reset-password?token=bad`);
+    await page.getByLabel('New password').fill('a fine new secret 7');
+    await page.getByRole('button', { name: 'Save and sign in' }).click();
+    await page.getByText('This reset link is invalid, used or expired').waitFor(T);
+    expect(await page.getByText('at least 10 characters').count()).toBe(0);
+  });
+
+  it('offers sign-in and a password reset, with the address, when a sign-up finds it taken', async () => {
+    const visitor = await context.browser()!.newContext({ viewport: DESKTOP, locale: 'en-US' });
+    const signup = await visitor.newPage();
+    try {
+      await signup.goto(`${server.url}/signup`);
+      await signup.getByLabel('Email').fill(ADMIN_EMAIL);
+      await signup.getByLabel('Password').fill('another good secret');
+      await signup.getByRole('button', { name: 'Create account' }).click();
+      const alert = signup.getByRole('alert');
+      await alert.getByText('An account with this email already exists.').waitFor(T);
+      expect(await alert.textContent()).toBe(
+        'An account with this email already exists. Sign in, or reset the password.',
+      );
+      expect(await signup.getByLabel('Email').getAttribute('aria-invalid')).toBe('true');
+      await alert.getByRole('link', { name: 'reset the password' }).click();
+      await signup.waitForURL(/\/forgot-password$/, T);
+      expect(await signup.getByLabel('Email').inputValue()).toBe(ADMIN_EMAIL);
+      await signup.goBack();
+      await signup.getByRole('alert').getByRole('link', { name: 'Sign in' }).click();
+      await signup.waitForURL(/\/signin$/, T);
+      expect(await signup.getByLabel('Email').inputValue()).toBe(ADMIN_EMAIL);
+    } finally {
+      await visitor.close();
+    }
+  });
+
   it('signs out everywhere, then resets the password through the link', async () => {
     await page.goto(`${server.url}/account`);
     await page.getByRole('button', { name: 'Sign out everywhere' }).click();
@@ -77,6 +117,8 @@ describe.skipIf(!browserAvailable)('accounts in the SPA', () => {
     await page.waitForURL(/\/signin/, T);
 
     await page.getByRole('link', { name: 'Forgot your password?' }).click();
+    // The sign-in page has an Email field too: fill the one on the page the link opens.
+    await page.getByRole('heading', { name: 'Reset your password' }).waitFor(T);
     await page.getByLabel('Email').fill(ADMIN_EMAIL);
     await page.getByRole('button', { name: 'Send the link' }).click();
     await page.getByText('the link is on its way').waitFor(T);

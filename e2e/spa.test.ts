@@ -108,7 +108,10 @@ describe.skipIf(!browserAvailable)('the Dream Factory SPA', () => {
     await page.reload();
     await videoJob.waitFor(T);
     expect(await page.getByLabel('Prompt').first().inputValue()).toBe('The waves roll in slowly');
-    await page.getByText('First frame').waitFor(T);
+    // The first frame is named in words, with its thumbnail found in the feed.
+    await page.getByTestId('first-frame').getByText('First frame: your image').waitFor(T);
+    await page.getByTestId('first-frame').locator('img').waitFor(T);
+    expect(await page.getByTestId('first-frame-gone').count()).toBe(0);
     await videoJob.getByTestId('result-video').waitFor({ timeout: 60_000 });
     await page.waitForFunction(
       () => (document.querySelector<HTMLVideoElement>('[data-testid=result-video]')?.readyState ?? 0) >= 1,
@@ -206,6 +209,10 @@ describe.skipIf(!browserAvailable)('the Dream Factory SPA', () => {
       await expect.poll(() => headerBalance(page), T).toBe(BONUS - 12 + 50);
       await page.getByRole('cell', { name: 'Redeemed code' }).waitFor(T);
       await page.getByTestId('spend-chart').waitFor(T);
+      // The chart's text alternative has the figures: 2 + 8 + 2 credits today (the rejected prompt was refunded).
+      expect(await page.getByTestId('spend-chart').getAttribute('aria-label')).toMatch(
+        /^Daily spending, last 30 days: 12 credits in total; most on .+ \(12\)\.$/,
+      );
       await shoot(page, 'credits');
 
       // Redeeming the same code again is refused in plain words.

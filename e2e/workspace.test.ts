@@ -354,6 +354,9 @@ describe.skipIf(!browserAvailable)('the Create workspace', () => {
       await signup.locator('form button[type=submit]').click();
       await signup.locator('[role=alert]').waitFor(T);
       expect(await latinSentences(signup)).toEqual([]);
+      // A taken address: the field is marked, and the two ways on are links.
+      expect(await signup.locator('input[name=email]').getAttribute('aria-invalid')).toBe('true');
+      expect(await signup.locator('[role=alert] a').allInnerTexts()).toEqual(['登录', '重置密码']);
       expect(await signup.title()).toBe('注册账号 · 梦工厂');
       await shoot(signup, 'workspace-signup-failed-zh');
     } finally {

@@ -1,7 +1,9 @@
-import { TRPCClientError } from '@trpc/client';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
+import superjson from 'superjson';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadLocale, translate } from '../i18n/index.tsx';
 import { describeError, describeJobError } from './errors.ts';
+import { fetchKeepingStatus } from './trpc.ts';
 
 const trpcError = (data: Record<string, unknown> | undefined, message = 'boom') =>
   new TRPCClientError(message, { result: { error: { message, code: -32000, data } } as never });
@@ -87,10 +89,70 @@ describe('describeError', () => {
     expect(zh(mistyped.messageKey)).toBe('兑换码不存在，请检查是否输错。');
   });
 
+  it('says "greater than" for an exclusive limit (positive amounts), not "at least 0"', () => {
+    const issues = [{ code: 'too_small', origin: 'number', minimum: 0, inclusive: false, path: ['amount'] }];
+    const info = describeError(trpcError({ appCode: 'VALIDATION', zodIssues: issues }), en);
+    expect(info.fieldErrors).toEqual({ amount: 'Amount must be greater than 0.' });
+    expect(describeError(trpcError({ appCode: 'VALIDATION', zodIssues: issues }), zh).detail).toBe(
+      '数量必须大于 0。',
+    );
+  });
+
   it('treats an error without data as a network problem, and unknown codes as ours', () => {
     expect(describeError(trpcError(undefined), en).code).toBe('NETWORK');
     expect(describeError(trpcError({ appCode: 'WHATEVER' }), en).messageKey).toBe('error.INTERNAL');
     expect(describeError(new Error('x'), en).code).toBe('INTERNAL');
+  });
+
+  describe('without an answer from the API', () => {
+    afterEach(() => vi.unstubAllGlobals());
+    /** Calls a mutation through the app's link and fetch, with the network answering `respond`. */
+    const failure = async (respond: () => Promise<Response>) => {
+      vi.stubGlobal('fetch', respond);
+      const client = createTRPCClient<never>({
+        links: [httpLink({ url: 'http://app.test/trpc', transformer: superjson, fetch: fetchKeepingStatus })],
+      }) as unknown as { any: { call: { mutate: (input: unknown) => Promise<unknown> } } };
+      return client.any.call.mutate({}).then(
+        () => expect.unreachable(),
+        (error: unknown) => error,
+      );
+    };
+    const page = (status: number, body: string | null, type = 'text/html') =>
+      failure(async () => new Response(body, { status, headers: body ? { 'content-type': type } : {} }));
+
+    it('blames the connection only when nothing answered', async () => {
+      const offline = await failure(() => Promise.reject(new TypeError('Failed to fetch')));
+      expect(describeError(offline, en).code).toBe('NETWORK');
+      expect(zh(describeError(offline, zh).messageKey)).toBe('无法连接服务器，请检查网络后重试。');
+    });
+
+    it('calls a 500 with an HTML or empty body a server problem, in both languages', async () => {
+      for (const error of [await page(500, '<html>Internal Server Error</html>'), await page(500, null)]) {
+        const info = describeError(error, en);
+        expect(info.code).toBe('SERVER_ERROR');
+        expect(en(info.messageKey)).toBe('The server had a problem. Try again in a moment.');
+        expect(zh(info.messageKey)).toBe('服务器出了问题，请稍后再试。');
+      }
+    });
+
+    it('says the service is temporarily unavailable for 502, 503 and 504, whatever the body', async () => {
+      for (const status of [502, 503, 504]) {
+        const info = describeError(await page(status, '<h1>Bad Gateway</h1>'), en);
+        expect(info.code).toBe('UNAVAILABLE');
+        expect(en(info.messageKey)).toBe('The service is temporarily unavailable. Try again in a moment.');
+      }
+      // A JSON body that is not the API's: tRPC keeps the response in meta.
+      expect(describeError(await page(503, '{"message":"down"}', 'application/json'), zh).code).toBe(
+        'UNAVAILABLE',
+      );
+    });
+
+    it('still reads the API’s own errors, which come as JSON', async () => {
+      const body = JSON.stringify({
+        error: { json: { message: 'x', code: -32600, data: { appCode: 'RATE_LIMITED', httpStatus: 429 } } },
+      });
+      expect(describeError(await page(429, body, 'application/json'), en).code).toBe('RATE_LIMITED');
+    });
   });
 
   it('describes a failed job from its error view', () => {

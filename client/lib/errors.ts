@@ -1,13 +1,15 @@
 import { TRPCClientError } from '@trpc/client';
 import { type AppCode, isAppCode } from '../../shared/errors.ts';
 import { hasMessage as isMessageKey, type MessageKey, type Translate } from '../i18n/index.tsx';
+import { HttpStatusError } from './trpc.ts';
 
 /**
  * What the UI needs to explain a failure in the user's language: a message key, the next step, and
  * sentences built from the server's codes (appCode, reason + params, zod issues), never its English prose.
  */
 export interface ErrorInfo {
-  code: AppCode | 'INTERNAL' | 'NETWORK';
+  /** NETWORK: no answer at all; SERVER_ERROR / UNAVAILABLE: an answer, but not the API's (a proxy's error page). */
+  code: AppCode | 'INTERNAL' | 'NETWORK' | 'SERVER_ERROR' | 'UNAVAILABLE';
   messageKey: MessageKey;
   /** A translated headline that replaces messageKey's (a precise reason, where the general one would guess wrong). */
   title?: string;
@@ -31,6 +33,8 @@ export interface ZodIssueData {
   message?: string;
   minimum?: number | bigint;
   maximum?: number | bigint;
+  /** false: the limit itself is out (`.positive()` is minimum 0, not inclusive). */
+  inclusive?: boolean;
   origin?: string;
   format?: string;
   expected?: string;
@@ -63,11 +67,14 @@ export function zodIssueText(issue: ZodIssueData, t: Translate): string {
   const field = t(isMessageKey(fieldKey) ? fieldKey : 'field.generic');
   const limit = (value: number | bigint | undefined) => Number(value ?? 0);
   const text = issue.origin === 'string';
+  const exclusive = issue.inclusive === false;
   switch (issue.code) {
     case 'too_small':
       if (text && limit(issue.minimum) <= 1) return t('zod.required', { field });
+      if (!text && exclusive) return t('zod.greaterThan', { field, n: limit(issue.minimum) });
       return t(text ? 'zod.tooShort' : 'zod.tooSmall', { field, n: limit(issue.minimum) });
     case 'too_big':
+      if (!text && exclusive) return t('zod.lessThan', { field, n: limit(issue.maximum) });
       return t(text ? 'zod.tooLong' : 'zod.tooBig', { field, n: limit(issue.maximum) });
     case 'invalid_format':
       return issue.format === 'email' ? t('zod.email') : t('zod.format', { field });
@@ -110,10 +117,25 @@ function withNextStep(info: ErrorInfo): ErrorInfo {
   return info;
 }
 
+/** Gateway statuses: the server behind the proxy is down or restarting, not broken. */
+const UNAVAILABLE_STATUSES = new Set([502, 503, 504]);
+
+/**
+ * Without the API's data: no answer at all is a network problem; an answer that is not ours (a status from
+ * a proxy, a body that is not JSON) is the server's problem, and says so rather than blaming the connection.
+ */
+function withoutData(error: TRPCClientError<any>): ErrorInfo {
+  const response = (error.meta as { response?: Response } | undefined)?.response;
+  const status = error.cause instanceof HttpStatusError ? error.cause.status : response?.status;
+  if (status !== undefined && UNAVAILABLE_STATUSES.has(status)) return base('UNAVAILABLE');
+  if (status !== undefined || error.cause instanceof SyntaxError) return base('SERVER_ERROR');
+  return base('NETWORK');
+}
+
 export function describeError(error: unknown, t: Translate): ErrorInfo {
   if (!(error instanceof TRPCClientError)) return withNextStep(base('INTERNAL'));
   const data = (error.data ?? undefined) as ErrorData | undefined;
-  if (!data) return base('NETWORK');
+  if (!data) return withoutData(error);
   const info = base(isAppCode(data.appCode) ? data.appCode : 'INTERNAL');
   if (typeof data.jobId === 'string') info.jobId = data.jobId;
   if (data.reason) info.reason = data.reason;

@@ -38,6 +38,26 @@ export function makeQueryClient() {
   });
 }
 
+/** An answer that is not the API's JSON, with its status (see fetchKeepingStatus; lib/errors.ts reads it). */
+export class HttpStatusError extends Error {
+  readonly status: number;
+  constructor(status: number) {
+    super(`HTTP ${status} without a JSON body`);
+    this.name = 'HttpStatusError';
+    this.status = status;
+  }
+}
+
+/**
+ * The links' fetch: an answer that is not JSON (a proxy's error page, an empty 500) fails with its status,
+ * which tRPC would drop (it reports only the parse error), so the UI can tell a server error from no connection.
+ */
+export const fetchKeepingStatus: typeof fetch = async (input, init) => {
+  const response = await fetch(input, init);
+  if (!response.headers.get('content-type')?.includes('json')) throw new HttpStatusError(response.status);
+  return response;
+};
+
 /**
  * Links: the logger first (dev only), then a split — subscriptions (jobs.watch) go over SSE, everything
  * else (including auth, which sets cookies) through the batch link. Same origin, so the session cookie rides along.
@@ -59,8 +79,13 @@ export function makeTrpcClient(baseUrl = '/trpc') {
         // Mutations one per request: the server refuses rate-limited ones (sign-in, redeem…) in a batch.
         false: splitLink({
           condition: (op) => op.type === 'mutation',
-          true: httpLink({ url: baseUrl, transformer: superjson }),
-          false: httpBatchLink({ url: baseUrl, transformer: superjson, maxItems: MAX_BATCH_SIZE }),
+          true: httpLink({ url: baseUrl, transformer: superjson, fetch: fetchKeepingStatus }),
+          false: httpBatchLink({
+            url: baseUrl,
+            transformer: superjson,
+            maxItems: MAX_BATCH_SIZE,
+            fetch: fetchKeepingStatus,
+          }),
         }),
       }),
     ],

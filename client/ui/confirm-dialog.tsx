@@ -47,6 +47,7 @@ export function ConfirmDialog({
       {open && (
         <form
           method="dialog"
+          noValidate
           onSubmit={(event) => {
             event.preventDefault();
             onConfirm();

@@ -12,7 +12,8 @@ export function LanguageSwitch() {
         aria-label={t('nav.language')}
       >
         {LOCALES.map((l) => (
-          <option key={l.id} value={l.id}>
+          // Each name in its own language, so a screen reader says 中文 in Chinese on an English page.
+          <option key={l.id} value={l.id} lang={l.id}>
             {l.label}
           </option>
         ))}

@@ -44,8 +44,12 @@ export const CreateApiTokenInput = z.object({
 });
 export const RevokeApiTokenInput = z.object({ id: z.string().min(1).max(64) });
 
-/** A single-use link's token (email verification, password reset). */
-const LinkToken = z.string().trim().min(10).max(200);
+/**
+ * A single-use link's token (email verification, password reset). Any non-empty token is looked up: one
+ * that matches no stored hash is the link's own reason (VERIFY_LINK_INVALID, RESET_LINK_INVALID), not a
+ * form error, however short it is.
+ */
+const LinkToken = z.string().trim().min(1).max(200);
 
 export const VerifyEmailInput = z.object({ token: LinkToken });
 export const RequestPasswordResetInput = z.object({ email: Email });

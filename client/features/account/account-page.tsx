@@ -3,6 +3,7 @@ import { type FormEvent, useState } from 'react';
 import { useNavigate } from 'react-router';
 import { PASSWORD_MIN_LENGTH } from '../../../shared/schemas/auth.ts';
 import { useI18n, usePageTitle } from '../../i18n/index.tsx';
+import { describeError } from '../../lib/errors.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { ConfirmDialog } from '../../ui/confirm-dialog.tsx';
 import { useMe } from '../auth/use-me.ts';
@@ -36,6 +37,7 @@ export default function AccountPage() {
       },
     }),
   );
+  const fieldErrors = change.error ? (describeError(change.error, t).fieldErrors ?? {}) : {};
   const submit = (event: FormEvent) => {
     event.preventDefault();
     change.mutate({ currentPassword: current, newPassword: next });
@@ -43,7 +45,7 @@ export default function AccountPage() {
   if (!user) return null;
 
   return (
-    <main className="page narrow stack account-page">
+    <div className="page narrow stack account-page">
       <h1>{t('account.title')}</h1>
       <section className="card stack" aria-labelledby="account-email">
         <h2 id="account-email">{t('account.email')}</h2>
@@ -73,7 +75,7 @@ export default function AccountPage() {
         )}
       </section>
 
-      <form className="card stack" onSubmit={submit} aria-labelledby="change-password">
+      <form className="card stack" onSubmit={submit} aria-labelledby="change-password" noValidate>
         <h2 id="change-password">{t('account.changePassword')}</h2>
         <label className="field">
           <span className="field-label">{t('account.currentPassword')}</span>
@@ -83,7 +85,9 @@ export default function AccountPage() {
             required
             value={current}
             onChange={(e) => setCurrent(e.target.value)}
+            aria-invalid={fieldErrors.currentPassword ? true : undefined}
           />
+          {fieldErrors.currentPassword && <span className="field-error">{fieldErrors.currentPassword}</span>}
         </label>
         <label className="field">
           <span className="field-label">{t('account.newPassword')}</span>
@@ -94,10 +98,15 @@ export default function AccountPage() {
             minLength={PASSWORD_MIN_LENGTH}
             value={next}
             onChange={(e) => setNext(e.target.value)}
+            aria-invalid={fieldErrors.newPassword ? true : undefined}
           />
-          <span className="field-hint">{t('auth.passwordHint', { n: PASSWORD_MIN_LENGTH })}</span>
+          {fieldErrors.newPassword ? (
+            <span className="field-error">{fieldErrors.newPassword}</span>
+          ) : (
+            <span className="field-hint">{t('auth.passwordHint', { n: PASSWORD_MIN_LENGTH })}</span>
+          )}
         </label>
-        {change.error && <ReasonNotice error={change.error} />}
+        {change.error && !Object.keys(fieldErrors).length && <ReasonNotice error={change.error} />}
         {change.isSuccess && (
           <p className="notice notice-success" role="status">
             {t('account.passwordChanged')}
@@ -123,6 +132,6 @@ export default function AccountPage() {
         onConfirm={() => everywhere.mutate()}
         onCancel={() => setConfirming(false)}
       />
-    </main>
+    </div>
   );
 }

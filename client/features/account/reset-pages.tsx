@@ -1,10 +1,12 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, type ReactNode, useState } from 'react';
-import { Link, useNavigate, useSearchParams } from 'react-router';
+import { Link, useLocation, useNavigate, useSearchParams } from 'react-router';
 import { PASSWORD_MIN_LENGTH } from '../../../shared/schemas/auth.ts';
 import { useI18n, usePageTitle } from '../../i18n/index.tsx';
+import { describeError } from '../../lib/errors.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { LanguageSwitch } from '../../ui/language-switch.tsx';
+import { emailFromState } from '../auth/email-state.ts';
 import { ReasonNotice } from './reason-notice.tsx';
 
 /** The signed-out card layout of the sign-in page; its title is the page's title too. */
@@ -23,12 +25,17 @@ export function AccountCard({ title, children }: { title: string; children: Reac
   );
 }
 
-/** /forgot-password: asks for a reset link; the answer never says whether the account exists. */
+/**
+ * /forgot-password: asks for a reset link; the answer never says whether the account exists. A sign-up that
+ * found the address taken links here with the address in the history state (not in the URL, so no log keeps it).
+ */
 export function ForgotPasswordPage() {
   const { t } = useI18n();
   const trpc = useTRPC();
-  const [email, setEmail] = useState('');
+  const location = useLocation();
+  const [email, setEmail] = useState(() => emailFromState(location.state));
   const request = useMutation(trpc.auth.requestPasswordReset.mutationOptions());
+  const fieldErrors = request.error ? (describeError(request.error, t).fieldErrors ?? {}) : {};
   const submit = (event: FormEvent) => {
     event.preventDefault();
     request.mutate({ email });
@@ -36,7 +43,7 @@ export function ForgotPasswordPage() {
   return (
     <AccountCard title={t('reset.title')}>
       <p className="muted">{t('reset.intro')}</p>
-      <form className="stack" onSubmit={submit}>
+      <form className="stack" onSubmit={submit} noValidate>
         <label className="field">
           <span className="field-label">{t('auth.email')}</span>
           <input
@@ -45,9 +52,11 @@ export function ForgotPasswordPage() {
             required
             value={email}
             onChange={(e) => setEmail(e.target.value)}
+            aria-invalid={fieldErrors.email ? true : undefined}
           />
+          {fieldErrors.email && <span className="field-error">{fieldErrors.email}</span>}
         </label>
-        {request.error && <ReasonNotice error={request.error} />}
+        {request.error && !Object.keys(fieldErrors).length && <ReasonNotice error={request.error} />}
         {request.isSuccess && (
           <p className="notice notice-success" role="status">
             {t('reset.sent')}
@@ -71,7 +80,7 @@ export function ResetPasswordPage() {
   const queryClient = useQueryClient();
   const navigate = useNavigate();
   const [params] = useSearchParams();
-  const token = params.get('token') ?? '';
+  const token = params.get('token')?.trim() ?? '';
   const [password, setPassword] = useState('');
   const reset = useMutation(
     trpc.auth.resetPassword.mutationOptions({
@@ -82,6 +91,7 @@ export function ResetPasswordPage() {
       },
     }),
   );
+  const fieldErrors = reset.error ? (describeError(reset.error, t).fieldErrors ?? {}) : {};
   const submit = (event: FormEvent) => {
     event.preventDefault();
     reset.mutate({ token, password });
@@ -90,10 +100,10 @@ export function ResetPasswordPage() {
     <AccountCard title={t('reset.newTitle')}>
       {!token ? (
         <p className="notice notice-error" role="alert">
-          {t('reset.noToken')}
+          {t('reason.RESET_LINK_INVALID')}
         </p>
       ) : (
-        <form className="stack" onSubmit={submit}>
+        <form className="stack" onSubmit={submit} noValidate>
           <label className="field">
             <span className="field-label">{t('account.newPassword')}</span>
             <input
@@ -103,10 +113,15 @@ export function ResetPasswordPage() {
               minLength={PASSWORD_MIN_LENGTH}
               value={password}
               onChange={(e) => setPassword(e.target.value)}
+              aria-invalid={fieldErrors.password ? true : undefined}
             />
-            <span className="field-hint">{t('auth.passwordHint', { n: PASSWORD_MIN_LENGTH })}</span>
+            {fieldErrors.password ? (
+              <span className="field-error">{fieldErrors.password}</span>
+            ) : (
+              <span className="field-hint">{t('auth.passwordHint', { n: PASSWORD_MIN_LENGTH })}</span>
+            )}
           </label>
-          {reset.error && <ReasonNotice error={reset.error} />}
+          {reset.error && !fieldErrors.password && <ReasonNotice error={reset.error} />}
           <button type="submit" className="btn btn-primary btn-block" disabled={reset.isPending || !password}>
             {t('reset.save')}
           </button>

@@ -13,7 +13,7 @@ export default function VerifyEmailPage() {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [params] = useSearchParams();
-  const token = params.get('token') ?? '';
+  const token = params.get('token')?.trim() ?? '';
   const verify = useMutation(
     trpc.auth.verifyEmail.mutationOptions({
       onSuccess: () => void queryClient.invalidateQueries(),
@@ -30,7 +30,7 @@ export default function VerifyEmailPage() {
     <AccountCard title={t('verify.title')}>
       {!token ? (
         <p className="notice notice-error" role="alert">
-          {t('reset.noToken')}
+          {t('reason.VERIFY_LINK_INVALID')}
         </p>
       ) : verify.error ? (
         <ReasonNotice error={verify.error} />

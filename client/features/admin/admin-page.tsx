@@ -9,7 +9,7 @@ export default function AdminPage() {
   const { t } = useI18n();
   usePageTitle(t('admin.title'));
   return (
-    <main className="page">
+    <div className="page">
       <h1>{t('admin.title')}</h1>
       <nav className="subnav" aria-label={t('admin.title')}>
         <NavLink to="/admin/users">{t('admin.users')}</NavLink>
@@ -24,6 +24,6 @@ export default function AdminPage() {
         <Route path="jobs" element={<JobsPanel />} />
         <Route path="audit" element={<AuditPanel />} />
       </Routes>
-    </main>
+    </div>
   );
 }

@@ -43,14 +43,15 @@ function NewBatchForm() {
     create.mutate({
       credits: Number(credits),
       count: Number(count),
-      maxRedemptions: Number(maxRedemptions) || 1,
+      // Empty is the default (1); anything else goes as typed, so the server can refuse 0.
+      maxRedemptions: maxRedemptions.trim() ? Number(maxRedemptions) : undefined,
       expiresAt: expiresAt ? new Date(expiresAt) : undefined,
       note: note.trim() || undefined,
     });
   };
   const csvName = create.data ? `codes-${create.data.batchId}.csv` : '';
   return (
-    <form className="card stack" onSubmit={submit} aria-labelledby="batch-title">
+    <form className="card stack" onSubmit={submit} aria-labelledby="batch-title" noValidate>
       <h2 id="batch-title">{t('admin.newBatch')}</h2>
       <div className="inline-form">
         <label className="field">
@@ -62,6 +63,7 @@ function NewBatchForm() {
             step={1}
             value={credits}
             onChange={(e) => setCredits(e.target.value)}
+            aria-invalid={fieldErrors.credits ? true : undefined}
           />
           {fieldErrors.credits && <span className="field-error">{fieldErrors.credits}</span>}
         </label>
@@ -75,6 +77,7 @@ function NewBatchForm() {
             step={1}
             value={count}
             onChange={(e) => setCount(e.target.value)}
+            aria-invalid={fieldErrors.count ? true : undefined}
           />
           {fieldErrors.count && <span className="field-error">{fieldErrors.count}</span>}
         </label>
@@ -86,16 +89,29 @@ function NewBatchForm() {
             step={1}
             value={maxRedemptions}
             onChange={(e) => setMaxRedemptions(e.target.value)}
+            aria-invalid={fieldErrors.maxRedemptions ? true : undefined}
           />
+          {fieldErrors.maxRedemptions && <span className="field-error">{fieldErrors.maxRedemptions}</span>}
         </label>
-        <label className="field">
+        <label className="field field-wide">
           <span className="field-label">{t('admin.expiresAt')}</span>
-          <input type="datetime-local" value={expiresAt} onChange={(e) => setExpiresAt(e.target.value)} />
+          <input
+            type="datetime-local"
+            value={expiresAt}
+            onChange={(e) => setExpiresAt(e.target.value)}
+            aria-invalid={fieldErrors.expiresAt ? true : undefined}
+          />
           {fieldErrors.expiresAt && <span className="field-error">{fieldErrors.expiresAt}</span>}
         </label>
         <label className="field">
           <span className="field-label">{t('admin.note')}</span>
-          <input value={note} maxLength={200} onChange={(e) => setNote(e.target.value)} />
+          <input
+            value={note}
+            maxLength={200}
+            onChange={(e) => setNote(e.target.value)}
+            aria-invalid={fieldErrors.note ? true : undefined}
+          />
+          {fieldErrors.note && <span className="field-error">{fieldErrors.note}</span>}
         </label>
         <button type="submit" className="btn btn-primary" disabled={create.isPending}>
           {t('admin.createBatch')}
@@ -124,50 +140,67 @@ function NewBatchForm() {
   );
 }
 
-/** Support: disable one code a user reported (leaked, mis-sent) by pasting it; only its hash is looked up. */
+/**
+ * Support: disable one code a user reported (leaked, mis-sent) by pasting it; only its hash is looked up.
+ * Asks first, like every destructive action; the answer (done, or why not) shows under the form.
+ */
 function DisableOneCodeForm() {
   const { t } = useI18n();
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [code, setCode] = useState('');
+  const [confirming, setConfirming] = useState(false);
   const disable = useMutation(
     trpc.admin.codes.disable.mutationOptions({
       onSuccess: () => {
         setCode('');
         void queryClient.invalidateQueries(trpc.admin.codes.pathFilter());
       },
+      onSettled: () => setConfirming(false),
     }),
   );
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    disable.mutate({ code });
+    if (!code.trim()) return;
+    disable.reset();
+    setConfirming(true);
   };
   return (
-    <form className="card stack" onSubmit={submit} aria-labelledby="disable-one-title">
-      <h2 id="disable-one-title">{t('admin.disableOne')}</h2>
-      <div className="inline-form">
-        <label className="field">
-          <span className="field-label">{t('admin.disableOneCode')}</span>
-          <input
-            className="mono"
-            required
-            autoComplete="off"
-            placeholder="XXXXX-XXXXX-XXXXX-XXXXX-XXXXX"
-            value={code}
-            onChange={(e) => setCode(e.target.value)}
-          />
-        </label>
-        <button type="submit" className="btn btn-danger-ghost" disabled={disable.isPending || !code.trim()}>
-          {t('admin.disable')}
-        </button>
-      </div>
-      {disable.error && <ErrorNotice error={disable.error} />}
-      {disable.data && (
-        <p role="status" className="muted">
-          {disable.data.disabled > 0 ? t('admin.codeDisabled') : t('admin.codeAlreadyDisabled')}
-        </p>
-      )}
-    </form>
+    <>
+      <form className="card stack" onSubmit={submit} aria-labelledby="disable-one-title" noValidate>
+        <h2 id="disable-one-title">{t('admin.disableOne')}</h2>
+        <div className="inline-form">
+          <label className="field field-wide">
+            <span className="field-label">{t('admin.disableOneCode')}</span>
+            <input
+              className="mono"
+              required
+              autoComplete="off"
+              placeholder="XXXXX-XXXXX-XXXXX-XXXXX-XXXXX"
+              value={code}
+              onChange={(e) => setCode(e.target.value)}
+            />
+          </label>
+          <button type="submit" className="btn btn-danger-ghost" disabled={disable.isPending || !code.trim()}>
+            {t('admin.disable')}
+          </button>
+        </div>
+        {disable.error && <ErrorNotice error={disable.error} />}
+        {disable.data && (
+          <p role="status" className="muted">
+            {disable.data.disabled > 0 ? t('admin.codeDisabled') : t('admin.codeAlreadyDisabled')}
+          </p>
+        )}
+      </form>
+      <ConfirmDialog
+        open={confirming}
+        message={t('admin.disableOneConfirm', { code: code.trim() })}
+        confirmLabel={t('admin.disable')}
+        busy={disable.isPending}
+        onConfirm={() => disable.mutate({ code })}
+        onCancel={() => setConfirming(false)}
+      />
+    </>
   );
 }
 

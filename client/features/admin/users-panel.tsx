@@ -39,12 +39,18 @@ function GrantForm({ initialEmail, focusRequest }: { initialEmail: string; focus
     grant.mutate({ email, amount: Number(amount), note });
   };
   return (
-    <form className="card stack" onSubmit={submit} aria-labelledby="grant-title">
+    <form className="card stack" onSubmit={submit} aria-labelledby="grant-title" noValidate>
       <h2 id="grant-title">{t('admin.grant')}</h2>
       <div className="inline-form">
         <label className="field">
           <span className="field-label">{t('admin.email')}</span>
-          <input type="email" required value={email} onChange={(e) => setEmail(e.target.value)} />
+          <input
+            type="email"
+            required
+            value={email}
+            onChange={(e) => setEmail(e.target.value)}
+            aria-invalid={fieldErrors.email ? true : undefined}
+          />
           {fieldErrors.email && <span className="field-error">{fieldErrors.email}</span>}
         </label>
         <label className="field">
@@ -58,12 +64,19 @@ function GrantForm({ initialEmail, focusRequest }: { initialEmail: string; focus
             step={1}
             value={amount}
             onChange={(e) => setAmount(e.target.value)}
+            aria-invalid={fieldErrors.amount ? true : undefined}
           />
           {fieldErrors.amount && <span className="field-error">{fieldErrors.amount}</span>}
         </label>
         <label className="field">
           <span className="field-label">{t('admin.note')}</span>
-          <input value={note} maxLength={500} onChange={(e) => setNote(e.target.value)} />
+          <input
+            value={note}
+            maxLength={500}
+            onChange={(e) => setNote(e.target.value)}
+            aria-invalid={fieldErrors.note ? true : undefined}
+          />
+          {fieldErrors.note && <span className="field-error">{fieldErrors.note}</span>}
         </label>
         <button type="submit" className="btn btn-primary" disabled={grant.isPending || !email || !amount}>
           {t('admin.grantTo')}

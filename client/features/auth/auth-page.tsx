@@ -1,6 +1,6 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { type FormEvent, useState } from 'react';
-import { Link, Navigate, useNavigate, useSearchParams } from 'react-router';
+import { type FormEvent, Fragment, type ReactNode, useState } from 'react';
+import { Link, Navigate, useLocation, useNavigate, useSearchParams } from 'react-router';
 import { PASSWORD_MIN_LENGTH } from '../../../shared/limits.ts';
 import { useI18n, usePageTitle } from '../../i18n/index.tsx';
 import { describeError } from '../../lib/errors.ts';
@@ -8,11 +8,18 @@ import { useTRPC } from '../../lib/trpc.ts';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { LanguageSwitch } from '../../ui/language-switch.tsx';
 import { ThemeSwitch } from '../../ui/theme-switch.tsx';
+import { type EmailState, emailFromState } from './email-state.ts';
 import { useMe } from './use-me.ts';
 
 /** Only same-site paths, so a crafted ?next= cannot send the user elsewhere. */
 const safeNext = (next: string | null) =>
   next?.startsWith('/') && !next.startsWith('//') ? next : '/create';
+
+/** A translated sentence with elements (links) in place of its {placeholders}, so it is translated whole. */
+const withElements = (template: string, elements: Record<string, ReactNode>) =>
+  template
+    .split(/\{(\w+)\}/)
+    .map((part, i) => (i % 2 ? <Fragment key={part}>{elements[part]}</Fragment> : part));
 
 export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
   const { t } = useI18n();
@@ -21,9 +28,10 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
   const queryClient = useQueryClient();
   const navigate = useNavigate();
   const [params] = useSearchParams();
+  const location = useLocation();
   const next = safeNext(params.get('next'));
   const me = useMe();
-  const [email, setEmail] = useState('');
+  const [email, setEmail] = useState(() => emailFromState(location.state));
   const [password, setPassword] = useState('');
 
   const onSuccess = async () => {
@@ -34,7 +42,11 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
   const signIn = useMutation(trpc.auth.signIn.mutationOptions({ onSuccess }));
   const signUp = useMutation(trpc.auth.signUp.mutationOptions({ onSuccess }));
   const mutation = mode === 'signin' ? signIn : signUp;
-  const fieldErrors = mutation.error ? (describeError(mutation.error, t).fieldErrors ?? {}) : {};
+  const error = mutation.error ? describeError(mutation.error, t) : undefined;
+  const fieldErrors = error?.fieldErrors ?? {};
+  // The address has an account: say so, with the two ways on (the address goes along).
+  const emailTaken = error?.reason === 'EMAIL_TAKEN';
+  const carry: EmailState = { email };
 
   if (me.data?.user) return <Navigate to={next} replace />;
 
@@ -75,7 +87,8 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
               required
               value={email}
               onChange={(e) => setEmail(e.target.value)}
-              aria-invalid={fieldErrors.email ? true : undefined}
+              aria-invalid={fieldErrors.email || emailTaken ? true : undefined}
+              aria-describedby={emailTaken ? 'email-taken' : undefined}
             />
             {fieldErrors.email && <span className="field-error">{fieldErrors.email}</span>}
           </label>
@@ -96,14 +109,29 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
             )}
             {fieldErrors.password && <span className="field-error">{fieldErrors.password}</span>}
           </label>
-          {mutation.error &&
+          {error &&
             !Object.keys(fieldErrors).length &&
-            (describeError(mutation.error, t).code === 'UNAUTHENTICATED' ? (
+            (emailTaken ? (
+              <p className="notice notice-error" role="alert" id="email-taken" data-reason="EMAIL_TAKEN">
+                {withElements(t('auth.emailTaken'), {
+                  signIn: (
+                    <Link to={`/signin${keepNext}`} state={carry}>
+                      {t('auth.emailTakenSignIn')}
+                    </Link>
+                  ),
+                  reset: (
+                    <Link to="/forgot-password" state={carry}>
+                      {t('auth.emailTakenReset')}
+                    </Link>
+                  ),
+                })}
+              </p>
+            ) : error.code === 'UNAUTHENTICATED' ? (
               <p className="notice notice-error" role="alert">
                 {t('auth.wrongPassword')}
               </p>
             ) : (
-              <ErrorNotice error={mutation.error} />
+              <ErrorNotice info={error} />
             ))}
           <button type="submit" className="btn btn-primary btn-block" disabled={mutation.isPending}>
             {mode === 'signin' ? t('auth.signIn') : t('auth.signUp')}

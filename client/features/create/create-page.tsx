@@ -1,4 +1,4 @@
-import { type InfiniteData, useMutation, useQueryClient } from '@tanstack/react-query';
+import { type InfiniteData, useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, lazy, Suspense, useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useLocation, useSearchParams } from 'react-router';
 import { NEGATIVE_PROMPT_MAX_LENGTH, PROMPT_MAX_LENGTH, SEED_MAX } from '../../../shared/limits.ts';
@@ -28,9 +28,25 @@ import { modelLabel, sizeLabel } from './model-options.ts';
 import { PromptField } from './prompt-field.tsx';
 import { useModels } from './use-models.ts';
 
-type Tab = 'image' | 'video';
+const TABS = ['image', 'video'] as const;
+type Tab = (typeof TABS)[number];
+
+/** The tab a key moves to (WAI-ARIA tabs: ←/→ wrap around, Home/End go to the first/last), if any. */
+const tabForKey = (key: string, current: Tab): Tab | undefined => {
+  const i = TABS.indexOf(current);
+  if (key === 'ArrowRight') return TABS[(i + 1) % TABS.length];
+  if (key === 'ArrowLeft') return TABS[(i - 1 + TABS.length) % TABS.length];
+  if (key === 'Home') return TABS[0];
+  if (key === 'End') return TABS[TABS.length - 1];
+  return undefined;
+};
+
 /** How long Generate stays locked after a press at least: a double-click is one job, one charge. */
 export const GENERATE_LOCK_MS = 1000;
+/** The prompt of the dry run that checks a first frame (any prompt will do: only the image is in question). */
+const FIRST_FRAME_PROBE = 'first frame check';
+/** The dry run's reasons that mean the first frame cannot be animated. */
+const FIRST_FRAME_GONE = new Set(['SOURCE_IMAGE_NOT_FOUND', 'NOT_AN_IMAGE']);
 
 const priceLabel = (model: ModelInfo, t: ReturnType<typeof useI18n>['t']) =>
   'perImage' in model.price
@@ -86,6 +102,28 @@ export function CreatePage() {
   useEffect(() => {
     void queryClient.prefetchInfiniteQuery(feedQueryOptions(trpc));
   }, [queryClient, trpc]);
+
+  // The first frame's thumbnail: handed over by the gallery or the feed, else found among the feed's outputs
+  // (read from its cache: this observer never fetches).
+  const feedThumbnail = useInfiniteQuery({
+    ...feedQueryOptions(trpc),
+    enabled: false,
+    select: (data) =>
+      data.pages
+        .flatMap((page) => page.items.flatMap((job) => job.outputs))
+        .find((output) => output.id === imageOutputId)?.thumbnailUrl,
+  }).data;
+  const frameThumbnail = firstFrameThumb ?? feedThumbnail;
+  // Whether the first frame can be animated, asked as soon as it is chosen: a dry run (free, nothing is
+  // written) looks the image up, so a stale or mistyped ?image= is said at once, not when Generate fails.
+  const frameCheck = useMutation(trpc.ai.generateVideo.mutationOptions());
+  useEffect(() => {
+    if (tab === 'video' && imageOutputId)
+      frameCheck.mutate({ prompt: FIRST_FRAME_PROBE, imageOutputId, dryRun: true });
+  }, [tab, imageOutputId]);
+  const frameError = frameCheck.error ? describeError(frameCheck.error, t) : undefined;
+  const frameGone =
+    FIRST_FRAME_GONE.has(frameError?.reason ?? '') || Boolean(frameError?.fieldErrors?.imageOutputId);
 
   const models = useModels();
   const all = models.data ?? [];
@@ -286,12 +324,12 @@ export function CreatePage() {
     : undefined;
 
   return (
-    <main className="page create">
+    <div className="page create">
       <h1 className="sr-only">{t('create.title')}</h1>
       <div className="create-grid">
-        <form className="card create-form" onSubmit={submit} aria-label={t('create.title')}>
+        <form className="card create-form" onSubmit={submit} aria-label={t('create.title')} noValidate>
           <div className="tabs" role="tablist" aria-label={t('create.title')}>
-            {(['image', 'video'] as const).map((kind) => (
+            {TABS.map((kind) => (
               <button
                 key={kind}
                 type="button"
@@ -303,11 +341,11 @@ export function CreatePage() {
                 className="tab"
                 onClick={() => setTab(kind)}
                 onKeyDown={(e) => {
-                  if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') {
-                    const other = kind === 'image' ? 'video' : 'image';
-                    setTab(other);
-                    document.getElementById(`tab-${other}`)?.focus();
-                  }
+                  const next = tabForKey(e.key, kind);
+                  if (!next) return;
+                  e.preventDefault();
+                  setTab(next);
+                  document.getElementById(`tab-${next}`)?.focus();
                 }}
               >
                 {kind === 'image' ? t('create.image') : t('create.video')}
@@ -334,18 +372,24 @@ export function CreatePage() {
             />
             {tab === 'video' && imageOutputId && (
               <div className="first-frame" data-testid="first-frame">
-                {firstFrameThumb ? (
-                  <img src={firstFrameThumb} alt="" width={56} height={56} />
+                {frameThumbnail && !frameGone ? (
+                  <img src={frameThumbnail} alt="" width={56} height={56} />
                 ) : (
                   <span className="first-frame-blank" aria-hidden="true" />
                 )}
-                <span className="small">
-                  {t('create.firstFrame')} <span className="mono muted">{imageOutputId.slice(-8)}</span>
-                </span>
+                <span className="small">{t('create.firstFrame')}</span>
                 <button type="button" className="btn btn-ghost btn-sm" onClick={removeFirstFrame}>
                   {t('create.removeFirstFrame')}
                 </button>
               </div>
+            )}
+            {tab === 'video' && imageOutputId && frameGone && (
+              <p className="notice notice-error" role="alert" data-testid="first-frame-gone">
+                {frameError?.reason === 'NOT_AN_IMAGE'
+                  ? t('reason.NOT_AN_IMAGE')
+                  : t('reason.SOURCE_IMAGE_NOT_FOUND')}{' '}
+                <Link to="/gallery?kind=image">{t('create.openGallery')}</Link>
+              </p>
             )}
 
             {models.isPending ? (
@@ -419,11 +463,14 @@ export function CreatePage() {
                         value={chosenDuration}
                         onChange={(e) => update({ duration: Number(e.target.value) })}
                       >
-                        {model.durations?.map((d) => (
-                          <option key={d} value={d}>
-                            {t('create.seconds', { n: d })}
-                          </option>
-                        ))}
+                        {/* In order (the catalogue lists the default first). */}
+                        {[...(model.durations ?? [])]
+                          .sort((a, b) => a - b)
+                          .map((d) => (
+                            <option key={d} value={d}>
+                              {t('create.seconds', { n: d })}
+                            </option>
+                          ))}
                       </select>
                     </label>
                   </div>
@@ -528,6 +575,6 @@ export function CreatePage() {
           />
         </Suspense>
       </div>
-    </main>
+    </div>
   );
 }

@@ -13,6 +13,7 @@ import { TableWrap } from '../../ui/table-wrap.tsx';
 import { useModelName } from '../create/use-models.ts';
 import { useBalance } from '../layout/app-shell.tsx';
 import { RedeemForm } from './redeem-form.tsx';
+import { spendSummary } from './spend-summary.ts';
 
 const SpendChart = lazy(() => import('./spend-chart.tsx'));
 const CHART_DAYS = 30;
@@ -39,7 +40,7 @@ function LedgerWhat({ row }: { row: LedgerRow }) {
 }
 
 function SpendCard() {
-  const { t } = useI18n();
+  const { t, locale } = useI18n();
   const trpc = useTRPC();
   // The chart reads the latest 100 movements: a month of normal use.
   const recent = useQuery(trpc.credits.history.queryOptions({ limit: 100 }));
@@ -58,7 +59,7 @@ function SpendCard() {
         </p>
       ) : (
         <Suspense fallback={<div className="chart-box skeleton" />}>
-          <SpendChart days={days} label={t('credits.chart')} />
+          <SpendChart days={days} label={spendSummary(days, t, locale)} />
         </Suspense>
       )}
     </section>
@@ -89,7 +90,7 @@ export default function CreditsPage() {
   }, [location.hash]);
 
   return (
-    <main className="page stack">
+    <div className="page stack">
       <h1>{t('credits.title')}</h1>
       <div className="credits-top">
         <div className="stack">
@@ -182,6 +183,6 @@ export default function CreditsPage() {
           </>
         )}
       </section>
-    </main>
+    </div>
   );
 }

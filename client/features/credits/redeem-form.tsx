@@ -26,7 +26,7 @@ export function RedeemForm() {
   return (
     <section className="card stack" id="redeem" aria-labelledby="redeem-title">
       <h2 id="redeem-title">{t('redeem.title')}</h2>
-      <form className="redeem-form" onSubmit={submit}>
+      <form className="redeem-form" onSubmit={submit} noValidate>
         <label htmlFor="redeem-code" className="sr-only">
           {t('redeem.code')}
         </label>

@@ -21,7 +21,8 @@ function usePaletteVersion(): number {
 }
 
 /**
- * Bars of credits spent per day. `days` are "YYYY-MM-DD", oldest first. The canvas takes its colours from the
+ * Bars of credits spent per day. `days` are "YYYY-MM-DD", oldest first; `label` is the chart in words (its
+ * text alternative: the figures, not just the title). The canvas takes its colours from the
  * theme's CSS variables (labels in --muted, ≥ 4.5:1 on the card in both themes) and is redrawn when they change.
  */
 export default function SpendChart({

@@ -194,7 +194,7 @@ export default function GalleryPage() {
   ];
 
   return (
-    <main className="page">
+    <div className="page">
       <div className="page-head">
         <h1>{t('gallery.title')}</h1>
         <fieldset className="filters">
@@ -346,6 +346,6 @@ export default function GalleryPage() {
           setConfirming(undefined);
         }}
       />
-    </main>
+    </div>
   );
 }

@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import type { ReactNode } from 'react';
-import { Link, NavLink, useNavigate } from 'react-router';
+import { type ReactNode, useEffect, useRef } from 'react';
+import { Link, NavLink, useLocation, useNavigate } from 'react-router';
 import type { UserView } from '../../../shared/schemas/auth.ts';
 import { useI18n } from '../../i18n/index.tsx';
 import { formatNumber } from '../../lib/format.ts';
@@ -33,6 +33,18 @@ export function AppShell({ user, children }: { user: UserView; children: ReactNo
   const queryClient = useQueryClient();
   const navigate = useNavigate();
   const balance = useBalance();
+  const { pathname } = useLocation();
+  const navRef = useRef<HTMLElement>(null);
+  // On a phone the nav scrolls sideways: keep the current page's link in sight (the nav alone is scrolled;
+  // scrollIntoView could move the page too).
+  useEffect(() => {
+    const nav = navRef.current;
+    const active = nav?.querySelector('.active')?.getBoundingClientRect();
+    if (!nav || !active) return;
+    const box = nav.getBoundingClientRect();
+    if (active.right > box.right) nav.scrollLeft += active.right - box.right;
+    else if (active.left < box.left) nav.scrollLeft -= box.left - active.left;
+  }, [pathname]);
   const signOut = useMutation(
     trpc.auth.signOut.mutationOptions({
       onSettled: () => {
@@ -58,7 +70,7 @@ export function AppShell({ user, children }: { user: UserView; children: ReactNo
       <header className="header">
         <div className="header-inner">
           <Logo />
-          <nav className="nav" aria-label={t('nav.menu')}>
+          <nav className="nav" aria-label={t('nav.menu')} ref={navRef}>
             {links.map((link) => (
               <NavLink key={link.to} to={link.to} className="nav-link">
                 {link.label}
@@ -82,9 +94,10 @@ export function AppShell({ user, children }: { user: UserView; children: ReactNo
           </div>
         </div>
       </header>
-      <div id="main" className="main">
+      {/* The one main landmark of a signed-in page; focusable, so the skip link moves focus here, not to <body>. */}
+      <main id="main" className="main" tabIndex={-1}>
         {children}
-      </div>
+      </main>
     </div>
   );
 }

@@ -70,13 +70,13 @@ export default function TokensPage() {
   const snippet = clientSnippet(origin, create.data?.token, t('tokens.snippetEventSource'));
 
   return (
-    <main className="page stack">
+    <div className="page stack">
       <div>
         <h1>{t('tokens.title')}</h1>
         <p className="muted">{t('tokens.intro')}</p>
       </div>
       <section className="card stack">
-        <form className="inline-form" onSubmit={submit}>
+        <form className="inline-form" onSubmit={submit} noValidate>
           <label className="field">
             <span className="field-label">{t('tokens.name')}</span>
             <input
@@ -201,6 +201,6 @@ export default function TokensPage() {
         onConfirm={() => revoking && revoke.mutate({ id: revoking.id })}
         onCancel={() => setRevoking(undefined)}
       />
-    </main>
+    </div>
   );
 }

@@ -36,6 +36,7 @@ export const messages = {
   'admin.disableConfirm': 'Disable every code in this batch?',
   'admin.disableOne': 'Disable one code',
   'admin.disableOneCode': 'Code (as the user has it)',
+  'admin.disableOneConfirm': 'Disable the code {code}? It can no longer be redeemed.',
   'admin.codeDisabled': 'Disabled. It can no longer be redeemed.',
   'admin.codeAlreadyDisabled': 'That code was already disabled.',
   'admin.noBatches': 'No batches yet.',

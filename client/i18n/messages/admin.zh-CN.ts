@@ -34,6 +34,7 @@ export const messages: Messages = {
   'admin.disableConfirm': '确定停用该批次的所有兑换码吗？',
   'admin.disableOne': '停用单个兑换码',
   'admin.disableOneCode': '兑换码（用户手中的原文）',
+  'admin.disableOneConfirm': '确定停用兑换码 {code} 吗？停用后将无法再兑换。',
   'admin.codeDisabled': '已停用，该码无法再兑换。',
   'admin.codeAlreadyDisabled': '该兑换码此前已停用。',
   'admin.noBatches': '还没有批次。',

@@ -24,7 +24,7 @@ export const messages = {
   'create.noModels': 'No models are available right now.',
   'create.results': 'Results',
   'create.emptyResults': 'Your results will appear here.',
-  'create.firstFrame': 'First frame',
+  'create.firstFrame': 'First frame: your image',
   'create.removeFirstFrame': 'Remove',
   'create.priceImage': '{n} / image',
   'create.priceVideo': '{n} / second',

@@ -22,7 +22,7 @@ export const messages: Messages = {
   'create.noModels': '当前没有可用的模型。',
   'create.results': '结果',
   'create.emptyResults': '生成的结果会显示在这里。',
-  'create.firstFrame': '首帧图像',
+  'create.firstFrame': '首帧：你的图像',
   'create.removeFirstFrame': '移除',
   'create.priceImage': '{n} / 张',
   'create.priceVideo': '{n} / 秒',

@@ -9,6 +9,7 @@ export const messages = {
   'credits.history': 'History',
   'credits.chart': 'Spent per day (last 30 days)',
   'credits.chartEmpty': 'No spending in the last 30 days.',
+  'credits.chartSummary': 'Daily spending, last {days} days: {total} credits in total; most on {date} ({n}).',
   'credits.date': 'Date',
   'credits.kind': 'Type',
   'credits.amount': 'Amount',

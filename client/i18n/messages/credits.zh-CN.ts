@@ -7,6 +7,7 @@ export const messages: Messages = {
   'credits.history': '明细',
   'credits.chart': '每日消耗（近 30 天）',
   'credits.chartEmpty': '近 30 天没有消耗。',
+  'credits.chartSummary': '近 {days} 天每日消耗：共 {total} 积分；最多的一天是 {date}（{n}）。',
   'credits.date': '日期',
   'credits.kind': '类型',
   'credits.amount': '变动',

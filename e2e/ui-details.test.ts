@@ -1,0 +1,216 @@
+// Details an outside audit found, in Chromium at a 390 px phone width and at desktop width, in both languages:
+// forms validated by the server in the page's language (never the browser's English bubbles), long fields
+// whole on a phone, a two-row header, confirmation before disabling a code, the skip link, Home/End on the
+// Create tabs, durations in order, a missing first frame said at once, each language named in its language.
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ADMIN_EMAIL,
+  apiMutate,
+  axeSerious,
+  browserAvailable,
+  DESKTOP,
+  ensureBuilt,
+  latinSentences,
+  launchBrowser,
+  type RunningServer,
+  signUpInUi,
+  startServer,
+} from './harness.ts';
+
+const T = { timeout: 30_000 };
+const PHONE_390 = { width: 390, height: 844 };
+
+let server: RunningServer;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+
+const setLocale = async (locale: 'en' | 'zh-CN') => {
+  await page.evaluate((l) => localStorage.setItem('df.locale', l), locale);
+  await page.reload();
+};
+
+beforeAll(async () => {
+  ensureBuilt();
+  [server, browser] = await Promise.all([startServer(), launchBrowser()]);
+  context = await browser.newContext({ viewport: PHONE_390, locale: 'en-US' });
+  page = await context.newPage();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+describe.skipIf(!browserAvailable)('details of the UI', () => {
+  it('keeps the English header to two rows on a phone, with the current page’s link in sight', async () => {
+    await signUpInUi(page, server.url, ADMIN_EMAIL);
+    for (const path of ['/create', '/admin/codes']) {
+      await page.goto(`${server.url}${path}`);
+      await page.locator('.nav .active').waitFor(T);
+      const header = await page.evaluate(() => {
+        const nav = document.querySelector('.nav') as HTMLElement;
+        const tools = document.querySelector('.header-tools') as HTMLElement;
+        const links = [...nav.querySelectorAll('a')].map((a) => a.getBoundingClientRect());
+        const active = (nav.querySelector('.active') as HTMLElement).getBoundingClientRect();
+        const box = nav.getBoundingClientRect();
+        return {
+          linkRows: new Set(links.map((r) => Math.round(r.top))).size,
+          navBelowTools: box.top >= tools.getBoundingClientRect().bottom,
+          activeInSight: active.left >= box.left - 1 && active.right <= box.right + 1,
+        };
+      });
+      expect(header, path).toEqual({ linkRows: 1, navBelowTools: true, activeInSight: true });
+    }
+  });
+
+  it('validates the admin forms on the server and says what is wrong in Chinese, next to the fields', async () => {
+    await setLocale('zh-CN');
+    await page.goto(`${server.url}/admin/users`);
+    const grant = page.locator('form[aria-labelledby=grant-title]');
+    await grant.locator('input[type=email]').fill('not-an-email');
+    await grant.locator('input[type=number]').fill('0');
+    await grant.locator('button[type=submit]').click();
+    await grant.locator('.field-error').first().waitFor(T);
+    expect(await grant.locator('.field-error').allInnerTexts()).toEqual([
+      '请输入有效的邮箱地址。',
+      '数量必须大于 0。',
+    ]);
+    expect(await grant.locator('input[type=email]').getAttribute('aria-invalid')).toBe('true');
+    expect(await latinSentences(page, ['not-an-email'])).toEqual([]);
+
+    await page.goto(`${server.url}/admin/codes`);
+    const batch = page.locator('form[aria-labelledby=batch-title]');
+    await batch.getByLabel('生成数量').fill('0');
+    await batch.getByLabel('每个码可用次数').fill('0');
+    await batch.locator('button[type=submit]').click();
+    await batch.locator('.field-error').first().waitFor(T);
+    expect(await batch.locator('.field-error').allInnerTexts()).toEqual([
+      '兑换码数量不能小于 1。',
+      '每个码可用次数不能小于 1。',
+    ]);
+    expect(await latinSentences(page)).toEqual([]);
+  });
+
+  it('gives a date and time and a whole code a row of their own on a phone', async () => {
+    await page.goto(`${server.url}/admin/codes`);
+    await page.locator('input[type=datetime-local]').waitFor(T);
+    const widths = await page.evaluate(() => {
+      const width = (selector: string) =>
+        document.querySelector(selector)?.getBoundingClientRect().width ?? 0;
+      return {
+        row: width('form[aria-labelledby=batch-title] .inline-form'),
+        expiry: width('input[type=datetime-local]'),
+        code: width('form[aria-labelledby=disable-one-title] input'),
+      };
+    });
+    expect(widths.expiry).toBeCloseTo(widths.row, 0);
+    expect(widths.code).toBeCloseTo(widths.row, 0);
+
+    await page.goto(`${server.url}/credits`);
+    await page.locator('#redeem-code').waitFor(T);
+    const redeem = await page.evaluate(() => ({
+      row: document.querySelector('.redeem-form')?.getBoundingClientRect().width ?? 0,
+      input: document.querySelector('#redeem-code')?.getBoundingClientRect().width ?? 0,
+    }));
+    expect(redeem.input).toBeCloseTo(redeem.row, 0);
+    await setLocale('en');
+  });
+
+  it('asks before disabling one code, as before disabling a batch', async () => {
+    await page.setViewportSize(DESKTOP);
+    const { codes } = await apiMutate<{ codes: string[] }>(page, server.url, 'admin.codes.create', {
+      credits: 5,
+      count: 1,
+      note: 'one to disable',
+    });
+    await page.goto(`${server.url}/admin/codes`);
+    const form = page.locator('form[aria-labelledby=disable-one-title]');
+    await form.getByLabel('Code (as the user has it)').fill(codes[0]!);
+    await form.getByRole('button', { name: 'Disable' }).click();
+    const dialog = page.locator('dialog.dialog[open]');
+    await dialog.getByText(`Disable the code ${codes[0]}?`).waitFor(T);
+    // Cancel has the focus first, so a stray Enter does nothing.
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Cancel');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached', ...T });
+    const batchRow = page.getByRole('row', { name: /one to disable/ });
+    expect(await batchRow.getByRole('button', { name: 'Disable' }).count()).toBe(1);
+
+    await form.getByRole('button', { name: 'Disable' }).click();
+    await dialog.getByRole('button', { name: 'Disable' }).click();
+    await form.getByText('Disabled. It can no longer be redeemed.').waitFor(T);
+    await batchRow.getByText('Disabled').waitFor(T);
+  });
+
+  it('moves focus to the main landmark from the skip link, without a ring around the page', async () => {
+    await page.goto(`${server.url}/gallery`);
+    await page.locator('main h1').waitFor(T);
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.className)).toBe('skip-link');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.evaluate(() => document.activeElement?.tagName)).toBe('MAIN');
+    expect(await page.evaluate(() => getComputedStyle(document.activeElement as Element).outlineStyle)).toBe(
+      'none',
+    );
+  });
+
+  it('moves between the Create tabs with arrows, Home and End, and lists durations in order', async () => {
+    await page.goto(`${server.url}/create`);
+    const tab = (name: string) => page.getByRole('tab', { name });
+    await tab('Image').focus();
+    const state = () =>
+      page.evaluate(() => ({
+        focused: document.activeElement?.id,
+        selected: document.querySelector('[role=tab][aria-selected=true]')?.id,
+      }));
+    // The tab is in the URL: the selection follows once the navigation renders.
+    await page.keyboard.press('End');
+    await expect.poll(state).toEqual({ focused: 'tab-video', selected: 'tab-video' });
+    await page.keyboard.press('Home');
+    await expect.poll(state).toEqual({ focused: 'tab-image', selected: 'tab-image' });
+    await page.keyboard.press('ArrowLeft');
+    await expect.poll(state).toEqual({ focused: 'tab-video', selected: 'tab-video' });
+
+    const duration = page.getByLabel('Duration');
+    expect(await duration.locator('option').allInnerTexts()).toEqual(['2 s', '4 s', '6 s']);
+    // The model's default stays the choice.
+    expect(await duration.inputValue()).toBe('4');
+  });
+
+  it('says at once that a first frame does not exist, without showing its id, in both languages', async () => {
+    for (const [locale, gone, label] of [
+      ['en', 'The image to animate is gone; pick another one in the gallery.', 'First frame: your image'],
+      ['zh-CN', '要生成视频的图像已不存在，请在作品库中另选一张。', '首帧：你的图像'],
+    ] as const) {
+      await page.goto(`${server.url}/create?tab=video&image=no-such-output-0123456789`);
+      await setLocale(locale);
+      const notice = page.getByTestId('first-frame-gone');
+      await notice.waitFor(T);
+      expect(await notice.textContent()).toContain(gone);
+      expect(await page.getByTestId('first-frame').textContent()).not.toContain('0123456789');
+      await page.getByTestId('first-frame').getByText(label).waitFor(T);
+      if (locale === 'zh-CN') expect(await latinSentences(page)).toEqual([]);
+    }
+    await setLocale('en');
+  });
+
+  it('names each language in its own language, and stays clean for axe', async () => {
+    await page.goto(`${server.url}/create`);
+    const options = await page
+      .getByTestId('language-switch')
+      .locator('option')
+      .evaluateAll((nodes) => nodes.map((n) => [n.textContent, n.getAttribute('lang')]));
+    expect(options).toEqual([
+      ['中文', 'zh-CN'],
+      ['English', 'en'],
+    ]);
+    await page.goto(`${server.url}/admin/codes`);
+    await page.locator('form').first().waitFor(T);
+    for (const viewport of [DESKTOP, PHONE_390]) {
+      await page.setViewportSize(viewport);
+      expect(await axeSerious(page)).toEqual([]);
+    }
+  });
+});
