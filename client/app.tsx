@@ -1,5 +1,6 @@
 import { type ReactNode, Suspense, useEffect } from 'react';
 import { Link, Navigate, Route, Routes, useLocation } from 'react-router';
+import { SPA_PATHS, SPA_PREFIXES, type SpaPath, type SpaPrefix } from '../shared/spa-routes.ts';
 import { useMe } from './features/auth/use-me.ts';
 import { AppShell } from './features/layout/app-shell.tsx';
 import { useI18n, usePageTitle } from './i18n/index.tsx';
@@ -71,16 +72,37 @@ function RequireAuth({
   return <AppShell user={user}>{children}</AppShell>;
 }
 
-function NotFound() {
+function NotFoundText() {
   const { t } = useI18n();
   usePageTitle(t('notFound.title'));
   return (
-    <main className="page narrow">
+    <>
       <h1>{t('notFound.title')}</h1>
+      <p className="muted">{t('notFound.text')}</p>
       <Link to="/create" className="btn btn-primary">
         {t('notFound.back')}
       </Link>
-    </main>
+    </>
+  );
+}
+
+/** An unknown address: inside the shell (nav, language) when signed in, a page of its own otherwise. */
+function NotFound() {
+  const me = useMe();
+  if (me.isPending) return <Loading />;
+  const user = me.data?.user;
+  if (!user)
+    return (
+      <main className="page narrow">
+        <NotFoundText />
+      </main>
+    );
+  return (
+    <AppShell user={user}>
+      <div className="page narrow">
+        <NotFoundText />
+      </div>
+    </AppShell>
   );
 }
 
@@ -92,21 +114,35 @@ const authed = (Page: ReturnType<typeof lazyPage>, admin = false) => (
   </RequireAuth>
 );
 
+/** The page at each of the SPA's paths: typed by the shared list, which the server answers 404 outside of. */
+const PAGES = {
+  '/signin': standalone(<AuthPage mode="signin" />),
+  '/signup': standalone(<AuthPage mode="signup" />),
+  '/forgot-password': standalone(<ForgotPasswordPage />),
+  '/reset-password': standalone(<ResetPasswordPage />),
+  '/verify-email': standalone(<VerifyEmailPage />),
+  '/': <Navigate to="/create" replace />,
+  '/create': authed(CreatePage),
+  '/gallery': authed(GalleryPage),
+  '/credits': authed(CreditsPage),
+  '/tokens': authed(TokensPage),
+  '/account': authed(AccountPage),
+} satisfies Record<SpaPath, ReactNode>;
+
+/** The sections that route their own pages below the prefix. */
+const SECTIONS = {
+  '/admin': authed(AdminPage, true),
+} satisfies Record<SpaPrefix, ReactNode>;
+
 export function App() {
   return (
     <Routes>
-      <Route path="/signin" element={standalone(<AuthPage mode="signin" />)} />
-      <Route path="/signup" element={standalone(<AuthPage mode="signup" />)} />
-      <Route path="/forgot-password" element={standalone(<ForgotPasswordPage />)} />
-      <Route path="/reset-password" element={standalone(<ResetPasswordPage />)} />
-      <Route path="/verify-email" element={standalone(<VerifyEmailPage />)} />
-      <Route path="/" element={<Navigate to="/create" replace />} />
-      <Route path="/create" element={authed(CreatePage)} />
-      <Route path="/gallery" element={authed(GalleryPage)} />
-      <Route path="/credits" element={authed(CreditsPage)} />
-      <Route path="/tokens" element={authed(TokensPage)} />
-      <Route path="/account" element={authed(AccountPage)} />
-      <Route path="/admin/*" element={authed(AdminPage, true)} />
+      {SPA_PATHS.map((path) => (
+        <Route key={path} path={path} element={PAGES[path]} />
+      ))}
+      {SPA_PREFIXES.map((prefix) => (
+        <Route key={prefix} path={`${prefix}/*`} element={SECTIONS[prefix]} />
+      ))}
       <Route path="*" element={<NotFound />} />
     </Routes>
   );

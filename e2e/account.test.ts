@@ -100,8 +100,15 @@ describe.skipIf(!browserAvailable)('accounts in the SPA', () => {
       expect(await signup.getByLabel('Email').getAttribute('aria-invalid')).toBe('true');
       await alert.getByRole('link', { name: 'reset the password' }).click();
       await signup.waitForURL(/\/forgot-password$/, T);
+      // The reset page itself (its chunk may still be loading while the sign-up form shows under the new URL).
+      await signup.getByRole('heading', { level: 1, name: 'Reset your password' }).waitFor(T);
       expect(await signup.getByLabel('Email').inputValue()).toBe(ADMIN_EMAIL);
+      // Back on a fresh sign-up form (the refusal is not kept in history), the other way on: sign in.
       await signup.goBack();
+      await signup.waitForURL(/\/signup$/, T);
+      await signup.getByLabel('Email').fill(ADMIN_EMAIL);
+      await signup.getByLabel('Password').fill('another good secret');
+      await signup.getByRole('button', { name: 'Create account' }).click();
       await signup.getByRole('alert').getByRole('link', { name: 'Sign in' }).click();
       await signup.waitForURL(/\/signin$/, T);
       expect(await signup.getByLabel('Email').inputValue()).toBe(ADMIN_EMAIL);

@@ -197,7 +197,8 @@ describe.skipIf(!browserAvailable)('the Dream Factory SPA', () => {
       const download = adminPage.waitForEvent('download');
       await adminPage.getByRole('button', { name: 'Download CSV' }).click();
       expect((await download).suggestedFilename()).toMatch(/\.csv$/);
-      await adminPage.getByRole('cell', { name: /launch promo/ }).waitFor(T);
+      // ^: the row's Disable button is named "Disable the batch “launch promo”".
+      await adminPage.getByRole('cell', { name: /^launch promo/ }).waitFor(T);
       await shoot(adminPage, 'admin-codes');
 
       // The user types it in lower case with spaces: the server normalises it.
@@ -253,7 +254,8 @@ describe.skipIf(!browserAvailable)('the Dream Factory SPA', () => {
     const token = (await page.getByTestId('new-token').textContent()) ?? '';
     expect(token.length).toBeGreaterThan(20);
     expect((await page.locator('pre.snippet').textContent()) ?? '').toContain(token);
-    await page.getByRole('cell', { name: 'my-script' }).waitFor(T);
+    // exact: the row's Revoke button is named "Revoke “my-script”".
+    await page.getByRole('cell', { name: 'my-script', exact: true }).waitFor(T);
     const res = await fetch(`${server.url}/trpc/credits.balance`, {
       headers: { authorization: `Bearer ${token}` },
     });

@@ -198,6 +198,8 @@ describe.skipIf(!browserAvailable)('details of the UI', () => {
 
   it('names each language in its own language, and stays clean for axe', async () => {
     await page.goto(`${server.url}/create`);
+    // The switch is in the header, which renders once the session is checked.
+    await page.getByTestId('language-switch').waitFor(T);
     const options = await page
       .getByTestId('language-switch')
       .locator('option')

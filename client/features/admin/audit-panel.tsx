@@ -7,7 +7,7 @@ import { formatDateTime, formatNumber } from '../../lib/format.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
-import { TableWrap } from '../../ui/table-wrap.tsx';
+import { RowCard, TableCards, TableWrap } from '../../ui/table-wrap.tsx';
 
 const ACTIONS = [
   'signin.ok',
@@ -38,6 +38,15 @@ export function AuditPanel() {
     ),
   );
   const items = events.data?.pages.flatMap((p) => p.items) ?? [];
+  // Each event's cells, shown as a table row on wide screens and as a card on a phone.
+  const cells = items.map((event) => ({
+    event,
+    when: formatDateTime(new Date(event.createdAt), locale),
+    action: isAction(event.action) ? t(`audit.do.${event.action}`) : <code>{event.action}</code>,
+    actor: event.actorEmail ?? t('common.none'),
+    subject: event.subject ?? t('common.none'),
+    ip: event.ip ?? t('common.none'),
+  }));
   return (
     // Not a labelled section: the table's TableWrap is the region named "Audit log".
     <div className="stack">
@@ -60,34 +69,57 @@ export function AuditPanel() {
       ) : items.length === 0 ? (
         <Empty>{t('audit.empty')}</Empty>
       ) : (
-        <TableWrap label={t('admin.audit')}>
-          <table data-testid="audit-table">
-            <thead>
-              <tr>
-                <th scope="col">{t('audit.when')}</th>
-                <th scope="col">{t('audit.action')}</th>
-                <th scope="col">{t('audit.actor')}</th>
-                <th scope="col">{t('audit.subject')}</th>
-                <th scope="col">{t('audit.ip')}</th>
-                <th scope="col">{t('audit.detail')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((e) => (
-                <tr key={e.id}>
-                  <td>{formatDateTime(new Date(e.createdAt), locale)}</td>
-                  <td>{isAction(e.action) ? t(`audit.do.${e.action}`) : <code>{e.action}</code>}</td>
-                  <td>{e.actorEmail ?? t('common.none')}</td>
-                  <td className="mono">{e.subject ?? t('common.none')}</td>
-                  <td className="mono">{e.ip ?? t('common.none')}</td>
-                  <td>
-                    <Details event={e} />
-                  </td>
+        <>
+          <TableWrap label={t('admin.audit')} cards>
+            <table data-testid="audit-table">
+              <thead>
+                <tr>
+                  <th scope="col">{t('audit.when')}</th>
+                  <th scope="col">{t('audit.action')}</th>
+                  <th scope="col">{t('audit.actor')}</th>
+                  <th scope="col">{t('audit.subject')}</th>
+                  <th scope="col">{t('audit.ip')}</th>
+                  <th scope="col">{t('audit.detail')}</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableWrap>
+              </thead>
+              <tbody>
+                {cells.map((row) => (
+                  <tr key={row.event.id}>
+                    <td>{row.when}</td>
+                    <td>{row.action}</td>
+                    <td>{row.actor}</td>
+                    <td className="mono">{row.subject}</td>
+                    <td className="mono">{row.ip}</td>
+                    <td>
+                      <Details event={row.event} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </TableWrap>
+          <TableCards label={t('admin.audit')} testId="audit-cards">
+            {cells.map((row) => (
+              <RowCard
+                key={row.event.id}
+                title={row.action}
+                fields={[
+                  { label: t('audit.when'), value: row.when },
+                  { label: t('audit.ip'), value: <span className="mono">{row.ip}</span> },
+                  { label: t('audit.actor'), value: row.actor, wide: true },
+                  {
+                    label: t('audit.subject'),
+                    value: <span className="mono">{row.subject}</span>,
+                    wide: true,
+                  },
+                  ...(row.event.details || row.event.detail
+                    ? [{ label: t('audit.detail'), value: <Details event={row.event} />, wide: true }]
+                    : []),
+                ]}
+              />
+            ))}
+          </TableCards>
+        </>
       )}
       {events.hasNextPage && (
         <button

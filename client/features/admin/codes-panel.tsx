@@ -7,7 +7,7 @@ import { useTRPC } from '../../lib/trpc.ts';
 import { ConfirmDialog } from '../../ui/confirm-dialog.tsx';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
-import { TableWrap } from '../../ui/table-wrap.tsx';
+import { RowCard, TableCards, TableWrap } from '../../ui/table-wrap.tsx';
 
 /** Saves text as a file in the browser (the codes exist in plaintext only in this response). */
 export function downloadText(filename: string, text: string, type = 'text/csv;charset=utf-8') {
@@ -224,6 +224,30 @@ export function CodesPanel() {
     }),
   );
   const rows = batches.data?.pages.flatMap((p) => p.items) ?? [];
+  // Each batch's cells, shown as a table row on wide screens and as a card on a phone.
+  const cells = rows.map((batch) => {
+    const label = batch.note || batch.batchId.slice(-10);
+    return {
+      batch,
+      name: batch.note || <span className="mono">{label}</span>,
+      origin: `${batch.createdBy} · ×${batch.maxRedemptions}`,
+      expires: batch.expiresAt ? formatDateTime(new Date(batch.expiresAt), locale) : '—',
+      created: formatDate(new Date(batch.createdAt), locale),
+      action:
+        batch.disabledCount >= batch.count ? (
+          <span className="badge">{t('admin.disabled')}</span>
+        ) : (
+          <button
+            type="button"
+            className="btn btn-danger-ghost btn-sm"
+            aria-label={t('admin.disableBatch', { name: label })}
+            onClick={() => setDisabling(batch.batchId)}
+          >
+            {t('admin.disable')}
+          </button>
+        ),
+    };
+  });
   return (
     <div className="stack">
       <NewBatchForm />
@@ -235,70 +259,75 @@ export function CodesPanel() {
       ) : rows.length === 0 ? (
         <Empty>{t('admin.noBatches')}</Empty>
       ) : (
-        <TableWrap label={t('admin.codes')}>
-          <table data-testid="batches">
-            <thead>
-              <tr>
-                <th scope="col">{t('admin.batch')}</th>
-                <th scope="col" className="num">
-                  {t('admin.creditsPerCode')}
-                </th>
-                <th scope="col" className="num">
-                  {t('admin.count')}
-                </th>
-                <th scope="col" className="num">
-                  {t('admin.used')}
-                </th>
-                <th scope="col" className="num">
-                  {t('admin.exhausted')}
-                </th>
-                <th scope="col" className="num">
-                  {t('admin.disabled')}
-                </th>
-                <th scope="col">{t('admin.expires')}</th>
-                <th scope="col">{t('admin.created')}</th>
-                <th scope="col">
-                  <span className="sr-only">{t('admin.disable')}</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((batch) => {
-                const allDisabled = batch.disabledCount >= batch.count;
-                return (
-                  <tr key={batch.batchId}>
+        <>
+          <TableWrap label={t('admin.codes')} cards>
+            <table data-testid="batches">
+              <thead>
+                <tr>
+                  <th scope="col">{t('admin.batch')}</th>
+                  <th scope="col" className="num">
+                    {t('admin.creditsPerCode')}
+                  </th>
+                  <th scope="col" className="num">
+                    {t('admin.count')}
+                  </th>
+                  <th scope="col" className="num">
+                    {t('admin.used')}
+                  </th>
+                  <th scope="col" className="num">
+                    {t('admin.exhausted')}
+                  </th>
+                  <th scope="col" className="num">
+                    {t('admin.disabled')}
+                  </th>
+                  <th scope="col">{t('admin.expires')}</th>
+                  <th scope="col">{t('admin.created')}</th>
+                  <th scope="col">
+                    <span className="sr-only">{t('admin.disable')}</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {cells.map((row) => (
+                  <tr key={row.batch.batchId}>
                     <td className="wrap">
-                      {batch.note || <span className="mono">{batch.batchId.slice(-10)}</span>}
-                      <div className="muted small">
-                        {batch.createdBy} · ×{batch.maxRedemptions}
-                      </div>
+                      {row.name}
+                      <div className="muted small">{row.origin}</div>
                     </td>
-                    <td className="num">{batch.credits}</td>
-                    <td className="num">{batch.count}</td>
-                    <td className="num">{batch.redemptions}</td>
-                    <td className="num">{batch.exhaustedCount}</td>
-                    <td className="num">{batch.disabledCount}</td>
-                    <td>{batch.expiresAt ? formatDateTime(new Date(batch.expiresAt), locale) : '—'}</td>
-                    <td>{formatDate(new Date(batch.createdAt), locale)}</td>
-                    <td className="num">
-                      {allDisabled ? (
-                        <span className="badge">{t('admin.disabled')}</span>
-                      ) : (
-                        <button
-                          type="button"
-                          className="btn btn-danger-ghost btn-sm"
-                          onClick={() => setDisabling(batch.batchId)}
-                        >
-                          {t('admin.disable')}
-                        </button>
-                      )}
-                    </td>
+                    <td className="num">{row.batch.credits}</td>
+                    <td className="num">{row.batch.count}</td>
+                    <td className="num">{row.batch.redemptions}</td>
+                    <td className="num">{row.batch.exhaustedCount}</td>
+                    <td className="num">{row.batch.disabledCount}</td>
+                    <td>{row.expires}</td>
+                    <td>{row.created}</td>
+                    <td className="num">{row.action}</td>
                   </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </TableWrap>
+                ))}
+              </tbody>
+            </table>
+          </TableWrap>
+          <TableCards label={t('admin.codes')} testId="batches-cards">
+            {cells.map((row) => (
+              <RowCard
+                key={row.batch.batchId}
+                testId="batch-card"
+                title={row.name}
+                sub={row.origin}
+                fields={[
+                  { label: t('admin.creditsPerCode'), value: row.batch.credits },
+                  { label: t('admin.count'), value: row.batch.count },
+                  { label: t('admin.used'), value: row.batch.redemptions },
+                  { label: t('admin.exhausted'), value: row.batch.exhaustedCount },
+                  { label: t('admin.disabled'), value: row.batch.disabledCount },
+                  { label: t('admin.expires'), value: row.expires },
+                  { label: t('admin.created'), value: row.created },
+                ]}
+                actions={row.action}
+              />
+            ))}
+          </TableCards>
+        </>
       )}
       {batches.hasNextPage && (
         <div className="list-end">

@@ -7,7 +7,7 @@ import { formatDateTime } from '../../lib/format.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
-import { TableWrap } from '../../ui/table-wrap.tsx';
+import { RowCard, TableCards, TableWrap } from '../../ui/table-wrap.tsx';
 import { useModelName } from '../create/use-models.ts';
 
 const STATUSES: JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'canceled'];
@@ -24,6 +24,31 @@ export function JobsPanel() {
     ),
   );
   const rows = jobs.data?.pages.flatMap((p) => p.items) ?? [];
+  // Each job's cells, shown as a table row on wide screens and as a card on a phone.
+  const cells = rows.map((job) => ({
+    job,
+    created: formatDateTime(job.createdAt, locale),
+    status: <span className={`badge badge-${job.status}`}>{t(`job.status.${job.status}`)}</span>,
+    model: (
+      <>
+        {modelName(job.model)} <span className="muted small">({t(`kind.${job.kind}`)})</span>
+      </>
+    ),
+    cost: (
+      <>
+        {job.cost}
+        {job.refunded > 0 && <span className="muted small"> (−{job.refunded})</span>}
+      </>
+    ),
+    reason: job.error && (
+      <>
+        {t(describeJobError(job.error).messageKey)}{' '}
+        <code className="muted small" title={job.error.message}>
+          {job.error.code}
+        </code>
+      </>
+    ),
+  }));
   return (
     <div className="stack">
       <label className="field" style={{ maxWidth: 240 }}>
@@ -44,52 +69,52 @@ export function JobsPanel() {
       ) : rows.length === 0 ? (
         <Empty>{t('admin.noJobs')}</Empty>
       ) : (
-        <TableWrap label={t('admin.jobs')}>
-          <table data-testid="admin-jobs">
-            <thead>
-              <tr>
-                <th scope="col">{t('admin.created')}</th>
-                <th scope="col">{t('admin.user')}</th>
-                <th scope="col">{t('admin.status')}</th>
-                <th scope="col">{t('admin.model')}</th>
-                <th scope="col" className="num">
-                  {t('admin.cost')}
-                </th>
-                <th scope="col">{t('admin.reason')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((job) => (
-                <tr key={job.id}>
-                  <td>{formatDateTime(job.createdAt, locale)}</td>
-                  <td>{job.userEmail}</td>
-                  <td>
-                    <span className={`badge badge-${job.status}`}>{t(`job.status.${job.status}`)}</span>
-                  </td>
-                  <td>
-                    {modelName(job.model)} <span className="muted small">({t(`kind.${job.kind}`)})</span>
-                  </td>
-                  <td className="num">
-                    {job.cost}
-                    {job.refunded > 0 && <span className="muted small"> (−{job.refunded})</span>}
-                  </td>
-                  <td className="wrap">
-                    {job.error ? (
-                      <>
-                        {t(describeJobError(job.error).messageKey)}{' '}
-                        <code className="muted small" title={job.error.message}>
-                          {job.error.code}
-                        </code>
-                      </>
-                    ) : (
-                      '—'
-                    )}
-                  </td>
+        <>
+          <TableWrap label={t('admin.jobs')} cards>
+            <table data-testid="admin-jobs">
+              <thead>
+                <tr>
+                  <th scope="col">{t('admin.created')}</th>
+                  <th scope="col">{t('admin.user')}</th>
+                  <th scope="col">{t('admin.status')}</th>
+                  <th scope="col">{t('admin.model')}</th>
+                  <th scope="col" className="num">
+                    {t('admin.cost')}
+                  </th>
+                  <th scope="col">{t('admin.reason')}</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableWrap>
+              </thead>
+              <tbody>
+                {cells.map((row) => (
+                  <tr key={row.job.id}>
+                    <td>{row.created}</td>
+                    <td>{row.job.userEmail}</td>
+                    <td>{row.status}</td>
+                    <td>{row.model}</td>
+                    <td className="num">{row.cost}</td>
+                    <td className="wrap">{row.reason ?? '—'}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </TableWrap>
+          <TableCards label={t('admin.jobs')} testId="admin-jobs-cards">
+            {cells.map((row) => (
+              <RowCard
+                key={row.job.id}
+                testId="job-card"
+                title={row.model}
+                badge={row.status}
+                fields={[
+                  { label: t('admin.user'), value: row.job.userEmail, wide: true },
+                  { label: t('admin.created'), value: row.created },
+                  { label: t('admin.cost'), value: row.cost },
+                  ...(row.reason ? [{ label: t('admin.reason'), value: row.reason, wide: true }] : []),
+                ]}
+              />
+            ))}
+          </TableCards>
+        </>
       )}
       {jobs.hasNextPage && (
         <div className="list-end">

@@ -6,7 +6,7 @@ import { formatDate, formatNumber } from '../../lib/format.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
-import { TableWrap } from '../../ui/table-wrap.tsx';
+import { RowCard, TableCards, TableWrap } from '../../ui/table-wrap.tsx';
 
 /** `focusRequest` > 0: a row's Grant was pressed (again), so the amount is what to type next. */
 function GrantForm({ initialEmail, focusRequest }: { initialEmail: string; focusRequest: number }) {
@@ -105,6 +105,25 @@ export function UsersPanel() {
     ),
   );
   const rows = users.data?.pages.flatMap((p) => p.items) ?? [];
+  // Each user's cells, shown as a table row on wide screens and as a card on a phone.
+  const cells = rows.map((user) => ({
+    user,
+    role: (
+      <span className={user.role === 'admin' ? 'badge badge-admin' : 'badge'}>{t(`role.${user.role}`)}</span>
+    ),
+    balance: formatNumber(user.creditBalance, locale),
+    joined: formatDate(user.createdAt, locale),
+    grant: (
+      <button
+        type="button"
+        className="btn btn-ghost btn-sm"
+        aria-label={t('admin.grantToUser', { email: user.email })}
+        onClick={() => setGrantTo((g) => ({ email: user.email, request: g.request + 1 }))}
+      >
+        {t('admin.grantTo')}
+      </button>
+    ),
+  }));
   return (
     <div className="stack">
       <GrantForm key={grantTo.email} initialEmail={grantTo.email} focusRequest={grantTo.request} />
@@ -124,47 +143,51 @@ export function UsersPanel() {
       ) : rows.length === 0 ? (
         <Empty>{t('admin.noUsers')}</Empty>
       ) : (
-        <TableWrap label={t('admin.users')}>
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">{t('admin.email')}</th>
-                <th scope="col">{t('admin.role')}</th>
-                <th scope="col" className="num">
-                  {t('admin.balance')}
-                </th>
-                <th scope="col">{t('admin.joined')}</th>
-                <th scope="col">
-                  <span className="sr-only">{t('admin.grant')}</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((user) => (
-                <tr key={user.id}>
-                  <td>{user.email}</td>
-                  <td>
-                    <span className={user.role === 'admin' ? 'badge badge-admin' : 'badge'}>
-                      {t(`role.${user.role}`)}
-                    </span>
-                  </td>
-                  <td className="num">{formatNumber(user.creditBalance, locale)}</td>
-                  <td>{formatDate(user.createdAt, locale)}</td>
-                  <td className="num">
-                    <button
-                      type="button"
-                      className="btn btn-ghost btn-sm"
-                      aria-label={t('admin.grantToUser', { email: user.email })}
-                      onClick={() => setGrantTo((g) => ({ email: user.email, request: g.request + 1 }))}
-                    >
-                      {t('admin.grantTo')}
-                    </button>
-                  </td>
+        <>
+          <TableWrap label={t('admin.users')} cards>
+            <table data-testid="admin-users">
+              <thead>
+                <tr>
+                  <th scope="col">{t('admin.email')}</th>
+                  <th scope="col">{t('admin.role')}</th>
+                  <th scope="col" className="num">
+                    {t('admin.balance')}
+                  </th>
+                  <th scope="col">{t('admin.joined')}</th>
+                  <th scope="col">
+                    <span className="sr-only">{t('admin.grant')}</span>
+                  </th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableWrap>
+              </thead>
+              <tbody>
+                {cells.map((row) => (
+                  <tr key={row.user.id}>
+                    <td>{row.user.email}</td>
+                    <td>{row.role}</td>
+                    <td className="num">{row.balance}</td>
+                    <td>{row.joined}</td>
+                    <td className="num">{row.grant}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </TableWrap>
+          <TableCards label={t('admin.users')} testId="admin-users-cards">
+            {cells.map((row) => (
+              <RowCard
+                key={row.user.id}
+                testId="user-card"
+                title={row.user.email}
+                badge={row.role}
+                fields={[
+                  { label: t('admin.balance'), value: row.balance },
+                  { label: t('admin.joined'), value: row.joined },
+                ]}
+                actions={row.grant}
+              />
+            ))}
+          </TableCards>
+        </>
       )}
       {users.hasNextPage && (
         <div className="list-end">

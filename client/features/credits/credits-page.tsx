@@ -9,7 +9,7 @@ import { formatDateTime, formatNumber, formatSigned, spentPerDay } from '../../l
 import { useTRPC } from '../../lib/trpc.ts';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading, Spinner } from '../../ui/states.tsx';
-import { TableWrap } from '../../ui/table-wrap.tsx';
+import { TableCards, TableWrap } from '../../ui/table-wrap.tsx';
 import { useModelName } from '../create/use-models.ts';
 import { useBalance } from '../layout/app-shell.tsx';
 import { RedeemForm } from './redeem-form.tsx';
@@ -115,7 +115,7 @@ export default function CreditsPage() {
           <Empty>{t('credits.empty')}</Empty>
         ) : (
           <>
-            <TableWrap label={t('credits.history')} className="ledger-table">
+            <TableWrap label={t('credits.history')} cards>
               <table data-testid="credits-history">
                 <thead>
                   <tr>
@@ -149,7 +149,7 @@ export default function CreditsPage() {
                 </tbody>
               </table>
             </TableWrap>
-            <ul className="ledger-cards" aria-label={t('credits.history')} data-testid="ledger-cards">
+            <TableCards label={t('credits.history')} testId="ledger-cards">
               {rows.map((row) => (
                 <li key={row.id} className="ledger-card">
                   <strong>{isKind(row.kind) ? t(`credits.kind.${row.kind}`) : row.kind}</strong>
@@ -167,7 +167,7 @@ export default function CreditsPage() {
                   </span>
                 </li>
               ))}
-            </ul>
+            </TableCards>
             {history.hasNextPage && (
               <div className="list-end">
                 <button

@@ -7,7 +7,7 @@ import { ConfirmDialog } from '../../ui/confirm-dialog.tsx';
 import { CopyButton } from '../../ui/copy-button.tsx';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
-import { TableWrap } from '../../ui/table-wrap.tsx';
+import { RowCard, TableCards, TableWrap } from '../../ui/table-wrap.tsx';
 import { ReasonNotice } from '../account/reason-notice.tsx';
 import { useMe } from '../auth/use-me.ts';
 
@@ -66,6 +66,27 @@ export default function TokensPage() {
         ...(isAdmin && admin ? { admin: true } : {}),
       });
   };
+  // Each token's cells in words, shown as a table row on wide screens and as a card on a phone.
+  const rows = (tokens.data ?? []).map((token) => ({
+    token,
+    prefix: `${token.prefix}…`,
+    scope: token.scope === 'admin' ? t('tokens.scopeAdmin') : t('tokens.scopeUser'),
+    expires: token.expiresAt ? formatDateTime(new Date(token.expiresAt), locale) : t('tokens.expiryNever'),
+    lastUsed: token.lastUsedAt ? formatDateTime(new Date(token.lastUsedAt), locale) : t('tokens.never'),
+    created: formatDateTime(new Date(token.createdAt), locale),
+    action: token.revokedAt ? (
+      <span className="badge">{t('tokens.revoked')}</span>
+    ) : (
+      <button
+        type="button"
+        className="btn btn-danger-ghost btn-sm"
+        aria-label={t('tokens.revokeNamed', { name: token.name })}
+        onClick={() => setRevoking({ id: token.id, name: token.name })}
+      >
+        {t('tokens.revoke')}
+      </button>
+    ),
+  }));
   const origin = typeof location === 'undefined' ? 'http://localhost:3000' : location.origin;
   const snippet = clientSnippet(origin, create.data?.token, t('tokens.snippetEventSource'));
 
@@ -129,56 +150,55 @@ export default function TokensPage() {
         ) : tokens.data.length === 0 ? (
           <Empty>{t('tokens.empty')}</Empty>
         ) : (
-          <TableWrap label={t('tokens.list')}>
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">{t('tokens.name')}</th>
-                  <th scope="col">{t('tokens.prefix')}</th>
-                  <th scope="col">{t('tokens.scope')}</th>
-                  <th scope="col">{t('tokens.expiry')}</th>
-                  <th scope="col">{t('tokens.lastUsed')}</th>
-                  <th scope="col">{t('tokens.created')}</th>
-                  <th scope="col">
-                    <span className="sr-only">{t('tokens.revoke')}</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {tokens.data.map((token) => (
-                  <tr key={token.id}>
-                    <td>{token.name}</td>
-                    <td className="mono">{token.prefix}…</td>
-                    <td>{token.scope === 'admin' ? t('tokens.scopeAdmin') : t('tokens.scopeUser')}</td>
-                    <td>
-                      {token.expiresAt
-                        ? formatDateTime(new Date(token.expiresAt), locale)
-                        : t('tokens.expiryNever')}
-                    </td>
-                    <td>
-                      {token.lastUsedAt
-                        ? formatDateTime(new Date(token.lastUsedAt), locale)
-                        : t('tokens.never')}
-                    </td>
-                    <td>{formatDateTime(new Date(token.createdAt), locale)}</td>
-                    <td className="num">
-                      {token.revokedAt ? (
-                        <span className="badge">{t('tokens.revoked')}</span>
-                      ) : (
-                        <button
-                          type="button"
-                          className="btn btn-danger-ghost btn-sm"
-                          onClick={() => setRevoking({ id: token.id, name: token.name })}
-                        >
-                          {t('tokens.revoke')}
-                        </button>
-                      )}
-                    </td>
+          <>
+            <TableWrap label={t('tokens.list')} cards>
+              <table data-testid="tokens-table">
+                <thead>
+                  <tr>
+                    <th scope="col">{t('tokens.name')}</th>
+                    <th scope="col">{t('tokens.prefix')}</th>
+                    <th scope="col">{t('tokens.scope')}</th>
+                    <th scope="col">{t('tokens.expiry')}</th>
+                    <th scope="col">{t('tokens.lastUsed')}</th>
+                    <th scope="col">{t('tokens.created')}</th>
+                    <th scope="col">
+                      <span className="sr-only">{t('tokens.revoke')}</span>
+                    </th>
                   </tr>
-                ))}
-              </tbody>
-            </table>
-          </TableWrap>
+                </thead>
+                <tbody>
+                  {rows.map((row) => (
+                    <tr key={row.token.id}>
+                      <td>{row.token.name}</td>
+                      <td className="mono">{row.prefix}</td>
+                      <td>{row.scope}</td>
+                      <td>{row.expires}</td>
+                      <td>{row.lastUsed}</td>
+                      <td>{row.created}</td>
+                      <td className="num">{row.action}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </TableWrap>
+            <TableCards label={t('tokens.list')} testId="tokens-cards">
+              {rows.map((row) => (
+                <RowCard
+                  key={row.token.id}
+                  testId="token-card"
+                  title={row.token.name}
+                  fields={[
+                    { label: t('tokens.prefix'), value: <span className="mono">{row.prefix}</span> },
+                    { label: t('tokens.scope'), value: row.scope },
+                    { label: t('tokens.expiry'), value: row.expires },
+                    { label: t('tokens.lastUsed'), value: row.lastUsed },
+                    { label: t('tokens.created'), value: row.created },
+                  ]}
+                  actions={row.action}
+                />
+              ))}
+            </TableCards>
+          </>
         )}
       </section>
 

@@ -33,6 +33,7 @@ export const messages = {
   'admin.disabled': 'Disabled',
   'admin.expires': 'Expires',
   'admin.disable': 'Disable',
+  'admin.disableBatch': 'Disable the batch “{name}”',
   'admin.disableConfirm': 'Disable every code in this batch?',
   'admin.disableOne': 'Disable one code',
   'admin.disableOneCode': 'Code (as the user has it)',

@@ -31,6 +31,7 @@ export const messages: Messages = {
   'admin.disabled': '已停用',
   'admin.expires': '过期时间',
   'admin.disable': '停用',
+  'admin.disableBatch': '停用批次“{name}”',
   'admin.disableConfirm': '确定停用该批次的所有兑换码吗？',
   'admin.disableOne': '停用单个兑换码',
   'admin.disableOneCode': '兑换码（用户手中的原文）',

@@ -118,6 +118,7 @@ export const messages = {
   'reason.OUTPUT_NOT_FOUND': 'That file is already gone.',
   'reason.STORAGE_DELETE_FAILED': 'The file could not be deleted from storage; try again.',
   'notFound.title': 'Page not found',
+  'notFound.text': 'There is no page at this address. It may have moved, or the link may be mistyped.',
   'notFound.back': 'Back to Create',
   'nav.account': 'Account',
   'reason.TOKEN_LIMIT':

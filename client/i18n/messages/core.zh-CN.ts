@@ -114,6 +114,7 @@ export const messages: Messages = {
   'reason.OUTPUT_NOT_FOUND': '该文件已不存在。',
   'reason.STORAGE_DELETE_FAILED': '无法从存储中删除文件，请重试。',
   'notFound.title': '页面不存在',
+  'notFound.text': '这个地址没有对应的页面：可能已移动，或链接有误。',
   'notFound.back': '返回创作',
   'nav.account': '账户',
   'reason.TOKEN_LIMIT': '每个账户最多持有 {max} 个 API 令牌。请先撤销不再使用的令牌，再创建新的。',

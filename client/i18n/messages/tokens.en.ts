@@ -16,6 +16,7 @@ export const messages = {
   'tokens.created': 'Created',
   'tokens.never': 'Never',
   'tokens.revoke': 'Revoke',
+  'tokens.revokeNamed': 'Revoke “{name}”',
   'tokens.revoked': 'Revoked',
   'tokens.revokeConfirm': 'Revoke “{name}”? Apps using it stop working at once.',
   'tokens.snippet': 'Typed client',

@@ -14,6 +14,7 @@ export const messages: Messages = {
   'tokens.created': '创建时间',
   'tokens.never': '从未',
   'tokens.revoke': '吊销',
+  'tokens.revokeNamed': '吊销“{name}”',
   'tokens.revoked': '已吊销',
   'tokens.revokeConfirm': '确定吊销“{name}”吗？使用它的应用会立即失效。',
   'tokens.snippet': '类型化客户端',
