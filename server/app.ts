@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { migrationStatus } from '../db/migrate.ts';
+import { isSpaPath } from '../shared/spa-routes.ts';
 import { createRequestContext, type InnerContext } from './context.ts';
 import { securityHeaders, trpcGuards } from './http/security.ts';
 import { trpcHandler } from './http/trpc-handler.ts';
@@ -87,9 +88,13 @@ export function createApp(inner: InnerContext, options: AppOptions = {}) {
     // API-like paths that matched nothing above (typos such as /trpcx/…, /api/…, /metricsx) and missing
     // files (a path with an extension) get a JSON 404, never the SPA's HTML.
     app.use((req, res, next) => (NOT_SPA.test(req.path) ? notFound(req, res, next) : next()));
-    app.get(/^\/.*/, (_req, res) => {
+    // The SPA's pages get its HTML; any other path gets the same HTML (the SPA's "page not found") with
+    // a 404 status, so crawlers, monitors and scripts see a missing page as missing.
+    const notFoundHtml = fs.readFileSync(index, 'utf8');
+    app.get(/^\/.*/, (req, res) => {
       res.setHeader('Cache-Control', 'no-cache');
-      res.sendFile(index);
+      if (isSpaPath(req.path)) res.sendFile(index);
+      else res.status(404).type('html').send(notFoundHtml);
     });
   } else {
     app.get('/', (_req, res) => {

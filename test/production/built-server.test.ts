@@ -286,10 +286,16 @@ describe('the built server on a production install', () => {
       expect(res.headers.get('content-type'), p).toMatch(/json/);
     }
     expect((await fetch(`${server.url}/trpc/ai.nope`)).status).toBe(404);
-    // The SPA still owns its own routes.
-    const page = await fetch(`${server.url}/history`);
-    expect(page.status).toBe(200);
-    expect(page.headers.get('content-type')).toMatch(/html/);
+    // The SPA still owns its own routes; any other page path gets its HTML (its "page not found") as a 404.
+    for (const p of ['/create', '/gallery/', '/admin/codes', '/verify-email?token=x']) {
+      const page = await fetch(`${server.url}${p}`);
+      expect(page.status, p).toBe(200);
+      expect(page.headers.get('content-type'), p).toMatch(/html/);
+    }
+    const missing = await fetch(`${server.url}/history`);
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('content-type')).toMatch(/html/);
+    expect(await missing.text()).toContain('<div id="root">');
   });
 
   it('npm start there runs what is built and never tries to build, even with newer sources', async () => {
