@@ -162,12 +162,14 @@ export class JobRunner {
   /**
    * How many jobs the next claim may take: the free step places, plus as many again for jobs that
    * will wait a moment anyway (due within the look-ahead, or for their provider slot), so that one
-   * claim serves the next second's steps. Never more than four times WORKER_CONCURRENCY held at once.
+   * claim serves the next second's steps; at least one while fewer than four times WORKER_CONCURRENCY
+   * are held, so that a job of another user is claimed (the claim takes users with fewest jobs running
+   * first) and takes the next free place, even while long steps fill every place and their line.
    */
   private claimRoom(): number {
     const { concurrency } = this.options;
     const free = concurrency - this.busy - this.queue.length;
-    return Math.max(0, Math.min(free + concurrency, 4 * concurrency - this.held.size));
+    return Math.max(0, Math.min(Math.max(1, free + concurrency), 4 * concurrency - this.held.size));
   }
 
   private async run(): Promise<void> {

@@ -127,7 +127,8 @@ void everyJobColumn;
 /**
  * Jobs due for a step that no live worker holds: running ones whose next poll is due (or whose worker
  * died), oldest first, and queued ones fairly across users — each user with room under `userMaxActive`
- * gets a turn, round-robin, oldest first, never more than their room. At most `limit` of each kind,
+ * gets a turn, round-robin (within a turn, fewest jobs running first, then oldest), never more than their
+ * room. At most `limit` of each kind,
  * interleaved.
  *
  * The queue is never ranked as a whole. The first statement reads the due polls, the first `limit` due
@@ -152,7 +153,7 @@ export async function dueCandidates(
   type Row = Job & { part: 'poll' | 'queued' | 'head'; head: number | null; active: number | null };
   const jobColumns = sql.join(JOB_COLUMNS.map((c) => sql.ref(`jobs.${c}`)));
   // Each user's oldest due job and running count. Users at the cap wait. With more users than `limit`,
-  // the first turn alone fills the claim: the users whose oldest job is oldest. Grouping by (status,
+  // the first turn alone fills the claim: the users with fewest jobs running, then whose oldest job is oldest. Grouping by (status,
   // user_id) with the due time only in HAVING lets MariaDB jump from user to user in the index ("Using
   // index for group-by"); a range on next_attempt_at in the WHERE made it read every entry.
   const headColumns = sql.join(
@@ -178,14 +179,15 @@ export async function dueCandidates(
     where h.status = 'queued'
     group by h.status, h.user_id
     having min(h.next_attempt_at) <= ${dueBy} and active < ${userMaxActive}
-    order by head
+    order by active, head
     limit ${limit}`;
   const { rows } = await sql<Row>`${unionAll(db, [polls, queued, heads])}`.execute(db);
   const due: Candidate[] = [];
   const window: Job[] = [];
-  const withRoom: { userId: string; room: number }[] = [];
+  const withRoom: { userId: string; room: number; active: number }[] = [];
   for (const { part, head: _, active, ...job } of rows) {
-    if (part === 'head') withRoom.push({ userId: job.user_id, room: userMaxActive - Number(active) });
+    if (part === 'head')
+      withRoom.push({ userId: job.user_id, room: userMaxActive - Number(active), active: Number(active) });
     else if (part === 'queued') window.push(job);
     else due.push({ job, op: job.provider_task_id === null ? 'submit' : 'poll' });
   }
@@ -204,8 +206,9 @@ export async function dueCandidates(
 }
 
 /**
- * The queued jobs of `heads` (users with room, oldest queue first) to start next, at most `limit`, in
- * turn: every user's oldest due job, then every user's second, and so on (ties by due time). Each user
+ * The queued jobs of `heads` (users with room, fewest running then oldest queue first) to start next, at
+ * most `limit`, in turn: every user's oldest due job, then every user's second, and so on (within a turn,
+ * the user with fewest jobs running first, then by due time). Each user
  * gives at most their room and their share of the claim (`limit` over the users, rounded up): when some
  * have fewer jobs than their share, the claim takes fewer and the next one takes the rest. `window` is
  * the first due queued jobs in due order (`complete` when it holds them all): when it holds every
@@ -214,7 +217,7 @@ export async function dueCandidates(
 async function queuedInTurn(
   db: Executor,
   input: {
-    heads: { userId: string; room: number }[];
+    heads: { userId: string; room: number; active: number }[];
     dueBy: number;
     limit: number;
     window: { rows: Job[]; complete: boolean };
@@ -246,13 +249,21 @@ async function queuedInTurn(
     rows = (await sql<Job>`${unionAll(db, queues)}`.execute(db)).rows;
   }
   const turn = new Map<string, number>();
+  const active = new Map(heads.map((h) => [h.userId, h.active]));
   const ranked = rows.map((job) => {
     const rn = (turn.get(job.user_id) ?? 0) + 1;
     turn.set(job.user_id, rn);
-    return { job, rn, due: Number(job.next_attempt_at) };
+    return { job, rn, active: active.get(job.user_id) ?? 0, due: Number(job.next_attempt_at) };
   });
+  // Within a turn, the user with fewest jobs running goes first, then the oldest job: a claim with room
+  // for one (the usual case under load) takes the single job of a user with nothing running before the
+  // next of a user with many, however long the latter's queue has waited.
   ranked.sort(
-    (a, b) => a.rn - b.rn || a.due - b.due || (a.job.id < b.job.id ? -1 : a.job.id > b.job.id ? 1 : 0),
+    (a, b) =>
+      a.rn - b.rn ||
+      a.active - b.active ||
+      a.due - b.due ||
+      (a.job.id < b.job.id ? -1 : a.job.id > b.job.id ? 1 : 0),
   );
   return ranked.slice(0, limit).map(({ job }) => ({ job, op: 'submit' as const }));
 }
