@@ -397,28 +397,40 @@ describe.each(DIALECTS)('job engine on %s', (dialect) => {
     }
   });
 
-  it('a freed step place goes to the waiting job whose user has the fewest steps working', async () => {
+  /**
+   * A heavy user's queued images, run by a runner whose submits hold their place for `holdMs` (as a demo
+   * video's render does) and record when each starts; a light user with nothing queued yet.
+   */
+  async function heavyAndLight(options: { heavyJobs: number; holdMs: number; concurrency: number }) {
     const inner = testInner(t.db, { clock: systemClock, env: { DATA_DIR: dataDir } });
     const heavy = await signUpUser(inner);
     const light = await signUpUser(inner);
-    // Submits that hold their place a while, as a demo video's render does.
     const starts: { userId: string; at: number }[] = [];
-    const slowSubmit: Step<unknown> = async (input) => {
+    const holdingSubmit: Step<unknown> = async (input) => {
       starts.push({ userId: input.job.user_id, at: Date.now() });
-      await new Promise((resolve) => setTimeout(resolve, 150));
+      await new Promise((resolve) => setTimeout(resolve, options.holdMs));
       return STEPS.submit(input);
     };
     const row = queuedImages(Date.now());
     await t.db
       .insertInto('jobs')
-      .values(Array.from({ length: 20 }, (_, i) => row(heavy.id, i)))
+      .values(Array.from({ length: options.heavyJobs }, (_, i) => row(heavy.id, i)))
       .execute();
     const runner = testRunner(inner, {
-      concurrency: 4,
+      concurrency: options.concurrency,
       userMaxActiveJobs: 10,
-      steps: { submit: slowSubmit },
+      steps: { submit: holdingSubmit },
     });
     runner.start();
+    return { heavy, light, starts, row, runner };
+  }
+
+  it('a freed step place goes to the waiting job whose user has the fewest steps working', async () => {
+    const { heavy, light, starts, row, runner } = await heavyAndLight({
+      heavyJobs: 20,
+      holdMs: 150,
+      concurrency: 4,
+    });
     try {
       // The heavy user's first claim fills the four places and queues four more behind them.
       await until(async () => starts.length >= 5);
@@ -444,27 +456,12 @@ describe.each(DIALECTS)('job engine on %s', (dialect) => {
   });
 
   it('claims another user’s job while long steps fill every place and the line behind them, and starts it first', async () => {
-    const inner = testInner(t.db, { clock: systemClock, env: { DATA_DIR: dataDir } });
-    const heavy = await signUpUser(inner);
-    const light = await signUpUser(inner);
-    const starts: { userId: string; at: number }[] = [];
-    // Steps that hold their place for long (a demo video's render), all started together.
-    const longSubmit: Step<unknown> = async (input) => {
-      starts.push({ userId: input.job.user_id, at: Date.now() });
-      await new Promise((resolve) => setTimeout(resolve, 1_500));
-      return STEPS.submit(input);
-    };
-    const row = queuedImages(Date.now());
-    await t.db
-      .insertInto('jobs')
-      .values(Array.from({ length: 10 }, (_, i) => row(heavy.id, i)))
-      .execute();
-    const runner = testRunner(inner, {
+    // Steps that hold their place for long, all started together.
+    const { heavy, light, starts, row, runner } = await heavyAndLight({
+      heavyJobs: 10,
+      holdMs: 1_500,
       concurrency: 2,
-      userMaxActiveJobs: 10,
-      steps: { submit: longSubmit },
     });
-    runner.start();
     try {
       // Two places working and two jobs in line behind them: a claim with no free place.
       await until(async () => starts.length >= 2);
