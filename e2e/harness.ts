@@ -10,6 +10,8 @@ export const ROOT = path.resolve(import.meta.dirname, '..');
 export const SCREENSHOTS = path.join(ROOT, 'artifacts', 'screenshots');
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 375, height: 812 };
+/** The phone an outside audit used (390×844). */
+export const PHONE_390 = { width: 390, height: 844 };
 export const ADMIN_EMAIL = 'admin@example.com';
 export const PASSWORD = 'correct horse battery';
 
@@ -126,6 +128,33 @@ export function launchBrowser(): Promise<Browser> {
       '--autoplay-policy=no-user-gesture-required',
     ],
   });
+}
+
+/** Saves the UI language and reloads, as the language switch does. */
+export async function setLocale(page: Page, locale: 'en' | 'zh-CN') {
+  await page.evaluate((l) => localStorage.setItem('df.locale', l), locale);
+  await page.reload();
+}
+
+/** A test file's server and browser, with one page at `viewport`; `close` ends both. */
+export async function openSession(
+  viewport: { width: number; height: number },
+  env: Record<string, string> = {},
+) {
+  ensureBuilt();
+  const [server, browser] = await Promise.all([startServer(env), launchBrowser()]);
+  const context = await browser.newContext({ viewport, locale: 'en-US' });
+  const page = await context.newPage();
+  return {
+    server,
+    browser,
+    context,
+    page,
+    close: async () => {
+      await browser.close();
+      await server.stop();
+    },
+  };
 }
 
 /**

@@ -12,17 +12,16 @@ import {
   axeSerious,
   browserAvailable,
   DESKTOP,
-  ensureBuilt,
   latinSentences,
-  launchBrowser,
+  openSession,
+  PHONE_390,
   type RunningServer,
   SCREENSHOTS,
+  setLocale,
   signUpInUi,
-  startServer,
 } from './harness.ts';
 
 const T = { timeout: 30_000 };
-const PHONE_390 = { width: 390, height: 844 };
 const LOCALES = ['en', 'zh-CN'] as const;
 /** What the test typed, which the Chinese UI shows as it is. */
 const TYPED = ['phone-script'];
@@ -31,11 +30,6 @@ let server: RunningServer;
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
-
-const setLocale = async (locale: 'en' | 'zh-CN') => {
-  await page.evaluate((l) => localStorage.setItem('df.locale', l), locale);
-  await page.reload();
-};
 
 const screenshot = async (name: string) => {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
@@ -64,17 +58,13 @@ const HEADERS = {
   'zh-CN': { role: '角色', status: '状态', model: '模型', action: '操作' },
 } as const;
 
+let close: () => Promise<void>;
+
 beforeAll(async () => {
-  ensureBuilt();
-  [server, browser] = await Promise.all([startServer(), launchBrowser()]);
-  context = await browser.newContext({ viewport: PHONE_390, locale: 'en-US' });
-  page = await context.newPage();
+  ({ server, browser, context, page, close } = await openSession(PHONE_390));
 });
 
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+afterAll(() => close?.());
 
 describe.skipIf(!browserAvailable)('a phone', () => {
   it('shows the wide tables as cards, every column and action in sight, in both languages', async () => {
@@ -100,7 +90,7 @@ describe.skipIf(!browserAvailable)('a phone', () => {
       .toContain('failed');
 
     for (const locale of LOCALES) {
-      await setLocale(locale);
+      await setLocale(page, locale);
       for (const table of TABLES) {
         await page.goto(`${server.url}${table.path}`);
         const cards = page.getByTestId(table.cards);
@@ -154,7 +144,7 @@ describe.skipIf(!browserAvailable)('a phone', () => {
     }
 
     // The card's own buttons do what the table's do, from the keyboard too.
-    await setLocale('en');
+    await setLocale(page, 'en');
     await page.goto(`${server.url}/tokens`);
     const revoke = page.getByTestId('token-card').getByRole('button', { name: 'Revoke “phone-script”' });
     await revoke.waitFor(T);
@@ -193,7 +183,7 @@ describe.skipIf(!browserAvailable)('a phone', () => {
       ['zh-CN', '页面不存在'],
     ] as const) {
       await page.goto(`${server.url}/no-such-page`);
-      await setLocale(locale);
+      await setLocale(page, locale);
       await page.getByRole('heading', { level: 1, name: title }).waitFor(T);
       const nav = page.locator('header nav.nav');
       expect(await nav.isVisible()).toBe(true);
@@ -208,7 +198,7 @@ describe.skipIf(!browserAvailable)('a phone', () => {
     // The nav works from there.
     await page.locator('header nav.nav').getByRole('link', { name: '作品库' }).click();
     await page.waitForURL(/\/gallery$/, T);
-    await setLocale('en');
+    await setLocale(page, 'en');
 
     const visitor = await browser.newContext({ viewport: PHONE_390, locale: 'en-US' });
     try {

@@ -10,38 +10,28 @@ import {
   axeSerious,
   browserAvailable,
   DESKTOP,
-  ensureBuilt,
   latinSentences,
-  launchBrowser,
+  openSession,
+  PHONE_390,
   type RunningServer,
+  setLocale,
   signUpInUi,
-  startServer,
 } from './harness.ts';
 
 const T = { timeout: 30_000 };
-const PHONE_390 = { width: 390, height: 844 };
 
 let server: RunningServer;
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
 
-const setLocale = async (locale: 'en' | 'zh-CN') => {
-  await page.evaluate((l) => localStorage.setItem('df.locale', l), locale);
-  await page.reload();
-};
+let close: () => Promise<void>;
 
 beforeAll(async () => {
-  ensureBuilt();
-  [server, browser] = await Promise.all([startServer(), launchBrowser()]);
-  context = await browser.newContext({ viewport: PHONE_390, locale: 'en-US' });
-  page = await context.newPage();
+  ({ server, browser, context, page, close } = await openSession(PHONE_390));
 });
 
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+afterAll(() => close?.());
 
 describe.skipIf(!browserAvailable)('details of the UI', () => {
   it('keeps the English header to two rows on a phone, with the current page’s link in sight', async () => {
@@ -66,7 +56,7 @@ describe.skipIf(!browserAvailable)('details of the UI', () => {
   });
 
   it('validates the admin forms on the server and says what is wrong in Chinese, next to the fields', async () => {
-    await setLocale('zh-CN');
+    await setLocale(page, 'zh-CN');
     await page.goto(`${server.url}/admin/users`);
     const grant = page.locator('form[aria-labelledby=grant-title]');
     await grant.locator('input[type=email]').fill('not-an-email');
@@ -115,7 +105,7 @@ describe.skipIf(!browserAvailable)('details of the UI', () => {
       input: document.querySelector('#redeem-code')?.getBoundingClientRect().width ?? 0,
     }));
     expect(redeem.input).toBeCloseTo(redeem.row, 0);
-    await setLocale('en');
+    await setLocale(page, 'en');
   });
 
   it('asks before disabling one code, as before disabling a batch', async () => {
@@ -185,7 +175,7 @@ describe.skipIf(!browserAvailable)('details of the UI', () => {
       ['zh-CN', '要生成视频的图像已不存在，请在作品库中另选一张。', '首帧：你的图像'],
     ] as const) {
       await page.goto(`${server.url}/create?tab=video&image=no-such-output-0123456789`);
-      await setLocale(locale);
+      await setLocale(page, locale);
       const notice = page.getByTestId('first-frame-gone');
       await notice.waitFor(T);
       expect(await notice.textContent()).toContain(gone);
@@ -193,7 +183,7 @@ describe.skipIf(!browserAvailable)('details of the UI', () => {
       await page.getByTestId('first-frame').getByText(label).waitFor(T);
       if (locale === 'zh-CN') expect(await latinSentences(page)).toEqual([]);
     }
-    await setLocale('en');
+    await setLocale(page, 'en');
   });
 
   it('names each language in its own language, and stays clean for axe', async () => {

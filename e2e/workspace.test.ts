@@ -15,6 +15,7 @@ import {
   PASSWORD,
   PHONE,
   type RunningServer,
+  setLocale,
   shoot,
   signUpInUi,
   startServer,
@@ -44,10 +45,6 @@ const charges = async () =>
     await apiQuery<{ items: { kind: string }[] }>(page, server.url, 'credits.history', { limit: 100 })
   ).items.filter((r) => r.kind === 'charge').length;
 
-const setLocale = async (locale: 'en' | 'zh-CN') => {
-  await page.evaluate((l) => localStorage.setItem('df.locale', l), locale);
-  await page.reload();
-};
 const fillPrompt = async (text: string) => {
   typed.push(text);
   await page.locator('#prompt').fill(text);
@@ -292,7 +289,7 @@ describe.skipIf(!browserAvailable)('the Create workspace', () => {
   });
 
   it('says everything in Chinese: a failed job in the feed, a failed generation, the ledger and a failed sign-up', async () => {
-    await setLocale('zh-CN');
+    await setLocale(page, 'zh-CN');
     for (const [name, viewport] of VIEWPORTS) {
       await page.setViewportSize(viewport);
       await page.goto(`${server.url}/create?tab=image`);
@@ -362,7 +359,7 @@ describe.skipIf(!browserAvailable)('the Create workspace', () => {
     } finally {
       await visitor.close();
     }
-    await setLocale('en');
+    await setLocale(page, 'en');
   });
 
   it('selects several outputs in the gallery and deletes them together', async () => {
