@@ -162,11 +162,17 @@ export async function openSession(
  * fails when the phone layout scrolls sideways.
  */
 export async function shoot(page: Page, name: string) {
+  // A full-page screenshot can wait long for the compositor when the server tests run beside it on two
+  // vCPUs (one stalled 30 s in CI): a slow screenshot is not a defect of the page.
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   const original = page.viewportSize() ?? DESKTOP;
   await page.setViewportSize(DESKTOP);
   await page.waitForTimeout(150);
-  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}-desktop.png`), fullPage: true });
+  await page.screenshot({
+    path: path.join(SCREENSHOTS, `${name}-desktop.png`),
+    fullPage: true,
+    timeout: 80_000,
+  });
   await page.setViewportSize(PHONE);
   await page.waitForTimeout(150);
   // A page wider than the phone would scroll sideways: that is a layout bug at 375px.
@@ -180,7 +186,11 @@ export async function shoot(page: Page, name: string) {
             .map((el) => `${el.tagName.toLowerCase()}.${[...el.classList].join('.')}`),
         )
       : [];
-  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}-phone.png`), fullPage: true });
+  await page.screenshot({
+    path: path.join(SCREENSHOTS, `${name}-phone.png`),
+    fullPage: true,
+    timeout: 80_000,
+  });
   await page.setViewportSize(original);
   if (overflow > 0)
     throw new Error(`${name}: the page is ${overflow}px wider than a 375px phone (${culprits.join(', ')})`);
