@@ -1,10 +1,10 @@
 import { type ReactNode, Suspense, useEffect } from 'react';
-import { Link, Navigate, Route, Routes, useLocation } from 'react-router';
+import { Navigate, Route, Routes, useLocation } from 'react-router';
 import { SPA_PATHS, SPA_PREFIXES, type SpaPath, type SpaPrefix } from '../shared/spa-routes.ts';
 import { useMe } from './features/auth/use-me.ts';
 import { AppShell } from './features/layout/app-shell.tsx';
-import { useI18n, usePageTitle } from './i18n/index.tsx';
 import { lazyPage } from './ui/lazy-page.ts';
+import { NotFoundText } from './ui/not-found.tsx';
 import { Loading } from './ui/states.tsx';
 
 // Every page is its own chunk with its part of the dictionary: the first render (the session check) needs
@@ -70,20 +70,6 @@ function RequireAuth({
   }
   if (admin && user.role !== 'admin') return <Navigate to="/create" replace />;
   return <AppShell user={user}>{children}</AppShell>;
-}
-
-function NotFoundText() {
-  const { t } = useI18n();
-  usePageTitle(t('notFound.title'));
-  return (
-    <>
-      <h1>{t('notFound.title')}</h1>
-      <p className="muted">{t('notFound.text')}</p>
-      <Link to="/create" className="btn btn-primary">
-        {t('notFound.back')}
-      </Link>
-    </>
-  );
 }
 
 /** An unknown address: inside the shell (nav, language) when signed in, a page of its own otherwise. */

@@ -55,6 +55,17 @@ describe.skipIf(!browserAvailable)('details of the UI', () => {
     }
   });
 
+  it('answers an address below /admin that is none of its pages with the page-not-found text', async () => {
+    await page.goto(`${server.url}/admin/nope`);
+    await page.getByRole('heading', { level: 1, name: 'Page not found' }).waitFor(T);
+    expect(await page.locator('h1').count()).toBe(1);
+    expect(await page.locator('header nav.nav').isVisible()).toBe(true);
+    expect(await page.title()).toContain('Page not found');
+    // The section's own pages still open, in any letter case.
+    await page.goto(`${server.url}/admin/Codes`);
+    await page.locator('form[aria-labelledby=batch-title]').waitFor(T);
+  });
+
   it('validates the admin forms on the server and says what is wrong in Chinese, next to the fields', async () => {
     await setLocale(page, 'zh-CN');
     await page.goto(`${server.url}/admin/users`);

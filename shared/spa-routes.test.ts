@@ -22,6 +22,8 @@ describe('isSpaPath', () => {
       '/create/extra',
       '/creates',
       '/administrator',
+      '/admin/nope',
+      '/admin/users/extra',
       '/favicon.ico',
       '/trpc/auth.me',
       '/%E0%A4%A',

@@ -17,16 +17,24 @@ export const SPA_PATHS = [
   '/account',
 ] as const;
 
-/** Sections whose pages route themselves below the prefix (`/admin/users`, `/admin/codes`, …). */
-export const SPA_PREFIXES = ['/admin'] as const;
+/**
+ * Sections that route their own pages below the prefix: the prefix alone opens the first page
+ * (`/admin` → `/admin/users`), and only the pages listed here exist (`/admin/nope` is a 404).
+ */
+export const SPA_SECTIONS = {
+  '/admin': ['users', 'codes', 'jobs', 'audit'],
+} as const;
 
 export type SpaPath = (typeof SPA_PATHS)[number];
-export type SpaPrefix = (typeof SPA_PREFIXES)[number];
+export type SpaPrefix = keyof typeof SPA_SECTIONS;
+export const SPA_PREFIXES = Object.keys(SPA_SECTIONS) as SpaPrefix[];
+/** A page of a section: `users` for `/admin/users`. */
+export type SpaSectionPage<P extends SpaPrefix> = (typeof SPA_SECTIONS)[P][number];
 
 /**
  * Whether the SPA has a page at `pathname` (a URL's path, without query or hash). Matches as the client's
- * router does: percent-escapes decoded, letter case ignored, trailing slashes allowed; a prefix matches
- * itself and the paths below it.
+ * router does: percent-escapes decoded, letter case ignored, trailing slashes allowed; a section's
+ * prefix matches itself and its pages.
  */
 export function isSpaPath(pathname: string): boolean {
   let decoded = pathname;
@@ -38,6 +46,10 @@ export function isSpaPath(pathname: string): boolean {
   const path = decoded.replace(/\/+$/, '').toLowerCase() || '/';
   return (
     (SPA_PATHS as readonly string[]).includes(path) ||
-    SPA_PREFIXES.some((prefix) => path === prefix || path.startsWith(`${prefix}/`))
+    SPA_PREFIXES.some(
+      (prefix) =>
+        path === prefix ||
+        (SPA_SECTIONS[prefix] as readonly string[]).some((page) => path === `${prefix}/${page}`),
+    )
   );
 }

@@ -292,10 +292,12 @@ describe('the built server on a production install', () => {
       expect(page.status, p).toBe(200);
       expect(page.headers.get('content-type'), p).toMatch(/html/);
     }
-    const missing = await fetch(`${server.url}/history`);
-    expect(missing.status).toBe(404);
-    expect(missing.headers.get('content-type')).toMatch(/html/);
-    expect(await missing.text()).toContain('<div id="root">');
+    for (const p of ['/history', '/admin/nope', '/admin/users/1']) {
+      const missing = await fetch(`${server.url}${p}`);
+      expect(missing.status, p).toBe(404);
+      expect(missing.headers.get('content-type'), p).toMatch(/html/);
+      expect(await missing.text(), p).toContain('<div id="root">');
+    }
   });
 
   it('npm start there runs what is built and never tries to build, even with newer sources', async () => {
