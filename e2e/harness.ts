@@ -158,12 +158,16 @@ export async function openSession(
 }
 
 /**
+ * How long a full-page screenshot may wait for the compositor: long when the server tests run beside it on
+ * two vCPUs (one stalled 30 s in CI). A slow screenshot is not a defect of the page.
+ */
+const SCREENSHOT_TIMEOUT_MS = 80_000;
+
+/**
  * Saves the page at desktop and at phone width (artifacts/screenshots/NAME-desktop.png, NAME-phone.png), and
  * fails when the phone layout scrolls sideways.
  */
 export async function shoot(page: Page, name: string) {
-  // A full-page screenshot can wait long for the compositor when the server tests run beside it on two
-  // vCPUs (one stalled 30 s in CI): a slow screenshot is not a defect of the page.
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   const original = page.viewportSize() ?? DESKTOP;
   await page.setViewportSize(DESKTOP);
@@ -171,7 +175,7 @@ export async function shoot(page: Page, name: string) {
   await page.screenshot({
     path: path.join(SCREENSHOTS, `${name}-desktop.png`),
     fullPage: true,
-    timeout: 80_000,
+    timeout: SCREENSHOT_TIMEOUT_MS,
   });
   await page.setViewportSize(PHONE);
   await page.waitForTimeout(150);
@@ -189,7 +193,7 @@ export async function shoot(page: Page, name: string) {
   await page.screenshot({
     path: path.join(SCREENSHOTS, `${name}-phone.png`),
     fullPage: true,
-    timeout: 80_000,
+    timeout: SCREENSHOT_TIMEOUT_MS,
   });
   await page.setViewportSize(original);
   if (overflow > 0)

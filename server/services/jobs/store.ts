@@ -128,8 +128,7 @@ void everyJobColumn;
  * Jobs due for a step that no live worker holds: running ones whose next poll is due (or whose worker
  * died), oldest first, and queued ones fairly across users — each user with room under `userMaxActive`
  * gets a turn, round-robin (within a turn, fewest jobs running first, then oldest), never more than their
- * room. At most `limit` of each kind,
- * interleaved.
+ * room. At most `limit` of each kind, interleaved.
  *
  * The queue is never ranked as a whole. The first statement reads the due polls, the first `limit` due
  * queued jobs and each user's oldest due job and running count (a loose scan of `jobs_user_queue_idx`:
@@ -153,9 +152,10 @@ export async function dueCandidates(
   type Row = Job & { part: 'poll' | 'queued' | 'head'; head: number | null; active: number | null };
   const jobColumns = sql.join(JOB_COLUMNS.map((c) => sql.ref(`jobs.${c}`)));
   // Each user's oldest due job and running count. Users at the cap wait. With more users than `limit`,
-  // the first turn alone fills the claim: the users with fewest jobs running, then whose oldest job is oldest. Grouping by (status,
-  // user_id) with the due time only in HAVING lets MariaDB jump from user to user in the index ("Using
-  // index for group-by"); a range on next_attempt_at in the WHERE made it read every entry.
+  // the first turn alone fills the claim: the users with fewest jobs running, then whose oldest job is
+  // oldest. Grouping by (status, user_id) with the due time only in HAVING lets MariaDB jump from user to
+  // user in the index ("Using index for group-by"); a range on next_attempt_at in the WHERE made it read
+  // every entry.
   const headColumns = sql.join(
     JOB_COLUMNS.map((c) => (c === 'user_id' ? sql.ref('h.user_id') : sql`null as ${sql.ref(c)}`)),
   );
