@@ -49,6 +49,8 @@ export interface FakeTask {
   id: string;
   kind: 'image' | 'video';
   model: string;
+  /** The prompt it was asked for (`input.prompt`). */
+  prompt: string;
   n: number;
   width: number;
   height: number;
@@ -242,6 +244,7 @@ export const startDashScopeFake = async (
       id,
       kind,
       model,
+      prompt: body.input.prompt,
       n,
       width,
       height,
