@@ -1,8 +1,8 @@
 // Details an outside audit found, in Chromium at a 390 px phone width and at desktop width, in both languages:
 // forms validated by the server in the page's language (never the browser's English bubbles), long fields
-// whole on a phone, a two-row header, confirmation before disabling a code, the skip link, Home/End on the
+// whole on a phone and a date and time whole on a desktop, a two-row header, confirmation before disabling a code, the skip link, Home/End on the
 // Create tabs, durations in order, a missing first frame said at once, each language named in its language.
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ADMIN_EMAIL,
@@ -21,14 +21,12 @@ import {
 const T = { timeout: 30_000 };
 
 let server: RunningServer;
-let browser: Browser;
-let context: BrowserContext;
 let page: Page;
 
 let close: () => Promise<void>;
 
 beforeAll(async () => {
-  ({ server, browser, context, page, close } = await openSession(PHONE_390));
+  ({ server, page, close } = await openSession(PHONE_390));
 });
 
 afterAll(() => close?.());
@@ -117,6 +115,34 @@ describe.skipIf(!browserAvailable)('details of the UI', () => {
     }));
     expect(redeem.input).toBeCloseTo(redeem.row, 0);
     await setLocale(page, 'en');
+  });
+
+  it('gives a date and time two columns on a desktop, so none of it is cut off, as tall as its neighbours, the batch on one row', async () => {
+    await page.setViewportSize(DESKTOP);
+    await page.goto(`${server.url}/admin/codes`);
+    await page.locator('input[type=datetime-local]').waitFor(T);
+    const cells = await page.evaluate(() =>
+      [...document.querySelectorAll('form[aria-labelledby=batch-title] .inline-form > *')].map((cell) => {
+        const box = cell.getBoundingClientRect();
+        return {
+          wide: cell.classList.contains('field-wide'),
+          width: box.width,
+          bottom: Math.round(box.bottom),
+        };
+      }),
+    );
+    const wide = cells.filter((c) => c.wide);
+    const narrow = cells.filter((c) => !c.wide);
+    expect(wide).toHaveLength(1);
+    expect(wide[0]!.width).toBeGreaterThan(1.9 * narrow[0]!.width);
+    expect(new Set(cells.map((c) => c.bottom)).size).toBe(1);
+    // As tall as the fields beside it (Chromium's own padding made it 2 px taller).
+    const heights = await page.evaluate(() =>
+      [...document.querySelectorAll('form[aria-labelledby=batch-title] input')].map((input) =>
+        Math.round(input.getBoundingClientRect().height),
+      ),
+    );
+    expect(new Set(heights).size).toBe(1);
   });
 
   it('asks before disabling one code, as before disabling a batch', async () => {
