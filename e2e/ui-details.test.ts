@@ -206,6 +206,26 @@ describe.skipIf(!browserAvailable)('details of the UI', () => {
     expect(await duration.inputValue()).toBe('4');
   });
 
+  it('shows each image size whole on a phone, its ratio included', async () => {
+    await page.setViewportSize(PHONE_390);
+    await page.goto(`${server.url}/create?tab=image`);
+    const size = page.getByLabel('Size');
+    await size.waitFor(T);
+    // Each label's width in the select's font, plus its padding and arrow, against the select's width.
+    const fits = await size.evaluate((select: HTMLSelectElement) => {
+      const style = getComputedStyle(select);
+      const context = document.createElement('canvas').getContext('2d')!;
+      context.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+      const room = select.getBoundingClientRect().width - 48;
+      return [...select.options].map((o) => ({
+        label: o.text,
+        fits: context.measureText(o.text).width <= room,
+      }));
+    });
+    expect(fits.length).toBeGreaterThan(1);
+    expect(fits.filter((f) => !f.fits)).toEqual([]);
+  });
+
   it('says at once that a first frame does not exist, without showing its id, in both languages', async () => {
     for (const [locale, gone, label] of [
       ['en', 'The image to animate is gone; pick another one in the gallery.', 'First frame: your image'],

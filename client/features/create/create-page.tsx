@@ -420,7 +420,7 @@ export function CreatePage() {
                 </label>
 
                 {model.kind === 'image' ? (
-                  <div className="field-grid">
+                  <div className="field-grid field-grid-size">
                     <label className="field">
                       <span className="field-label">{t('create.size')}</span>
                       <select value={chosenSize} onChange={(e) => update({ size: e.target.value })}>
