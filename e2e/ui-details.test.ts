@@ -1,7 +1,8 @@
 // Details an outside audit found, in Chromium at a 390 px phone width and at desktop width, in both languages:
 // forms validated by the server in the page's language (never the browser's English bubbles), long fields
-// whole on a phone and a date and time whole on a desktop, a two-row header, confirmation before disabling a code, the skip link, Home/End on the
-// Create tabs, durations in order, a missing first frame said at once, each language named in its language.
+// whole on a phone and a date and time whole on a desktop, image sizes whole on a phone, a two-row header,
+// confirmation before disabling a code, the skip link, Home/End on the Create tabs, durations in order, a
+// missing first frame said at once, each language named in its language.
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
