@@ -122,27 +122,28 @@ describe.skipIf(!browserAvailable)('details of the UI', () => {
     await page.setViewportSize(DESKTOP);
     await page.goto(`${server.url}/admin/codes`);
     await page.locator('input[type=datetime-local]').waitFor(T);
-    const cells = await page.evaluate(() =>
-      [...document.querySelectorAll('form[aria-labelledby=batch-title] .inline-form > *')].map((cell) => {
-        const box = cell.getBoundingClientRect();
-        return {
-          wide: cell.classList.contains('field-wide'),
-          width: box.width,
-          bottom: Math.round(box.bottom),
-        };
-      }),
-    );
+    const { cells, heights } = await page.evaluate(() => {
+      const form = document.querySelector('form[aria-labelledby=batch-title]')!;
+      return {
+        cells: [...form.querySelectorAll('.inline-form > *')].map((cell) => {
+          const box = cell.getBoundingClientRect();
+          return {
+            wide: cell.classList.contains('field-wide'),
+            width: box.width,
+            bottom: Math.round(box.bottom),
+          };
+        }),
+        heights: [...form.querySelectorAll('input')].map((input) =>
+          Math.round(input.getBoundingClientRect().height),
+        ),
+      };
+    });
     const wide = cells.filter((c) => c.wide);
     const narrow = cells.filter((c) => !c.wide);
     expect(wide).toHaveLength(1);
     expect(wide[0]!.width).toBeGreaterThan(1.9 * narrow[0]!.width);
     expect(new Set(cells.map((c) => c.bottom)).size).toBe(1);
     // As tall as the fields beside it (Chromium's own padding made it 2 px taller).
-    const heights = await page.evaluate(() =>
-      [...document.querySelectorAll('form[aria-labelledby=batch-title] input')].map((input) =>
-        Math.round(input.getBoundingClientRect().height),
-      ),
-    );
     expect(new Set(heights).size).toBe(1);
   });
 
