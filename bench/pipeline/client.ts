@@ -27,9 +27,20 @@ export interface PipelineAnswer {
 
 const agents = new Map<number, http.Agent>();
 
-/** POST one tRPC mutation (superjson's wire format for plain JSON input) and return the answer's data. */
-function mutate(baseUrl: string, agent: http.Agent, cookie: string, path: string, input: unknown) {
-  const body = JSON.stringify({ json: input });
+/**
+ * POST one tRPC mutation (superjson's wire format for plain JSON input) and return the answer's data.
+ * A kept-alive connection the server closed as idle (Node's 5 s `keepAliveTimeout`, reached while the
+ * floor runs) can be picked for a request at that very moment: the request never reached the server,
+ * so it is sent again on a new connection, as a browser does.
+ */
+function mutate(
+  baseUrl: string,
+  agent: http.Agent,
+  cookie: string,
+  path: string,
+  input: unknown,
+  body = JSON.stringify({ json: input }),
+): Promise<unknown> {
   return new Promise<unknown>((resolve, reject) => {
     const req = http.request(
       `${baseUrl}/trpc/${path}`,
@@ -51,7 +62,11 @@ function mutate(baseUrl: string, agent: http.Agent, cookie: string, path: string
         res.on('error', reject);
       },
     );
-    req.on('error', reject);
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      if (req.reusedSocket && error.code === 'ECONNRESET')
+        resolve(mutate(baseUrl, agent, cookie, path, input, body));
+      else reject(error);
+    });
     req.end(body);
   });
 }
