@@ -36,3 +36,22 @@ export function mariadbPid(): string | null {
     return null;
   }
 }
+
+/**
+ * The whole machine's busy CPU time so far, in ms (all CPUs, from /proc/stat: everything but idle and
+ * iowait); null when it cannot be read.
+ */
+export function machineBusyMs(): number | null {
+  try {
+    const [, ...ticks] = fs
+      .readFileSync('/proc/stat', 'utf8')
+      .split('\n')[0]!
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+    return ((ticks.slice(0, 8).reduce((a, b) => a + b, 0) - idle) * 1000) / 100; // clock ticks of 10 ms
+  } catch {
+    return null;
+  }
+}

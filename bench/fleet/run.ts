@@ -17,7 +17,7 @@ import { parseEnv } from '../../server/env.ts';
 import { ledgerMismatches, MYSQL_ROOT_URL } from '../../test/db.ts';
 import { type FakeTask, startDashScopeFake } from '../../test/fakes/dashscope-server.ts';
 import { httpClient } from '../../test/http.ts';
-import { cpuMsOf, mariadbPid } from '../proc.ts';
+import { cpuMsOf, machineBusyMs, mariadbPid } from '../proc.ts';
 
 const arg = (name: string, fallback: number) =>
   Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
@@ -163,12 +163,8 @@ const cpuSeconds = (pid: number | string): number | null => {
   return ms === null ? null : ms / 1000;
 };
 const mariadb = mariadbPid();
-/** The whole machine's busy CPU time so far, in s (all CPUs, from /proc/stat). */
-function machineBusySeconds(): number {
-  const [, ...ticks] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number);
-  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
-  return (ticks.slice(0, 8).reduce((a, b) => a + b, 0) - idle) / 100;
-}
+/** The whole machine's busy CPU time so far, in s (all CPUs). */
+const machineBusySeconds = (): number => (machineBusyMs() ?? 0) / 1000;
 const cpuAtStart = { bench: process.cpuUsage(), mariadb: mariadb ? cpuSeconds(mariadb) : null };
 
 const rssTimer = setInterval(() => {

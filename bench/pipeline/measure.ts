@@ -28,7 +28,7 @@ import { createTestDb } from '../../test/db.ts';
 import { httpClient, startTestServer } from '../../test/http.ts';
 import { startOssServer } from '../../test/oss-server/server.ts';
 import { jobRow } from '../../test/pipeline.ts';
-import { cpuMsOf, mariadbPid, runQueueWaitMsOf } from '../proc.ts';
+import { cpuMsOf, machineBusyMs, mariadbPid, runQueueWaitMsOf } from '../proc.ts';
 import { startPipelineClient } from './client.ts';
 import { type CpuProfile, type ProfiledRun, summarizeProfile } from './profile.ts';
 
@@ -73,9 +73,12 @@ const statementsSoFar = async (): Promise<number | null> => {
 
 /**
  * Where a run's CPU went, per job: this process (HTTP, engine, OSS test server, render threads), its main
- * thread and its GC pauses, MariaDB, and the statements sent.
+ * thread and its GC pauses, MariaDB, the whole machine (the callers and the kernel too), and the
+ * statements sent.
  */
 const cpuPerJob = async <T>(total: number, run: () => Promise<T>) => {
+  const machine0 = machineBusyMs();
+  const started = performance.now();
   const node0 = process.cpuUsage();
   const main0 = mainThreadCpuMs();
   const wait0 = mainThreadWaitMs();
@@ -88,8 +91,13 @@ const cpuPerJob = async <T>(total: number, run: () => Promise<T>) => {
   const wait1 = mainThreadWaitMs();
   const db1 = db0 === null ? null : mariadbCpuMs();
   const statements1 = await statementsSoFar();
+  const machine1 = machineBusyMs();
+  const wallMs = performance.now() - started;
   return {
     ...result,
+    machineCpu: machine0 === null || machine1 === null ? null : (machine1 - machine0) / total,
+    /** vCPUs busy on average during the run. */
+    machineBusy: machine0 === null || machine1 === null ? null : (machine1 - machine0) / wallMs,
     nodeCpu: (node.user + node.system) / 1000 / total,
     mainCpu: main0 === null || main1 === null ? null : (main1 - main0) / total,
     mainWait: wait0 === null || wait1 === null ? null : (wait1 - wait0) / total,
@@ -294,6 +302,7 @@ const cpuLines: string[] = [];
 const mainLines: string[] = [];
 const engineLines: string[] = [];
 const httpLines: string[] = [];
+const machineLines: string[] = [];
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -398,6 +407,18 @@ for (const c of LEVELS) {
   engineLines.push(
     `${String(c).padStart(11)} | ${f(engine.jobsPerSecond)} | ${`${Math.round((100 * engine.jobsPerSecond) / medianOf(floors, (r) => r.jobsPerSecond))} %`.padStart(12)}`,
   );
+  if (pipelines.every((r) => r.machineCpu !== null) && floors.every((r) => r.machineCpu !== null)) {
+    const machine = (runs: { machineCpu: number | null; machineBusy: number | null }[]) =>
+      `${medianOf(runs, (r) => r.machineCpu!)
+        .toFixed(2)
+        .padStart(6)} ${medianOf(runs, (r) => r.machineBusy!)
+        .toFixed(2)
+        .padStart(5)}`;
+    const cpuRatios = pipelines.map((p, i) => (100 * floors[i]!.machineCpu!) / p.machineCpu!);
+    machineLines.push(
+      `${String(c).padStart(11)} | ${machine(pipelines)} | ${machine(floors)} | ${`${Math.round(median(cpuRatios))} %`.padStart(5)} (${cpuRatios.map((r) => Math.round(r)).join(', ')}) | ${Math.round(median(ratios))} %`,
+    );
+  }
   const callersCpu = medianOf(pipelines, (r) => r.callersCpu).toFixed(1);
   cpuLines.push(
     `${String(c).padStart(11)} | ${[cpu(pipelines).padStart(14), callersCpu.padStart(16), ...[floors, [withRender], [engine]].map((runs) => cpu(runs).padStart(14))].join(' | ')}`,
@@ -424,6 +445,12 @@ printTable(
   'concurrency | pipeline: main  wait    gc stmts | floor:    main  wait    gc stmts | engine:   main  wait    gc stmts | dry run: main  wait    gc stmts',
   mainLines,
 );
+if (machineLines.length)
+  printTable(
+    `The whole machine per job (medians of the rounds): its busy CPU (ms: this process, MariaDB, the callers, the kernel) and the vCPUs busy on average (of ${os.cpus().length}); when both runs keep the machine as busy, jobs/s follow the CPU a job costs`,
+    'concurrency | pipeline: ms vCPUs | floor:    ms vCPUs | floor ÷ pipeline CPU (rounds) | pipeline ÷ floor jobs/s',
+    machineLines,
+  );
 printTable(
   "The engine alone (ai.generateImage's work called in this process: charge, steps, wait, views; no HTTP)",
   'concurrency |  jobs/s | ÷ floor (median)',
