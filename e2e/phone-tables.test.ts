@@ -3,7 +3,7 @@
 // signed-in user is inside the app shell (header, nav, language), a page of its own when signed out.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ADMIN_EMAIL,
@@ -28,7 +28,6 @@ const TYPED = ['phone-script'];
 
 let server: RunningServer;
 let browser: Browser;
-let context: BrowserContext;
 let page: Page;
 
 const screenshot = async (name: string) => {
@@ -61,7 +60,7 @@ const HEADERS = {
 let close: () => Promise<void>;
 
 beforeAll(async () => {
-  ({ server, browser, context, page, close } = await openSession(PHONE_390));
+  ({ server, browser, page, close } = await openSession(PHONE_390));
 });
 
 afterAll(() => close?.());
