@@ -408,12 +408,11 @@ for (const c of LEVELS) {
     `${String(c).padStart(11)} | ${f(engine.jobsPerSecond)} | ${`${Math.round((100 * engine.jobsPerSecond) / medianOf(floors, (r) => r.jobsPerSecond))} %`.padStart(12)}`,
   );
   if (pipelines.every((r) => r.machineCpu !== null) && floors.every((r) => r.machineCpu !== null)) {
-    const machine = (runs: { machineCpu: number | null; machineBusy: number | null }[]) =>
-      `${medianOf(runs, (r) => r.machineCpu!)
-        .toFixed(2)
-        .padStart(6)} ${medianOf(runs, (r) => r.machineBusy!)
-        .toFixed(2)
-        .padStart(5)}`;
+    const machine = (runs: { machineCpu: number | null; machineBusy: number | null }[]) => {
+      const ms = medianOf(runs, (r) => r.machineCpu!).toFixed(2);
+      const busy = medianOf(runs, (r) => r.machineBusy!).toFixed(2);
+      return `${ms.padStart(6)} ${busy.padStart(5)}`;
+    };
     const cpuRatios = pipelines.map((p, i) => (100 * floors[i]!.machineCpu!) / p.machineCpu!);
     machineLines.push(
       `${String(c).padStart(11)} | ${machine(pipelines)} | ${machine(floors)} | ${`${Math.round(median(cpuRatios))} %`.padStart(5)} (${cpuRatios.map((r) => Math.round(r)).join(', ')}) | ${Math.round(median(ratios))} %`,
