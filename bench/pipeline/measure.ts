@@ -92,12 +92,12 @@ const cpuPerJob = async <T>(total: number, run: () => Promise<T>) => {
   const db1 = db0 === null ? null : mariadbCpuMs();
   const statements1 = await statementsSoFar();
   const machine1 = machineBusyMs();
-  const wallMs = performance.now() - started;
+  const machineMs = machine0 === null || machine1 === null ? null : machine1 - machine0;
   return {
     ...result,
-    machineCpu: machine0 === null || machine1 === null ? null : (machine1 - machine0) / total,
+    machineCpu: machineMs === null ? null : machineMs / total,
     /** vCPUs busy on average during the run. */
-    machineBusy: machine0 === null || machine1 === null ? null : (machine1 - machine0) / wallMs,
+    machineBusy: machineMs === null ? null : machineMs / (performance.now() - started),
     nodeCpu: (node.user + node.system) / 1000 / total,
     mainCpu: main0 === null || main1 === null ? null : (main1 - main0) / total,
     mainWait: wait0 === null || wait1 === null ? null : (wait1 - wait0) / total,
