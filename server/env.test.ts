@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { demoEnabled, parseEnv } from './env.ts';
 
@@ -47,6 +48,20 @@ describe('configuration', () => {
     expect(parseEnv({ HOST: '' }).HOST).toBe('127.0.0.1');
     expect(parseEnv({ HOST: '  ' }).HOST).toBe('127.0.0.1');
     expect(parseEnv({ HOST: '0.0.0.0' }).HOST).toBe('0.0.0.0');
+  });
+
+  it('takes an IP address or a host name as HOST, and names HOST for anything else', () => {
+    for (const ok of ['::', '::1', '10.0.0.5', 'localhost', 'app-1.internal', 'dream.example.com'])
+      expect(parseEnv({ HOST: ok }).HOST).toBe(ok);
+    for (const bad of ['not a host!', 'http://localhost', 'localhost:3000', '-bad.example', '[::1]'])
+      expect(() => parseEnv({ HOST: bad }), bad).toThrow(/HOST: must be an IP address or a host name/);
+  });
+
+  it('takes an empty DATA_DIR as unset (./data), never as the working directory', () => {
+    expect(parseEnv({ DATA_DIR: '' }).DATA_DIR).toBe(path.resolve('data'));
+    expect(parseEnv({ DATA_DIR: ' ' }).DATA_DIR).toBe(path.resolve('data'));
+    expect(parseEnv({}).DATA_DIR).toBe(path.resolve('data'));
+    expect(parseEnv({ DATA_DIR: '/srv/dream' }).DATA_DIR).toBe('/srv/dream');
   });
 
   describe('OSS', () => {

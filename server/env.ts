@@ -39,12 +39,24 @@ const url = optionalString.superRefine((v, ctx) => {
     ctx.addIssue({ code: 'custom', message: 'must be an http(s) URL' });
 });
 
+/** A DNS name (letters, digits, hyphens, dots; `localhost` included). */
+const HOST_NAME =
+  /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
+
 /** Every variable of SPEC §3 (plus a few operational extras), parsed once. */
 export const EnvSchema = z.object({
   PORT: intIn(3000, 0, 65535),
   // Empty is unset, as for every variable: 127.0.0.1, never all interfaces by accident.
-  HOST: optionalString.transform((v) => v ?? '127.0.0.1'),
-  DATA_DIR: z.string().default('./data'),
+  HOST: optionalString
+    .superRefine((v, ctx) => {
+      if (v !== undefined && !isIP(v) && !HOST_NAME.test(v))
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must be an IP address or a host name, e.g. 127.0.0.1 or 0.0.0.0',
+        });
+    })
+    .transform((v) => v ?? '127.0.0.1'),
+  DATA_DIR: optionalString.transform((v) => v ?? './data'),
   DATABASE_URL: databaseUrl,
   OSS_BUCKET: optionalString.superRefine((v, ctx) => {
     if (v !== undefined && !/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(v))
