@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { Request, Response } from 'express';
 import type { Kysely } from 'kysely';
 import type { Database, User } from '../db/schema.ts';
@@ -112,7 +113,7 @@ export async function createRequestContext(
     batchSize: info?.calls.length ?? 1,
     bearerRejectedReason,
     sessionToken,
-    ip: req.ip ?? null,
+    ip: clientIp(req),
     cookies: {
       setSession: (token: string, expiresAt: number) =>
         res.cookie(SESSION_COOKIE, token, {
@@ -127,4 +128,14 @@ export async function createRequestContext(
     },
     bearerRejected: bearer !== null && user === null,
   });
+}
+
+/**
+ * The client's address: express's `req.ip` (from `X-Forwarded-For` when TRUST_PROXY trusts the hop),
+ * when it is an address; a forwarded value that is not one (`<script>`, 300 x's) is never taken as the
+ * client, whose rate limits and audit rows would then carry it: the peer's own address stands instead.
+ */
+export function clientIp(req: { ip?: string; socket: { remoteAddress?: string } }): string | null {
+  if (req.ip && isIP(req.ip)) return req.ip;
+  return req.socket.remoteAddress ?? null;
 }

@@ -41,6 +41,8 @@ describe('configuration', () => {
     for (const ok of ['true', '1', 'loopback', 'loopback, 10.0.0.0/8', '192.168.1.5', '::1/128'])
       expect(parseEnv({ TRUST_PROXY: ok }).TRUST_PROXY).toBe(ok);
     expect(() => parseEnv({ TRUST_PROXY: 'garbage' })).toThrow(/TRUST_PROXY: .*not: garbage/);
+    for (const none of ['false', '0', ''])
+      expect(parseEnv({ TRUST_PROXY: none }).TRUST_PROXY).toBeUndefined();
     expect(() => parseEnv({ TRUST_PROXY: 'loopback,10.0.0.0/x' })).toThrow(/TRUST_PROXY/);
   });
 

@@ -145,23 +145,26 @@ export const EnvSchema = z.object({
    * Express "trust proxy": set it when behind a reverse proxy (e.g. `loopback`, `1`, or a list of
    * addresses) so rate limits see the client's IP, not the proxy's. Unset trusts no proxy.
    */
-  TRUST_PROXY: optionalString.superRefine((v, ctx) => {
-    if (v === undefined || v === 'true' || v === 'false' || /^\d+$/.test(v)) return;
-    const bad = v
-      .split(',')
-      .map((part) => part.trim())
-      .filter((part) => {
-        if (['loopback', 'linklocal', 'uniquelocal'].includes(part)) return false;
-        const [address, prefix, ...rest] = part.split('/');
-        if (rest.length > 0 || !address || isIP(address) === 0) return true;
-        return prefix !== undefined && !/^\d{1,3}$/.test(prefix);
-      });
-    if (bad.length > 0)
-      ctx.addIssue({
-        code: 'custom',
-        message: `must be true, a hop count, or addresses/CIDRs (or loopback, linklocal, uniquelocal); not: ${bad.join(', ')}`,
-      });
-  }),
+  TRUST_PROXY: optionalString
+    .superRefine((v, ctx) => {
+      if (v === undefined || v === 'true' || v === 'false' || /^\d+$/.test(v)) return;
+      const bad = v
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => {
+          if (['loopback', 'linklocal', 'uniquelocal'].includes(part)) return false;
+          const [address, prefix, ...rest] = part.split('/');
+          if (rest.length > 0 || !address || isIP(address) === 0) return true;
+          return prefix !== undefined && !/^\d{1,3}$/.test(prefix);
+        });
+      if (bad.length > 0)
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be true, a hop count, or addresses/CIDRs (or loopback, linklocal, uniquelocal); not: ${bad.join(', ')}`,
+        });
+    })
+    // `false` and `0` trust no proxy, as unset does.
+    .transform((v) => (v === 'false' || v === '0' ? undefined : v)),
   PUBLIC_URL: url,
   /** Secret for signing local file URLs (at least 32 bytes); generated and stored under DATA_DIR when unset. */
   APP_SECRET: optionalString.superRefine((v, ctx) => {

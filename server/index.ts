@@ -7,6 +7,7 @@ import { createApp } from './app.ts';
 import { appSecret, createInnerContext, createRunner, ensureDataDir } from './deps.ts';
 import { type Env, EnvError, loadEnv } from './env.ts';
 import { answerMalformedRequests } from './http/client-errors.ts';
+import { createHttpServer } from './http/server.ts';
 import { cutEventStreams } from './http/trpc-handler.ts';
 import { logger, routeConsoleToLogger } from './logger.ts';
 import { systemClock } from './services/clock.ts';
@@ -77,9 +78,8 @@ const mounts =
 const app = createApp(inner, { clientDir, mounts });
 
 // A worker-only process still listens, for /healthz; it serves the API too, which does no harm.
-const server = app.listen(env.PORT, env.HOST, (error?: Error) => {
-  // Express 5 calls back with the error too (port taken): the 'error' handler below says it, not this.
-  if (error) return;
+const server = createHttpServer(app);
+server.listen(env.PORT, env.HOST, () => {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : env.PORT;
   logger.info('listening', {
@@ -91,6 +91,11 @@ const server = app.listen(env.PORT, env.HOST, (error?: Error) => {
     spa: clientDir ? 'built' : 'placeholder',
     pid: process.pid,
   });
+  if (env.TRUST_PROXY === 'true') {
+    logger.warn(
+      'TRUST_PROXY=true takes the client address from the left of X-Forwarded-For, which the client writes: per-address limits can be dodged; set the number of proxies (e.g. 1) or their addresses',
+    );
+  }
 });
 answerMalformedRequests(server);
 server.on('error', (error) => {

@@ -259,6 +259,87 @@ describe.each(DIALECTS)('attacks over HTTP on %s', (dialect) => {
     expect(signIns.filter((r) => !r.ok).map((r) => r.data)).toEqual([]);
   });
 
+  it('one address flooding made-up reset links and its own right sign-ins does not refuse another address its sign-in', async () => {
+    await signUp('hash-owner@example.com', '198.51.100.60');
+    // Five accounts of the flooder's own: each (account, address) has at most ten sign-ins in flight.
+    for (let i = 0; i < 5; i++) await signUp(`hash-flooder-${i}@example.com`, `198.51.100.${61 + i}`);
+    const flooder = from('203.0.113.61');
+    const resets = Array.from({ length: 60 }, (_, i) =>
+      post(
+        server.url,
+        'auth.resetPassword',
+        { token: `dfr_madeup${i}`, password: 'a-new-sturdy-pass-9' },
+        flooder,
+      ),
+    );
+    const signIns = Array.from({ length: 60 }, (_, i) =>
+      post(
+        server.url,
+        'auth.signIn',
+        { email: `hash-flooder-${i % 5}@example.com`, password: 'sturdy-pass-1' },
+        flooder,
+      ),
+    );
+    const owner = post(
+      server.url,
+      'auth.signIn',
+      { email: 'hash-owner@example.com', password: 'sturdy-pass-1' },
+      from('198.51.100.60'),
+    );
+    const [resetAnswers, signInAnswers, ownerAnswer] = await Promise.all([
+      Promise.all(resets),
+      Promise.all(signIns),
+      owner,
+    ]);
+    // A made-up link costs no hash: every one is refused as such, none as BUSY.
+    expect(new Set(resetAnswers.map((r) => r.data?.reason))).toEqual(new Set(['RESET_LINK_INVALID']));
+    // The flooder is served its share and refused the rest (busy, or too many in flight for one account
+    // from one address); the other address gets its place.
+    expect(signInAnswers.some((r) => r.ok)).toBe(true);
+    const refusals = new Set(signInAnswers.filter((r) => !r.ok).map((r) => r.data?.reason));
+    expect([...refusals].filter((reason) => reason !== 'BUSY' && reason !== 'LOCKED_OUT')).toEqual([]);
+    expect(ownerAnswer.ok).toBe(true);
+  });
+
+  it('counts an IPv6 client by its /64: walking through its addresses does not dodge the sign-up limit', async () => {
+    const answers = [];
+    for (let i = 1; i <= 6; i++) {
+      answers.push(
+        await post(
+          server.url,
+          'auth.signUp',
+          { email: `v6-walker-${i}@example.com`, password: 'sturdy-pass-1' },
+          from(`2001:db8:77:1:${i.toString(16)}::${i}`),
+        ),
+      );
+    }
+    expect(answers.map((a) => a.ok)).toEqual([true, true, true, true, true, false]);
+    expect(answers[5]!.data).toMatchObject({ appCode: 'RATE_LIMITED', reason: 'SIGNUP_LIMIT' });
+    // Another /64 is another client.
+    const neighbour = await post(
+      server.url,
+      'auth.signUp',
+      { email: 'v6-neighbour@example.com', password: 'sturdy-pass-1' },
+      from('2001:db8:77:2::1'),
+    );
+    expect(neighbour.ok).toBe(true);
+  });
+
+  it('takes a forwarded address that is no address for the peer: no 500, no junk in the audit log', async () => {
+    for (const junk of ['x'.repeat(300), '<script>alert(1)</script>', "1.2.3.4' OR '1'='1"]) {
+      const email = `junk-${junk.length}@example.com`;
+      const res = await post(server.url, 'auth.signUp', { email, password: 'sturdy-pass-1' }, from(junk));
+      expect(res.ok, junk).toBe(true);
+      const row = await t.db
+        .selectFrom('audit_log')
+        .select('ip')
+        .where('action', '=', 'signup')
+        .where('subject', '=', email)
+        .executeTakeFirstOrThrow();
+      expect(row.ip).toMatch(/^(127\.0\.0\.1|::1|::ffff:127\.0\.0\.1)$/);
+    }
+  });
+
   it('answers junk it cannot read with VALIDATION: a cursor that is no cursor, input nested 20,000 deep', async () => {
     const { user: view } = await callerFor(inner, null, { ip: '192.0.2.200' }).auth.signUp({
       email: 'junk@example.com',

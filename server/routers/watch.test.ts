@@ -13,6 +13,7 @@ import { signUpUser } from '../../test/pipeline.ts';
 import { startServerProcess } from '../../test/server-process.ts';
 import { createApp } from '../app.ts';
 import type { InnerContext } from '../context.ts';
+import { createHttpServer } from '../http/server.ts';
 import { systemClock } from '../services/clock.ts';
 import { startGeneration } from '../services/generation.ts';
 import { JobFeed } from '../services/jobs/feed.ts';
@@ -20,13 +21,12 @@ import { updateJob } from '../services/jobs/store.ts';
 
 /** The app on a loopback port; `short` sets the server timeouts short to prove they do not cut a stream. */
 async function listen(inner: InnerContext, short = false) {
-  const server: Server = createApp(inner).listen(0, '127.0.0.1');
+  const server: Server = createHttpServer(
+    createApp(inner),
+    short ? { headersTimeout: 800, requestTimeout: 1_000, connectionsCheckingInterval: 100 } : undefined,
+  ).listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', resolve));
-  if (short) {
-    server.requestTimeout = 1_000;
-    server.headersTimeout = 800;
-    server.keepAliveTimeout = 200;
-  }
+  if (short) server.keepAliveTimeout = 200;
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url,

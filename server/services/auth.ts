@@ -14,7 +14,7 @@ import { moveCredits } from './billing.ts';
 import { isCommonPassword } from './common-passwords.ts';
 import { newId, newToken } from './ids.ts';
 import type { Mailer } from './mail.ts';
-import { type BucketLimit, type Reservation, reserveAttempt } from './rate-limit.ts';
+import { type BucketLimit, ipKey, type Reservation, reserveAttempt } from './rate-limit.ts';
 import { Semaphore } from './semaphore.ts';
 
 const scrypt = promisify(scryptCb) as (
@@ -47,23 +47,30 @@ export const VERIFY_TTL_MS = 7 * 24 * 60 * MINUTE;
 
 /**
  * Hashes at once: scrypt runs on libuv's thread pool (4 threads, shared with file reads), so a flood of
- * sign-ins may take two of them and a short line, and is refused beyond that.
+ * sign-ins may take two of them and a short line, and is refused beyond that. One client address (an
+ * IPv6 /64) holding four places gets more only while half the line is free, so one client cannot fill
+ * the line and have everyone else refused.
  */
-const hashSlots = new Semaphore(2, 32);
+const hashSlots = new Semaphore(2, 32, 4);
 
-export async function hashPassword(password: string): Promise<string> {
-  return hashSlots.run(async () => {
+/** A password hash; `ip`, the client's address, is held to its share of the hashing places. */
+export async function hashPassword(password: string, ip: string | null = null): Promise<string> {
+  return hashSlots.run(ipKey(ip), async () => {
     const salt = randomBytes(16);
     const key = await scrypt(password, salt, 64, SCRYPT);
     return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${key.toString('base64')}`;
   });
 }
 
-export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+export async function verifyPassword(
+  password: string,
+  stored: string,
+  ip: string | null = null,
+): Promise<boolean> {
   const [scheme, n, r, p, salt, key] = stored.split('$');
   if (scheme !== 'scrypt' || !salt || !key) return false;
   const expected = Buffer.from(key, 'base64');
-  const actual = await hashSlots.run(() =>
+  const actual = await hashSlots.run(ipKey(ip), () =>
     scrypt(password, Buffer.from(salt, 'base64'), expected.length, {
       N: Number(n),
       r: Number(r),
@@ -149,7 +156,7 @@ export async function signUp(
         db,
         [
           {
-            bucket: `signup-taken:ip:${input.ip}`,
+            bucket: `signup-taken:ip:${ipKey(input.ip)}`,
             tiers: [{ limit: 4 * config.signupsPerIpPerHour, windowMs: 60 * MINUTE }],
           },
         ],
@@ -160,14 +167,14 @@ export async function signUp(
     }
     throw emailTaken();
   }
-  hashSlots.assertRoom();
+  hashSlots.assertRoom(ipKey(input.ip));
   const reservation: Reservation | null =
     config.signupsPerIpPerHour > 0 && input.ip
       ? await reserveAttempt(
           db,
           [
             {
-              bucket: `signup:ip:${input.ip}`,
+              bucket: `signup:ip:${ipKey(input.ip)}`,
               tiers: [{ limit: config.signupsPerIpPerHour, windowMs: 60 * MINUTE }],
             },
           ],
@@ -178,7 +185,7 @@ export async function signUp(
   const verifyToken = newToken('dfv');
   let result: { user: User; sessionToken: string; expiresAt: number };
   try {
-    const passwordHash = await hashPassword(input.password);
+    const passwordHash = await hashPassword(input.password, input.ip);
     const userId = newId();
     result = await inTransaction(db, async (trx) => {
       await trx
@@ -284,14 +291,14 @@ export async function signIn(
   input: { email: string; password: string; ip: string | null; requestId?: string; now: number },
 ): Promise<{ user: User; sessionToken: string; expiresAt: number }> {
   // A full line of hashes refuses at once, before writing anything.
-  hashSlots.assertRoom();
+  hashSlots.assertRoom(ipKey(input.ip));
   const reservation = await reserveAttempt(db, signInBuckets(input.email, input.ip), input.now);
   const user = await db.selectFrom('users').selectAll().where('email', '=', input.email).executeTakeFirst();
   let ok: boolean;
   try {
     ok = user
-      ? await verifyPassword(input.password, user.password_hash)
-      : await hashPassword(input.password).then(() => false);
+      ? await verifyPassword(input.password, user.password_hash, input.ip)
+      : await hashPassword(input.password, input.ip).then(() => false);
   } catch (error) {
     // No password was checked (BUSY): the attempt does not count.
     await reservation.release();
@@ -326,7 +333,7 @@ export async function signIn(
 function signInBuckets(email: string, ip: string | null): BucketLimit[] {
   return [
     { bucket: `signin:acct-ip:${short(`${email}\n${ip ?? ''}`)}`, tiers: SIGN_IN_LIMIT },
-    ...(ip ? [{ bucket: `signin:ip:${ip}`, tiers: SIGN_IN_IP_LIMIT }] : []),
+    ...(ip ? [{ bucket: `signin:ip:${ipKey(ip)}`, tiers: SIGN_IN_IP_LIMIT }] : []),
   ];
 }
 
@@ -543,7 +550,9 @@ export async function requestPasswordReset(
     db,
     [
       { bucket: `mail:reset:${short(input.email)}`, tiers: MAIL_LIMIT },
-      ...(input.ip ? [{ bucket: `mail:ip:${input.ip}`, tiers: [{ limit: 20, windowMs: 60 * MINUTE }] }] : []),
+      ...(input.ip
+        ? [{ bucket: `mail:ip:${ipKey(input.ip)}`, tiers: [{ limit: 20, windowMs: 60 * MINUTE }] }]
+        : []),
     ],
     input.now,
     { reason: 'TOO_MANY_EMAILS', message: 'Too many emails sent; try again later' },
@@ -576,14 +585,23 @@ export async function resetPassword(
   config: AuthConfig,
   input: { token: string; password: string; ip: string | null; requestId?: string; now: number },
 ): Promise<{ user: User; sessionToken: string; expiresAt: number }> {
+  // A link that cannot be used is refused before the hash: made-up tokens cost a read, not a scrypt.
   const owner = await db
     .selectFrom('account_tokens')
     .innerJoin('users', 'users.id', 'account_tokens.user_id')
     .select('users.email')
     .where('account_tokens.token_hash', '=', hashToken(input.token))
+    .where('account_tokens.purpose', '=', 'reset')
+    .where('account_tokens.used_at', 'is', null)
+    .where('account_tokens.expires_at', '>', input.now)
     .executeTakeFirst();
-  checkNewPassword(input.password, owner?.email ?? '');
-  const passwordHash = await hashPassword(input.password);
+  if (!owner) {
+    throw new AppError('VALIDATION', 'This link is invalid, used or expired; ask for a new one', {
+      reason: 'RESET_LINK_INVALID',
+    });
+  }
+  checkNewPassword(input.password, owner.email);
+  const passwordHash = await hashPassword(input.password, input.ip);
   return inTransaction(db, async (trx) => {
     const userId = await useAccountToken(trx, 'reset', input.token, input.now, 'RESET_LINK_INVALID');
     await trx.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', userId).execute();
@@ -623,12 +641,12 @@ export async function changePassword(
     .executeTakeFirstOrThrow();
   checkNewPassword(input.newPassword, user.email);
   const reservation = await reserveAttempt(db, signInBuckets(user.email, input.ip), input.now);
-  if (!(await verifyPassword(input.currentPassword, user.password_hash))) {
+  if (!(await verifyPassword(input.currentPassword, user.password_hash, input.ip))) {
     await reservation.keep();
     throw new AppError('VALIDATION', 'The current password is not right', { reason: 'WRONG_PASSWORD' });
   }
   await reservation.release();
-  const passwordHash = await hashPassword(input.newPassword);
+  const passwordHash = await hashPassword(input.newPassword, input.ip);
   await inTransaction(db, async (trx) => {
     await trx.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', user.id).execute();
     await trx

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { Executor } from '../../db/transaction.ts';
 import { AppError } from '../../shared/errors.ts';
 import { sleep } from '../providers/http.ts';
@@ -25,6 +26,27 @@ export interface Reservation {
 export interface RefusalOptions {
   reason: string;
   message: string;
+}
+
+/**
+ * The part of a client's address that names one client in a rate-limit bucket: an IPv4 address as it is
+ * (an IPv4-mapped IPv6 one as IPv4), an IPv6 address by its /64, which one household or server holds
+ * whole: one client cannot walk through its 2^64 addresses to dodge a per-address limit.
+ */
+export function ipKey(ip: string | null): string | null {
+  if (ip === null) return null;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) return mapped[1]!;
+  if (isIP(ip) !== 6) return ip;
+  const [head = '', tail = ''] = ip.toLowerCase().split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  // A dotted IPv4 tail takes two groups; only the first four groups matter here.
+  const groups = [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }
 
 /** An attempt pending longer than this (its process died mid-attempt) counts as kept. */

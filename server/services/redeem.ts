@@ -13,7 +13,7 @@ import {
 } from '../../shared/schemas/redeem.ts';
 import { getBalance, moveCredits } from './billing.ts';
 import { newId } from './ids.ts';
-import { type RateLimitRule, reserveAttempt } from './rate-limit.ts';
+import { ipKey, type RateLimitRule, reserveAttempt } from './rate-limit.ts';
 
 /** Failed redemptions allowed per user and per IP before RATE_LIMITED (SPEC §9). */
 export const REDEEM_LIMIT: RateLimitRule = { limit: 20, windowMs: 60 * 60 * 1000 };
@@ -133,7 +133,7 @@ export async function redeemCode(
   db: Kysely<Database>,
   input: { userId: string; code: string; ip: string | null; now: number },
 ): Promise<{ credits: number; balance: number }> {
-  const buckets = [`redeem:user:${input.userId}`, ...(input.ip ? [`redeem:ip:${input.ip}`] : [])];
+  const buckets = [`redeem:user:${input.userId}`, ...(input.ip ? [`redeem:ip:${ipKey(input.ip)}`] : [])];
   // Reserved before the check (outside the transaction, so a rolled-back failure still counts):
   // concurrent guesses cannot all pass a count read before any of them wrote.
   const reservation = await reserveAttempt(

@@ -92,7 +92,9 @@ export class Thumbnailer {
     // A thumbnail that cannot be made (a full disk, a folder that is not writable) is only missing: the
     // request for it serves the object itself. Nothing here may reject unhandled (the background queue
     // has no caller to catch it), so a failure is logged and answered false.
-    const made = niceness ? this.make(wanted, niceness) : this.forRequests.run(() => this.make(wanted, 0));
+    const made = niceness
+      ? this.make(wanted, niceness)
+      : this.forRequests.run(null, () => this.make(wanted, 0));
     const work = made
       .catch((error: unknown) => {
         logger.warn('thumbnail could not be made', { target: wanted.target, error });

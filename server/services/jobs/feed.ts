@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database, Job, JobOutput } from '../../../db/schema.ts';
 import { AppError } from '../../../shared/errors.ts';
 import { logger } from '../../logger.ts';
+import { ipKey } from '../rate-limit.ts';
 
 interface Waiter {
   after: number;
@@ -175,7 +176,7 @@ export class WatchSlots {
         `Too many open job watches for this account (at most ${limits.perUser}); close some first`,
       );
     }
-    const ip = input.ip ?? 'unknown';
+    const ip = ipKey(input.ip) ?? 'unknown';
     const ips = this.byIp.get(ip) ?? 0;
     if (ips >= limits.perIp) {
       throw new AppError(
