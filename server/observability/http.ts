@@ -115,12 +115,32 @@ const sameSecret = (given: string, expected: string): boolean => {
   return a.length === b.length && timingSafeEqual(a, b);
 };
 
-/** GET /metrics: Prometheus text; `Authorization: Bearer METRICS_TOKEN` when a token is configured. */
+/** How long one reading of the queue gauges serves further scrapes. */
+const QUEUE_READING_MS = 1_000;
+
+/**
+ * GET /metrics: Prometheus text; `Authorization: Bearer METRICS_TOKEN` when a token is configured. The
+ * queue gauges are read from the database at most once a second, whoever scrapes: a flood of scrapes
+ * (the endpoint is open without a token) shares one query instead of sending one each.
+ */
 export function metricsHandler(options: {
   db: Kysely<Database>;
   token?: string;
   now: () => number;
 }): RequestHandler {
+  let reading: { at: number; done: Promise<void> } | null = null;
+  const readQueue = () => {
+    const at = performance.now();
+    if (!reading || at - reading.at >= QUEUE_READING_MS) {
+      reading = {
+        at,
+        done: observeQueue(options.db, options.now()).catch((error: unknown) => {
+          logger.warn('metrics: queue gauges unavailable', { error });
+        }),
+      };
+    }
+    return reading.done;
+  };
   return async (req, res) => {
     if (options.token) {
       const given = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
@@ -130,11 +150,7 @@ export function metricsHandler(options: {
         return;
       }
     }
-    try {
-      await observeQueue(options.db, options.now());
-    } catch (error) {
-      logger.warn('metrics: queue gauges unavailable', { error });
-    }
+    await readQueue();
     res.setHeader('Content-Type', registry.contentType);
     res.setHeader('Cache-Control', 'no-store');
     res.send(await registry.metrics());

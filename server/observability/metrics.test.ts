@@ -116,3 +116,31 @@ describe('HTTP metrics labels', () => {
     }
   });
 });
+
+describe('GET /metrics under a flood of scrapes', () => {
+  it('reads the queue gauges from the database at most once a second, however many scrape', async () => {
+    const t = await createTestDb('sqlite');
+    let selects = 0;
+    const counted = t.db.withPlugin({
+      transformQuery: (args) => {
+        if (args.node.kind === 'SelectQueryNode') selects += 1;
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    });
+    const server = await startTestServer(testInner(counted));
+    try {
+      const scrapes = await Promise.all(
+        Array.from({ length: 50 }, () => fetch(`${server.url}/metrics`).then((r) => r.text())),
+      );
+      expect(scrapes.every((text) => /^df_queue_depth 0$/m.test(text))).toBe(true);
+      expect(selects).toBe(1);
+      await new Promise((r) => setTimeout(r, 1_100));
+      await fetch(`${server.url}/metrics`);
+      expect(selects).toBe(2);
+    } finally {
+      await server.close();
+      await t.destroy();
+    }
+  });
+});
