@@ -2,7 +2,7 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import superjson from 'superjson';
 import { ZodError } from 'zod';
 import type { User } from '../db/schema.ts';
-import { APP_CODES, type AppCode, AppError, isAppCode } from '../shared/errors.ts';
+import { APP_CODES, type AppCode, AppError, isAppCode, serverIssues } from '../shared/errors.ts';
 import { MAX_BATCH_SIZE } from '../shared/limits.ts';
 import { type Context, hasEffectiveRole, withEffectiveRole } from './context.ts';
 import { logger } from './logger.ts';
@@ -53,19 +53,20 @@ const t = initTRPC.context<Context>().create({
     const details = error.cause instanceof AppError ? error.cause.details : undefined;
     const cause = error.cause;
     const internal = appCode === 'INTERNAL';
+    // Never a stack trace or a driver message to the client.
+    const message = internal
+      ? 'Something went wrong on our side; please try again'
+      : // A request nested deeper than the parser's stack: say so, not the engine's words.
+        cause instanceof RangeError && /call stack/i.test(cause.message)
+        ? 'The input is nested too deeply'
+        : // A body or input the parsers could not take (`null`, cut-off JSON, a superjson type that
+          // does not apply): the engine's words ("Cannot destructure property…") say nothing useful.
+          appCode === 'VALIDATION' && isEngineError(cause)
+          ? 'The request could not be read: send the input as JSON, the way the tRPC client does'
+          : shape.message;
     return {
       ...shape,
-      // Never a stack trace or a driver message to the client.
-      message: internal
-        ? 'Something went wrong on our side; please try again'
-        : // A request nested deeper than the parser's stack: say so, not the engine's words.
-          cause instanceof RangeError && /call stack/i.test(cause.message)
-          ? 'The input is nested too deeply'
-          : // A body or input the parsers could not take (`null`, cut-off JSON, a superjson type that
-            // does not apply): the engine's words ("Cannot destructure property…") say nothing useful.
-            appCode === 'VALIDATION' && isEngineError(cause)
-            ? 'The request could not be read: send the input as JSON, the way the tRPC client does'
-            : shape.message,
+      message,
       data: {
         code: shape.data.code,
         httpStatus: shape.data.httpStatus,
@@ -80,7 +81,16 @@ const t = initTRPC.context<Context>().create({
         ...(error.code === 'BAD_REQUEST' && error.message === 'Batch call exceeds maximum size'
           ? { reason: 'BATCH_TOO_LARGE', params: { maxBatchSize: MAX_BATCH_SIZE } }
           : {}),
-        ...(cause instanceof ZodError ? { zodIssues: cause.issues } : {}),
+        // Every VALIDATION carries zod issues: the schema's, or one per field a later check refused.
+        ...(cause instanceof ZodError
+          ? { zodIssues: cause.issues }
+          : appCode === 'VALIDATION'
+            ? {
+                zodIssues: serverIssues(
+                  cause instanceof AppError ? cause : new AppError('VALIDATION', message),
+                ),
+              }
+            : {}),
       },
     };
   },

@@ -37,6 +37,8 @@ export class AppError extends Error {
    */
   readonly reason?: string;
   readonly params?: Record<string, string | number>;
+  /** For VALIDATION found after the input schema: the input fields at fault (sent in `data.zodIssues`). */
+  readonly fields?: string[];
 
   constructor(
     code: AppCode,
@@ -47,6 +49,7 @@ export class AppError extends Error {
       details?: Record<string, string | number | null>;
       reason?: string;
       params?: Record<string, string | number>;
+      fields?: string[];
     },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
@@ -56,7 +59,26 @@ export class AppError extends Error {
     this.details = options?.details;
     this.reason = options?.reason;
     this.params = options?.params;
+    this.fields = options?.fields;
   }
+}
+
+/**
+ * The `data.zodIssues` of a VALIDATION refused after the input schema (a size the model does not offer,
+ * a taken email): zod-shaped custom issues, one per field at fault (one without a path when no field is),
+ * so every VALIDATION carries issues as SPEC says. `params.check` is `server`: the client says these
+ * through the error's reason, not as schema messages.
+ */
+export function serverIssues(
+  error: AppError,
+): { code: 'custom'; path: string[]; message: string; params: { check: 'server' } }[] {
+  const fields = error.fields?.length ? error.fields : [null];
+  return fields.map((field) => ({
+    code: 'custom',
+    path: field === null ? [] : [field],
+    message: error.message,
+    params: { check: 'server' },
+  }));
 }
 
 export const isAppError = (error: unknown): error is AppError => error instanceof AppError;

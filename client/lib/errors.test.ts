@@ -98,6 +98,20 @@ describe('describeError', () => {
     );
   });
 
+  it("says a later check's refusal by its reason, not by the issue that comes with it", () => {
+    const taken = {
+      appCode: 'VALIDATION',
+      reason: 'EMAIL_TAKEN',
+      zodIssues: [{ code: 'custom', path: ['email'], message: 'taken', params: { check: 'server' } }],
+    };
+    const info = describeError(trpcError(taken), zh);
+    expect(info.fieldErrors).toBeUndefined();
+    expect(info.detail).toBe(
+      describeError(trpcError({ appCode: 'VALIDATION', reason: 'EMAIL_TAKEN' }), zh).detail,
+    );
+    expect(info.detail).toBeTruthy();
+  });
+
   it('treats an error without data as a network problem, and unknown codes as ours', () => {
     expect(describeError(trpcError(undefined), en).code).toBe('NETWORK');
     expect(describeError(trpcError({ appCode: 'WHATEVER' }), en).messageKey).toBe('error.INTERNAL');

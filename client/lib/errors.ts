@@ -38,6 +38,8 @@ export interface ZodIssueData {
   origin?: string;
   format?: string;
   expected?: string;
+  /** `{ check: 'server' }` on an issue a check after the schema raised: its error's reason says it. */
+  params?: { check?: string };
 }
 
 interface ErrorData {
@@ -139,7 +141,9 @@ export function describeError(error: unknown, t: Translate): ErrorInfo {
   const info = base(isAppCode(data.appCode) ? data.appCode : 'INTERNAL');
   if (typeof data.jobId === 'string') info.jobId = data.jobId;
   if (data.reason) info.reason = data.reason;
-  const issues = data.zodIssues ?? [];
+  // The schema's issues are said field by field; a later check's (a taken email, a size the model does
+  // not offer) are said by their reason, as one sentence.
+  const issues = (data.zodIssues ?? []).filter((issue) => issue.params?.check !== 'server');
   if (issues.length) {
     const fieldErrors: Record<string, string> = {};
     for (const issue of issues) {

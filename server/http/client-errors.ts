@@ -1,5 +1,6 @@
 import { type Server, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { AppError, serverIssues } from '../../shared/errors.ts';
 
 /** Node's parser errors that have an answer of their own; any other malformed request is a 400. */
 const ANSWERS: Record<string, { status: number; message: string }> = {
@@ -36,6 +37,7 @@ export function answerMalformedRequests(server: Server): void {
             httpStatus: status,
             appCode: 'VALIDATION',
             reason: 'MALFORMED_REQUEST',
+            zodIssues: serverIssues(new AppError('VALIDATION', message)),
           },
         },
       },

@@ -1,5 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
+import { AppError, serverIssues } from '../../shared/errors.ts';
 import { readCookie, SESSION_COOKIE } from '../context.ts';
 import type { Env } from '../env.ts';
 import { bucketOrigin } from '../storage/oss.ts';
@@ -92,6 +93,9 @@ function refuse(res: Response, status: number, appCode: string, reason: string, 
           httpStatus: status,
           appCode,
           reason,
+          ...(appCode === 'VALIDATION'
+            ? { zodIssues: serverIssues(new AppError('VALIDATION', message)) }
+            : {}),
         },
       },
     },

@@ -56,12 +56,18 @@ export const createProviderRegistry = (
         throw new AppError(
           'VALIDATION',
           modelId === undefined ? `no ${kind} model is available` : `unknown model ${modelId}`,
+          { fields: modelId === undefined ? [] : ['model'] },
         );
       }
       if (model.kind !== kind)
-        throw new AppError('VALIDATION', `model ${model.id} makes ${model.kind}s, not ${kind}s`);
+        throw new AppError('VALIDATION', `model ${model.id} makes ${model.kind}s, not ${kind}s`, {
+          fields: ['model'],
+        });
       const provider = providers.get(model.provider);
-      if (!provider) throw new AppError('VALIDATION', `model ${model.id} is not available on this server`);
+      if (!provider)
+        throw new AppError('VALIDATION', `model ${model.id} is not available on this server`, {
+          fields: ['model'],
+        });
       return { model, provider };
     },
   };

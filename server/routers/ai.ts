@@ -151,7 +151,9 @@ export const jobsRouter = router({
         const job = await findUserJob(ctx.db, ctx.user.id, input.id);
         if (!job) throw new AppError('NOT_FOUND', 'Job not found', { reason: 'JOB_NOT_FOUND' });
         if (lastSequence > job.status_sequence) {
-          throw new AppError('VALIDATION', 'lastEventId is ahead of this job: it belongs to another stream');
+          throw new AppError('VALIDATION', 'lastEventId is ahead of this job: it belongs to another stream', {
+            fields: ['lastEventId'],
+          });
         }
         start = job;
       } catch (error) {

@@ -286,10 +286,50 @@ describe.each(DIALECTS)('accounts on %s', (dialect) => {
       expect(cases.map((r) => r.status)).toEqual([400, 413, 405]);
       for (const res of cases) {
         const body = (await res.json()) as {
-          error: { json: { message: string; data: { appCode: string } } };
+          error: { json: { message: string; data: { appCode: string; zodIssues: unknown[] } } };
         };
         expect(body.error.json.data.appCode).toBe('VALIDATION');
+        expect(body.error.json.data.zodIssues).toHaveLength(1);
       }
+    });
+
+    it('sends zod issues with every VALIDATION, those of checks after the schema naming their field', async () => {
+      const call = async (path: string, input: unknown, token?: string) => {
+        const res = await fetch(`${server.url}/trpc/${path}`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
+          },
+          body: JSON.stringify({ json: input }),
+        });
+        expect(res.status, path).toBe(400);
+        type Issue = { code: string; path: string[]; message: string };
+        const body = (await res.json()) as {
+          error: { json: { data: { appCode: string; reason?: string; zodIssues: Issue[] } } };
+        };
+        expect(body.error.json.data.appCode).toBe('VALIDATION');
+        return body.error.json.data;
+      };
+      const web = httpClient(server.url);
+      await web.auth.signUp.mutate({ email: 'issues@example.com', password: 'sturdy-pass-1' });
+      const taken = await call('auth.signUp', { email: 'issues@example.com', password: 'sturdy-pass-2' });
+      expect(taken.reason).toBe('EMAIL_TAKEN');
+      expect(taken.zodIssues).toEqual([
+        expect.objectContaining({
+          code: 'custom',
+          path: ['email'],
+          message: expect.stringMatching(/exists/),
+        }),
+      ]);
+      const common = await call('auth.signUp', { email: 'issues-2@example.com', password: 'password123' });
+      expect(common.zodIssues.map((i) => i.path)).toEqual([['password']]);
+      const { token } = await web.apiTokens.create.mutate({ name: 'issues' });
+      const size = await call('ai.generateImage', { prompt: 'x', size: '3000x3000' }, token);
+      expect(size.reason).toBe('PARAMS_NOT_OFFERED');
+      expect(size.zodIssues.map((i) => i.path)).toEqual([['size']]);
+      const model = await call('ai.generateImage', { prompt: 'x', model: 'no-such-model' }, token);
+      expect(model.zodIssues.map((i) => i.path)).toEqual([['model']]);
     });
 
     it('answers /healthz after pinging the database', async () => {

@@ -120,16 +120,20 @@ export function effectiveRole(user: User, config: RoleConfig, via: AuthVia = { k
   return admin ? ('admin' as const) : ('user' as const);
 }
 
-function checkNewPassword(password: string, email: string) {
+function checkNewPassword(password: string, email: string, field = 'password') {
   if (isCommonPassword(password, email)) {
     throw new AppError('VALIDATION', 'This password is too common; choose a less guessable one', {
       reason: 'PASSWORD_TOO_COMMON',
+      fields: [field],
     });
   }
 }
 
 const emailTaken = () =>
-  new AppError('VALIDATION', 'An account with this email already exists', { reason: 'EMAIL_TAKEN' });
+  new AppError('VALIDATION', 'An account with this email already exists', {
+    reason: 'EMAIL_TAKEN',
+    fields: ['email'],
+  });
 
 /**
  * Creates the account, grants the sign-up bonus (now without SMTP; on verification with SMTP) and opens
@@ -507,7 +511,10 @@ async function useAccountToken(
         .executeTakeFirst()
     : null;
   if (!row || !spent || affectedRows(spent) !== 1) {
-    throw new AppError('VALIDATION', 'This link is invalid, used or expired; ask for a new one', { reason });
+    throw new AppError('VALIDATION', 'This link is invalid, used or expired; ask for a new one', {
+      reason,
+      fields: ['token'],
+    });
   }
   return row.user_id;
 }
@@ -598,6 +605,7 @@ export async function resetPassword(
   if (!owner) {
     throw new AppError('VALIDATION', 'This link is invalid, used or expired; ask for a new one', {
       reason: 'RESET_LINK_INVALID',
+      fields: ['token'],
     });
   }
   checkNewPassword(input.password, owner.email);
@@ -639,11 +647,14 @@ export async function changePassword(
     .selectAll()
     .where('id', '=', input.userId)
     .executeTakeFirstOrThrow();
-  checkNewPassword(input.newPassword, user.email);
+  checkNewPassword(input.newPassword, user.email, 'newPassword');
   const reservation = await reserveAttempt(db, signInBuckets(user.email, input.ip), input.now);
   if (!(await verifyPassword(input.currentPassword, user.password_hash, input.ip))) {
     await reservation.keep();
-    throw new AppError('VALIDATION', 'The current password is not right', { reason: 'WRONG_PASSWORD' });
+    throw new AppError('VALIDATION', 'The current password is not right', {
+      reason: 'WRONG_PASSWORD',
+      fields: ['currentPassword'],
+    });
   }
   await reservation.release();
   const passwordHash = await hashPassword(input.newPassword, input.ip);

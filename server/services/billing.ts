@@ -79,6 +79,7 @@ function assertPositive(amount: number, what: string): void {
   if (!Number.isSafeInteger(amount) || amount <= 0) {
     throw new AppError('VALIDATION', `${what} must be a positive whole number of credits`, {
       reason: 'AMOUNT_INVALID',
+      fields: ['amount'],
     });
   }
 }

@@ -103,6 +103,7 @@ export async function startGeneration(
     throw new AppError('VALIDATION', problems.map((p) => `${p.field}: ${p.message}`).join('; '), {
       reason: 'PARAMS_NOT_OFFERED',
       params: { model: model.id, fields: problems.map((p) => p.field).join(',') },
+      fields: problems.map((p) => p.field),
     });
   }
   if (input.imageOutputId !== undefined) {
@@ -118,13 +119,16 @@ export async function startGeneration(
         reason: 'SOURCE_IMAGE_NOT_FOUND',
       });
     if (source.kind !== 'image')
-      throw new AppError('VALIDATION', 'Only an image can be animated', { reason: 'NOT_AN_IMAGE' });
+      throw new AppError('VALIDATION', 'Only an image can be animated', {
+        reason: 'NOT_AN_IMAGE',
+        fields: ['imageOutputId'],
+      });
     // A cloud provider fetches the first frame itself: a file on this server's local disk is out of its reach.
     if (deps.storage?.kind === 'local' && model.provider !== 'demo') {
       throw new AppError(
         'VALIDATION',
         `${model.id} needs the image in OSS to animate it; this server keeps outputs on local disk`,
-        { reason: 'IMAGE_NOT_IN_OSS', params: { model: model.id } },
+        { reason: 'IMAGE_NOT_IN_OSS', params: { model: model.id }, fields: ['imageOutputId'] },
       );
     }
   }

@@ -70,17 +70,23 @@ export async function createCodeBatch(
     throw new AppError('VALIDATION', `A batch has 1 to ${MAX_CODES_PER_BATCH} codes`, {
       reason: 'BATCH_COUNT',
       params: { max: MAX_CODES_PER_BATCH },
+      fields: ['count'],
     });
   if (!Number.isSafeInteger(input.credits) || input.credits < 1)
     throw new AppError('VALIDATION', 'A code is worth a positive whole number of credits', {
       reason: 'AMOUNT_INVALID',
+      fields: ['credits'],
     });
   if (!Number.isSafeInteger(maxRedemptions) || maxRedemptions < 1)
     throw new AppError('VALIDATION', 'maxRedemptions must be a positive whole number', {
       reason: 'MAX_REDEMPTIONS_INVALID',
+      fields: ['maxRedemptions'],
     });
   if (expiresAt !== null && !(expiresAt > input.now))
-    throw new AppError('VALIDATION', 'The expiry date must be in the future', { reason: 'EXPIRY_IN_PAST' });
+    throw new AppError('VALIDATION', 'The expiry date must be in the future', {
+      reason: 'EXPIRY_IN_PAST',
+      fields: ['expiresAt'],
+    });
 
   const batchId = newId();
   // Generated outside the transaction, so a retried transaction inserts the same codes it returns.
