@@ -27,7 +27,7 @@ const ICON: Record<Theme, string> = { system: '◐', light: '☀', dark: '☾' }
 export function ThemeSwitch() {
   const { t } = useI18n();
   const [theme, setTheme] = useState<Theme>(savedTheme);
-  const label = `${t('theme.label')}: ${t(`theme.${theme}`)}`;
+  const label = t('theme.current', { choice: t(`theme.${theme}`) });
   return (
     <button
       type="button"

@@ -6,6 +6,7 @@ import { useI18n, usePageTitle } from '../../i18n/index.tsx';
 import { describeError } from '../../lib/errors.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { ConfirmDialog } from '../../ui/confirm-dialog.tsx';
+import { SubmitButton } from '../../ui/submit-button.tsx';
 import { useMe } from '../auth/use-me.ts';
 import { ReasonNotice } from './reason-notice.tsx';
 
@@ -112,9 +113,9 @@ export default function AccountPage() {
             {t('account.passwordChanged')}
           </p>
         )}
-        <button type="submit" className="btn btn-primary" disabled={change.isPending || !current || !next}>
+        <SubmitButton className="btn btn-primary" busy={change.isPending} disabled={!current || !next}>
           {t('account.save')}
-        </button>
+        </SubmitButton>
       </form>
 
       <section className="card stack" aria-labelledby="sign-out-everywhere">

@@ -6,6 +6,7 @@ import { useI18n, usePageTitle } from '../../i18n/index.tsx';
 import { describeError } from '../../lib/errors.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { LanguageSwitch } from '../../ui/language-switch.tsx';
+import { SubmitButton } from '../../ui/submit-button.tsx';
 import { emailFromState } from '../auth/email-state.ts';
 import { ReasonNotice } from './reason-notice.tsx';
 
@@ -62,9 +63,9 @@ export function ForgotPasswordPage() {
             {t('reset.sent')}
           </p>
         )}
-        <button type="submit" className="btn btn-primary btn-block" disabled={request.isPending || !email}>
+        <SubmitButton className="btn btn-primary btn-block" busy={request.isPending} disabled={!email}>
           {t('reset.send')}
-        </button>
+        </SubmitButton>
       </form>
       <p className="auth-switch muted">
         <Link to="/signin">{t('reset.back')}</Link>
@@ -122,9 +123,9 @@ export function ResetPasswordPage() {
             )}
           </label>
           {reset.error && !fieldErrors.password && <ReasonNotice error={reset.error} />}
-          <button type="submit" className="btn btn-primary btn-block" disabled={reset.isPending || !password}>
+          <SubmitButton className="btn btn-primary btn-block" busy={reset.isPending} disabled={!password}>
             {t('reset.save')}
-          </button>
+          </SubmitButton>
         </form>
       )}
       <p className="auth-switch muted">

@@ -90,7 +90,7 @@ export function AuditPanel() {
                     <td>{row.actor}</td>
                     <td className="mono">{row.subject}</td>
                     <td className="mono">{row.ip}</td>
-                    <td>
+                    <td className="wrap">
                       <Details event={row.event} />
                     </td>
                   </tr>

@@ -7,6 +7,7 @@ import { useTRPC } from '../../lib/trpc.ts';
 import { ConfirmDialog } from '../../ui/confirm-dialog.tsx';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
+import { SubmitButton } from '../../ui/submit-button.tsx';
 import { RowCard, TableCards, TableWrap } from '../../ui/table-wrap.tsx';
 
 /** Saves text as a file in the browser (the codes exist in plaintext only in this response). */
@@ -113,9 +114,9 @@ function NewBatchForm() {
           />
           {fieldErrors.note && <span className="field-error">{fieldErrors.note}</span>}
         </label>
-        <button type="submit" className="btn btn-primary" disabled={create.isPending}>
+        <SubmitButton className="btn btn-primary" busy={create.isPending}>
           {t('admin.createBatch')}
-        </button>
+        </SubmitButton>
       </div>
       {create.error && !Object.keys(fieldErrors).length && <ErrorNotice error={create.error} />}
       {create.data && (
@@ -181,9 +182,9 @@ function DisableOneCodeForm() {
               onChange={(e) => setCode(e.target.value)}
             />
           </label>
-          <button type="submit" className="btn btn-danger-ghost" disabled={disable.isPending || !code.trim()}>
+          <SubmitButton className="btn btn-danger-ghost" busy={disable.isPending} disabled={!code.trim()}>
             {t('admin.disable')}
-          </button>
+          </SubmitButton>
         </div>
         {disable.error && <ErrorNotice error={disable.error} />}
         {disable.data && (

@@ -6,11 +6,12 @@ import { formatDate, formatNumber } from '../../lib/format.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
+import { SubmitButton } from '../../ui/submit-button.tsx';
 import { RowCard, TableCards, TableWrap } from '../../ui/table-wrap.tsx';
 
 /** `focusRequest` > 0: a row's Grant was pressed (again), so the amount is what to type next. */
 function GrantForm({ initialEmail, focusRequest }: { initialEmail: string; focusRequest: number }) {
-  const { t } = useI18n();
+  const { t, locale } = useI18n();
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [email, setEmail] = useState(initialEmail);
@@ -78,13 +79,13 @@ function GrantForm({ initialEmail, focusRequest }: { initialEmail: string; focus
           />
           {fieldErrors.note && <span className="field-error">{fieldErrors.note}</span>}
         </label>
-        <button type="submit" className="btn btn-primary" disabled={grant.isPending || !email || !amount}>
+        <SubmitButton className="btn btn-primary" busy={grant.isPending} disabled={!email || !amount}>
           {t('admin.grantTo')}
-        </button>
+        </SubmitButton>
       </div>
       {grant.data && (
         <p className="notice notice-success" role="status">
-          {t('admin.granted', { balance: grant.data.balance })}
+          {t('admin.granted', { balance: formatNumber(grant.data.balance, locale) })}
         </p>
       )}
       {grant.error && !Object.keys(fieldErrors).length && <ErrorNotice error={grant.error} />}

@@ -7,6 +7,7 @@ import { describeError } from '../../lib/errors.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { LanguageSwitch } from '../../ui/language-switch.tsx';
+import { SubmitButton } from '../../ui/submit-button.tsx';
 import { ThemeSwitch } from '../../ui/theme-switch.tsx';
 import { type EmailState, emailFromState } from './email-state.ts';
 import { useMe } from './use-me.ts';
@@ -133,9 +134,9 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
             ) : (
               <ErrorNotice info={error} />
             ))}
-          <button type="submit" className="btn btn-primary btn-block" disabled={mutation.isPending}>
+          <SubmitButton className="btn btn-primary btn-block" busy={mutation.isPending}>
             {mode === 'signin' ? t('auth.signIn') : t('auth.signUp')}
-          </button>
+          </SubmitButton>
         </form>
         {mode === 'signin' && (
           <p className="auth-switch muted">

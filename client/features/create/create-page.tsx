@@ -24,6 +24,7 @@ import { formFromJob, useCreateForm } from './form-state.ts';
 // The feed is its own chunk (the first screen's JS stays small); its data is prefetched meanwhile.
 const JobFeed = lazy(() => import('./job-feed.tsx'));
 
+import { SubmitButton } from '../../ui/submit-button.tsx';
 import { modelLabel, sizeLabel } from './model-options.ts';
 import { PromptField } from './prompt-field.tsx';
 import { useModels } from './use-models.ts';
@@ -534,17 +535,17 @@ export function CreatePage() {
                   >
                     {t('create.estimate')}
                   </button>
-                  <button
-                    type="submit"
+                  <SubmitButton
                     className="btn btn-primary btn-grow"
-                    disabled={!form.prompt.trim() || locked || seedInvalid || short}
+                    busy={locked}
+                    disabled={!form.prompt.trim() || seedInvalid || short}
                     aria-describedby={disabledReason ? 'generate-reason' : undefined}
                     data-testid="generate"
                   >
                     {locked
                       ? t('create.generating')
                       : t('create.generate', { n: formatNumber(cost ?? 0, locale) })}
-                  </button>
+                  </SubmitButton>
                 </div>
                 {disabledReason && (
                   <p className="notice" id="generate-reason" data-testid="generate-reason">
@@ -560,7 +561,10 @@ export function CreatePage() {
                   </p>
                 )}
                 {estimating && estimateState.error && <ErrorNotice error={estimateState.error} />}
-                {error && <ErrorNotice info={errorInfo} />}
+                {/* Refused for want of credits: the line above already says so, with its link. */}
+                {error && !(disabledReason && errorInfo?.code === 'INSUFFICIENT_CREDITS') && (
+                  <ErrorNotice info={errorInfo} />
+                )}
               </>
             )}
           </div>

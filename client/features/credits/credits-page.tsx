@@ -97,8 +97,15 @@ export default function CreditsPage() {
           <section className="card">
             <h2>{t('credits.balance')}</h2>
             <p className="big-number" data-testid="credits-balance">
-              {balance.data ? formatNumber(balance.data.balance, locale) : <Spinner />}
+              {balance.data ? (
+                formatNumber(balance.data.balance, locale)
+              ) : balance.error ? (
+                <span aria-hidden="true">—</span>
+              ) : (
+                <Spinner />
+              )}
             </p>
+            {balance.error && !history.error && <ErrorNotice error={balance.error} />}
           </section>
           <RedeemForm />
         </div>

@@ -1,12 +1,14 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
 import { useI18n } from '../../i18n/index.tsx';
+import { formatNumber } from '../../lib/format.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
+import { SubmitButton } from '../../ui/submit-button.tsx';
 
 /** Redeem a code (兑换码). The server normalises case, spaces and dashes, so we send what was typed. */
 export function RedeemForm() {
-  const { t } = useI18n();
+  const { t, locale } = useI18n();
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [code, setCode] = useState('');
@@ -44,13 +46,16 @@ export function RedeemForm() {
           spellCheck={false}
           maxLength={64}
         />
-        <button type="submit" className="btn btn-primary" disabled={!code.trim() || redeem.isPending}>
+        <SubmitButton className="btn btn-primary" busy={redeem.isPending} disabled={!code.trim()}>
           {t('redeem.submit')}
-        </button>
+        </SubmitButton>
       </form>
       {redeem.data && (
         <p className="notice notice-success" role="status" data-testid="redeem-success">
-          {t('redeem.success', { credits: redeem.data.credits, balance: redeem.data.balance })}
+          {t('redeem.success', {
+            credits: formatNumber(redeem.data.credits, locale),
+            balance: formatNumber(redeem.data.balance, locale),
+          })}
         </p>
       )}
       {redeem.error && <ErrorNotice error={redeem.error} />}

@@ -2,7 +2,7 @@ import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-q
 import { useEffect, useRef, useState } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router';
 import type { OutputView } from '../../../shared/schemas/generation.ts';
-import { useI18n, usePageTitle } from '../../i18n/index.tsx';
+import { type MessageKey, useI18n, usePageTitle } from '../../i18n/index.tsx';
 import { formatDate, formatDateTime } from '../../lib/format.ts';
 import { useTRPC, useTRPCClient } from '../../lib/trpc.ts';
 import { ConfirmDialog } from '../../ui/confirm-dialog.tsx';
@@ -80,7 +80,7 @@ export default function GalleryPage() {
   const [search, setSearch] = useState(q);
   const [confirming, setConfirming] = useState<OutputView[]>();
   const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
-  const [notice, setNotice] = useState<string>();
+  const [notice, setNotice] = useState<MessageKey>();
 
   const list = useInfiniteQuery(
     trpc.outputs.list.infiniteQueryOptions(
@@ -157,7 +157,7 @@ export default function GalleryPage() {
     setConfirming(undefined);
     if (openId && ids.includes(openId)) setParam('id', undefined);
     setSelected(new Set());
-    setNotice(t('gallery.deleted'));
+    setNotice('gallery.deleted');
     void queryClient.invalidateQueries(trpc.outputs.pathFilter());
     void queryClient.invalidateQueries(trpc.jobs.list.pathFilter());
   };
@@ -228,7 +228,7 @@ export default function GalleryPage() {
       </div>
       {notice && (
         <p className="notice notice-success" role="status">
-          {notice}
+          {t(notice)}
         </p>
       )}
       {list.isPending ? (

@@ -7,6 +7,7 @@ import { ConfirmDialog } from '../../ui/confirm-dialog.tsx';
 import { CopyButton } from '../../ui/copy-button.tsx';
 import { ErrorNotice } from '../../ui/error-notice.tsx';
 import { Empty, Loading } from '../../ui/states.tsx';
+import { SubmitButton } from '../../ui/submit-button.tsx';
 import { RowCard, TableCards, TableWrap } from '../../ui/table-wrap.tsx';
 import { ReasonNotice } from '../account/reason-notice.tsx';
 import { useMe } from '../auth/use-me.ts';
@@ -118,9 +119,9 @@ export default function TokensPage() {
               ))}
             </select>
           </label>
-          <button type="submit" className="btn btn-primary" disabled={!name.trim() || create.isPending}>
+          <SubmitButton className="btn btn-primary" busy={create.isPending} disabled={!name.trim()}>
             {t('tokens.create')}
-          </button>
+          </SubmitButton>
         </form>
         {isAdmin && (
           <label className="row check">

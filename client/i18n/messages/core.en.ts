@@ -59,6 +59,7 @@ export const messages = {
   'error.jobId': 'Job {id}',
   'nav.skip': 'Skip to content',
   'theme.label': 'Theme',
+  'theme.current': 'Theme: {choice}',
   'theme.system': 'System',
   'theme.light': 'Light',
   'theme.dark': 'Dark',

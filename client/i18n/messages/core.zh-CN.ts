@@ -56,6 +56,7 @@ export const messages: Messages = {
   'error.jobId': '任务 {id}',
   'nav.skip': '跳到主要内容',
   'theme.label': '主题',
+  'theme.current': '主题：{choice}',
   'theme.system': '跟随系统',
   'theme.light': '浅色',
   'theme.dark': '深色',
