@@ -315,6 +315,8 @@ export function CreatePage() {
       });
   };
   const animate = (job: FeedJob, output: OutputView) => {
+    // A new video from that image, not the image's settings restored: the earlier note would mislead.
+    setRestored(false);
     update({ prompt: job.prompt });
     setParams({ tab: 'video', image: output.id }, { state: { thumbnailUrl: output.thumbnailUrl } });
     promptRef.current?.focus();

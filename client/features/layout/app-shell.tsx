@@ -54,6 +54,9 @@ export function AppShell({ user, children }: { user: UserView; children: ReactNo
     }),
   );
   const shown = balance.data?.balance ?? user.creditBalance;
+  const balanceText = t('nav.balance', { balance: formatNumber(shown, locale) });
+  // The words around the number in this language ("{balance} credits", "{balance} 积分").
+  const [balanceBefore = '', balanceAfter = ''] = t('nav.balance', { balance: '\u0000' }).split('\u0000');
   const links = [
     { to: '/create', label: t('nav.create') },
     { to: '/gallery', label: t('nav.gallery') },
@@ -78,8 +81,17 @@ export function AppShell({ user, children }: { user: UserView; children: ReactNo
             ))}
           </nav>
           <div className="header-tools">
-            <Link to="/credits" className="balance-pill" data-testid="header-balance" title={user.email}>
-              <span aria-hidden="true">◆</span> {t('nav.balance', { balance: formatNumber(shown, locale) })}
+            <Link
+              to="/credits"
+              className="balance-pill"
+              data-testid="header-balance"
+              title={user.email}
+              aria-label={balanceText}
+            >
+              <span aria-hidden="true">◆</span> {balanceBefore}
+              {formatNumber(shown, locale)}
+              {/* The unit gives way on a narrow phone, so a five-digit balance does not push Sign out to a second row. */}
+              <span className="balance-unit">{balanceAfter}</span>
             </Link>
             <LanguageSwitch />
             <ThemeSwitch />
