@@ -75,7 +75,15 @@ export default function JobFeed({
   const announcement = useSettledAnnouncement(jobs, Boolean(feed.data));
   // A ledger row links to /create#job-<id>: bring that job into view once the feed has it.
   const { hash } = useLocation();
-  const target = hash.startsWith('#job-') && jobs.some((j) => `#job-${j.id}` === hash);
+  const wanted = hash.startsWith('#job-');
+  const target = wanted && jobs.some((j) => `#job-${j.id}` === hash);
+  // An older job than the feed's first page: load on until it shows (at most 20 pages).
+  const { hasNextPage, isFetchingNextPage, fetchNextPage } = feed;
+  const pages = feed.data?.pages.length ?? 0;
+  useEffect(() => {
+    if (wanted && !target && feed.data && hasNextPage && !isFetchingNextPage && pages < 20)
+      void fetchNextPage();
+  }, [wanted, target, feed.data, hasNextPage, isFetchingNextPage, pages, fetchNextPage]);
   useEffect(() => {
     if (!target) return;
     const node = document.getElementById(hash.slice(1));

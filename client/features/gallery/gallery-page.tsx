@@ -66,6 +66,9 @@ function Thumb({
   );
 }
 
+/** How many pages an `?id=` link may load to find its item. */
+const MAX_PAGES_TO_FIND = 20;
+
 export default function GalleryPage() {
   const { t } = useI18n();
   usePageTitle(t('gallery.title'));
@@ -107,6 +110,21 @@ export default function GalleryPage() {
     observer.observe(node);
     return () => observer.disconnect();
   }, [hasNextPage, isFetchingNextPage, fetchNextPage]);
+
+  // A link to an item past the loaded pages (the feed's Open on an older image): load on until it shows,
+  // at most MAX_PAGES_TO_FIND pages; not there (deleted, filtered out), say so and show the grid.
+  const pagesLoaded = list.data?.pages.length ?? 0;
+  const searching = Boolean(openId && !open && !list.isPending && !list.error);
+  const canLoadMore = hasNextPage && pagesLoaded < MAX_PAGES_TO_FIND;
+  useEffect(() => {
+    if (!searching || isFetchingNextPage) return;
+    if (canLoadMore) void fetchNextPage();
+    else {
+      setNotice('gallery.openMissing');
+      setParam('id', undefined);
+    }
+    // setParam is left out: it is remade each render, and the URL it writes is read when it runs.
+  }, [searching, isFetchingNextPage, canLoadMore, fetchNextPage]);
 
   // Merged into the URL as it is when called, not as this render saw it: the debounced search runs after a
   // filter click made meanwhile and must not write the old kind back (react-router hands the updater the
@@ -227,7 +245,10 @@ export default function GalleryPage() {
         {list.isFetching && !list.isFetchingNextPage && !list.isPending && <Spinner />}
       </div>
       {notice && (
-        <p className="notice notice-success" role="status">
+        <p
+          className={`notice ${notice === 'gallery.openMissing' ? 'notice-info' : 'notice-success'}`}
+          role="status"
+        >
           {t(notice)}
         </p>
       )}

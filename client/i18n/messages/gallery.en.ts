@@ -15,6 +15,7 @@ export const messages = {
   'gallery.animate': 'Animate this image',
   'gallery.deleteConfirm': 'Delete this {kind}? The file is removed for good.',
   'gallery.deleted': 'Deleted.',
+  'gallery.openMissing': 'That item is not in your gallery (deleted, or hidden by the filter).',
   'gallery.prompt': 'Prompt',
   'gallery.model': 'Model',
   'gallery.size': 'Size',

@@ -13,6 +13,7 @@ export const messages: Messages = {
   'gallery.animate': '用这张图生成视频',
   'gallery.deleteConfirm': '确定删除这个{kind}吗？文件将被永久删除。',
   'gallery.deleted': '已删除。',
+  'gallery.openMissing': '作品库中没有这一项（已删除，或被筛选条件隐藏）。',
   'gallery.prompt': '提示词',
   'gallery.model': '模型',
   'gallery.size': '尺寸',
