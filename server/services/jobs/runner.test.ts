@@ -283,6 +283,57 @@ describe.each(DIALECTS)('crash recovery on %s', (dialect) => {
 
   const jobRow = (id: string) => t.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
 
+  it('records the task id through a database blip right after the submit: one submit, not two', async () => {
+    // The write that stores the provider's task id fails once, as when the connection drops just then.
+    let refused = 0;
+    const blinking = t.db.withPlugin({
+      transformQuery: (args) => {
+        if (
+          args.node.kind === 'UpdateQueryNode' &&
+          refused === 0 &&
+          JSON.stringify(args.node).includes('provider_task_id')
+        ) {
+          refused += 1;
+          throw new Error('Connection lost: The server closed the connection.');
+        }
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    });
+    const inner = testInner(blinking, {
+      clock: systemClock,
+      env: {
+        DASHSCOPE_API_KEY: fake.apiKey,
+        DASHSCOPE_BASE_URL: fake.url,
+        ALLOW_PRIVATE_NETWORK_FETCH: 'true',
+      },
+      providers: createProviderRegistry({
+        dashscope: { apiKey: fake.apiKey, baseUrl: fake.url, pollIntervalMs: 20 },
+      }),
+    });
+    const user = await signUpUser(inner);
+    const submissions = fake.submissions;
+    const start = await startGeneration(inner, {
+      kind: 'image',
+      userId: user.id,
+      prompt: 'a blip after the submit',
+      model: 'wan-t2i-flash',
+    });
+    if (start.dryRun) throw new Error('unexpected dry run');
+    runner = testRunner(inner, { leaseMs: 1_000 });
+    runner.start();
+    const done = await until(async () => {
+      const row = await jobRow(start.job.id);
+      return row?.status === 'succeeded' ? row : undefined;
+    }, 30_000);
+    await runner.stop();
+    expect(refused).toBe(1);
+    expect(fake.submissions - submissions).toBe(1);
+    const ledger = await ledgerOf(t.db, user.id);
+    expect(ledger.filter((r) => r.kind === 'charge')).toHaveLength(1);
+    expect(ledger.filter((r) => r.kind === 'refund')).toHaveLength(0);
+  });
+
   it.each([
     ['mid-poll', 'poll'],
     ['mid-upload', 'upload'],

@@ -364,26 +364,42 @@ export class JobRunner {
       carry = outcome.carry;
     }
     if (outcome.kind === 'wait') {
-      const released = await releaseJob(this.deps.db, {
-        id: job.id,
-        owner: this.owner,
-        until: outcome.until,
-        patch: outcome.patch,
-      });
+      // This write may carry the provider's task id: lost to a database blip, the job would be submitted
+      // again once its lease ran out (a second task, billed). So it is retried while the lease lasts.
+      const { until, patch } = outcome;
+      const released = await this.persistently(job.id, () =>
+        releaseJob(this.deps.db, { id: job.id, owner: this.owner, until, patch }),
+      );
       if (released) {
         if (outcome.patch) this.deps.events.notify(job.id);
         if (outcome.until < this.nextDue) this.nextDue = outcome.until;
       }
     } else if (outcome.kind === 'fail') {
-      const failed = await failJob(
-        this.deps,
-        job,
-        { code: outcome.code, message: outcome.message },
-        { leaseOwner: this.owner },
+      const { code, message } = outcome;
+      const failed = await this.persistently(job.id, () =>
+        failJob(this.deps, job, { code, message }, { leaseOwner: this.owner }),
       );
       // Failed under our lease: nobody completed the job, so what our failed uploads may have left is ours.
       if (failed && outcome.unconfirmed?.length) {
         await Promise.allSettled(outcome.unconfirmed.map((key) => this.deps.storage.delete(key)));
+      }
+    }
+  }
+
+  /**
+   * Runs a step's closing write, again and again (0.25 s, doubling to 4 s) while the database refuses it,
+   * for as long as a lease lasts: after that another worker may hold the job, and the write, guarded by
+   * our lease, would change nothing. An AppError is an answer, not a blip, and is not retried.
+   */
+  private async persistently<T>(jobId: string, write: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.leaseMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await write();
+      } catch (error) {
+        if (isAppError(error) || Date.now() >= deadline) throw error;
+        logger.warn('runner: a job write failed; trying again', { jobId, attempt, error });
+        await new Promise((resolve) => setTimeout(resolve, Math.min(4_000, 250 * 2 ** attempt)));
       }
     }
   }
