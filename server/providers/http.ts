@@ -119,12 +119,40 @@ export const sendJson = async (request: HttpRequest): Promise<HttpResponse> => {
       );
     }
     // Nothing reached the provider, so nothing was created there: safe to try again later.
-    throw new AppError('PROVIDER_FAILED', `${request.provider} could not be reached`, {
+    if (neverSent(error)) {
+      throw new AppError('PROVIDER_FAILED', `${request.provider} could not be reached`, {
+        cause: error,
+        reason: UNREACHABLE,
+      });
+    }
+    // The connection broke after the request went out: the provider may have acted on it (made a task,
+    // drawn an image), so this is not a refusal to try again, which could have it done and billed twice.
+    throw new AppError('PROVIDER_FAILED', `the connection to ${request.provider} broke before its answer`, {
       cause: error,
-      reason: UNREACHABLE,
     });
   }
 };
+
+/** Socket errors that happen before a request can leave: no address, no route, no connection, no TLS. */
+const NOT_SENT = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/**
+ * True when fetch failed before the request was sent. undici puts the socket's error, with its code, in
+ * `cause`; a cause with no code is fetch refusing the request itself (a blocked port), before any socket.
+ */
+function neverSent(error: unknown): boolean {
+  const code = (error as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  if (typeof code !== 'string') return true;
+  return NOT_SENT.has(code) || /^ERR_(TLS|SSL)_|CERT/.test(code);
+}
 
 export interface RetryPolicy {
   /** Extra attempts after the first. */

@@ -413,7 +413,13 @@ export async function userFromSession(
   const { session_id, last_seen_at, ...user } = row;
   // Touch at most once a minute, so a busy tab doesn't write on every call.
   if (last_seen_at === null || now - last_seen_at > MINUTE) {
-    await db.updateTable('sessions').set({ last_seen_at: now }).where('id', '=', session_id).execute();
+    // Best effort: a refused write (a full disk) must not refuse the request it only records.
+    await db
+      .updateTable('sessions')
+      .set({ last_seen_at: now })
+      .where('id', '=', session_id)
+      .execute()
+      .catch((error: unknown) => logger.warn('could not record a session as seen', { error }));
   }
   return user;
 }
@@ -445,7 +451,12 @@ export async function userFromApiToken(
   if (token_expires_at !== null && token_expires_at <= now) return { ok: false, reason: 'TOKEN_EXPIRED' };
   // Touch at most once a minute, so busy clients don't write on every call.
   if (last_used_at === null || now - last_used_at > MINUTE) {
-    await db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', token_id).execute();
+    await db
+      .updateTable('api_tokens')
+      .set({ last_used_at: now })
+      .where('id', '=', token_id)
+      .execute()
+      .catch((error: unknown) => logger.warn('could not record an API token as used', { error }));
   }
   return { ok: true, user, tokenId: token_id, scope: token_scope === 'admin' ? 'admin' : 'user' };
 }

@@ -92,6 +92,8 @@ export interface DashScopeFake {
   failNext(times: number, status?: number, code?: string): void;
   /** The next `times` API requests get no answer for `ms` (then a normal one). */
   hangNext(times: number, ms?: number): void;
+  /** The next `times` submits make their task, then the connection is cut instead of the answer. */
+  loseAnswerNext(times: number): void;
   /** Result URLs answer 403 (as an expired OSS signature does). */
   expireResults(expired: boolean): void;
   close(): Promise<void>;
@@ -166,6 +168,7 @@ export const startDashScopeFake = async (
   const throttle = new Countdown<true>();
   const fail = new Countdown<{ status: number; code: string }>();
   const hang = new Countdown<number>();
+  const loseAnswer = new Countdown<true>();
   const files = new Map<string, Promise<Buffer>>();
   let submissions = 0;
   let expired = false;
@@ -256,6 +259,7 @@ export const startDashScopeFake = async (
       scenario: structuredClone(scenario),
     });
     submissions++;
+    if (loseAnswer.take()) return void res.socket?.destroy();
     return sendJson(res, 200, { output: { task_status: 'PENDING', task_id: id }, request_id: randomUUID() });
   };
 
@@ -477,6 +481,7 @@ export const startDashScopeFake = async (
     throttleNext: (times) => throttle.arm(times, true),
     failNext: (times, status = 500, code = 'InternalError') => fail.arm(times, { status, code }),
     hangNext: (times, ms = 5000) => hang.arm(times, ms),
+    loseAnswerNext: (times) => loseAnswer.arm(times, true),
     expireResults: (value) => {
       expired = value;
     },

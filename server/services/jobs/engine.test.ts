@@ -321,6 +321,43 @@ describe.each(DIALECTS)('job engine on %s', (dialect) => {
     }
   });
 
+  it('a submit whose answer is lost is not sent again: one task, the job fails and is refunded once', async () => {
+    const fake = await startDashScopeFake({ scenario: { states: ['RUNNING'] } });
+    const inner = testInner(t.db, {
+      clock: systemClock,
+      env: { DATA_DIR: dataDir, DASHSCOPE_API_KEY: fake.apiKey },
+      providers: createProviderRegistry({
+        dashscope: { apiKey: fake.apiKey, baseUrl: fake.url, pollIntervalMs: 20 },
+      }),
+    });
+    const runner = testRunner(inner);
+    try {
+      const user = await signUpUser(inner);
+      // The provider makes the task, then the connection breaks before its answer reaches us.
+      fake.loseAnswerNext(1);
+      await startGeneration(inner, {
+        kind: 'image',
+        userId: user.id,
+        prompt: 'an answer lost on the way',
+        model: 'wan-t2i-flash',
+      });
+      runner.start();
+      const done = await until(async () => {
+        const [job] = await jobsOf(t.db, user.id);
+        return job && job.status !== 'queued' && job.status !== 'running' ? job : undefined;
+      }, 30_000);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(fake.submissions).toBe(1);
+      expect(done.status).toBe('failed');
+      expect(done.error_code).toBe('PROVIDER_FAILED');
+      expect((await ledgerOf(t.db, user.id)).filter((r) => r.kind === 'refund')).toHaveLength(1);
+      expect(await balanceOf(t.db, user.id)).toBe(100);
+    } finally {
+      await runner.stop();
+      await fake.close();
+    }
+  });
+
   it('a 429 is never a failure: the job waits and then succeeds, charged once and not refunded', async () => {
     const fake = await startDashScopeFake({ scenario: { states: ['RUNNING'] } });
     const inner = testInner(t.db, {
