@@ -10,9 +10,20 @@ export async function inTransaction<T>(
   fn: (trx: Transaction<Database>) => Promise<T>,
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
+    // What the body threw: when the database has already ended the transaction itself (SQLite on a full
+    // disk), the rollback that follows fails too ("no transaction is active") and would hide it.
+    let failure: { error: unknown } | undefined;
     try {
-      return await db.transaction().execute(fn);
-    } catch (error) {
+      return await db.transaction().execute(async (trx) => {
+        try {
+          return await fn(trx);
+        } catch (error) {
+          failure = { error };
+          throw error;
+        }
+      });
+    } catch (thrown) {
+      const error = failure ? failure.error : thrown;
       if (attempt >= 5 || !isRetryableTxError(error)) throw error;
       await new Promise((r) => setTimeout(r, 5 * attempt + Math.random() * 20));
     }
