@@ -523,6 +523,29 @@ describe('OssStorage against the OSS test server', () => {
       expectNothingLeft('outputs/stopping.png');
     });
 
+    it('stops waiting for a hung multipart part when its signal aborts, and aborts the upload', async () => {
+      const path = await makeFile('stopping.mp4', 450 * KB);
+      server.faults.hangNext(Number.POSITIVE_INFINITY, { operation: 'UploadPart' });
+      const controller = new AbortController();
+      const started = Date.now();
+      const upload = storage({ timeoutMs: 30_000 }).put({
+        key: 'outputs/stopping.mp4',
+        filePath: path,
+        contentType: 'video/mp4',
+        size: 450 * KB,
+        signal: controller.signal,
+      });
+      await vi.waitUntil(() => attempts('UploadPart') >= 1, { timeout: 5_000 });
+      controller.abort();
+      await expect(upload).rejects.toMatchObject({
+        code: 'STORAGE_UPLOAD_FAILED',
+        message: 'Upload canceled',
+      });
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(attempts('AbortMultipartUpload')).toBe(1);
+      expectNothingLeft('outputs/stopping.mp4');
+    });
+
     it('aborts the multipart upload when parts hang', async () => {
       const path = await makeFile('hang.mp4', 450 * KB);
       server.faults.hangNext(Number.POSITIVE_INFINITY, { operation: 'UploadPart' });

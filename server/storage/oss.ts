@@ -92,9 +92,10 @@ const sleep = (ms: number, signal?: AbortSignal) =>
   });
 
 /**
- * `work`, or a rejection as soon as `signal` aborts. ali-oss's `cancel()` stops multipart uploads only:
- * a single PUT that hangs would hold a stopping worker until its timeout. The request is left to end
- * on its own; the job is handed back and the next worker stores the same key again.
+ * `work`, or a rejection as soon as `signal` aborts. ali-oss's `cancel()` stops multipart uploads only,
+ * and only between parts: a single PUT or a part that hangs would hold a stopping worker until its
+ * timeout. The request is left to end on its own; the job is handed back and the next worker stores
+ * the same key again.
  */
 function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return work;
@@ -222,18 +223,23 @@ export class OssStorage implements Storage {
         // A refresh failure (RAM role) fails this attempt like a network error would.
         client = this.serverClient(await this.credentials.get());
         if (multipart) {
-          await client.multipartUpload(input.key, filePath, {
-            partSize: this.partSize,
-            parallel: this.options.parallel ?? 4,
-            mime: input.contentType,
-            timeout: this.options.timeoutMs ?? 60_000,
-            // Resume from the parts that already landed when a retry follows a partial failure.
-            ...(checkpoint ? { checkpoint: checkpoint as unknown as OSS.Checkpoint } : {}),
-            progress: (fraction: number, cp?: Checkpoint) => {
-              if (cp?.uploadId) checkpoint = cp;
-              input.onProgress?.(Math.min(input.size, Math.round(fraction * input.size)), input.size);
-            },
-          });
+          // Canceled (the client's flag), ali-oss still waits for the parts on the wire, up to their
+          // timeout: a stopping worker does not wait with it, and the upload is aborted below.
+          await unlessAborted(
+            client.multipartUpload(input.key, filePath, {
+              partSize: this.partSize,
+              parallel: this.options.parallel ?? 4,
+              mime: input.contentType,
+              timeout: this.options.timeoutMs ?? 60_000,
+              // Resume from the parts that already landed when a retry follows a partial failure.
+              ...(checkpoint ? { checkpoint: checkpoint as unknown as OSS.Checkpoint } : {}),
+              progress: (fraction: number, cp?: Checkpoint) => {
+                if (cp?.uploadId) checkpoint = cp;
+                input.onProgress?.(Math.min(input.size, Math.round(fraction * input.size)), input.size);
+              },
+            }),
+            input.signal,
+          );
         } else {
           await unlessAborted(
             client.put(input.key, input.bytes ?? filePath, {
