@@ -327,6 +327,7 @@ describe.each(DIALECTS)('crash recovery on %s', (dialect) => {
       return row?.status === 'succeeded' ? row : undefined;
     }, 30_000);
     await runner.stop();
+    expect(done.lease_owner).toBeNull();
     expect(refused).toBe(1);
     expect(fake.submissions - submissions).toBe(1);
     const ledger = await ledgerOf(t.db, user.id);
