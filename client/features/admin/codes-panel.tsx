@@ -231,7 +231,7 @@ export function CodesPanel() {
     return {
       batch,
       name: batch.note || <span className="mono">{label}</span>,
-      origin: `${batch.createdBy} · ×${batch.maxRedemptions}`,
+      origin: `${batch.createdBy} · ${t('admin.usesEach', { n: batch.maxRedemptions })}`,
       expires: batch.expiresAt ? formatDateTime(new Date(batch.expiresAt), locale) : '—',
       created: formatDate(new Date(batch.createdAt), locale),
       action:

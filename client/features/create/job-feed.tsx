@@ -278,6 +278,10 @@ function JobCard({
         </>
       )}
       {cancel.error && <ErrorNotice error={cancel.error} />}
+      {/* As listed, not as streamed: a stream says succeeded before the list brings the outputs. */}
+      {listed.status === 'succeeded' && listed.outputs.length === 0 && (
+        <p className="muted small">{t('feed.outputsDeleted')}</p>
+      )}
       {job.status === 'succeeded' && job.outputs.length > 0 && (
         <ul className={job.kind === 'video' ? 'feed-tiles feed-tiles-video' : 'feed-tiles'}>
           {job.outputs.map((output, i) => (

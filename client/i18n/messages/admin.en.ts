@@ -23,6 +23,7 @@ export const messages = {
   'admin.creditsPerCode': 'Credits per code',
   'admin.count': 'Number of codes',
   'admin.maxRedemptions': 'Uses per code',
+  'admin.usesEach': 'uses per code: {n}',
   'admin.expiresAt': 'Expires (optional)',
   'admin.createBatch': 'Create batch',
   'admin.batchCreated': '{count} codes created. Download them now: they cannot be shown again.',

@@ -21,6 +21,7 @@ export const messages: Messages = {
   'admin.creditsPerCode': '每个码的积分',
   'admin.count': '生成数量',
   'admin.maxRedemptions': '每个码可用次数',
+  'admin.usesEach': '每个码可用 {n} 次',
   'admin.expiresAt': '过期时间（可选）',
   'admin.createBatch': '创建批次',
   'admin.batchCreated': '已生成 {count} 个兑换码。请立即下载：之后无法再次查看。',

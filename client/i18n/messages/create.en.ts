@@ -46,6 +46,7 @@ export const messages = {
   'feed.reuse': 'Reuse settings',
   'feed.animate': 'Animate',
   'feed.restored': 'Settings restored from that job.',
+  'feed.outputsDeleted': 'Its results were deleted from the gallery.',
   'feed.deleteConfirm': 'Delete this {kind}? The file is removed for good.',
   'feed.outputOf': '{kind} {i} of {n}',
   'feed.when': 'Started {date}',

@@ -44,6 +44,7 @@ export const messages: Messages = {
   'feed.reuse': '复用设置',
   'feed.animate': '生成视频',
   'feed.restored': '已恢复该任务的全部设置。',
+  'feed.outputsDeleted': '其结果已从作品库中删除。',
   'feed.deleteConfirm': '删除这个{kind}？文件将被永久删除。',
   'feed.outputOf': '{kind} 第 {i} 个，共 {n} 个',
   'feed.when': '开始于 {date}',
