@@ -336,7 +336,7 @@ export async function signIn(
 
 function signInBuckets(email: string, ip: string | null): BucketLimit[] {
   return [
-    { bucket: `signin:acct-ip:${short(`${email}\n${ip ?? ''}`)}`, tiers: SIGN_IN_LIMIT },
+    { bucket: `signin:acct-ip:${short(`${email}\n${ipKey(ip) ?? ''}`)}`, tiers: SIGN_IN_LIMIT },
     ...(ip ? [{ bucket: `signin:ip:${ipKey(ip)}`, tiers: SIGN_IN_IP_LIMIT }] : []),
   ];
 }
