@@ -189,7 +189,7 @@ export const EnvSchema = z.object({
   DATABASE_POOL_SIZE: intIn(20, 1, 1000),
   /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
   METRICS_TOKEN: optionalString,
-  /** Minutes between housekeeping sweeps (orphan objects, expired sessions, temp files); 0 = off. */
+  /** Minutes between housekeeping sweeps (orphan objects, open uploads, expired sessions, temp files); 0 = off. */
   SWEEP_INTERVAL_MINUTES: intIn(60, 0, 7 * 24 * 60),
 });
 

@@ -34,9 +34,10 @@ try {
   } else {
     const verb = dryRun ? 'would remove' : 'removed';
     for (const key of report.objects) console.log(`object ${key}`);
+    for (const upload of report.uploads) console.log(`upload ${upload}`);
     for (const file of report.tempFiles) console.log(`temp ${file}`);
     console.log(
-      `${verb}: ${report.objects.length} orphan objects, ${report.sessions} expired sessions, ${report.tempFiles.length} stale temp entries`,
+      `${verb}: ${report.objects.length} orphan objects, ${report.uploads.length} open multipart uploads, ${report.sessions} expired sessions, ${report.tempFiles.length} stale temp entries`,
     );
   }
 } catch (error) {

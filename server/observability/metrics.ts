@@ -103,7 +103,7 @@ export const sseStreamsOpen = new Gauge({
 
 export const sweepRemoved = new Counter({
   name: 'df_sweep_removed_total',
-  help: 'What the housekeeping sweep removed, by kind (object, session, temp)',
+  help: 'What the housekeeping sweep removed, by kind (object, upload, session, temp)',
   labelNames: ['kind'] as const,
   registers: [registry],
 });

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import OSS from 'ali-oss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDb, type TestDb } from '../../test/db.ts';
 import { type OssServer, startOssServer } from '../../test/oss-server/server.ts';
@@ -123,5 +124,46 @@ describe('housekeeping sweep on OSS', () => {
     );
     expect(report.objects.sort()).toEqual(['outputs/a/orphan-0.png', 'outputs/b/orphan-1.png']);
     expect(server.objectKeys().sort()).toEqual(['other/keep.png', 'outputs/a/kept.png']);
+  });
+
+  it('aborts the multipart uploads a killed worker left open for a day under the prefix, and no other', async () => {
+    const oss = new OSS({
+      ...credentials,
+      bucket: 'df-sweep',
+      region: 'oss-cn-hangzhou',
+      endpoint: server.url,
+      cname: true,
+      authorizationV4: true,
+      timeout: 5_000,
+    });
+    const left = await oss.initMultipartUpload('outputs/u/2026/12/02/j/0.mp4');
+    const other = await oss.initMultipartUpload('other/0.mp4');
+    const openUnder = async (prefix: string) => {
+      const ids = [];
+      for await (const u of storage.openUploads(prefix)) ids.push(u.uploadId);
+      return ids;
+    };
+    expect(await openUnder('outputs/')).toEqual([left.uploadId]);
+
+    const fresh = await sweep(
+      { db: t.db, storage, clock: { now: () => Date.now() } },
+      { prefix: 'outputs', tmpDir: path.join(dir, 'tmp') },
+    );
+    // Initiated moments ago: it may be a live upload, and stays.
+    expect(fresh.uploads).toEqual([]);
+    const dayLater = { now: () => Date.now() + 25 * 3600_000 };
+    const dry = await sweep(
+      { db: t.db, storage, clock: dayLater },
+      { prefix: 'outputs', tmpDir: path.join(dir, 'tmp'), dryRun: true },
+    );
+    expect(dry.uploads).toEqual([`outputs/u/2026/12/02/j/0.mp4 ${left.uploadId}`]);
+    expect(await openUnder('outputs/')).toEqual([left.uploadId]);
+    const report = await sweep(
+      { db: t.db, storage, clock: dayLater },
+      { prefix: 'outputs', tmpDir: path.join(dir, 'tmp') },
+    );
+    expect(report.uploads).toEqual([`outputs/u/2026/12/02/j/0.mp4 ${left.uploadId}`]);
+    expect(await openUnder('outputs/')).toEqual([]);
+    expect(await openUnder('other/')).toEqual([other.uploadId]);
   });
 });

@@ -148,7 +148,7 @@ describe.each(DIALECTS)('housekeeping sweep on %s', (dialect) => {
     expect(fs.existsSync(freshTemp)).toBe(true);
     // The lock is released: the next sweep runs and finds nothing left.
     const again = await sweep(inner, { prefix: 'outputs', tmpDir });
-    expect(again).toMatchObject({ ran: true, objects: [], sessions: 0, tempFiles: [] });
+    expect(again).toMatchObject({ ran: true, objects: [], uploads: [], sessions: 0, tempFiles: [] });
   });
 
   it('does nothing while another process holds the lock, and takes over an expired one', async () => {

@@ -37,6 +37,8 @@ export interface SweepReport {
   ran: boolean;
   dryRun: boolean;
   objects: string[];
+  /** Multipart uploads left open (`key uploadId`), aborted. */
+  uploads: string[];
   sessions: number;
   tempFiles: string[];
 }
@@ -83,11 +85,12 @@ async function unreferenced(db: Kysely<Database>, keys: string[]): Promise<strin
 /**
  * Housekeeping, one process at a time (a row in `locks`): deletes objects under the prefix that no
  * job_outputs row points at and that are older than a day (outputs of jobs that then failed or were
- * canceled, upload leftovers), purges expired sessions, and removes stale staging folders.
+ * canceled, upload leftovers), aborts multipart uploads left open for a day (OSS), purges expired
+ * sessions, and removes stale staging folders.
  */
 export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<SweepReport> {
   const dryRun = options.dryRun ?? false;
-  const report: SweepReport = { ran: false, dryRun, objects: [], sessions: 0, tempFiles: [] };
+  const report: SweepReport = { ran: false, dryRun, objects: [], uploads: [], sessions: 0, tempFiles: [] };
   const owner = options.owner ?? `sweep-${process.pid}-${randomBytes(4).toString('hex')}`;
   const now = deps.clock.now();
   const cutoff = now - (options.minAgeMs ?? DAY_MS);
@@ -123,6 +126,24 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
       await flush();
     }
 
+    // Multipart uploads a worker killed mid-upload left open: their parts are billed storage. A live
+    // upload is minutes old at most (its parts time out after a minute), so a day-old one is nobody's.
+    // A role without oss:ListMultipartUploads leaves them to a lifecycle rule; the rest goes on.
+    if (deps.storage.openUploads && deps.storage.abortUpload) {
+      try {
+        for await (const upload of deps.storage.openUploads(`${options.prefix}/`)) {
+          if (upload.initiated >= cutoff) continue;
+          report.uploads.push(`${upload.key} ${upload.uploadId}`);
+          if (!dryRun) {
+            await deps.storage.abortUpload(upload.key, upload.uploadId);
+            sweepRemoved.inc({ kind: 'upload' });
+          }
+        }
+      } catch (error) {
+        logger.warn('sweep: open multipart uploads not looked at', { error });
+      }
+    }
+
     // Sessions past their expiry.
     if (dryRun) {
       const row = await deps.db
@@ -152,9 +173,13 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
   } finally {
     if (!dryRun) await releaseLock(deps.db, LOCK, owner).catch(() => undefined);
   }
-  if (!dryRun && (report.objects.length || report.sessions || report.tempFiles.length)) {
+  if (
+    !dryRun &&
+    (report.objects.length || report.uploads.length || report.sessions || report.tempFiles.length)
+  ) {
     logger.info('sweep removed', {
       objects: report.objects.length,
+      uploads: report.uploads.length,
       sessions: report.sessions,
       tempFiles: report.tempFiles.length,
     });

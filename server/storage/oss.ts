@@ -3,7 +3,7 @@ import OSS from 'ali-oss';
 import { AppError } from '../../shared/errors.ts';
 import { type OssCredentialSource, type OssCredentials, StaticCredentials } from './oss-credentials.ts';
 import { presignV4 } from './oss-sign.ts';
-import type { ListedObject, PutInput, Storage, StoredObject, UrlOptions } from './storage.ts';
+import type { ListedObject, OpenUpload, PutInput, Storage, StoredObject, UrlOptions } from './storage.ts';
 import { contentDisposition, encodeKeyPath, SignedUrlCache, urlStepSeconds } from './url.ts';
 
 /**
@@ -338,6 +338,30 @@ export class OssStorage implements Storage {
         yield { key: o.name, size: Number(o.size), lastModified: Date.parse(o.lastModified) };
       token = page.isTruncated ? (page.nextContinuationToken ?? undefined) : undefined;
     } while (token);
+  }
+
+  /** ListMultipartUploads under a prefix, 1000 a page. */
+  async *openUploads(prefix: string): AsyncIterable<OpenUpload> {
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const page = await this.serverClient(await this.credentials.get()).listUploads(
+        {
+          prefix,
+          'max-uploads': 1000,
+          ...(keyMarker ? { 'key-marker': keyMarker, 'upload-id-marker': uploadIdMarker } : {}),
+        },
+        {},
+      );
+      for (const u of page.uploads)
+        yield { key: u.name, uploadId: u.uploadId, initiated: Date.parse(u.initiated) };
+      keyMarker = page.isTruncated ? page.nextKeyMarker : undefined;
+      uploadIdMarker = page.nextUploadIdMarker;
+    } while (keyMarker);
+  }
+
+  async abortUpload(key: string, uploadId: string): Promise<void> {
+    await this.serverClient(await this.credentials.get()).abortMultipartUpload(key, uploadId);
   }
 
   canonicalUrl(key: string): string {

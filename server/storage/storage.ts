@@ -34,6 +34,14 @@ export interface ByteRange {
 }
 
 /** One object as a listing shows it. */
+/** A multipart upload not completed nor aborted. */
+export interface OpenUpload {
+  key: string;
+  uploadId: string;
+  /** When it was initiated (ms since the epoch). */
+  initiated: number;
+}
+
 export interface ListedObject {
   key: string;
   size: number;
@@ -58,6 +66,10 @@ export interface Storage {
   urlFor(key: string, options?: UrlOptions): string;
   /** Every object whose key starts with `prefix`, page by page (the housekeeping sweep's view). */
   list?(prefix: string): AsyncIterable<ListedObject>;
+  /** OSS: the multipart uploads under `prefix` still open (a worker killed mid-upload leaves one). */
+  openUploads?(prefix: string): AsyncIterable<OpenUpload>;
+  /** OSS: aborts an open multipart upload, freeing its parts. */
+  abortUpload?(key: string, uploadId: string): Promise<void>;
   /** Local mode only: stream an object (optionally a byte range). */
   createReadStream?(key: string, range?: ByteRange): Readable;
   /** Ends background work (local thumbnails) at shutdown. */

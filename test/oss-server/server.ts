@@ -46,6 +46,7 @@ export type OssOperation =
   | 'AbortMultipartUpload'
   | 'ListParts'
   | 'ListObjectsV2'
+  | 'ListMultipartUploads'
   | 'Unknown';
 
 /** `lose`: do the request (an upload is stored), then reset the connection instead of answering. */
@@ -178,6 +179,8 @@ interface UploadState {
   contentType: string;
   contentDisposition?: string;
   parts: Map<number, { etag: string; size: number; lastModified: string }>;
+  /** When it was initiated (ISO); uploads saved before this field count as initiated at load. */
+  initiated?: string;
 }
 
 class OssError extends Error {
@@ -217,6 +220,7 @@ const operationOf = (method: string, query: Map<string, string>): OssOperation =
   if (method === 'DELETE' && query.has('uploadId')) return 'AbortMultipartUpload';
   if (method === 'GET' && query.has('uploadId')) return 'ListParts';
   if (method === 'GET' && query.get('list-type') === '2') return 'ListObjectsV2';
+  if (method === 'GET' && query.has('uploads')) return 'ListMultipartUploads';
   if (method === 'PUT') return 'PutObject';
   if (method === 'GET') return 'GetObject';
   if (method === 'HEAD') return 'HeadObject';
@@ -703,6 +707,23 @@ export const startOssServer = async (options: OssServerOptions): Promise<OssServ
         res.end();
         return;
       }
+      case 'ListMultipartUploads': {
+        // Every open upload under the prefix, by key then id (the service pages by 1000: one page here).
+        const prefix = query.get('prefix') ?? '';
+        const open = [...uploads.values()]
+          .filter((u) => u.key.startsWith(prefix))
+          .sort((a, b) => a.key.localeCompare(b.key) || a.uploadId.localeCompare(b.uploadId));
+        const entries = open
+          .map(
+            (u) =>
+              `<Upload><Key>${xmlEscape(u.key)}</Key><UploadId>${u.uploadId}</UploadId><StorageClass>Standard</StorageClass><Initiated>${u.initiated ?? new Date().toISOString()}</Initiated></Upload>`,
+          )
+          .join('');
+        const xml = `<ListMultipartUploadsResult xmlns="${NS}"><Bucket>${xmlEscape(options.bucket)}</Bucket><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker><NextKeyMarker></NextKeyMarker><NextUploadIdMarker></NextUploadIdMarker><Delimiter></Delimiter><Prefix>${xmlEscape(prefix)}</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>${entries}</ListMultipartUploadsResult>`;
+        req.resume();
+        sendXml(res, 200, xml, base);
+        return;
+      }
       case 'ListObjectsV2': {
         // Keys in order, after the continuation token (here simply the last key of the previous page).
         const prefix = query.get('prefix') ?? '';
@@ -788,6 +809,7 @@ export const startOssServer = async (options: OssServerOptions): Promise<OssServ
           contentType: header(req, 'content-type') ?? 'application/octet-stream',
           contentDisposition: header(req, 'content-disposition'),
           parts: new Map(),
+          initiated: new Date().toISOString(),
         };
         await mkdir(join(uploadsDir, uploadId), { recursive: true });
         await saveUpload(upload);
