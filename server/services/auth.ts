@@ -387,6 +387,10 @@ export async function signOutEverywhere(
   });
 }
 
+/** A write that only records use (last seen, last used): a refused one (a full disk) must not refuse the request. */
+const recordUse = (write: Promise<unknown>, what: string): Promise<unknown> =>
+  write.catch((error: unknown) => logger.warn(`could not record ${what}`, { error }));
+
 /** The user of a live session, and the session's id and last use: every signed-in request's first read. */
 const sessionUser = prepared((db, p: { tokenHash: string; now: number; seenAfter: number }) =>
   db
@@ -413,13 +417,10 @@ export async function userFromSession(
   const { session_id, last_seen_at, ...user } = row;
   // Touch at most once a minute, so a busy tab doesn't write on every call.
   if (last_seen_at === null || now - last_seen_at > MINUTE) {
-    // Best effort: a refused write (a full disk) must not refuse the request it only records.
-    await db
-      .updateTable('sessions')
-      .set({ last_seen_at: now })
-      .where('id', '=', session_id)
-      .execute()
-      .catch((error: unknown) => logger.warn('could not record a session as seen', { error }));
+    await recordUse(
+      db.updateTable('sessions').set({ last_seen_at: now }).where('id', '=', session_id).execute(),
+      'a session as seen',
+    );
   }
   return user;
 }
@@ -451,12 +452,10 @@ export async function userFromApiToken(
   if (token_expires_at !== null && token_expires_at <= now) return { ok: false, reason: 'TOKEN_EXPIRED' };
   // Touch at most once a minute, so busy clients don't write on every call.
   if (last_used_at === null || now - last_used_at > MINUTE) {
-    await db
-      .updateTable('api_tokens')
-      .set({ last_used_at: now })
-      .where('id', '=', token_id)
-      .execute()
-      .catch((error: unknown) => logger.warn('could not record an API token as used', { error }));
+    await recordUse(
+      db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', token_id).execute(),
+      'an API token as used',
+    );
   }
   return { ok: true, user, tokenId: token_id, scope: token_scope === 'admin' ? 'admin' : 'user' };
 }

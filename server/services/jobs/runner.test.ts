@@ -3,8 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EventSource } from 'eventsource';
+import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseJson } from '../../../db/dialect.ts';
+import type { Database } from '../../../db/schema.ts';
 import { createClient } from '../../../shared/api-client.ts';
 import { appCodeOf, callerFor, testInner } from '../../../test/context.ts';
 import { createTestDb, DIALECTS, type TestDb } from '../../../test/db.ts';
@@ -283,6 +285,27 @@ describe.each(DIALECTS)('crash recovery on %s', (dialect) => {
 
   const jobRow = (id: string) => t.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
 
+  /** A new user's DashScope image job, queued and charged, through `db`; the fake's submits so far. */
+  async function queueImage(db: Kysely<Database>, prompt: string, env: Record<string, string>) {
+    const inner = testInner(db, {
+      clock: systemClock,
+      env,
+      providers: createProviderRegistry({
+        dashscope: { apiKey: fake.apiKey, baseUrl: fake.url, pollIntervalMs: 20 },
+      }),
+    });
+    const user = await signUpUser(inner);
+    const submissions = fake.submissions;
+    const start = await startGeneration(inner, {
+      kind: 'image',
+      userId: user.id,
+      prompt,
+      model: 'wan-t2i-flash',
+    });
+    if (start.dryRun) throw new Error('unexpected dry run');
+    return { inner, user, start, submissions };
+  }
+
   it('records the task id through a database blip right after the submit: one submit, not two', async () => {
     // The write that stores the provider's task id fails once, as when the connection drops just then.
     let refused = 0;
@@ -300,26 +323,11 @@ describe.each(DIALECTS)('crash recovery on %s', (dialect) => {
       },
       transformResult: async (args) => args.result,
     });
-    const inner = testInner(blinking, {
-      clock: systemClock,
-      env: {
-        DASHSCOPE_API_KEY: fake.apiKey,
-        DASHSCOPE_BASE_URL: fake.url,
-        ALLOW_PRIVATE_NETWORK_FETCH: 'true',
-      },
-      providers: createProviderRegistry({
-        dashscope: { apiKey: fake.apiKey, baseUrl: fake.url, pollIntervalMs: 20 },
-      }),
+    const { inner, user, start, submissions } = await queueImage(blinking, 'a blip after the submit', {
+      DASHSCOPE_API_KEY: fake.apiKey,
+      DASHSCOPE_BASE_URL: fake.url,
+      ALLOW_PRIVATE_NETWORK_FETCH: 'true',
     });
-    const user = await signUpUser(inner);
-    const submissions = fake.submissions;
-    const start = await startGeneration(inner, {
-      kind: 'image',
-      userId: user.id,
-      prompt: 'a blip after the submit',
-      model: 'wan-t2i-flash',
-    });
-    if (start.dryRun) throw new Error('unexpected dry run');
     runner = testRunner(inner, { leaseMs: 1_000 });
     runner.start();
     const done = await until(async () => {
@@ -350,22 +358,7 @@ describe.each(DIALECTS)('crash recovery on %s', (dialect) => {
         JOB_LEASE_MS: '1000',
         LOG_LEVEL: 'silent',
       };
-      const inner = testInner(t.db, {
-        clock: systemClock,
-        env,
-        providers: createProviderRegistry({
-          dashscope: { apiKey: fake.apiKey, baseUrl: fake.url, pollIntervalMs: 20 },
-        }),
-      });
-      const user = await signUpUser(inner);
-      const submissions = fake.submissions;
-      const start = await startGeneration(inner, {
-        kind: 'image',
-        userId: user.id,
-        prompt: `survive ${when}`,
-        model: 'wan-t2i-flash',
-      });
-      if (start.dryRun) throw new Error('unexpected dry run');
+      const { inner, user, start, submissions } = await queueImage(t.db, `survive ${when}`, env);
 
       // A separate worker process claims the job and submits it to the provider...
       child = spawn(process.execPath, ['--import', 'tsx', 'server/index.ts'], {
