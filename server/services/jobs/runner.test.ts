@@ -285,6 +285,18 @@ describe.each(DIALECTS)('crash recovery on %s', (dialect) => {
 
   const jobRow = (id: string) => t.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
 
+  /** A fresh runner (1 s leases) works until the job succeeds; the job's row then. */
+  async function runToSuccess(inner: InnerContext, jobId: string) {
+    runner = testRunner(inner, { leaseMs: 1_000 });
+    runner.start();
+    const done = await until(async () => {
+      const row = await jobRow(jobId);
+      return row?.status === 'succeeded' ? row : undefined;
+    }, 30_000);
+    await runner.stop();
+    return done;
+  }
+
   /** A new user's DashScope image job, queued and charged, through `db`; the fake's submits so far. */
   async function queueImage(db: Kysely<Database>, prompt: string, env: Record<string, string>) {
     const inner = testInner(db, {
@@ -328,13 +340,7 @@ describe.each(DIALECTS)('crash recovery on %s', (dialect) => {
       DASHSCOPE_BASE_URL: fake.url,
       ALLOW_PRIVATE_NETWORK_FETCH: 'true',
     });
-    runner = testRunner(inner, { leaseMs: 1_000 });
-    runner.start();
-    const done = await until(async () => {
-      const row = await jobRow(start.job.id);
-      return row?.status === 'succeeded' ? row : undefined;
-    }, 30_000);
-    await runner.stop();
+    const done = await runToSuccess(inner, start.job.id);
     expect(done.lease_owner).toBeNull();
     expect(refused).toBe(1);
     expect(fake.submissions - submissions).toBe(1);
@@ -387,13 +393,7 @@ describe.each(DIALECTS)('crash recovery on %s', (dialect) => {
       await new Promise((r) => child?.once('exit', r));
 
       // Another worker picks the job up once the lease expires, and resumes by polling.
-      runner = testRunner(inner, { leaseMs: 1_000 });
-      runner.start();
-      const done = await until(async () => {
-        const row = await jobRow(start.job.id);
-        return row?.status === 'succeeded' ? row : undefined;
-      }, 30_000);
-      await runner.stop();
+      const done = await runToSuccess(inner, start.job.id);
       expect(done.lease_owner).toBeNull();
       expect(fake.submissions - submissions).toBe(1);
       // One fresh claim and one recovery from the dead worker; the polls in between are not attempts.
