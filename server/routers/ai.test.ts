@@ -219,6 +219,21 @@ describe.each(DIALECTS)('generation pipeline with the demo provider and local st
     expect((await ledgerOf(t.db, user.id)).filter((r) => r.kind === 'charge')).toHaveLength(1);
   });
 
+  it('takes idempotency keys that differ only in letter case as different keys, on every dialect', async () => {
+    const user = await signUpUser(inner);
+    const caller = callerFor(inner, user);
+    const video = (idempotencyKey: string) =>
+      caller.ai.generateVideo({ prompt: 'two keys', durationSeconds: 2, idempotencyKey });
+    const a = await video('Order-AbC-001');
+    const b = await video('order-abc-001');
+    expect(b.job.id).not.toBe(a.job.id);
+    expect((await ledgerOf(t.db, user.id)).filter((r) => r.kind === 'charge')).toHaveLength(2);
+    // Each key still finds its own job.
+    expect((await video('order-abc-001')).job.id).toBe(b.job.id);
+    expect((await video('Order-AbC-001')).job.id).toBe(a.job.id);
+    await assertLedgerInvariant(t.db, user.id);
+  });
+
   it('answers a dry run with the quote and a placeholder, writing nothing', async () => {
     const user = await signUpUser(inner);
     const jobsBefore = (await t.db.selectFrom('jobs').select('id').execute()).length;
