@@ -234,6 +234,23 @@ describe.each(DIALECTS)('generation pipeline with the demo provider and local st
     await assertLedgerInvariant(t.db, user.id);
   });
 
+  it('takes any idempotency key a client may make: a short one, base64, an email-like one', async () => {
+    const user = await signUpUser(inner);
+    const caller = callerFor(inner, user);
+    for (const idempotencyKey of ['k1', 'q+/Zx9==', 'order#7@shop']) {
+      const video = () => caller.ai.generateVideo({ prompt: 'keyed', durationSeconds: 2, idempotencyKey });
+      const first = await video();
+      expect((await video()).job.id).toBe(first.job.id);
+    }
+    expect((await ledgerOf(t.db, user.id)).filter((r) => r.kind === 'charge')).toHaveLength(3);
+    // A key with a space or a control character, or past the column's 128 characters, is refused.
+    for (const idempotencyKey of ['two words', 'tab\tkey', 'k'.repeat(129), '']) {
+      expect(
+        await appCodeOf(caller.ai.generateVideo({ prompt: 'keyed', durationSeconds: 2, idempotencyKey })),
+      ).toBe('VALIDATION');
+    }
+  });
+
   it('answers a dry run with the quote and a placeholder, writing nothing', async () => {
     const user = await signUpUser(inner);
     const jobsBefore = (await t.db.selectFrom('jobs').select('id').execute()).length;
