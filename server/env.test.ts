@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { demoEnabled, parseEnv } from './env.ts';
+import { objectKey } from './storage/keys.ts';
 
 describe('configuration', () => {
   it('starts on embedded defaults with nothing set', () => {
@@ -35,6 +36,17 @@ describe('configuration', () => {
       /ADMIN_EMAILS: not an email address: not-an-email/,
     );
     expect(parseEnv({ ADMIN_EMAILS: ' Boss@Example.com ,' }).ADMIN_EMAILS).toEqual(['boss@example.com']);
+  });
+
+  it('takes an OSS_PREFIX only when object keys can be made with it, and names OSS_PREFIX otherwise', () => {
+    const key = (prefix: string) =>
+      objectKey({ prefix, userId: 'u1', jobId: 'j1', index: 0, ext: 'png', date: new Date(0) });
+    for (const ok of ['outputs', 'team-1/out_put', 'a/b/c']) {
+      expect(parseEnv({ OSS_PREFIX: ok }).OSS_PREFIX).toBe(ok);
+      expect(key(ok)).toBe(`${ok}/u1/1970/01/01/j1/0.png`);
+    }
+    for (const bad of ['a//b', 'a/', '/a', 'a b', 'out.v2'])
+      expect(() => parseEnv({ OSS_PREFIX: bad }), bad).toThrow(/OSS_PREFIX/);
   });
 
   it('takes TRUST_PROXY as express does, and refuses what its proxy-addr would throw on later', () => {

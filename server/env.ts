@@ -94,10 +94,15 @@ export const EnvSchema = z.object({
   /** Where the server uploads, heads and deletes (ECS: the region's -internal endpoint); never in URLs. */
   OSS_INTERNAL_ENDPOINT: url,
   OSS_CNAME: bool(false),
+  // The first part of every object key (server/storage/keys.ts): segments of letters, digits, - and _,
+  // one slash between them.
   OSS_PREFIX: z
     .string()
     .default('outputs')
-    .refine((v) => /^[A-Za-z0-9][A-Za-z0-9/_-]*$/.test(v) && !v.endsWith('/'), 'letters, digits, - _ /'),
+    .refine(
+      (v) => /^[A-Za-z0-9][A-Za-z0-9_-]*(\/[A-Za-z0-9_-]+)*$/.test(v),
+      'letters, digits, - _ in segments, one / between them (e.g. outputs or team-1/outputs)',
+    ),
   OSS_PUBLIC_BASE_URL: url,
   /** Up to 30 days here; at most 7 days (604800) when OSS signs with V4, checked in parseEnv. */
   OSS_URL_TTL_SECONDS: intIn(3600, 60, 30 * 24 * 3600),
