@@ -1,4 +1,4 @@
-import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink } from '@trpc/client';
+import { createTRPCClient, httpBatchLink, httpLink, httpSubscriptionLink, splitLink } from '@trpc/client';
 import superjson from 'superjson';
 import type { AppRouter } from '../server/routers/index.ts';
 import { MAX_BATCH_SIZE } from './limits.ts';
@@ -15,7 +15,7 @@ export interface ClientOptions {
 }
 
 /**
- * A typed client for other TypeScript apps. Queries and mutations go over batched HTTP;
+ * A typed client for other TypeScript apps. Queries go over batched HTTP, mutations one per request;
  * `jobs.watch` streams over SSE.
  */
 export function createClient(options: ClientOptions) {
@@ -38,11 +38,17 @@ export function createClient(options: ClientOptions) {
                 }),
             }) as EventSourceInit,
         }),
-        false: httpBatchLink({
-          url: `${base}/trpc`,
-          transformer: superjson,
-          maxItems: MAX_BATCH_SIZE,
-          headers: () => ({ authorization }),
+        // Mutations one per request, as the SPA sends them: the server refuses the rate-limited ones
+        // (redeem, sign-in…) inside a batch, and calls made in the same tick would be batched.
+        false: splitLink({
+          condition: (op) => op.type === 'mutation',
+          true: httpLink({ url: `${base}/trpc`, transformer: superjson, headers: () => ({ authorization }) }),
+          false: httpBatchLink({
+            url: `${base}/trpc`,
+            transformer: superjson,
+            maxItems: MAX_BATCH_SIZE,
+            headers: () => ({ authorization }),
+          }),
         }),
       }),
     ],

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { User } from '../../db/schema.ts';
+import { createClient } from '../../shared/api-client.ts';
 import { appCodeOf, callerFor, testClock, testInner, userById } from '../../test/context.ts';
 import { createTestDb, DIALECTS, type TestDb } from '../../test/db.ts';
 import { httpClient, startTestServer } from '../../test/http.ts';
@@ -239,5 +240,27 @@ describe.each(DIALECTS)('redeem and admin.codes procedures on %s', (dialect) => 
       expect(batch?.expiresAt).toBeInstanceOf(Date);
       expect(batch?.expiresAt?.getTime()).toBe(expiresAt.getTime());
     });
+
+    it("redeems two codes at once, and one code twice at once, from another app's typed client", async () => {
+      const browser = httpClient(server.url);
+      await browser.auth.signUp.mutate({ email: 'app-owner@example.com', password: 'sturdy-pass-1' });
+      const { token } = await browser.apiTokens.create.mutate({ name: 'my app' });
+      const api = createClient({ url: server.url, token });
+      const { codes } = await asAdmin().admin.codes.create({ credits: 4, count: 3 });
+      const [a, b, c] = codes as [string, string, string];
+      // Calls made in the same tick: tRPC's batch link would put them in one request.
+      const both = await Promise.all([
+        api.redeem.redeem.mutate({ code: a }),
+        api.redeem.redeem.mutate({ code: b }),
+      ]);
+      expect(both.map((r) => r.credits)).toEqual([4, 4]);
+      const twice = await Promise.all(
+        [c, c].map((code) => api.redeem.redeem.mutate({ code }).then(() => 'OK', appCodeOfError)),
+      );
+      expect(twice.sort()).toEqual(['CODE_ALREADY_REDEEMED', 'OK']);
+      expect(await api.credits.balance.query()).toEqual({ balance: 12 });
+    });
   });
 });
+
+const appCodeOfError = (error: unknown) => (error as { data?: { appCode?: string } }).data?.appCode;
