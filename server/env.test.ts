@@ -23,6 +23,16 @@ describe('configuration', () => {
     expect(demoEnabled(parseEnv({ DASHSCOPE_API_KEY: 'sk-1', DEMO_PROVIDER: 'true' }))).toBe(true);
   });
 
+  it('takes an empty value as unset, for the choices and the prefix too', () => {
+    const env = parseEnv({ ROLE: '', LOG_LEVEL: ' ', LOG_FORMAT: '', OSS_PREFIX: '' });
+    expect(env).toMatchObject({ ROLE: 'all', LOG_LEVEL: 'info', LOG_FORMAT: 'json', OSS_PREFIX: 'outputs' });
+    expect(parseEnv({ ROLE: 'worker', LOG_FORMAT: 'pretty' })).toMatchObject({
+      ROLE: 'worker',
+      LOG_FORMAT: 'pretty',
+    });
+    expect(() => parseEnv({ LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL/);
+  });
+
   it('names each bad variable', () => {
     expect(() => parseEnv({ PORT: 'abc' })).toThrow(/PORT/);
     expect(() => parseEnv({ WORKER_CONCURRENCY: '0' })).toThrow(/WORKER_CONCURRENCY/);

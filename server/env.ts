@@ -9,6 +9,12 @@ const parseFlag = (v: string | undefined): boolean | undefined =>
 const bool = (fallback: boolean) => flag.transform((v) => parseFlag(v) ?? fallback);
 const optionalBool = flag.transform(parseFlag);
 
+/** Empty (or only spaces) is unset, as for every variable: `ROLE=` in a compose file means the default. */
+const emptyIsUnset = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+/** One of `values`, the fallback when unset or empty. */
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) =>
+  z.preprocess(emptyIsUnset, z.enum(values).default(fallback as never));
+
 const optionalString = z
   .string()
   .optional()
@@ -96,13 +102,16 @@ export const EnvSchema = z.object({
   OSS_CNAME: bool(false),
   // The first part of every object key (server/storage/keys.ts): segments of letters, digits, - and _,
   // one slash between them.
-  OSS_PREFIX: z
-    .string()
-    .default('outputs')
-    .refine(
-      (v) => /^[A-Za-z0-9][A-Za-z0-9_-]*(\/[A-Za-z0-9_-]+)*$/.test(v),
-      'letters, digits, - _ in segments, one / between them (e.g. outputs or team-1/outputs)',
-    ),
+  OSS_PREFIX: z.preprocess(
+    emptyIsUnset,
+    z
+      .string()
+      .default('outputs')
+      .refine(
+        (v) => /^[A-Za-z0-9][A-Za-z0-9_-]*(\/[A-Za-z0-9_-]+)*$/.test(v),
+        'letters, digits, - _ in segments, one / between them (e.g. outputs or team-1/outputs)',
+      ),
+  ),
   OSS_PUBLIC_BASE_URL: url,
   /** Up to 30 days here; at most 7 days (604800) when OSS signs with V4, checked in parseEnv. */
   OSS_URL_TTL_SECONDS: intIn(3600, 60, 30 * 24 * 3600),
@@ -129,7 +138,7 @@ export const EnvSchema = z.object({
   SIGNUP_BONUS_CREDITS: intIn(100, 0, 1_000_000_000),
   ALLOW_PRIVATE_NETWORK_FETCH: bool(false),
   WORKER_CONCURRENCY: intIn(4, 1, 256),
-  ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+  ROLE: oneOf(['all', 'api', 'worker'], 'all'),
   /** How long ai.generateImage waits for the result before answering with the running job. */
   IMAGE_WAIT_SECONDS: intIn(120, 1, 3600),
   /** How long a worker's claim on a job lasts without renewal (a dead worker's jobs resume after it). */
@@ -185,9 +194,9 @@ export const EnvSchema = z.object({
   }),
   /** The From address of account emails; default no-reply@ the PUBLIC_URL host. */
   MAIL_FROM: optionalString,
-  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  LOG_LEVEL: oneOf(['debug', 'info', 'warn', 'error', 'silent'], 'info'),
   /** `json` (one JSON object per line) or `pretty` (readable lines, for development). */
-  LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
+  LOG_FORMAT: oneOf(['json', 'pretty'], 'json'),
   /** Run pending migrations at start; set false on all processes but one (they run `npm run db:migrate`). */
   MIGRATE_ON_START: bool(true),
   /** MySQL connections per process. */
