@@ -1,4 +1,4 @@
-import { type ReactNode, useEffect, useRef } from 'react';
+import { type ReactNode, useEffect, useId, useRef } from 'react';
 import { useI18n } from '../i18n/index.tsx';
 
 /**
@@ -25,6 +25,7 @@ export function ConfirmDialog({
   const { t } = useI18n();
   const ref = useRef<HTMLDialogElement>(null);
   const cancelRef = useRef<HTMLButtonElement>(null);
+  const messageId = useId();
   useEffect(() => {
     const dialog = ref.current;
     if (!dialog) return;
@@ -39,6 +40,8 @@ export function ConfirmDialog({
       ref={ref}
       className="dialog"
       aria-modal="true"
+      // Named by its question, so a screen reader says what is being confirmed when focus lands on Cancel.
+      aria-labelledby={open ? messageId : undefined}
       onCancel={(event) => {
         event.preventDefault();
         onCancel();
@@ -53,7 +56,10 @@ export function ConfirmDialog({
             onConfirm();
           }}
         >
-          <p className="dialog-message">{message}</p>
+          {/* A <div>: the message may carry an error notice, which a <p> cannot hold. */}
+          <div className="dialog-message" id={messageId}>
+            {message}
+          </div>
           <div className="dialog-actions">
             <button type="button" className="btn btn-ghost" onClick={onCancel} ref={cancelRef}>
               {t('common.cancel')}
