@@ -131,7 +131,8 @@ function NewBatchForm() {
               {t('admin.downloadCsv')}
             </button>
           </div>
-          <pre className="snippet" style={{ maxHeight: 160 }} data-testid="batch-codes">
+          {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be reachable by keyboard */}
+          <pre className="snippet" style={{ maxHeight: 160 }} data-testid="batch-codes" tabIndex={0}>
             {create.data.codes.slice(0, 20).join('\n')}
             {create.data.codes.length > 20 ? `\n… +${create.data.codes.length - 20}` : ''}
           </pre>
