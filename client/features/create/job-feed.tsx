@@ -123,7 +123,7 @@ export default function JobFeed({
         </article>
       )}
       {feed.error && <ErrorNotice error={feed.error} />}
-      {!feed.isPending && jobs.length === 0 && !pendingImage && (
+      {!feed.isPending && !feed.error && jobs.length === 0 && !pendingImage && (
         <div className="results-empty">
           <p>{t('feed.empty')}</p>
         </div>
