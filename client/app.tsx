@@ -3,9 +3,13 @@ import { Navigate, Route, Routes, useLocation } from 'react-router';
 import { SPA_PATHS, SPA_PREFIXES, type SpaPath, type SpaPrefix } from '../shared/spa-routes.ts';
 import { useMe } from './features/auth/use-me.ts';
 import { AppShell } from './features/layout/app-shell.tsx';
+import { useI18n, usePageTitle } from './i18n/index.tsx';
+import { ErrorNotice } from './ui/error-notice.tsx';
+import { LanguageSwitch } from './ui/language-switch.tsx';
 import { lazyPage } from './ui/lazy-page.ts';
 import { NotFoundText } from './ui/not-found.tsx';
 import { Loading } from './ui/states.tsx';
+import { ThemeSwitch } from './ui/theme-switch.tsx';
 
 // Every page is its own chunk with its part of the dictionary: the first render (the session check) needs
 // none of them, and a visit downloads only the page it shows. A signed-in page's chunk is fetched while
@@ -44,6 +48,26 @@ const ResetPasswordPage = lazyPage(
   () => import('./features/account/reset-pages.tsx').then((m) => m.ResetPasswordPage),
   ['account'],
 );
+/**
+ * The session check itself failed (server down, a proxy's error page): say so with a way to try again,
+ * rather than sending a signed-in user to the sign-in page as if the session had ended.
+ */
+function SessionUnknown({ error, busy, retry }: { error: unknown; busy: boolean; retry: () => void }) {
+  const { t } = useI18n();
+  usePageTitle('');
+  return (
+    <main className="page narrow stack" data-testid="session-error">
+      <h1 className="sr-only">{t('app.name')}</h1>
+      <ErrorNotice error={error} />
+      <div>
+        <button type="button" className="btn btn-primary" onClick={retry} disabled={busy} aria-busy={busy}>
+          {t('common.retry')}
+        </button>
+      </div>
+    </main>
+  );
+}
+
 /** A page outside the signed-in shell, loaded on demand. */
 const standalone = (page: ReactNode) => <Suspense fallback={<Loading />}>{page}</Suspense>;
 
@@ -63,6 +87,8 @@ function RequireAuth({
     preload().catch(() => {});
   }, [preload]);
   if (me.isPending) return <Loading />;
+  if (me.error && !me.data)
+    return <SessionUnknown error={me.error} busy={me.isFetching} retry={() => void me.refetch()} />;
   const user = me.data?.user;
   if (!user) {
     const next = encodeURIComponent(location.pathname + location.search);
@@ -80,6 +106,11 @@ function NotFound() {
   if (!user)
     return (
       <main className="page narrow">
+        {/* No header when signed out: the language and theme, as on the sign-in page. */}
+        <div className="auth-top">
+          <LanguageSwitch />
+          <ThemeSwitch />
+        </div>
         <NotFoundText />
       </main>
     );

@@ -7,6 +7,7 @@ import { describeError } from '../../lib/errors.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { LanguageSwitch } from '../../ui/language-switch.tsx';
 import { SubmitButton } from '../../ui/submit-button.tsx';
+import { ThemeSwitch } from '../../ui/theme-switch.tsx';
 import { emailFromState } from '../auth/email-state.ts';
 import { ReasonNotice } from './reason-notice.tsx';
 
@@ -17,6 +18,7 @@ export function AccountCard({ title, children }: { title: string; children: Reac
     <main className="auth">
       <div className="auth-top">
         <LanguageSwitch />
+        <ThemeSwitch />
       </div>
       <div className="auth-card card stack">
         <h1>{title}</h1>
