@@ -215,16 +215,22 @@ export const headerBalance = async (page: Page) =>
 
 const AXE = path.join(ROOT, 'node_modules', 'axe-core', 'axe.min.js');
 
-/** Runs axe-core (WCAG 2.x A/AA) on the page as it is; returns the serious and critical violations. */
-export async function axeSerious(page: Page) {
+/**
+ * Runs axe-core (WCAG 2.x A/AA and 2.2 AA, best practices) on the page as it is; returns every violation,
+ * whatever its impact (an outside audit counts the moderate and minor ones too).
+ */
+export async function axeViolations(page: Page) {
   // Evaluated through the DevTools protocol, which the page's CSP (script-src 'self') does not govern.
   if (!(await page.evaluate(() => 'axe' in window)))
     await page.evaluate(`${fs.readFileSync(AXE, 'utf8')}\n;0`);
-  const violations = await page.evaluate(async () => {
+  return page.evaluate(async () => {
     const axe = (window as unknown as { axe: { run: (ctx: unknown, opts: unknown) => Promise<unknown> } })
       .axe;
     const result = (await axe.run(document, {
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+      runOnly: {
+        type: 'tag',
+        values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'],
+      },
       resultTypes: ['violations'],
     })) as {
       violations: { id: string; impact: string; nodes: { target: string[]; failureSummary?: string }[] }[];
@@ -235,7 +241,11 @@ export async function axeSerious(page: Page) {
       nodes: v.nodes.slice(0, 3).map((n) => `${n.target.join(' ')} ${n.failureSummary ?? ''}`),
     }));
   });
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
+
+/** The serious and critical violations of axeViolations. */
+export async function axeSerious(page: Page) {
+  return (await axeViolations(page)).filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }
 
 /**
