@@ -73,6 +73,11 @@ export interface JobsTable {
   cost: number;
   refunded: number;
   provider_task_id: string | null;
+  /**
+   * When a worker sent the submit (just before the request went out); cleared when the job goes back to
+   * the queue. Set with no task id after a crash: the provider may hold a task, so no second submit.
+   */
+  submit_sent_at: Millis | null;
   attempts: number;
   lease_owner: string | null;
   lease_until: Millis | null;

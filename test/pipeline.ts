@@ -102,6 +102,7 @@ export const jobRow = (userId: string, overrides: Partial<NewJob> = {}): NewJob 
   cost: 0,
   refunded: 0,
   provider_task_id: null,
+  submit_sent_at: null,
   attempts: 0,
   lease_owner: null,
   lease_until: null,

@@ -19,6 +19,7 @@ import * as m1401 from './2026-12-01-14-01-job-outputs-gallery-indexes.ts';
 import * as m1402 from './2026-12-01-14-02-output-search.ts';
 import * as m1403 from './2026-12-01-14-03-job-outputs-by-user.ts';
 import * as m1501 from './2026-12-01-15-01-rate-limit-pending.ts';
+import * as m20301 from './2026-12-03-01-01-job-submit-sent.ts';
 import * as m031601 from './2026-12-03-16-01-idempotency-key-binary.ts';
 
 /** Every migration, by name; the names sort in the order they run. Add new files here. */
@@ -43,5 +44,6 @@ export const migrations: Record<string, Migration> = {
   '2026-12-01-14-02-output-search': m1402,
   '2026-12-01-14-03-job-outputs-by-user': m1403,
   '2026-12-01-15-01-rate-limit-pending': m1501,
+  '2026-12-03-01-01-job-submit-sent': m20301,
   '2026-12-03-16-01-idempotency-key-binary': m031601,
 };

@@ -165,6 +165,7 @@ export async function startGeneration(
     cost,
     refunded: 0,
     provider_task_id: null,
+    submit_sent_at: null,
     attempts: 0,
     lease_owner: null,
     lease_until: null,

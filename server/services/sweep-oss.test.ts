@@ -78,6 +78,7 @@ describe('housekeeping sweep on OSS', () => {
         cost: 0,
         refunded: 0,
         provider_task_id: null,
+        submit_sent_at: null,
         attempts: 1,
         lease_owner: null,
         lease_until: null,

@@ -68,6 +68,7 @@ describe.each(DIALECTS)('housekeeping sweep on %s', (dialect) => {
         cost: 0,
         refunded: 0,
         provider_task_id: null,
+        submit_sent_at: null,
         attempts: 1,
         lease_owner: null,
         lease_until: null,

@@ -349,6 +349,52 @@ describe.each(DIALECTS)('crash recovery on %s', (dialect) => {
     expect(ledger.filter((r) => r.kind === 'refund')).toHaveLength(0);
   });
 
+  it('never submits a job twice after its worker process is killed mid-submit: the job fails, refunded once', async () => {
+    const env = {
+      DATA_DIR: dataDir,
+      APP_SECRET: 'crash-secret-crash-secret-crash-secret',
+      DASHSCOPE_API_KEY: fake.apiKey,
+      DASHSCOPE_BASE_URL: fake.url,
+      ALLOW_PRIVATE_NETWORK_FETCH: 'true',
+      JOB_LEASE_MS: '1000',
+      LOG_LEVEL: 'silent',
+    };
+    const prompt = 'killed with its submit on the wire';
+    const { inner, user, start } = await queueImage(t.db, prompt, env);
+    const submitsOf = () =>
+      fake.requests.filter(
+        (r) => r.method === 'POST' && (r.body as { input?: { prompt?: string } })?.input?.prompt === prompt,
+      ).length;
+    // The provider takes the submit (and will make the task) but answers only after the worker is dead.
+    fake.hangNext(1, 3_000);
+    child = spawn(process.execPath, ['--import', 'tsx', 'server/index.ts'], {
+      env: { ...process.env, ...env, ROLE: 'worker', PORT: '0', DATABASE_URL: t.url },
+      stdio: 'ignore',
+    });
+    await until(async () => submitsOf() === 1, 30_000);
+    child.kill('SIGKILL');
+    await new Promise((r) => child?.once('exit', r));
+
+    // Another worker claims the job once the lease has expired: the provider may hold a task for it, so
+    // it is not sent again; it fails and is refunded.
+    runner = testRunner(inner, { leaseMs: 1_000 });
+    runner.start();
+    const done = await until(async () => {
+      const row = await jobRow(start.job.id);
+      return row?.status === 'failed' ? row : undefined;
+    }, 30_000);
+    // The hung submit's task is made at the provider once its answer (to nobody) is due.
+    await until(async () => [...fake.tasks.values()].some((task) => task.prompt === prompt), 10_000);
+    await runner.stop();
+    expect(submitsOf()).toBe(1);
+    expect(done.error_code).toBe('PROVIDER_FAILED');
+    expect(done.lease_owner).toBeNull();
+    const ledger = await ledgerOf(t.db, user.id);
+    expect(ledger.filter((r) => r.kind === 'charge')).toHaveLength(1);
+    expect(ledger.filter((r) => r.kind === 'refund')).toHaveLength(1);
+    await assertLedgerInvariant(t.db, user.id);
+  });
+
   it.each([
     ['mid-poll', 'poll'],
     ['mid-upload', 'upload'],

@@ -108,6 +108,7 @@ const JOB_COLUMNS = [
   'cost',
   'refunded',
   'provider_task_id',
+  'submit_sent_at',
   'attempts',
   'lease_owner',
   'lease_until',

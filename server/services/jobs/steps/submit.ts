@@ -1,3 +1,4 @@
+import { affectedRows } from '../../../../db/dialect.ts';
 import type { Job, JobUpdate } from '../../../../db/schema.ts';
 import type { Executor } from '../../../../db/transaction.ts';
 import { AppError, isAppError } from '../../../../shared/errors.ts';
@@ -7,7 +8,7 @@ import type { GenerationRequest, SubmitResult } from '../../../providers/provide
 import type { Storage } from '../../../storage/storage.ts';
 import { applyToHeld, jobParams, updateJob } from '../store.ts';
 import { judge, nextPollDelay } from './poll.ts';
-import { providerOrFail, type StepInput, type StepOutcome, sleepUntil } from './step.ts';
+import { Abandoned, providerOrFail, type StepInput, type StepOutcome, sleepUntil } from './step.ts';
 
 /** What the provider is asked to make, from the job row (and the user's own image to animate). */
 export async function buildRequest(
@@ -58,8 +59,26 @@ export async function recordSubmitted(
 const requeue = (until: number): StepOutcome => ({
   kind: 'wait',
   until,
-  patch: { status: 'queued', stage: 'queued' },
+  patch: { status: 'queued', stage: 'queued', submit_sent_at: null },
 });
+
+/**
+ * Notes on the row, under the lease, that the submit is about to go out. A worker that dies before the
+ * task id is recorded leaves it behind, and the next worker fails the job instead of submitting again.
+ */
+async function markSubmitSent(input: StepInput): Promise<void> {
+  const at = input.now();
+  // Not a change a client sees: status_sequence stays.
+  const result = await input.deps.db
+    .updateTable('jobs')
+    .set({ submit_sent_at: at })
+    .where('id', '=', input.job.id)
+    .where('status', '=', 'running')
+    .where('lease_owner', '=', input.owner)
+    .executeTakeFirst();
+  if (affectedRows(result) !== 1) throw new Abandoned();
+  input.job.submit_sent_at = at;
+}
 
 /**
  * Submits the job to its provider within the account's submit limit. The task id goes on the row in
@@ -71,6 +90,16 @@ export async function submitStep(input: StepInput): Promise<StepOutcome> {
   const found = providerOrFail(input, 'The provider could not take the job in time');
   if ('outcome' in found) return found.outcome;
   const { provider } = found;
+  if (job.submit_sent_at != null && !provider.local) {
+    // A worker died (or lost its lease) between sending the submit and recording the task id: the
+    // provider may have made the task, which cannot be polled without its id. Never a second submit
+    // (a second task, billed): the job fails and is refunded, as when a submit's connection breaks.
+    return {
+      kind: 'fail',
+      code: 'PROVIDER_FAILED',
+      message: 'The job was interrupted while it was being sent to the provider; it is not sent twice',
+    };
+  }
   const request = await buildRequest(deps, job);
   const limit = provider.limits?.submit;
   if (limit) {
@@ -80,6 +109,7 @@ export async function submitStep(input: StepInput): Promise<StepOutcome> {
     const wait = sleepUntil(slot.at, input.now, signal);
     await (input.idle ? input.idle(wait) : wait);
   }
+  if (!provider.local) await markSubmitSent(input);
   let submitted: SubmitResult;
   try {
     // Not abortable: once the request is out the provider may have made the task, so a shutdown waits
