@@ -7,7 +7,7 @@ import { createRequestContext, type InnerContext } from './context.ts';
 import { securityHeaders, trpcGuards } from './http/security.ts';
 import { trpcHandler } from './http/trpc-handler.ts';
 import { logger } from './logger.ts';
-import { metricsHandler, requestLogging } from './observability/http.ts';
+import { DATABASE_WAIT_MS, metricsHandler, requestLogging, withinMs } from './observability/http.ts';
 import { requestScopeOf } from './observability/request-context.ts';
 import { appRouter } from './routers/index.ts';
 import { MAX_BATCH_SIZE } from './trpc.ts';
@@ -46,9 +46,17 @@ export function createApp(inner: InnerContext, options: AppOptions = {}) {
 
   // Up means the database answers with this build's schema: a process started with
   // MIGRATE_ON_START=false before `db:migrate` ran is not ready, nor is one whose database was dropped.
+  // One check at a time, answered within DATABASE_WAIT_MS: a database that stops answering (a network
+  // partition) makes this a prompt 503, and probes do not pile hung queries up in the pool.
+  let checking: Promise<boolean> | null = null;
   app.get('/healthz', async (_req, res) => {
+    checking ??= migrationStatus(inner.db)
+      .then((migrations) => migrations.some((m) => !m.executedAt))
+      .finally(() => {
+        checking = null;
+      });
     try {
-      if ((await migrationStatus(inner.db)).some((m) => !m.executedAt)) {
+      if (await withinMs(checking, DATABASE_WAIT_MS)) {
         res.status(503).json({ ok: false, db: 'up', migrations: 'pending' });
         return;
       }

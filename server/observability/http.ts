@@ -3,7 +3,7 @@ import type { RequestHandler } from 'express';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/schema.ts';
 import { logger } from '../logger.ts';
-import { httpDuration, jobsByStatus, queueDepth, queueOldestAge, registry } from './metrics.ts';
+import { databaseUp, httpDuration, jobsByStatus, queueDepth, queueOldestAge, registry } from './metrics.ts';
 import { attachRequestScope, type RequestScope } from './request-context.ts';
 
 /** A caller's x-request-id is kept when it is a sane token; otherwise a new UUID. */
@@ -118,6 +118,18 @@ const sameSecret = (given: string, expected: string): boolean => {
 /** How long one reading of the queue gauges serves further scrapes. */
 const QUEUE_READING_MS = 1_000;
 
+/** How long /metrics and /healthz wait for the database before answering without it. */
+export const DATABASE_WAIT_MS = 2_000;
+
+/** `promise`, or a rejection once `ms` have passed (the promise itself runs on). */
+export function withinMs<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 /**
  * GET /metrics: Prometheus text; `Authorization: Bearer METRICS_TOKEN` when a token is configured. The
  * queue gauges are read from the database at most once a second, whoever scrapes: a flood of scrapes
@@ -128,18 +140,34 @@ export function metricsHandler(options: {
   token?: string;
   now: () => number;
 }): RequestHandler {
-  let reading: { at: number; done: Promise<void> } | null = null;
+  let reading: { at: number; done: Promise<void>; settled: boolean } | null = null;
   const readQueue = () => {
     const at = performance.now();
-    if (!reading || at - reading.at >= QUEUE_READING_MS) {
-      reading = {
+    // A reading still waiting on the database is shared, not doubled: a database that stopped answering
+    // must not collect one hung query per scrape in the pool.
+    if (!reading || (reading.settled && at - reading.at >= QUEUE_READING_MS)) {
+      const current = {
         at,
-        done: observeQueue(options.db, options.now()).catch((error: unknown) => {
-          logger.warn('metrics: queue gauges unavailable', { error });
-        }),
+        settled: false,
+        done: observeQueue(options.db, options.now()).then(
+          () => {
+            databaseUp.set(1);
+          },
+          (error: unknown) => {
+            databaseUp.set(0);
+            logger.warn('metrics: queue gauges unavailable', { error });
+          },
+        ),
       };
+      void current.done.finally(() => {
+        current.settled = true;
+      });
+      reading = current;
     }
-    return reading.done;
+    // The process metrics are answered whatever the database does, within a scraper's timeout.
+    return withinMs(reading.done, DATABASE_WAIT_MS).catch(() => {
+      databaseUp.set(0);
+    });
   };
   return async (req, res) => {
     if (options.token) {

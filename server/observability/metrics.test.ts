@@ -1,6 +1,7 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from '../../db/connect.ts';
 import { callerFor, testInner } from '../../test/context.ts';
 import { createTestDb } from '../../test/db.ts';
 import { startTestServer } from '../../test/http.ts';
@@ -143,4 +144,54 @@ describe('GET /metrics under a flood of scrapes', () => {
       await t.destroy();
     }
   });
+});
+
+describe('GET /metrics and /healthz while the database does not answer', () => {
+  it('answer within a few seconds (503 down; metrics with df_database_up 0), one hung check at a time, and recover', async () => {
+    // A MySQL address that takes connections and never says a word, as a database behind a network
+    // partition does; the real driver waits for its greeting (connectTimeout 10 s).
+    const silent = new Set<net.Socket>();
+    const blackhole = net.createServer((socket) => {
+      silent.add(socket);
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => blackhole.listen(0, '127.0.0.1', resolve));
+    const port = (blackhole.address() as AddressInfo).port;
+    const db = connect({ databaseUrl: `mysql://df:pw@127.0.0.1:${port}/df`, dataDir: '' });
+    const server = await startTestServer(testInner(db));
+    try {
+      const started = Date.now();
+      const [health, again, metrics] = await Promise.all([
+        fetch(`${server.url}/healthz`),
+        fetch(`${server.url}/healthz`),
+        fetch(`${server.url}/metrics`),
+      ]);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(health.status).toBe(503);
+      expect(await health.json()).toEqual({ ok: false, db: 'down' });
+      expect(again.status).toBe(503);
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toMatch(/^df_database_up 0$/m);
+      // Probes and scrapes share the checks in flight: one for /healthz, one for the queue gauges.
+      expect(silent.size).toBeLessThanOrEqual(2);
+      const later = await fetch(`${server.url}/metrics`);
+      expect(await later.text()).toMatch(/^df_database_up 0$/m);
+      expect(silent.size).toBeLessThanOrEqual(2);
+    } finally {
+      await server.close();
+      for (const socket of silent) socket.destroy();
+      blackhole.close();
+      await db.destroy().catch(() => undefined);
+    }
+    // The database answers again: up, and the gauge says so.
+    const t = await createTestDb('sqlite');
+    const healthy = await startTestServer(testInner(t.db));
+    try {
+      expect((await fetch(`${healthy.url}/healthz`)).status).toBe(200);
+      expect(await (await fetch(`${healthy.url}/metrics`)).text()).toMatch(/^df_database_up 1$/m);
+    } finally {
+      await healthy.close();
+      await t.destroy();
+    }
+  }, 20_000);
 });

@@ -95,6 +95,12 @@ export const jobsByStatus = new Gauge({
   registers: [registry],
 });
 
+export const databaseUp = new Gauge({
+  name: 'df_database_up',
+  help: '1 when the last scrape-time read of the queue gauges answered, 0 when it failed or took too long (the queue gauges then keep their last values)',
+  registers: [registry],
+});
+
 export const sseStreamsOpen = new Gauge({
   name: 'df_sse_streams_open',
   help: 'jobs.watch streams open in this process',
