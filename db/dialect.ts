@@ -29,6 +29,22 @@ export function isUniqueViolation(error: unknown): boolean {
   return e?.code === 'ER_DUP_ENTRY' || e?.errno === 1062 || e?.code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
 
+/**
+ * A DDL statement that finds its work already done: the table, column, index or key it creates exists,
+ * or the one it drops is gone (MySQL error numbers; SQLite says it in the message).
+ */
+export function isSchemaAlreadyChanged(error: unknown): boolean {
+  const e = error as { code?: string; errno?: number; message?: string } | null;
+  // 1050 table exists, 1060 duplicate column, 1061 duplicate key name, 1068 multiple primary key,
+  // 1091 cannot drop (no such column or key), 1826 duplicate foreign key name.
+  if (e?.errno !== undefined && [1050, 1060, 1061, 1068, 1091, 1826].includes(e.errno)) return true;
+  return (
+    typeof e?.code === 'string' &&
+    e.code.startsWith('SQLITE_') &&
+    /already exists|duplicate column name|^no such (?:column|index|table)/.test(e.message ?? '')
+  );
+}
+
 /** Deadlocks and lock-wait timeouts on MySQL, busy database on SQLite: safe to retry the transaction. */
 export function isRetryableTxError(error: unknown): boolean {
   const e = error as { code?: string; errno?: number } | null;
