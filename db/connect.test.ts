@@ -33,6 +33,16 @@ describe('DATABASE_URL TLS options', () => {
       /refused the login/,
     );
     expect(databaseErrorMessage(new Error('line one\n    at stack'), where)).toBe(`${where}: line one`);
+    // A failed migration is named, whatever its cause.
+    const cause = Object.assign(new Error("Table 'x' already exists"), { code: 'ER_TABLE_EXISTS_ERROR' });
+    const failed = new Error(`Migration 2026-x failed: ${cause.message}`, { cause });
+    expect(databaseErrorMessage(failed, where)).toBe(
+      `${where}: Migration 2026-x failed: Table 'x' already exists`,
+    );
+    const refused = Object.assign(new Error('denied'), { code: 'ER_ACCESS_DENIED_ERROR' });
+    expect(
+      databaseErrorMessage(new Error('Migration 2026-x failed: denied', { cause: refused }), where),
+    ).toMatch(/refused the login/);
     expect(describeDatabase(undefined, '/data')).toBe('SQLite file /data/dream-factory.sqlite');
   });
 });

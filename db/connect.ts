@@ -70,8 +70,14 @@ export function databaseErrorMessage(error: unknown, where: string): string {
   if (code === 'HANDSHAKE_NO_SSL_SUPPORT')
     return `${where}: the server does not support TLS (ssl in DATABASE_URL)`;
   if (code === 'SQLITE_CANTOPEN') return `${where} cannot be opened (check DATA_DIR and its permissions)`;
-  if (e?.cause && e.cause !== error) return databaseErrorMessage(e.cause, where);
-  return `${where}: ${e?.message ?? String(error)}`.split('\n')[0]!;
+  const own = `${where}: ${e?.message ?? String(error)}`.split('\n')[0]!;
+  if (e?.cause && e.cause !== error) {
+    // A known cause is said its way; an unknown one keeps the wrapper's words ("Migration X failed: …").
+    const cause = e.cause as { message?: string };
+    const inner = databaseErrorMessage(e.cause, where);
+    return inner === `${where}: ${cause.message ?? String(e.cause)}`.split('\n')[0] ? own : inner;
+  }
+  return own;
 }
 
 /** Opens the database named by DATABASE_URL: a mysql2 pool for MySQL, better-sqlite3 otherwise. */
