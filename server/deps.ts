@@ -26,6 +26,12 @@ export const MIN_SECRET_BYTES = 32;
  */
 export function ensureDataDir(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // The staging folder for downloads, and local storage's objects: junk in their place stops the start
+  // here, in one line naming DATA_DIR, instead of a stack trace from the runner or failed uploads later.
+  fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true, mode: 0o700 });
+  const objects = path.join(dir, 'objects');
+  if (fs.existsSync(objects) && !fs.statSync(objects).isDirectory())
+    throw new Error(`${objects} is not a folder (local storage keeps its objects there)`);
   try {
     if ((fs.statSync(dir).mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
   } catch (error) {

@@ -70,10 +70,18 @@ describe('secrets and file modes', () => {
       });
     const file = path.join(tempDir(), 'a-file');
     fs.writeFileSync(file, 'x');
+    // Junk where the staging folder or the local objects belong.
+    const junk = (name: string) => {
+      const dir = tempDir();
+      fs.writeFileSync(path.join(dir, name), 'junk');
+      return dir;
+    };
     for (const [env, name] of [
       [{ DATA_DIR: tempDir(), DATABASE_URL: 'mysql://root:p%ZZ@127.0.0.1:3306/x' }, 'DATABASE_URL'],
       [{ DATA_DIR: tempDir(), DATABASE_URL: 'mysql://r%ZZ:p@127.0.0.1:3306/x' }, 'DATABASE_URL'],
       [{ DATA_DIR: path.join(file, 'data') }, 'DATA_DIR'],
+      [{ DATA_DIR: junk('tmp') }, 'DATA_DIR'],
+      [{ DATA_DIR: junk('objects') }, 'DATA_DIR'],
     ] as const) {
       const run = start(env);
       const output = run.stdout + run.stderr;
