@@ -103,11 +103,24 @@ server.on('error', (error) => {
   process.exit(1);
 });
 
+/**
+ * The longest a stop may take. Something that never answers (a database behind a partition: the runner's
+ * claim hangs) would otherwise keep the process until the supervisor's SIGKILL; it ends first, under
+ * compose's 30 s stop_grace_period, and what it held resumes through the leases, as after a crash.
+ */
+const STOP_DEADLINE_MS = 25_000;
+
 let stopping = false;
 async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
   logger.info('shutting down', { signal });
+  setTimeout(() => {
+    logger.error(
+      `stop took over ${STOP_DEADLINE_MS / 1000} s (the database or a provider is not answering): exiting now`,
+    );
+    process.exit(1);
+  }, STOP_DEADLINE_MS).unref();
   sweeper?.stop();
   // Stop accepting and let in-flight requests finish (a waiting generateImage still gets its result,
   // since the runner keeps working meanwhile); job watches are cut at once (their clients reconnect with
