@@ -25,4 +25,19 @@ describe('inTransaction', () => {
       ),
     ).toBe(1);
   });
+
+  it('throws what the commit threw, not the failed rollback after it', async () => {
+    // The transaction ends inside the body, which returns: the COMMIT fails, and so does the rollback.
+    const outcome = await inTransaction(t.db, async (trx) => {
+      await sql`rollback`.execute(trx);
+      return 'committed';
+    }).catch((e: unknown) => (e as Error).message);
+    expect(outcome).toMatch(/cannot commit/);
+    expect(
+      await inTransaction(
+        t.db,
+        async (trx) => (await sql<{ n: number }>`select 2 as n`.execute(trx)).rows[0]?.n,
+      ),
+    ).toBe(2);
+  });
 });
