@@ -349,16 +349,25 @@ describe.each(DIALECTS)('crash recovery on %s', (dialect) => {
     expect(ledger.filter((r) => r.kind === 'refund')).toHaveLength(0);
   });
 
+  /** The settings of a worker process and of this test's own runner: the DashScope fake, 1 s leases. */
+  const crashEnv = () => ({
+    DATA_DIR: dataDir,
+    APP_SECRET: 'crash-secret-crash-secret-crash-secret',
+    DASHSCOPE_API_KEY: fake.apiKey,
+    DASHSCOPE_BASE_URL: fake.url,
+    ALLOW_PRIVATE_NETWORK_FETCH: 'true',
+    JOB_LEASE_MS: '1000',
+    LOG_LEVEL: 'silent',
+  });
+  /** A separate worker process on this test's database. */
+  const spawnWorker = (env: Record<string, string>) =>
+    spawn(process.execPath, ['--import', 'tsx', 'server/index.ts'], {
+      env: { ...process.env, ...env, ROLE: 'worker', PORT: '0', DATABASE_URL: t.url },
+      stdio: 'ignore',
+    });
+
   it('never submits a job twice after its worker process is killed mid-submit: the job fails, refunded once', async () => {
-    const env = {
-      DATA_DIR: dataDir,
-      APP_SECRET: 'crash-secret-crash-secret-crash-secret',
-      DASHSCOPE_API_KEY: fake.apiKey,
-      DASHSCOPE_BASE_URL: fake.url,
-      ALLOW_PRIVATE_NETWORK_FETCH: 'true',
-      JOB_LEASE_MS: '1000',
-      LOG_LEVEL: 'silent',
-    };
+    const env = crashEnv();
     const prompt = 'killed with its submit on the wire';
     const { inner, user, start } = await queueImage(t.db, prompt, env);
     const submitsOf = () =>
@@ -367,10 +376,7 @@ describe.each(DIALECTS)('crash recovery on %s', (dialect) => {
       ).length;
     // The provider takes the submit (and will make the task) but answers only after the worker is dead.
     fake.hangNext(1, 3_000);
-    child = spawn(process.execPath, ['--import', 'tsx', 'server/index.ts'], {
-      env: { ...process.env, ...env, ROLE: 'worker', PORT: '0', DATABASE_URL: t.url },
-      stdio: 'ignore',
-    });
+    child = spawnWorker(env);
     await until(async () => submitsOf() === 1, 30_000);
     child.kill('SIGKILL');
     await new Promise((r) => child?.once('exit', r));
@@ -401,22 +407,11 @@ describe.each(DIALECTS)('crash recovery on %s', (dialect) => {
   ] as const)(
     'finishes a job once, with one submit and one charge, after its worker process is killed %s',
     async (_name, when) => {
-      const env = {
-        DATA_DIR: dataDir,
-        APP_SECRET: 'crash-secret-crash-secret-crash-secret',
-        DASHSCOPE_API_KEY: fake.apiKey,
-        DASHSCOPE_BASE_URL: fake.url,
-        ALLOW_PRIVATE_NETWORK_FETCH: 'true',
-        JOB_LEASE_MS: '1000',
-        LOG_LEVEL: 'silent',
-      };
+      const env = crashEnv();
       const { inner, user, start, submissions } = await queueImage(t.db, `survive ${when}`, env);
 
       // A separate worker process claims the job and submits it to the provider...
-      child = spawn(process.execPath, ['--import', 'tsx', 'server/index.ts'], {
-        env: { ...process.env, ...env, ROLE: 'worker', PORT: '0', DATABASE_URL: t.url },
-        stdio: 'ignore',
-      });
+      child = spawnWorker(env);
       const submitted = await until(async () => {
         const row = await jobRow(start.job.id);
         return row?.provider_task_id ? row : undefined;
