@@ -1,15 +1,18 @@
 import { isIP } from 'node:net';
 import type { Request, Response } from 'express';
 import type { Kysely } from 'kysely';
+import { isDatabaseUnavailable } from '../db/connect.ts';
 import type { Database, User } from '../db/schema.ts';
 import { extended } from '../shared/objects.ts';
 import type { Env } from './env.ts';
+import { logger } from './logger.ts';
 import { requestScopeOf } from './observability/request-context.ts';
 import type { ProviderRegistry } from './providers/registry.ts';
 import { type AuthVia, effectiveRole, userFromApiToken, userFromSession } from './services/auth.ts';
 import type { Clock } from './services/clock.ts';
 import type { JobEvents } from './services/jobs/events.ts';
 import type { Storage } from './storage/storage.ts';
+import { unavailableError } from './unavailable.ts';
 
 export const SESSION_COOKIE = 'df_session';
 
@@ -92,15 +95,27 @@ export async function createRequestContext(
   let user: User | null = null;
   let auth: AuthVia | undefined;
   let bearerRejectedReason: Context['bearerRejectedReason'];
-  if (bearer) {
-    const found = await userFromApiToken(inner.db, bearer, now);
-    if (found.ok) {
-      auth = { kind: 'token', tokenId: found.tokenId, scope: found.scope };
-      user = found.user;
-    } else bearerRejectedReason = found.reason;
-  } else if (cookieToken) {
-    user = await userFromSession(inner.db, cookieToken, now);
-    auth = { kind: 'session' };
+  try {
+    if (bearer) {
+      const found = await userFromApiToken(inner.db, bearer, now);
+      if (found.ok) {
+        auth = { kind: 'token', tokenId: found.tokenId, scope: found.scope };
+        user = found.user;
+      } else bearerRejectedReason = found.reason;
+    } else if (cookieToken) {
+      user = await userFromSession(inner.db, cookieToken, now);
+      auth = { kind: 'session' };
+    }
+  } catch (error) {
+    // The caller cannot be known while the database does not answer: a 503 to retry, not a 500.
+    if (isDatabaseUnavailable(error)) {
+      logger.warn('request failed: the database did not answer', {
+        requestId: requestScopeOf(req)?.requestId,
+        code: (error as { code?: string }).code ?? (error as Error).message,
+      });
+      throw unavailableError(error);
+    }
+    throw error;
   }
   // With a Bearer token the cookie is not this request's session (sign-out must not end it).
   const sessionToken = bearer ? null : cookieToken;

@@ -1,11 +1,13 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import superjson from 'superjson';
 import { ZodError } from 'zod';
+import { isDatabaseUnavailable } from '../db/connect.ts';
 import type { User } from '../db/schema.ts';
 import { APP_CODES, type AppCode, AppError, isAppCode, serverIssues } from '../shared/errors.ts';
 import { MAX_BATCH_SIZE } from '../shared/limits.ts';
 import { type Context, hasEffectiveRole, withEffectiveRole } from './context.ts';
 import { logger } from './logger.ts';
+import { UNAVAILABLE_MESSAGE, unavailableError } from './unavailable.ts';
 
 export { MAX_BATCH_SIZE };
 
@@ -53,17 +55,20 @@ const t = initTRPC.context<Context>().create({
     const details = error.cause instanceof AppError ? error.cause.details : undefined;
     const cause = error.cause;
     const internal = appCode === 'INTERNAL';
+    const unavailable = error.code === 'SERVICE_UNAVAILABLE';
     // Never a stack trace or a driver message to the client.
-    const message = internal
-      ? 'Something went wrong on our side; please try again'
-      : // A request nested deeper than the parser's stack: say so, not the engine's words.
-        cause instanceof RangeError && /call stack/i.test(cause.message)
-        ? 'The input is nested too deeply'
-        : // A body or input the parsers could not take (`null`, cut-off JSON, a superjson type that
-          // does not apply): the engine's words ("Cannot destructure property…") say nothing useful.
-          appCode === 'VALIDATION' && isEngineError(cause)
-          ? 'The request could not be read: send the input as JSON, the way the tRPC client does'
-          : shape.message;
+    const message = unavailable
+      ? UNAVAILABLE_MESSAGE
+      : internal
+        ? 'Something went wrong on our side; please try again'
+        : // A request nested deeper than the parser's stack: say so, not the engine's words.
+          cause instanceof RangeError && /call stack/i.test(cause.message)
+          ? 'The input is nested too deeply'
+          : // A body or input the parsers could not take (`null`, cut-off JSON, a superjson type that
+            // does not apply): the engine's words ("Cannot destructure property…") say nothing useful.
+            appCode === 'VALIDATION' && isEngineError(cause)
+            ? 'The request could not be read: send the input as JSON, the way the tRPC client does'
+            : shape.message;
     return {
       ...shape,
       message,
@@ -77,6 +82,7 @@ const t = initTRPC.context<Context>().create({
           ? { reason: cause.reason, ...(cause.params ? { params: cause.params } : {}) }
           : {}),
         ...(cause instanceof ZodError && tooShortPassword(cause) ? { reason: 'PASSWORD_TOO_SHORT' } : {}),
+        ...(unavailable ? { reason: 'UNAVAILABLE' } : {}),
         // The adapter's maxBatchSize refusal (tRPC gives it no code of its own).
         ...(error.code === 'BAD_REQUEST' && error.message === 'Batch call exceeds maximum size'
           ? { reason: 'BATCH_TOO_LARGE', params: { maxBatchSize: MAX_BATCH_SIZE } }
@@ -160,6 +166,14 @@ function guarded<U extends User | null>(gates: Gate[]) {
     if (!result.ok) {
       const cause = result.error.cause;
       if (cause instanceof AppError) throw trpcErrorOf(cause);
+      if (result.error.code === 'INTERNAL_SERVER_ERROR' && isDatabaseUnavailable(cause)) {
+        logger.warn('procedure failed: the database did not answer', {
+          requestId: ctx.requestId,
+          path,
+          code: (cause as { code?: string } | undefined)?.code ?? (cause as Error | undefined)?.message,
+        });
+        throw unavailableError(cause);
+      }
       if (result.error.code === 'INTERNAL_SERVER_ERROR') {
         logger.error('procedure failed', {
           requestId: ctx.requestId,

@@ -161,6 +161,31 @@ describe('describeError', () => {
       );
     });
 
+    it('says the API’s own 503 (its database not answering) as the service being unavailable', async () => {
+      const body = JSON.stringify({
+        error: {
+          json: {
+            message: 'The service is briefly unavailable; please try again in a moment',
+            code: -32603,
+            data: {
+              code: 'SERVICE_UNAVAILABLE',
+              httpStatus: 503,
+              appCode: 'INTERNAL',
+              reason: 'UNAVAILABLE',
+            },
+          },
+        },
+      });
+      const info = describeError(await page(503, body, 'application/json'), zh);
+      expect(info.code).toBe('UNAVAILABLE');
+      expect(zh(info.messageKey)).toBe('服务暂时不可用，请稍后再试。');
+      // A 500 of ours stays a fault of ours.
+      const internal = JSON.stringify({
+        error: { json: { message: 'x', code: -32603, data: { httpStatus: 500, appCode: 'INTERNAL' } } },
+      });
+      expect(describeError(await page(500, internal, 'application/json'), en).code).toBe('INTERNAL');
+    });
+
     it('still reads the API’s own errors, which come as JSON', async () => {
       const body = JSON.stringify({
         error: { json: { message: 'x', code: -32600, data: { appCode: 'RATE_LIMITED', httpStatus: 429 } } },

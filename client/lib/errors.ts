@@ -138,6 +138,9 @@ export function describeError(error: unknown, t: Translate): ErrorInfo {
   if (!(error instanceof TRPCClientError)) return withNextStep(base('INTERNAL'));
   const data = (error.data ?? undefined) as ErrorData | undefined;
   if (!data) return withoutData(error);
+  // The server could not reach its database (or another service it needs): said as the service being
+  // briefly unavailable, as a proxy's 503 is, not as a fault.
+  if (data.httpStatus === 503 && !isAppCode(data.appCode)) return base('UNAVAILABLE');
   const info = base(isAppCode(data.appCode) ? data.appCode : 'INTERNAL');
   if (typeof data.jobId === 'string') info.jobId = data.jobId;
   if (data.reason) info.reason = data.reason;

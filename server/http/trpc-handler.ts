@@ -116,6 +116,8 @@ function answerFailure<TRouter extends AnyTRPCRouter>(
  */
 function endJson(res: ServerResponse, json: string) {
   res.setHeader('content-type', 'application/json');
+  // The database (or a service the call needs) not answering: worth asking again shortly.
+  if (res.statusCode === 503) res.setHeader('retry-after', '5');
   res.setHeader('content-length', Buffer.byteLength(json));
   res.end(json);
 }
