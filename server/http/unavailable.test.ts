@@ -4,6 +4,7 @@ import { connect, isDatabaseUnavailable } from '../../db/connect.ts';
 import { testInner } from '../../test/context.ts';
 import { createTestDb, DIALECTS, MYSQL_ROOT_URL } from '../../test/db.ts';
 import { httpClient, startTestServer } from '../../test/http.ts';
+import { startCuttableProxy, throughProxy } from '../../test/proxy.ts';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -17,46 +18,6 @@ async function closedPort(): Promise<number> {
   const { port } = probe.address() as AddressInfo;
   await new Promise((resolve) => probe.close(resolve));
   return port;
-}
-
-/**
- * A TCP proxy in front of MariaDB that can be cut (every connection dropped, new ones refused) and
- * restored on the same port: the database going away under a running server, and coming back.
- */
-async function cuttableProxy(target: { host: string; port: number }) {
-  const sockets = new Set<net.Socket>();
-  const open = () => {
-    const server = net.createServer((client) => {
-      const upstream = net.connect(target.port, target.host);
-      for (const socket of [client, upstream]) {
-        sockets.add(socket);
-        socket.on('error', () => undefined);
-        socket.on('close', () => sockets.delete(socket));
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    return server;
-  };
-  let server = open();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    port,
-    cut: async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
-      });
-    },
-    restore: async () => {
-      server = open();
-      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    },
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
 }
 
 /** A raw tRPC call, to read the status, headers and body a client gets. */
@@ -133,11 +94,9 @@ describe('the database not answering', () => {
       const t = await createTestDb('mysql');
       cleanups.push(() => t.destroy());
       const root = new URL(MYSQL_ROOT_URL);
-      const proxy = await cuttableProxy({ host: root.hostname, port: Number(root.port || 3306) });
+      const proxy = await startCuttableProxy({ host: root.hostname, port: Number(root.port || 3306) });
       cleanups.push(() => proxy.close());
-      const url = new URL(t.url);
-      url.port = String(proxy.port);
-      const db = connect({ databaseUrl: url.toString(), dataDir: '' });
+      const db = connect({ databaseUrl: throughProxy(t.url, proxy), dataDir: '' });
       cleanups.push(() => db.destroy());
       const server = await startTestServer(testInner(db, { env: { SIGNUP_BONUS_CREDITS: '10' } }));
       cleanups.push(() => server.close());

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import { isDatabaseUnavailable } from '../../../db/connect.ts';
 import type { Job } from '../../../db/schema.ts';
 import { isAppError } from '../../../shared/errors.ts';
 import { logger } from '../../logger.ts';
@@ -24,6 +25,9 @@ interface Slot {
 }
 
 export type RunnerDeps = Omit<StepDeps, 'limiter'> & { limiter?: FleetLimiter };
+
+/** How long a job waits after a step met the database not answering, before it is tried again. */
+const DATABASE_RETRY_MS = 2_000;
 
 export interface RunnerOptions
   extends Partial<Omit<StepOptions, 'prefix' | 'tmpDir' | 'allowPrivateNetwork'>> {
@@ -354,6 +358,18 @@ export class JobRunner {
         slot = undefined;
       } catch (error) {
         if (error instanceof Abandoned || signal.aborted) return this.handBack(job);
+        if (!isAppError(error) && isDatabaseUnavailable(error)) {
+          // The database not answering is not the job's failure: the job waits a moment and resumes from
+          // its row (a recorded task id is polled, never submitted again; a submit that went out without
+          // one is failed then, as after a crash).
+          logger.warn('runner: the database did not answer during a step; the job resumes shortly', {
+            jobId: job.id,
+            step,
+            code: (error as { code?: string }).code ?? (error as Error).message,
+          });
+          outcome = { kind: 'wait', until: this.now() + DATABASE_RETRY_MS };
+          break;
+        }
         if (!isAppError(error)) logger.error('runner: step crashed', { jobId: job.id, step, error });
         outcome = isAppError(error)
           ? { kind: 'fail', code: error.code, message: error.message }

@@ -1,0 +1,53 @@
+import net, { type AddressInfo } from 'node:net';
+
+/**
+ * A TCP proxy on a loopback port in front of `target` (MariaDB in tests) that can be cut (every
+ * connection dropped, new ones refused) and restored on the same port: the database going away under a
+ * running server or worker, and coming back.
+ */
+export async function startCuttableProxy(target: { host: string; port: number }) {
+  const sockets = new Set<net.Socket>();
+  const open = () =>
+    net.createServer((client) => {
+      const upstream = net.connect(target.port, target.host);
+      for (const socket of [client, upstream]) {
+        sockets.add(socket);
+        socket.on('error', () => undefined);
+        socket.on('close', () => sockets.delete(socket));
+      }
+      client.pipe(upstream).pipe(client);
+    });
+  let server = open();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const dropAll = () => {
+    for (const socket of sockets) socket.destroy();
+  };
+  return {
+    port,
+    /** Refuses new connections and drops the open ones. */
+    cut: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        dropAll();
+      }),
+    /** Listens again on the same port. */
+    restore: async () => {
+      server = open();
+      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        dropAll();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** `url` (a MySQL DATABASE_URL) with its host and port replaced by the proxy's. */
+export function throughProxy(url: string, proxy: { port: number }): string {
+  const u = new URL(url);
+  u.hostname = '127.0.0.1';
+  u.port = String(proxy.port);
+  return u.toString();
+}
