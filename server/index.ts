@@ -13,6 +13,7 @@ import { logger, routeConsoleToLogger } from './logger.ts';
 import { systemClock } from './services/clock.ts';
 import { startSweeper } from './services/sweep.ts';
 import { LocalStorage, localFilesHandler } from './storage/local.ts';
+import { checkStorageAtStart } from './storage/start-check.ts';
 
 let env: Env;
 try {
@@ -91,6 +92,8 @@ server.listen(env.PORT, env.HOST, () => {
     spa: clientDir ? 'built' : 'placeholder',
     pid: process.pid,
   });
+  // Wrong OSS settings said once, now, rather than by every job's upload failing.
+  void checkStorageAtStart(inner.storage, { prefix: env.OSS_PREFIX, log: logger });
   if (env.TRUST_PROXY === 'true') {
     logger.warn(
       'TRUST_PROXY=true takes the client address from the left of X-Forwarded-For, which the client writes: per-address limits can be dodged; set the number of proxies (e.g. 1) or their addresses',

@@ -3,6 +3,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 export interface ServerProcess {
   url: string;
   child: ChildProcess;
+  /** What it has logged so far (the last 20,000 characters of stderr). */
+  log(): string;
   /** SIGTERM (or the given signal) and wait for the exit. */
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
@@ -33,6 +35,7 @@ export function startServerProcess(env: Record<string, string>, timeoutMs = 30_0
         resolve({
           url: match[1],
           child,
+          log: () => buffer,
           stop: async (signal = 'SIGTERM') => {
             if (child.exitCode === null) child.kill(signal);
             await exited;
