@@ -78,6 +78,10 @@ const mounts =
     : [];
 const app = createApp(inner, { clientDir, mounts });
 
+// Wrong OSS settings said once, now, rather than by every job's upload failing (at most 3 s; it starts
+// either way). Done before listening, so the look is over before anything is served.
+await checkStorageAtStart(inner.storage, { prefix: env.OSS_PREFIX, log: logger });
+
 // A worker-only process still listens, for /healthz; it serves the API too, which does no harm.
 const server = createHttpServer(app);
 server.listen(env.PORT, env.HOST, () => {
@@ -92,8 +96,6 @@ server.listen(env.PORT, env.HOST, () => {
     spa: clientDir ? 'built' : 'placeholder',
     pid: process.pid,
   });
-  // Wrong OSS settings said once, now, rather than by every job's upload failing.
-  void checkStorageAtStart(inner.storage, { prefix: env.OSS_PREFIX, log: logger });
   if (env.TRUST_PROXY === 'true') {
     logger.warn(
       'TRUST_PROXY=true takes the client address from the left of X-Forwarded-For, which the client writes: per-address limits can be dodged; set the number of proxies (e.g. 1) or their addresses',

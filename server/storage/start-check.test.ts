@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,6 +69,18 @@ describe('the storage check at start', () => {
     const away = storage({ endpoint: 'http://127.0.0.1:9' });
     expect(await checkStorageAtStart(away, { prefix: 'outputs', log })).toBe('unreachable');
     expect(lines.map((l) => l.level)).toEqual(['warn']);
+    // An OSS host that takes the connection and never answers holds the start for the bound, no longer.
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const started = Date.now();
+      const hung = storage({ endpoint: `http://127.0.0.1:${(silent.address() as AddressInfo).port}` });
+      expect(await checkStorageAtStart(hung, { prefix: 'outputs', log, timeoutMs: 300 })).toBe('unreachable');
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect(lines.at(-1)!.message).toContain('no answer within 0.3 s');
+    } finally {
+      silent.close();
+    }
     const local = new LocalStorage({
       root: fs.mkdtempSync(path.join(os.tmpdir(), 'df-start-local-')),
       publicPath: '/files',

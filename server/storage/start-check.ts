@@ -1,4 +1,5 @@
 import type { logger } from '../logger.ts';
+import { withinMs } from '../observability/http.ts';
 import type { Storage } from './storage.ts';
 
 /**
@@ -24,16 +25,18 @@ export type StartCheck = 'ok' | 'refused' | 'unreachable' | 'skipped';
 /**
  * One look at OSS as the server starts (a HEAD of a key under the prefix, which needs the read
  * permission every signed URL needs), so wrong settings are said once, in one line naming the variables,
- * instead of by each job failing with STORAGE_UPLOAD_FAILED (refunded). The start goes on either way:
- * OSS may be away for a moment, and jobs retry their uploads. Local storage is checked with DATA_DIR.
+ * instead of by each job failing with STORAGE_UPLOAD_FAILED (refunded). The start waits for it (at most
+ * `timeoutMs`, 3 s) before it listens, so the look is over before anything is served, then goes on either
+ * way: OSS may be away for a moment, and jobs retry their uploads. Local storage is checked with DATA_DIR.
  */
 export async function checkStorageAtStart(
   storage: Storage,
-  options: { prefix: string; log: Pick<typeof logger, 'info' | 'warn' | 'error'> },
+  options: { prefix: string; log: Pick<typeof logger, 'info' | 'warn' | 'error'>; timeoutMs?: number },
 ): Promise<StartCheck> {
   if (storage.kind !== 'oss') return 'skipped';
+  const timeoutMs = options.timeoutMs ?? 3_000;
   try {
-    await storage.head(startCheckKey(options.prefix));
+    await withinMs(storage.head(startCheckKey(options.prefix)), timeoutMs);
     options.log.info('storage: OSS answered with these settings');
     return 'ok';
   } catch (error) {
@@ -44,7 +47,12 @@ export async function checkStorageAtStart(
       );
       return 'refused';
     }
-    const reason = typeof code === 'string' && code ? code : (error as Error).name || 'error';
+    const reason =
+      typeof code === 'string' && code
+        ? code
+        : /^no answer within/.test((error as Error).message)
+          ? `no answer within ${timeoutMs / 1000} s`
+          : (error as Error).name || 'error';
     options.log.warn(
       `storage: OSS did not answer as the server started (${reason}); uploads retry as jobs run`,
     );
