@@ -1,4 +1,8 @@
 import net, { type AddressInfo } from 'node:net';
+import type { Kysely } from 'kysely';
+import { connect } from '../db/connect.ts';
+import type { Database } from '../db/schema.ts';
+import { createTestDb, MYSQL_ROOT_URL } from './db.ts';
 
 /**
  * A TCP proxy on a loopback port in front of `target` (MariaDB in tests) that can be cut (every
@@ -45,9 +49,35 @@ export async function startCuttableProxy(target: { host: string; port: number })
 }
 
 /** `url` (a MySQL DATABASE_URL) with its host and port replaced by the proxy's. */
-export function throughProxy(url: string, proxy: { port: number }): string {
+function throughProxy(url: string, proxy: { port: number }): string {
   const u = new URL(url);
   u.hostname = '127.0.0.1';
   u.port = String(proxy.port);
   return u.toString();
+}
+
+/**
+ * A fresh MariaDB test database with two ways in: `db` through a cuttable proxy (what the server or
+ * worker under test uses) and `direct` (what the test reads the outcome with, whatever the proxy does).
+ */
+export async function mysqlBehindProxy(): Promise<{
+  db: Kysely<Database>;
+  direct: Kysely<Database>;
+  proxy: Awaited<ReturnType<typeof startCuttableProxy>>;
+  destroy(): Promise<void>;
+}> {
+  const t = await createTestDb('mysql');
+  const root = new URL(MYSQL_ROOT_URL);
+  const proxy = await startCuttableProxy({ host: root.hostname, port: Number(root.port || 3306) });
+  const db = connect({ databaseUrl: throughProxy(t.url, proxy), dataDir: '' });
+  return {
+    db,
+    direct: t.db,
+    proxy,
+    destroy: async () => {
+      await db.destroy().catch(() => undefined);
+      await proxy.close();
+      await t.destroy();
+    },
+  };
 }

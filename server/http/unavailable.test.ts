@@ -2,9 +2,9 @@ import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, isDatabaseUnavailable } from '../../db/connect.ts';
 import { testInner } from '../../test/context.ts';
-import { createTestDb, DIALECTS, MYSQL_ROOT_URL } from '../../test/db.ts';
+import { DIALECTS } from '../../test/db.ts';
 import { httpClient, startTestServer } from '../../test/http.ts';
-import { startCuttableProxy, throughProxy } from '../../test/proxy.ts';
+import { mysqlBehindProxy } from '../../test/proxy.ts';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -91,13 +91,8 @@ describe('the database not answering', () => {
   it.runIf(DIALECTS.includes('mysql'))(
     'that goes away under a running server is a 503 (no partial write), and calls succeed once it is back',
     async () => {
-      const t = await createTestDb('mysql');
-      cleanups.push(() => t.destroy());
-      const root = new URL(MYSQL_ROOT_URL);
-      const proxy = await startCuttableProxy({ host: root.hostname, port: Number(root.port || 3306) });
-      cleanups.push(() => proxy.close());
-      const db = connect({ databaseUrl: throughProxy(t.url, proxy), dataDir: '' });
-      cleanups.push(() => db.destroy());
+      const { db, direct, proxy, destroy } = await mysqlBehindProxy();
+      cleanups.push(destroy);
       const server = await startTestServer(testInner(db, { env: { SIGNUP_BONUS_CREDITS: '10' } }));
       cleanups.push(() => server.close());
 
@@ -121,7 +116,7 @@ describe('the database not answering', () => {
       expect(back.status).toBe(200);
       // The generation refused while the database was away charged nothing and left no job.
       expect(JSON.parse(back.text).result.data.json.balance).toBe(10);
-      const jobs = await t.db.selectFrom('jobs').select('id').where('user_id', '=', user.id).execute();
+      const jobs = await direct.selectFrom('jobs').select('id').where('user_id', '=', user.id).execute();
       expect(jobs).toEqual([]);
     },
     30_000,

@@ -2,12 +2,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect } from '../../../db/connect.ts';
 import { testInner } from '../../../test/context.ts';
-import { createTestDb, DIALECTS, MYSQL_ROOT_URL } from '../../../test/db.ts';
+import { DIALECTS } from '../../../test/db.ts';
 import { startDashScopeFake } from '../../../test/fakes/dashscope-server.ts';
 import { ledgerOf, signUpUser, testRunner, until } from '../../../test/pipeline.ts';
-import { startCuttableProxy, throughProxy } from '../../../test/proxy.ts';
+import { mysqlBehindProxy } from '../../../test/proxy.ts';
 import { createProviderRegistry } from '../../providers/registry.ts';
 import { systemClock } from '../clock.ts';
 import { startGeneration } from '../generation.ts';
@@ -19,14 +18,9 @@ afterEach(async () => {
 
 describe.runIf(DIALECTS.includes('mysql'))('a worker whose database goes away mid-job (MariaDB)', () => {
   it('does not fail the paid job: it waits, resumes by polling once the database is back, and succeeds, charged once', async () => {
-    const t = await createTestDb('mysql');
-    cleanups.push(() => t.destroy());
-    const root = new URL(MYSQL_ROOT_URL);
-    const proxy = await startCuttableProxy({ host: root.hostname, port: Number(root.port || 3306) });
-    cleanups.push(() => proxy.close());
     // The worker reaches the database only through the proxy; the test reads it directly.
-    const db = connect({ databaseUrl: throughProxy(t.url, proxy), dataDir: '' });
-    cleanups.push(() => db.destroy());
+    const { db, direct, proxy, destroy } = await mysqlBehindProxy();
+    cleanups.push(destroy);
     const fake = await startDashScopeFake({ scenario: { states: ['RUNNING'] } });
     cleanups.push(() => fake.close());
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'df-blip-'));
@@ -54,7 +48,7 @@ describe.runIf(DIALECTS.includes('mysql'))('a worker whose database goes away mi
     await until(async () => [...fake.tasks.values()].some((task) => task.seenDoneAt !== undefined), 15_000);
     await proxy.cut();
     await new Promise((resolve) => setTimeout(resolve, 2_500));
-    const during = await t.db
+    const during = await direct
       .selectFrom('jobs')
       .selectAll()
       .where('id', '=', start.job.id)
@@ -63,15 +57,23 @@ describe.runIf(DIALECTS.includes('mysql'))('a worker whose database goes away mi
     await proxy.restore();
 
     const done = await until(async () => {
-      const job = await t.db.selectFrom('jobs').selectAll().where('id', '=', start.job.id).executeTakeFirst();
+      const job = await direct
+        .selectFrom('jobs')
+        .selectAll()
+        .where('id', '=', start.job.id)
+        .executeTakeFirst();
       return job && job.status !== 'running' && job.status !== 'queued' ? job : undefined;
     }, 20_000);
     expect(done.status).toBe('succeeded');
     expect(fake.submissions).toBe(1);
-    const ledger = await ledgerOf(t.db, user.id);
+    const ledger = await ledgerOf(direct, user.id);
     expect(ledger.filter((row) => row.kind === 'charge')).toHaveLength(1);
     expect(ledger.filter((row) => row.kind === 'refund')).toHaveLength(0);
-    const outputs = await t.db.selectFrom('job_outputs').selectAll().where('job_id', '=', done.id).execute();
+    const outputs = await direct
+      .selectFrom('job_outputs')
+      .selectAll()
+      .where('job_id', '=', done.id)
+      .execute();
     expect(outputs).toHaveLength(1);
     expect(await inner.storage.head(outputs[0]!.oss_path)).not.toBeNull();
   }, 60_000);
