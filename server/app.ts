@@ -8,7 +8,6 @@ import { securityHeaders, trpcGuards } from './http/security.ts';
 import { trpcHandler } from './http/trpc-handler.ts';
 import { logger } from './logger.ts';
 import { DATABASE_WAIT_MS, metricsHandler, requestLogging, withinMs } from './observability/http.ts';
-import type { MetricsJson } from './observability/metrics.ts';
 import { requestScopeOf } from './observability/request-context.ts';
 import { appRouter } from './routers/index.ts';
 import { MAX_BATCH_SIZE } from './trpc.ts';
@@ -18,8 +17,6 @@ export interface AppOptions {
   clientDir?: string;
   /** Extra routes mounted before the SPA fallback, e.g. local storage's `/files`. */
   mounts?: { path: string; handler: RequestHandler }[];
-  /** The metrics of this process's other threads (the runner's), added to /metrics. */
-  threadMetrics?: () => Promise<MetricsJson[]>;
 }
 
 /** Paths the SPA never owns: API prefixes (and typos of them) and file-like paths. */
@@ -44,12 +41,7 @@ export function createApp(inner: InnerContext, options: AppOptions = {}) {
   app.use(securityHeaders(inner.config));
   app.get(
     '/metrics',
-    metricsHandler({
-      db: inner.db,
-      token: inner.config.METRICS_TOKEN,
-      now: () => inner.clock.now(),
-      threads: options.threadMetrics,
-    }),
+    metricsHandler({ db: inner.db, token: inner.config.METRICS_TOKEN, now: () => inner.clock.now() }),
   );
 
   // Up means the database answers with this build's schema: a process started with

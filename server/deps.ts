@@ -11,7 +11,6 @@ import { createProviderRegistry, type ProviderRegistry } from './providers/regis
 import type { Clock } from './services/clock.ts';
 import { JobEvents } from './services/jobs/events.ts';
 import { JobRunner } from './services/jobs/runner.ts';
-import { type RunningRunner, startRunnerThread } from './services/jobs/runner-host.ts';
 import { LocalStorage } from './storage/local.ts';
 import { OssStorage } from './storage/oss.ts';
 import { EcsRamRoleCredentials } from './storage/oss-credentials.ts';
@@ -160,18 +159,4 @@ export function createRunner(env: Env, inner: InnerContext, options: { owner?: s
     userMaxActiveJobs: env.USER_MAX_ACTIVE_JOBS,
     owner: options.owner,
   });
-}
-
-/**
- * Starts this process's job runner as its settings say: on a thread of its own for ROLE=all on MySQL
- * (RUNNER_THREAD, default true), so the HTTP server and the runner's steps use two CPUs; otherwise here.
- * SQLite keeps it here: one process, one connection.
- */
-export function startRunner(env: Env, inner: InnerContext): RunningRunner {
-  if (env.ROLE === 'all' && env.RUNNER_THREAD && env.DATABASE_URL?.startsWith('mysql://')) {
-    return startRunnerThread(env, inner.events);
-  }
-  const runner = createRunner(env, inner);
-  runner.start();
-  return { thread: false, stop: () => runner.stop(), metrics: async () => [] };
 }

@@ -139,11 +139,6 @@ export const EnvSchema = z.object({
   ALLOW_PRIVATE_NETWORK_FETCH: bool(false),
   WORKER_CONCURRENCY: intIn(4, 1, 256),
   ROLE: oneOf(['all', 'api', 'worker'], 'all'),
-  /**
-   * With ROLE=all on MySQL, the job runner runs on a thread of its own beside the HTTP server (two CPUs
-   * instead of one); false keeps it on the main thread. SQLite always keeps it there (one connection).
-   */
-  RUNNER_THREAD: bool(true),
   /** How long ai.generateImage waits for the result before answering with the running job. */
   IMAGE_WAIT_SECONDS: intIn(120, 1, 3600),
   /** How long a worker's claim on a job lasts without renewal (a dead worker's jobs resume after it). */

@@ -120,13 +120,7 @@ describe('the server process', () => {
       await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
       const url = `mysql://${target.username}${target.password ? `:${target.password}` : ''}@127.0.0.1:${(proxy.address() as net.AddressInfo).port}${target.pathname}`;
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'df-process-'));
-      // The runner on the main thread, whose claim hangs with the database: the stop's deadline is what
-      // ends the process (on its own thread, the runner's stop ends sooner by itself).
-      const server = await startServerProcess({
-        DATABASE_URL: url,
-        DATA_DIR: dataDir,
-        RUNNER_THREAD: 'false',
-      });
+      const server = await startServerProcess({ DATABASE_URL: url, DATA_DIR: dataDir });
       try {
         expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
         frozen = true;

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { connect, databaseErrorMessage, describeDatabase } from '../db/connect.ts';
 import { migrateToLatest, migrationStatus } from '../db/migrate.ts';
 import { createApp } from './app.ts';
-import { appSecret, createInnerContext, ensureDataDir, startRunner } from './deps.ts';
+import { appSecret, createInnerContext, createRunner, ensureDataDir } from './deps.ts';
 import { type Env, EnvError, loadEnv } from './env.ts';
 import { answerMalformedRequests } from './http/client-errors.ts';
 import { createHttpServer } from './http/server.ts';
@@ -61,7 +61,8 @@ try {
 }
 
 const inner = createInnerContext(env, db, systemClock);
-const runner = env.ROLE === 'api' ? null : startRunner(env, inner);
+const runner = env.ROLE === 'api' ? null : createRunner(env, inner);
+runner?.start();
 const sweeper =
   env.ROLE === 'api' || env.SWEEP_INTERVAL_MINUTES === 0
     ? null
@@ -75,7 +76,7 @@ const mounts =
   inner.storage instanceof LocalStorage
     ? [{ path: '/files', handler: localFilesHandler(inner.storage) }]
     : [];
-const app = createApp(inner, { clientDir, mounts, threadMetrics: runner?.metrics });
+const app = createApp(inner, { clientDir, mounts });
 
 // Wrong OSS settings said once, now, rather than by every job's upload failing (at most 3 s; it starts
 // either way). Done before listening, so the look is over before anything is served.
@@ -91,7 +92,6 @@ server.listen(env.PORT, env.HOST, () => {
     role: env.ROLE,
     database: env.DATABASE_URL?.startsWith('mysql') ? 'mysql' : 'sqlite',
     storage: inner.storage.kind,
-    runner: runner ? (runner.thread ? 'thread' : 'main thread') : 'none',
     models: inner.providers.models().map((m) => m.id),
     spa: clientDir ? 'built' : 'placeholder',
     pid: process.pid,

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import { inTransaction } from '../../db/transaction.ts';
-import { createInnerContext, startRunner } from '../../server/deps.ts';
+import { createInnerContext } from '../../server/deps.ts';
 import { parseEnv } from '../../server/env.ts';
 import { logger } from '../../server/logger.ts';
 import { demoLayout, LAYOUTS, renderDemoLayout, renderDemoPng } from '../../server/providers/demo-media.ts';
@@ -20,6 +20,7 @@ import { moveCredits } from '../../server/services/billing.ts';
 import { systemClock } from '../../server/services/clock.ts';
 import { startGeneration, waitForJob } from '../../server/services/generation.ts';
 import { newId } from '../../server/services/ids.ts';
+import { JobRunner } from '../../server/services/jobs/runner.ts';
 import { insertJob, updateJob } from '../../server/services/jobs/store.ts';
 import { OssStorage } from '../../server/storage/oss.ts';
 import { jobView, outputView } from '../../server/views.ts';
@@ -145,11 +146,7 @@ const storage = new OssStorage({
   urlTtlSeconds: 600,
 });
 const t = await createTestDb(dialect);
-// The server as `npm start` assembles it with these settings (ROLE=all): its storage is the OSS test
-// server, and on MySQL its job runner runs on a thread of its own (RUNNER_THREAD), which builds its
-// storage, providers and database pool from the same settings.
 const env = parseEnv({
-  DATABASE_URL: t.url,
   DATA_DIR: dir,
   DEMO_DELAY_MS: '0',
   SIGNUP_BONUS_CREDITS: '0',
@@ -157,17 +154,15 @@ const env = parseEnv({
   WORKER_CONCURRENCY: '32',
   LOG_LEVEL: 'warn',
   SIGNUPS_PER_IP_PER_HOUR: '0',
-  OSS_BUCKET: credentials.bucket,
-  OSS_REGION: 'oss-cn-hangzhou',
-  OSS_ENDPOINT: ossServer.url,
-  OSS_CNAME: 'true',
-  OSS_ACCESS_KEY_ID: credentials.accessKeyId,
-  OSS_ACCESS_KEY_SECRET: credentials.accessKeySecret,
-  OSS_URL_TTL_SECONDS: '600',
-  ...(process.argv.includes('--runner-here') ? { RUNNER_THREAD: 'false' } : {}),
 });
-const inner = createInnerContext(env, t.db, systemClock);
-const runner = startRunner(env, inner);
+const inner = createInnerContext(env, t.db, systemClock, { storage });
+const runner = new JobRunner(inner, {
+  concurrency: 32,
+  prefix: 'outputs',
+  tmpDir: path.join(dir, 'tmp'),
+  allowPrivateNetwork: true,
+});
+runner.start();
 const server = await startTestServer(inner);
 
 // One user per concurrent caller, for the pipeline and the floor alike: "concurrency 32" is 32 users each

@@ -3,16 +3,7 @@ import type { RequestHandler } from 'express';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/schema.ts';
 import { logger } from '../logger.ts';
-import {
-  databaseUp,
-  httpDuration,
-  jobsByStatus,
-  type MetricsJson,
-  processMetrics,
-  queueDepth,
-  queueOldestAge,
-  registry,
-} from './metrics.ts';
+import { databaseUp, httpDuration, jobsByStatus, queueDepth, queueOldestAge, registry } from './metrics.ts';
 import { attachRequestScope, type RequestScope } from './request-context.ts';
 
 /** A caller's x-request-id is kept when it is a sane token; otherwise a new UUID. */
@@ -148,8 +139,6 @@ export function metricsHandler(options: {
   db: Kysely<Database>;
   token?: string;
   now: () => number;
-  /** The metrics of this process's other threads (the runner's), added in. */
-  threads?: () => Promise<MetricsJson[]>;
 }): RequestHandler {
   let reading: { at: number; done: Promise<void>; settled: boolean } | null = null;
   const readQueue = () => {
@@ -192,6 +181,6 @@ export function metricsHandler(options: {
     await readQueue();
     res.setHeader('Content-Type', registry.contentType);
     res.setHeader('Cache-Control', 'no-store');
-    res.send(await processMetrics(options.threads ?? (async () => [])));
+    res.send(await registry.metrics());
   };
 }

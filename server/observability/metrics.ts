@@ -1,5 +1,4 @@
-import { isMainThread } from 'node:worker_threads';
-import { AggregatorRegistry, Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * Prometheus metrics of this process (GET /metrics). One registry per process; the counters are module
@@ -7,9 +6,7 @@ import { AggregatorRegistry, Counter, collectDefaultMetrics, Gauge, Histogram, R
  * scraped (see observeQueue).
  */
 export const registry = new Registry();
-// The process's own figures (memory, CPU, event loop) once, from the main thread: the runner's thread
-// (ROLE=all on MySQL) adds only its counts, summed into the main thread's at each scrape.
-if (isMainThread) collectDefaultMetrics({ register: registry });
+collectDefaultMetrics({ register: registry });
 
 const seconds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
@@ -148,24 +145,4 @@ export function providerCall(
   providerDuration.observe({ provider, method, outcome: label }, (performance.now() - startedAt) / 1000);
   if (outcome === 429) providerRateLimited.inc({ provider });
   if (typeof outcome !== 'number' || outcome >= 400) providerErrors.inc({ provider, code: label });
-}
-
-/** Metrics as `registry.getMetricsAsJSON()` gives them, from another thread of this process. */
-export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
-
-/**
- * This process's metrics in Prometheus text: this thread's, with the counts of the threads that have
- * their own (the runner's) added in (counters and histograms summed; the gauges are this thread's).
- */
-export async function processMetrics(others: () => Promise<MetricsJson[]>): Promise<string> {
-  const more = await others();
-  if (more.length === 0) return registry.metrics();
-  // Summed where another thread has the metric; this thread's own (process_start_time_seconds, whose
-  // cluster aggregation is to leave it out) kept as they are.
-  const theirs = new Set(more.flatMap((metrics) => metrics.map((m) => m.name)));
-  const sum = (m: MetricsJson[number]) => ({ ...m, aggregator: 'sum' as const });
-  const mine = (await registry.getMetricsAsJSON()).map((m) =>
-    theirs.has(m.name) ? sum(m) : { ...m, aggregator: 'first' as const },
-  );
-  return AggregatorRegistry.aggregate([mine, ...more.map((metrics) => metrics.map(sum))]).metrics();
 }

@@ -1,7 +1,8 @@
+import { createRequire } from 'node:module';
 import os from 'node:os';
-import type { Worker } from 'node:worker_threads';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { extended } from '../../shared/objects.ts';
-import { workerEntry as entryOf, startWorker } from '../threads.ts';
 import {
   type DemoLayout,
   type DemoLayoutCache,
@@ -14,9 +15,25 @@ import type { LayoutReply, LayoutRequest } from './demo-render-worker.ts';
 
 /**
  * Where the worker script is, next to this module: `demo-render-worker.js` when the server runs
- * compiled (tsc → dist/), `demo-render-worker.ts` when it runs from source under tsx.
+ * compiled (tsc → dist/), `demo-render-worker.ts` when it runs from source under tsx; a worker thread
+ * does not inherit tsx's loader, so from source it boots through tsx's `tsImport`.
  */
-export const workerEntry = (moduleUrl: string = import.meta.url) => entryOf(moduleUrl, 'demo-render-worker');
+export function workerEntry(moduleUrl: string = import.meta.url): { url: URL; fromSource: boolean } {
+  const fromSource = new URL(moduleUrl).pathname.endsWith('.ts');
+  return { url: new URL(`./demo-render-worker.${fromSource ? 'ts' : 'js'}`, moduleUrl), fromSource };
+}
+
+function startWorker(): Worker {
+  const { url, fromSource } = workerEntry();
+  if (!fromSource) return new Worker(url);
+  // The ESM build of tsx's API (require.resolve finds its CommonJS twin next to it).
+  const api = createRequire(import.meta.url)
+    .resolve('tsx/esm/api')
+    .replace(/\.cjs$/, '.mjs');
+  const tsx = pathToFileURL(api).href;
+  const boot = `import(${JSON.stringify(tsx)}).then((api) => api.tsImport(${JSON.stringify(url.href)}, ${JSON.stringify(url.href)}));`;
+  return new Worker(boot, { eval: true });
+}
 
 interface Slot {
   worker: Worker;
@@ -98,7 +115,7 @@ export class DemoRenderPool {
   }
 
   private start(): Slot {
-    const worker = startWorker(import.meta.url, 'demo-render-worker');
+    const worker = startWorker();
     const slot: Slot = { worker, busy: 0 };
     worker.unref();
     worker.on('message', (message: LayoutReply) => {
