@@ -104,16 +104,19 @@ const UNAVAILABLE_CODES = new Set([
   'SQLITE_BUSY',
 ]);
 
-/** Whether `error` (or one of its causes) says the database could not answer now: see UNAVAILABLE_CODES. */
-export function isDatabaseUnavailable(error: unknown): boolean {
+/**
+ * The code by which `error` (or one of its causes) says the database could not answer now (see
+ * UNAVAILABLE_CODES), for the log line; undefined for any other error.
+ */
+export function databaseUnavailable(error: unknown): string | undefined {
   for (let e = error, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
     const { code, message, cause } = e as { code?: unknown; message?: unknown; cause?: unknown };
-    if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
+    if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return code;
     // mysql2's pool once it is closed (a process stopping), which sets no code.
-    if (message === 'Pool is closed.') return true;
+    if (message === 'Pool is closed.') return 'POOL_CLOSED';
     e = cause;
   }
-  return false;
+  return undefined;
 }
 
 /** Opens the database named by DATABASE_URL: a mysql2 pool for MySQL, better-sqlite3 otherwise. */

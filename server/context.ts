@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import type { Request, Response } from 'express';
 import type { Kysely } from 'kysely';
-import { isDatabaseUnavailable } from '../db/connect.ts';
+import { databaseUnavailable } from '../db/connect.ts';
 import type { Database, User } from '../db/schema.ts';
 import { extended } from '../shared/objects.ts';
 import type { Env } from './env.ts';
@@ -108,10 +108,11 @@ export async function createRequestContext(
     }
   } catch (error) {
     // The caller cannot be known while the database does not answer: a 503 to retry, not a 500.
-    if (isDatabaseUnavailable(error)) {
+    const code = databaseUnavailable(error);
+    if (code) {
       logger.warn('request failed: the database did not answer', {
         requestId: requestScopeOf(req)?.requestId,
-        code: (error as { code?: string }).code ?? (error as Error).message,
+        code,
       });
       throw unavailableError(error);
     }

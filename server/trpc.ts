@@ -1,7 +1,7 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import superjson from 'superjson';
 import { ZodError } from 'zod';
-import { isDatabaseUnavailable } from '../db/connect.ts';
+import { databaseUnavailable } from '../db/connect.ts';
 import type { User } from '../db/schema.ts';
 import { APP_CODES, type AppCode, AppError, isAppCode, serverIssues } from '../shared/errors.ts';
 import { MAX_BATCH_SIZE } from '../shared/limits.ts';
@@ -166,11 +166,13 @@ function guarded<U extends User | null>(gates: Gate[]) {
     if (!result.ok) {
       const cause = result.error.cause;
       if (cause instanceof AppError) throw trpcErrorOf(cause);
-      if (result.error.code === 'INTERNAL_SERVER_ERROR' && isDatabaseUnavailable(cause)) {
+      const unavailable =
+        result.error.code === 'INTERNAL_SERVER_ERROR' ? databaseUnavailable(cause) : undefined;
+      if (unavailable) {
         logger.warn('procedure failed: the database did not answer', {
           requestId: ctx.requestId,
           path,
-          code: (cause as { code?: string } | undefined)?.code ?? (cause as Error | undefined)?.message,
+          code: unavailable,
         });
         throw unavailableError(cause);
       }

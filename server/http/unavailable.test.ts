@@ -1,6 +1,6 @@
 import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, isDatabaseUnavailable } from '../../db/connect.ts';
+import { connect, databaseUnavailable } from '../../db/connect.ts';
 import { testInner } from '../../test/context.ts';
 import { DIALECTS } from '../../test/db.ts';
 import { httpClient, startTestServer } from '../../test/http.ts';
@@ -126,13 +126,17 @@ describe('the database not answering', () => {
     const lost = Object.assign(new Error('Connection lost: The server closed the connection.'), {
       code: 'PROTOCOL_CONNECTION_LOST',
     });
-    expect(isDatabaseUnavailable(lost)).toBe(true);
-    expect(isDatabaseUnavailable(new Error('wrapped', { cause: lost }))).toBe(true);
-    expect(isDatabaseUnavailable(Object.assign(new Error('busy'), { code: 'SQLITE_BUSY' }))).toBe(true);
-    expect(isDatabaseUnavailable(new Error('Pool is closed.'))).toBe(true);
-    expect(isDatabaseUnavailable(Object.assign(new Error('dup'), { code: 'ER_DUP_ENTRY' }))).toBe(false);
-    expect(isDatabaseUnavailable(Object.assign(new Error('syntax'), { code: 'ER_PARSE_ERROR' }))).toBe(false);
-    expect(isDatabaseUnavailable(new TypeError('x is undefined'))).toBe(false);
-    expect(isDatabaseUnavailable(null)).toBe(false);
+    expect(databaseUnavailable(lost)).toBe('PROTOCOL_CONNECTION_LOST');
+    expect(databaseUnavailable(new Error('wrapped', { cause: lost }))).toBe('PROTOCOL_CONNECTION_LOST');
+    expect(databaseUnavailable(Object.assign(new Error('busy'), { code: 'SQLITE_BUSY' }))).toBe(
+      'SQLITE_BUSY',
+    );
+    expect(databaseUnavailable(new Error('Pool is closed.'))).toBe('POOL_CLOSED');
+    expect(databaseUnavailable(Object.assign(new Error('dup'), { code: 'ER_DUP_ENTRY' }))).toBeUndefined();
+    expect(
+      databaseUnavailable(Object.assign(new Error('syntax'), { code: 'ER_PARSE_ERROR' })),
+    ).toBeUndefined();
+    expect(databaseUnavailable(new TypeError('x is undefined'))).toBeUndefined();
+    expect(databaseUnavailable(null)).toBeUndefined();
   });
 });

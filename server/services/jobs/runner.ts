@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { isDatabaseUnavailable } from '../../../db/connect.ts';
+import { databaseUnavailable } from '../../../db/connect.ts';
 import type { Job } from '../../../db/schema.ts';
 import { isAppError } from '../../../shared/errors.ts';
 import { logger } from '../../logger.ts';
@@ -358,14 +358,15 @@ export class JobRunner {
         slot = undefined;
       } catch (error) {
         if (error instanceof Abandoned || signal.aborted) return this.handBack(job);
-        if (!isAppError(error) && isDatabaseUnavailable(error)) {
+        const unavailable = isAppError(error) ? undefined : databaseUnavailable(error);
+        if (unavailable) {
           // The database not answering is not the job's failure: the job waits a moment and resumes from
           // its row (a recorded task id is polled, never submitted again; a submit that went out without
           // one is failed then, as after a crash).
           logger.warn('runner: the database did not answer during a step; the job resumes shortly', {
             jobId: job.id,
             step,
-            code: (error as { code?: string }).code ?? (error as Error).message,
+            code: unavailable,
           });
           outcome = { kind: 'wait', until: this.now() + DATABASE_RETRY_MS };
           break;
