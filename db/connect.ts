@@ -80,45 +80,6 @@ export function databaseErrorMessage(error: unknown, where: string): string {
   return own;
 }
 
-/**
- * Codes of a database that cannot answer now, as opposed to a statement it refused: nothing listening,
- * the connection lost or timed out, too many connections, the server shutting down, a lock not granted
- * in time (MySQL), the file busy past `busy_timeout` (SQLite). A request that meets one can succeed
- * when sent again, so it is answered 503, not 500.
- */
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  'PROTOCOL_CONNECTION_LOST',
-  'PROTOCOL_SEQUENCE_TIMEOUT',
-  'ER_CON_COUNT_ERROR',
-  'ER_TOO_MANY_USER_CONNECTIONS',
-  'ER_SERVER_SHUTDOWN',
-  'ER_LOCK_WAIT_TIMEOUT',
-  'SQLITE_BUSY',
-]);
-
-/**
- * The code by which `error` (or one of its causes) says the database could not answer now (see
- * UNAVAILABLE_CODES), for the log line; undefined for any other error.
- */
-export function databaseUnavailable(error: unknown): string | undefined {
-  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
-    const { code, message, cause } = e as { code?: unknown; message?: unknown; cause?: unknown };
-    if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return code;
-    // mysql2's pool once it is closed (a process stopping), which sets no code.
-    if (message === 'Pool is closed.') return 'POOL_CLOSED';
-    e = cause;
-  }
-  return undefined;
-}
-
 /** Opens the database named by DATABASE_URL: a mysql2 pool for MySQL, better-sqlite3 otherwise. */
 export function connect(options: ConnectOptions): Kysely<Database> {
   const url = options.databaseUrl;

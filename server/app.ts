@@ -7,9 +7,10 @@ import { createRequestContext, type InnerContext } from './context.ts';
 import { securityHeaders, trpcGuards } from './http/security.ts';
 import { trpcHandler } from './http/trpc-handler.ts';
 import { logger } from './logger.ts';
-import { DATABASE_WAIT_MS, metricsHandler, requestLogging, withinMs } from './observability/http.ts';
+import { DATABASE_WAIT_MS, metricsHandler, requestLogging } from './observability/http.ts';
 import { requestScopeOf } from './observability/request-context.ts';
 import { appRouter } from './routers/index.ts';
+import { withinMs } from './services/clock.ts';
 import { MAX_BATCH_SIZE } from './trpc.ts';
 
 export interface AppOptions {

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import type { Request, Response } from 'express';
 import type { Kysely } from 'kysely';
-import { databaseUnavailable } from '../db/connect.ts';
+import { databaseUnavailable } from '../db/dialect.ts';
 import type { Database, User } from '../db/schema.ts';
 import { extended } from '../shared/objects.ts';
 import type { Env } from './env.ts';

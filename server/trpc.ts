@@ -1,7 +1,7 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import superjson from 'superjson';
 import { ZodError } from 'zod';
-import { databaseUnavailable } from '../db/connect.ts';
+import { databaseUnavailable } from '../db/dialect.ts';
 import type { User } from '../db/schema.ts';
 import { APP_CODES, type AppCode, AppError, isAppCode, serverIssues } from '../shared/errors.ts';
 import { MAX_BATCH_SIZE } from '../shared/limits.ts';

@@ -1,6 +1,7 @@
 import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, databaseUnavailable } from '../../db/connect.ts';
+import { connect } from '../../db/connect.ts';
+import { databaseUnavailable } from '../../db/dialect.ts';
 import { testInner } from '../../test/context.ts';
 import { DIALECTS } from '../../test/db.ts';
 import { httpClient, startTestServer } from '../../test/http.ts';

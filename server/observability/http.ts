@@ -3,6 +3,7 @@ import type { RequestHandler } from 'express';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/schema.ts';
 import { logger } from '../logger.ts';
+import { withinMs } from '../services/clock.ts';
 import { databaseUp, httpDuration, jobsByStatus, queueDepth, queueOldestAge, registry } from './metrics.ts';
 import { attachRequestScope, type RequestScope } from './request-context.ts';
 
@@ -120,15 +121,6 @@ const QUEUE_READING_MS = 1_000;
 
 /** How long /metrics and /healthz wait for the database before answering without it. */
 export const DATABASE_WAIT_MS = 2_000;
-
-/** `promise`, or a rejection once `ms` have passed (the promise itself runs on). */
-export function withinMs<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
 
 /**
  * GET /metrics: Prometheus text; `Authorization: Bearer METRICS_TOKEN` when a token is configured. The

@@ -1,5 +1,5 @@
 import type { logger } from '../logger.ts';
-import { withinMs } from '../observability/http.ts';
+import { NoAnswerInTime, withinMs } from '../services/clock.ts';
 import type { Storage } from './storage.ts';
 
 /**
@@ -48,10 +48,10 @@ export async function checkStorageAtStart(
       return 'refused';
     }
     const reason =
-      typeof code === 'string' && code
-        ? code
-        : /^no answer within/.test((error as Error).message)
-          ? `no answer within ${timeoutMs / 1000} s`
+      error instanceof NoAnswerInTime
+        ? `no answer within ${timeoutMs / 1000} s`
+        : typeof code === 'string' && code
+          ? code
           : (error as Error).name || 'error';
     options.log.warn(
       `storage: OSS did not answer as the server started (${reason}); uploads retry as jobs run`,

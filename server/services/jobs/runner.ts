@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { databaseUnavailable } from '../../../db/connect.ts';
+import { databaseUnavailable } from '../../../db/dialect.ts';
 import type { Job } from '../../../db/schema.ts';
 import { isAppError } from '../../../shared/errors.ts';
 import { logger } from '../../logger.ts';
