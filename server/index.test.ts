@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import superjson from 'superjson';
 import { describe, expect, it } from 'vitest';
-import { createTestDb, DIALECTS } from '../test/db.ts';
+import { DIALECTS } from '../test/db.ts';
 import { httpClient } from '../test/http.ts';
+import { mysqlBehindProxy } from '../test/proxy.ts';
 import { startServerProcess } from '../test/server-process.ts';
 
 describe('the server process', () => {
@@ -101,29 +101,13 @@ describe('the server process', () => {
   it.runIf(DIALECTS.includes('mysql'))(
     'on SIGTERM while the database does not answer, exits within its 25 s deadline instead of hanging',
     async () => {
-      const t = await createTestDb('mysql');
       // MariaDB behind a proxy that can stop forwarding, as a network partition does.
-      const target = new URL(t.url);
-      let frozen = false;
-      const sockets = new Set<net.Socket>();
-      const proxy = net.createServer((client) => {
-        const upstream = net.connect(Number(target.port || 3306), target.hostname);
-        for (const s of [client, upstream]) {
-          sockets.add(s);
-          s.on('error', () => undefined);
-        }
-        client.on('data', (d) => !frozen && upstream.write(d));
-        upstream.on('data', (d) => !frozen && client.write(d));
-        client.on('close', () => upstream.destroy());
-        upstream.on('close', () => client.destroy());
-      });
-      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-      const url = `mysql://${target.username}${target.password ? `:${target.password}` : ''}@127.0.0.1:${(proxy.address() as net.AddressInfo).port}${target.pathname}`;
+      const { url, proxy, destroy } = await mysqlBehindProxy();
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'df-process-'));
       const server = await startServerProcess({ DATABASE_URL: url, DATA_DIR: dataDir });
       try {
         expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
-        frozen = true;
+        proxy.freeze();
         await new Promise((r) => setTimeout(r, 1_500));
         const exited = new Promise<number | null>((resolve) =>
           server.child.once('exit', (code) => resolve(code)),
@@ -134,9 +118,7 @@ describe('the server process', () => {
         expect(Date.now() - started).toBeLessThan(28_000);
       } finally {
         server.child.kill('SIGKILL');
-        for (const s of sockets) s.destroy();
-        proxy.close();
-        await t.destroy();
+        await destroy();
         fs.rmSync(dataDir, { recursive: true, force: true });
       }
     },

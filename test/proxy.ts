@@ -7,10 +7,16 @@ import { createTestDb, MYSQL_ROOT_URL } from './db.ts';
 /**
  * A TCP proxy on a loopback port in front of `target` (MariaDB in tests) that can be cut (every
  * connection dropped, new ones refused) and restored on the same port: the database going away under a
- * running server or worker, and coming back.
+ * running server or worker, and coming back. Or frozen: connections stay open and nothing gets through,
+ * as behind a network partition.
  */
 export async function startCuttableProxy(target: { host: string; port: number }) {
   const sockets = new Set<net.Socket>();
+  let frozen = false;
+  const forward = (from: net.Socket, to: net.Socket) => {
+    from.on('data', (data) => !frozen && to.write(data));
+    from.on('close', () => to.destroy());
+  };
   const open = () =>
     net.createServer((client) => {
       const upstream = net.connect(target.port, target.host);
@@ -19,7 +25,8 @@ export async function startCuttableProxy(target: { host: string; port: number })
         socket.on('error', () => undefined);
         socket.on('close', () => sockets.delete(socket));
       }
-      client.pipe(upstream).pipe(client);
+      forward(client, upstream);
+      forward(upstream, client);
     });
   let server = open();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -35,6 +42,10 @@ export async function startCuttableProxy(target: { host: string; port: number })
         server.close(() => resolve());
         dropAll();
       }),
+    /** Stops forwarding bytes either way, connections left open (a partition). */
+    freeze: () => {
+      frozen = true;
+    },
     /** Listens again on the same port. */
     restore: async () => {
       server = open();
@@ -61,6 +72,8 @@ function throughProxy(url: string, proxy: { port: number }): string {
  * worker under test uses) and `direct` (what the test reads the outcome with, whatever the proxy does).
  */
 export async function mysqlBehindProxy(): Promise<{
+  /** The DATABASE_URL through the proxy, for a server process. */
+  url: string;
   db: Kysely<Database>;
   direct: Kysely<Database>;
   proxy: Awaited<ReturnType<typeof startCuttableProxy>>;
@@ -69,14 +82,17 @@ export async function mysqlBehindProxy(): Promise<{
   const t = await createTestDb('mysql');
   const root = new URL(MYSQL_ROOT_URL);
   const proxy = await startCuttableProxy({ host: root.hostname, port: Number(root.port || 3306) });
-  const db = connect({ databaseUrl: throughProxy(t.url, proxy), dataDir: '' });
+  const url = throughProxy(t.url, proxy);
+  const db = connect({ databaseUrl: url, dataDir: '' });
   return {
+    url,
     db,
     direct: t.db,
     proxy,
+    // The proxy first: a pool behind a frozen proxy would wait for goodbyes that never get through.
     destroy: async () => {
-      await db.destroy().catch(() => undefined);
       await proxy.close();
+      await db.destroy().catch(() => undefined);
       await t.destroy();
     },
   };
