@@ -1,4 +1,4 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac, hash } from 'node:crypto';
 import { stringify } from 'node:querystring';
 import type OSS from 'ali-oss';
 import type { OssCredentials } from './oss-credentials.ts';
@@ -18,16 +18,36 @@ function signingKey(secret: string, day: string, region: string): Buffer {
 /** `oss-cn-hangzhou` → `cn-hangzhou`, as ali-oss derives the V4 signing region. */
 export const v4Region = (region: string): string => region.replace(/^oss-/, '');
 
+/** The last signing time and its text: every URL of a step of time is signed at the step's start. */
+let lastTimestamp = { ms: Number.NaN, text: '' };
+
 /** `20261128T210829Z` for a date. */
-const v4Timestamp = (date: Date): string =>
-  date
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}/, '');
+const v4Timestamp = (date: Date): string => {
+  const ms = date.getTime();
+  if (ms !== lastTimestamp.ms) {
+    const text = date
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d{3}/, '');
+    lastTimestamp = { ms, text };
+  }
+  return lastTimestamp.text;
+};
+
+/** Characters that RFC 3986 leaves as they are. */
+const UNRESERVED = /^[\w.~-]*$/;
+/** The same, and the slash. */
+const UNRESERVED_PATH = /^[\w.~/-]*$/;
 
 /** RFC 3986 encoding, as ali-oss's `encodeString` signs with: `encodeURIComponent` plus `!'()*`. */
 const encodeRfc3986 = (value: string): string =>
-  encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  UNRESERVED.test(value)
+    ? value
+    : encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+/** A path RFC 3986-encoded with its slashes kept (an object key in a canonical request). */
+const encodeRfc3986Path = (path: string): string =>
+  UNRESERVED_PATH.test(path) ? path : encodeRfc3986(path).replace(/%2F/g, '/');
 
 /** Each signing client's object URL origin (`http://host`), as its `_getReqUrl` builds it. */
 const origins = new WeakMap<OSS, string>();
@@ -46,6 +66,7 @@ function objectUrl(client: OSS, bucket: string, key: string): string {
     origin = root.replace(/\/$/, '');
     origins.set(client, origin);
   }
+  if (UNRESERVED_PATH.test(key)) return `${origin}/${key}`;
   let path: string;
   try {
     path = encodeURIComponent(key);
@@ -165,7 +186,7 @@ export function presignV4(input: {
   // Method, URI, query, no signed headers, no additional headers, an unsigned payload.
   const canonicalRequest = [
     input.method,
-    encodeRfc3986(`/${input.bucket}/${input.key}`).replace(/%2F/g, '/'),
+    encodeRfc3986Path(`/${input.bucket}/${input.key}`),
     canonicalQuery,
     '',
     '',
@@ -175,7 +196,7 @@ export function presignV4(input: {
     'OSS4-HMAC-SHA256',
     timestamp,
     shared.scope,
-    createHash('sha256').update(canonicalRequest).digest('hex'),
+    hash('sha256', canonicalRequest, 'hex'),
   ].join('\n');
   const signature = createHmac('sha256', shared.key).update(stringToSign).digest('hex');
   // ali-oss's order: the caller's parameters, the signing ones, the signature.
