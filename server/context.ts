@@ -1,18 +1,16 @@
 import { isIP } from 'node:net';
 import type { Request, Response } from 'express';
 import type { Kysely } from 'kysely';
-import { databaseUnavailable } from '../db/dialect.ts';
 import type { Database, User } from '../db/schema.ts';
 import { extended } from '../shared/objects.ts';
 import type { Env } from './env.ts';
-import { logger } from './logger.ts';
 import { requestScopeOf } from './observability/request-context.ts';
 import type { ProviderRegistry } from './providers/registry.ts';
 import { type AuthVia, effectiveRole, userFromApiToken, userFromSession } from './services/auth.ts';
 import type { Clock } from './services/clock.ts';
 import type { JobEvents } from './services/jobs/events.ts';
 import type { Storage } from './storage/storage.ts';
-import { unavailableError } from './unavailable.ts';
+import { unavailableErrorOf } from './unavailable.ts';
 
 export const SESSION_COOKIE = 'df_session';
 
@@ -108,15 +106,7 @@ export async function createRequestContext(
     }
   } catch (error) {
     // The caller cannot be known while the database does not answer: a 503 to retry, not a 500.
-    const code = databaseUnavailable(error);
-    if (code) {
-      logger.warn('request failed: the database did not answer', {
-        requestId: requestScopeOf(req)?.requestId,
-        code,
-      });
-      throw unavailableError(error);
-    }
-    throw error;
+    throw unavailableErrorOf(error, 'request', { requestId: requestScopeOf(req)?.requestId }) ?? error;
   }
   // With a Bearer token the cookie is not this request's session (sign-out must not end it).
   const sessionToken = bearer ? null : cookieToken;

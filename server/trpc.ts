@@ -1,13 +1,12 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import superjson from 'superjson';
 import { ZodError } from 'zod';
-import { databaseUnavailable } from '../db/dialect.ts';
 import type { User } from '../db/schema.ts';
 import { APP_CODES, type AppCode, AppError, isAppCode, serverIssues } from '../shared/errors.ts';
 import { MAX_BATCH_SIZE } from '../shared/limits.ts';
 import { type Context, hasEffectiveRole, withEffectiveRole } from './context.ts';
 import { logger } from './logger.ts';
-import { UNAVAILABLE_MESSAGE, unavailableError } from './unavailable.ts';
+import { UNAVAILABLE_MESSAGE, unavailableErrorOf } from './unavailable.ts';
 
 export { MAX_BATCH_SIZE };
 
@@ -167,15 +166,10 @@ function guarded<U extends User | null>(gates: Gate[]) {
       const cause = result.error.cause;
       if (cause instanceof AppError) throw trpcErrorOf(cause);
       const unavailable =
-        result.error.code === 'INTERNAL_SERVER_ERROR' ? databaseUnavailable(cause) : undefined;
-      if (unavailable) {
-        logger.warn('procedure failed: the database did not answer', {
-          requestId: ctx.requestId,
-          path,
-          code: unavailable,
-        });
-        throw unavailableError(cause);
-      }
+        result.error.code === 'INTERNAL_SERVER_ERROR'
+          ? unavailableErrorOf(cause, 'procedure', { requestId: ctx.requestId, path })
+          : undefined;
+      if (unavailable) throw unavailable;
       if (result.error.code === 'INTERNAL_SERVER_ERROR') {
         logger.error('procedure failed', {
           requestId: ctx.requestId,
