@@ -627,12 +627,15 @@ const layoutBytes = (layout: DemoLayout): number =>
  * the layouts of the five sizes the demo offers, some 24 MB). A layout bigger than the bound on its own
  * is not kept.
  */
+/** How many bytes of layouts a process keeps: all of the five demo sizes' (see `DemoLayoutCache`). */
+export const DEMO_LAYOUT_CACHE_BYTES = 32 * 1024 * 1024;
+
 export class DemoLayoutCache {
   /** In order of use, the least recent first. */
   private readonly layouts = new Map<string, DemoLayout>();
   private held = 0;
 
-  constructor(readonly maxBytes = 32 * 1024 * 1024) {}
+  constructor(readonly maxBytes = DEMO_LAYOUT_CACHE_BYTES) {}
 
   get size(): number {
     return this.layouts.size;
@@ -674,7 +677,7 @@ export class DemoLayoutCache {
   }
 }
 
-/** This thread's rendered layouts (the render threads keep none: they hand theirs to this one). */
+/** This thread's rendered layouts, for `renderDemoPng` (the render threads keep their own). */
 export const demoLayouts = new DemoLayoutCache();
 
 /** Layout `index` of width×height: from this thread's cache, or rendered here and cached. */
@@ -691,7 +694,7 @@ export const demoLayout = (width: number, height: number, index: number): DemoLa
  * The same seed and size always give the same bytes. The seed picks one of the size's `LAYOUTS` (the
  * geometry, see `renderDemoLayout`: 2–5 ms for 512×512, on this thread if it is not in `demoLayouts`
  * yet) and the colours it is painted in (`paintDemoPng`: tens of microseconds). `DemoRenderPool` gives the
- * same bytes with the layouts rendered on worker threads.
+ * same bytes, made on worker threads.
  */
 export const renderDemoPng = (width: number, height: number, seed: number): Buffer =>
   paintDemoPng(demoLayout(width, height, demoLayoutIndex(seed)), seed);

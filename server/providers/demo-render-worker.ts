@@ -1,35 +1,53 @@
-// A worker thread that renders demo image layouts (the geometry of a demo PNG: 2–5 ms of CPU at 512×512,
-// see `renderDemoLayout`), so the server's event loop stays free. It keeps none: each goes to the main
-// thread, which caches it and paints it in each seed's colours itself.
-import { parentPort } from 'node:worker_threads';
-import { type DemoLayout, renderDemoLayout } from './demo-media.ts';
+// A worker thread that makes demo PNGs whole: the layout (the geometry: 2–5 ms of CPU at 512×512, see
+// `renderDemoLayout`), kept in this thread's cache for the next PNG that picks it, the palette painted from
+// the seed, and the PNG's SHA-256 and MD5, which persist and the OSS upload would otherwise compute on the
+// server's event loop. The PNG moves to the main thread without a copy.
+import { hash } from 'node:crypto';
+import { parentPort, workerData } from 'node:worker_threads';
+import { DemoLayoutCache, demoLayoutIndex, paintDemoPng, renderDemoLayout } from './demo-media.ts';
 
-export interface LayoutRequest {
+export interface PaintRequest {
   id: number;
   width: number;
   height: number;
-  /** Which of the size's layouts (see `demoLayoutIndex`). */
-  index: number;
+  seed: number;
 }
 
-export type LayoutReply = { id: number; layout: DemoLayout } | { id: number; error: string };
+export type PaintReply =
+  | { id: number; png: Uint8Array<ArrayBuffer>; sha256: string; md5: string }
+  | { id: number; error: string };
 
-parentPort?.on('message', (request: LayoutRequest) => {
+/** What the pool hands a thread when it starts it. */
+export interface PainterData {
+  /** The bound of this thread's layout cache, in bytes. */
+  cacheBytes: number;
+}
+
+const layouts = new DemoLayoutCache((workerData as PainterData | null)?.cacheBytes);
+
+parentPort?.on('message', (request: PaintRequest) => {
   try {
-    const layout = renderDemoLayout(request.width, request.height, request.index);
-    // Its arrays own their buffers: they move to the main thread without a copy.
-    const { head, tail, alpha, entryU, entryCover } = layout;
-    parentPort?.postMessage({ id: request.id, layout } satisfies LayoutReply, [
-      head.buffer,
-      tail.buffer,
-      alpha.buffer,
-      entryU.buffer,
-      entryCover.buffer,
-    ]);
+    const { width, height, seed } = request;
+    const index = demoLayoutIndex(seed);
+    let layout = layouts.get(width, height, index);
+    if (!layout) {
+      layout = renderDemoLayout(width, height, index);
+      layouts.set(layout);
+    }
+    const png = paintDemoPng(layout, seed);
+    const reply: PaintReply = {
+      id: request.id,
+      png: png as Uint8Array<ArrayBuffer>,
+      sha256: hash('sha256', png, 'hex'),
+      md5: hash('md5', png, 'base64'),
+    };
+    // A PNG with a buffer of its own moves; a small one cut from Node's shared pool is copied.
+    const owned = png.byteOffset === 0 && png.buffer.byteLength === png.byteLength;
+    parentPort?.postMessage(reply, owned ? [png.buffer as ArrayBuffer] : []);
   } catch (error) {
     parentPort?.postMessage({
       id: request.id,
       error: error instanceof Error ? error.message : String(error),
-    } satisfies LayoutReply);
+    } satisfies PaintReply);
   }
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import zlib from 'node:zlib';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
@@ -157,18 +158,23 @@ describe('demo provider: progress, resumption and failure markers', () => {
 });
 
 describe('demo provider: rendering off the event loop', () => {
-  it('renders images on worker threads started on first use, byte for byte the same as in-thread', async () => {
+  it('makes images on worker threads started on first use, byte for byte the same as in-thread, with their digests', async () => {
     const pool = new DemoRenderPool(2);
     try {
       const provider = createDemoProvider({ renderPool: pool });
       const { taskId } = await provider.submit(image({ n: 3, size: '256x256' }));
       expect(pool.threads).toBe(0); // nothing started by a submit
       const result = await provider.poll(taskId);
-      expect(pool.threads).toBe(2);
+      expect(pool.threads).toBeGreaterThan(0);
       expect(result.results).toHaveLength(3);
       const again = await run(image({ n: 3, size: '256x256' }));
       for (const [i, r] of (result.results ?? []).entries()) {
-        expect(bytesOf(r).equals(bytesOf(again.results?.[i]))).toBe(true);
+        const bytes = bytesOf(r);
+        expect(bytes.equals(bytesOf(again.results?.[i]))).toBe(true);
+        expect('digests' in r! && r.digests).toEqual({
+          sha256: createHash('sha256').update(bytes).digest('hex'),
+          md5: createHash('md5').update(bytes).digest('base64'),
+        });
       }
     } finally {
       await pool.close();
@@ -259,44 +265,64 @@ describe('demo images: layouts painted per seed', () => {
   });
 
   it('gives the same bytes for a seed from this thread, from a fresh render and from the render threads', async () => {
-    const pool = new DemoRenderPool(2, new DemoLayoutCache());
+    const pool = new DemoRenderPool(2);
     try {
       const seeds = [3, 4, 3 + LAYOUTS];
       const pooled = await Promise.all(seeds.map((seed) => pool.renderPng(240, 176, seed)));
+      // Layouts 3 and 4 belong to different threads.
       expect(pool.threads).toBe(2);
       for (const [i, seed] of seeds.entries()) {
-        expect(pooled[i]!.equals(renderDemoPng(240, 176, seed))).toBe(true);
+        expect(pooled[i]!.png.equals(renderDemoPng(240, 176, seed))).toBe(true);
         const fresh = paintDemoPng(renderDemoLayout(240, 176, demoLayoutIndex(seed)), seed);
-        expect(pooled[i]!.equals(fresh)).toBe(true);
+        expect(pooled[i]!.png.equals(fresh)).toBe(true);
       }
     } finally {
       await pool.close();
     }
   });
 
-  it('renders a layout on one thread for all the PNGs waiting on it, then keeps it', async () => {
-    const layouts = new DemoLayoutCache();
-    const pool = new DemoRenderPool(3, layouts);
+  it("shares a size's layouts out among the threads: the PNGs of one layout are all made on one thread", async () => {
+    const pool = new DemoRenderPool(3);
     try {
       const seeds = [5, 5 + LAYOUTS, 5 + 2 * LAYOUTS];
       const pngs = await Promise.all(seeds.map((seed) => pool.renderPng(272, 208, seed)));
       expect(pool.threads).toBe(1);
-      expect(layouts.size).toBe(1);
-      expect(layouts.get(272, 208, demoLayoutIndex(5))).toBeDefined();
-      expect(new Set(pngs.map((png) => png.toString('base64'))).size).toBe(3);
+      // Painted in their own colours over the one layout, which stays on its thread, not here.
+      expect(new Set(pngs.map(({ png }) => chunk(png, 'PLTE').toString('base64'))).size).toBe(3);
+      expect(new Set(pngs.map(({ png }) => chunk(png, 'IDAT').toString('base64'))).size).toBe(1);
+      expect(demoLayouts.get(272, 208, demoLayoutIndex(5))).toBeUndefined();
     } finally {
       await pool.close();
     }
   });
 
-  it('paints a layout this thread has cached here, with no render thread', async () => {
-    renderDemoPng(304, 224, 21);
-    expect(demoLayouts.get(304, 224, demoLayoutIndex(21))).toBeDefined();
+  it('hands small PNGs over whole too (copied, not moved, when they share a buffer on the thread)', async () => {
     const pool = new DemoRenderPool(1);
     try {
-      const png = await pool.renderPng(304, 224, 21 + LAYOUTS);
+      // A 16×12 PNG is well under 4 KB: the thread cuts it from Node's shared buffer pool.
+      const seeds = [1, 2, 3, 4, 5, 6];
+      const pngs = await Promise.all(seeds.map((seed) => pool.renderPng(16, 12, seed)));
+      for (const [i, seed] of seeds.entries()) {
+        expect(pngs[i]!.png.length).toBeLessThan(4096);
+        expect(pngs[i]!.png.equals(renderDemoPng(16, 12, seed))).toBe(true);
+        expect(pngs[i]!.digests.sha256).toBe(createHash('sha256').update(pngs[i]!.png).digest('hex'));
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('fails the PNGs of a thread that dies, and starts a fresh one for the next', async () => {
+    const pool = new DemoRenderPool(1);
+    try {
+      await pool.renderPng(64, 64, 1);
+      const waiting = pool.renderPng(64, 64, 2);
+      await pool.close();
+      await expect(waiting).rejects.toThrow(/exited/);
       expect(pool.threads).toBe(0);
-      expect(png.equals(renderDemoPng(304, 224, 21 + LAYOUTS))).toBe(true);
+      const again = await pool.renderPng(64, 64, 3);
+      expect(again.png.equals(renderDemoPng(64, 64, 3))).toBe(true);
+      expect(pool.threads).toBe(1);
     } finally {
       await pool.close();
     }

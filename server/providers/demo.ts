@@ -94,7 +94,7 @@ export const createDemoProvider = (options: DemoProviderOptions = {}): Provider 
   const now = options.now ?? Date.now;
   // Finished results by task id, so repeated polls of a finished task do not re-render.
   const cache = new Map<string, ProviderResult[]>();
-  // Image layouts render on worker threads so the event loop stays free (videos already run in ffmpeg).
+  // Images are made on worker threads so the event loop stays free (videos already run in ffmpeg).
   let pool = options.renderPool;
 
   const render = async (task: DemoTask, signal?: AbortSignal): Promise<ProviderResult[]> => {
@@ -105,7 +105,7 @@ export const createDemoProvider = (options: DemoProviderOptions = {}): Provider 
       pool ??= sharedRenderPool();
       const renderer = pool;
       const images = await Promise.all(seeds.map((seed) => renderer.renderPng(task.w, task.ht, seed)));
-      return images.map((bytes) => ({ bytes, contentType: 'image/png' }));
+      return images.map(({ png, digests }) => ({ bytes: png, contentType: 'image/png', digests }));
     }
     const results: ProviderResult[] = [];
     for (const seed of seeds) {

@@ -21,7 +21,21 @@ export interface GenerationRequest {
   imageUrl?: string;
 }
 
-export type ProviderResult = { url: string } | { bytes: Uint8Array; contentType: string };
+/**
+ * Digests of a result's bytes, computed where the bytes were made (the demo's render threads), so that
+ * persist and the upload do not hash them again on the event loop. Only a provider running in this
+ * process sets them: they are recorded (sha256) and sent to OSS (md5, which OSS checks the bytes against).
+ */
+export interface ContentDigests {
+  /** Hex. */
+  sha256: string;
+  /** Base64, as the Content-MD5 header carries it. */
+  md5: string;
+}
+
+export type ProviderResult =
+  | { url: string }
+  | { bytes: Uint8Array; contentType: string; digests?: ContentDigests };
 
 export interface PollResult {
   state: ProviderState;

@@ -248,7 +248,7 @@ export class OssStorage implements Storage {
                 'Content-Type': input.contentType,
                 // OSS checks bytes sent from memory against their MD5. Given here in one call, it spares
                 // ali-oss a copy of the bytes to hash them itself.
-                ...(input.bytes ? { 'Content-MD5': hash('md5', input.bytes, 'base64') } : {}),
+                ...(input.bytes ? { 'Content-MD5': input.md5 ?? hash('md5', input.bytes, 'base64') } : {}),
               },
               timeout: this.options.timeoutMs ?? 60_000,
             }),

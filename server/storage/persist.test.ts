@@ -230,6 +230,35 @@ describe('persist', () => {
     expect(staged).toEqual([[], []]);
   });
 
+  it('takes the digests a provider made with its bytes: the SHA-256 recorded, the MD5 sent for OSS to check', async () => {
+    const image = png(24, 18);
+    const digests = {
+      sha256: createHash('sha256').update(image).digest('hex'),
+      md5: createHash('md5').update(image).digest('base64'),
+    };
+    const stored = await persist(deps({ storage: ossStorage() }), {
+      source: { bytes: new Uint8Array(image), contentType: 'image/png', digests },
+      kind: 'image',
+      keyFor: keyFor('job-digests'),
+    });
+    expect(stored.sha256).toBe(digests.sha256);
+    const chunks: Buffer[] = [];
+    for await (const chunk of oss.readObject(stored.key)) chunks.push(chunk as Buffer);
+    expect(Buffer.concat(chunks)).toEqual(image);
+
+    // The MD5 is the one sent: OSS refuses bytes that do not match it, and nothing is stored.
+    const wrong = { ...digests, md5: createHash('md5').update('other bytes').digest('base64') };
+    const error = await failure(
+      persist(deps({ storage: ossStorage() }), {
+        source: { bytes: new Uint8Array(image), contentType: 'image/png', digests: wrong },
+        kind: 'image',
+        keyFor: keyFor('job-digests-wrong'),
+      }),
+    );
+    expect(error.code).toBe('STORAGE_UPLOAD_FAILED');
+    expect(oss.objectKeys().some((k) => k.includes('job-digests-wrong'))).toBe(false);
+  });
+
   it(`stages bytes over ${INLINE_MAX_BYTES / 1024 / 1024} MB through a temp file, removed afterwards`, async () => {
     const big = Buffer.alloc(INLINE_MAX_BYTES + 1);
     png(8, 8).copy(big);

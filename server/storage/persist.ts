@@ -184,8 +184,8 @@ const mp4InfoOf = async (file: string, size: number): Promise<Mp4Info> => {
  */
 export const INLINE_MAX_BYTES = 16 * MB;
 
-/** Where the captured bytes are: the temp file, or memory. */
-type Staged = { filePath: string } | { bytes: Buffer };
+/** Where the captured bytes are: the temp file, or memory (with their MD5 when it is known). */
+type Staged = { filePath: string } | { bytes: Buffer; md5?: string };
 
 /**
  * The one path every generated file takes: download (or take bytes) → temp file or memory, sniff the
@@ -201,12 +201,14 @@ export const persist = async (deps: PersistDeps, input: PersistInput): Promise<P
   if ('bytes' in source && source.bytes.byteLength <= INLINE_MAX_BYTES) {
     const bytes = Buffer.from(source.bytes.buffer, source.bytes.byteOffset, source.bytes.byteLength);
     if (bytes.byteLength > cap) throw tooLarge(cap);
+    // Digests the provider computed with the bytes (off the event loop) are taken as they are.
+    const digests = source.digests;
     const captured: Captured = {
       size: bytes.byteLength,
-      sha256: hash('sha256', bytes, 'hex'),
+      sha256: digests?.sha256 ?? hash('sha256', bytes, 'hex'),
       head: bytes.subarray(0, SNIFF_BYTES),
     };
-    return store(deps, input, captured, { bytes });
+    return store(deps, input, captured, digests ? { bytes, md5: digests.md5 } : { bytes });
   }
   const dir = await mkdtemp(join(deps.tmpDir, 'persist-'));
   const file = join(dir, 'output');

@@ -11,7 +11,15 @@ export type PutInput = {
   /** Bytes uploaded so far, for the job's upload progress. */
   onProgress?: (uploadedBytes: number, totalBytes: number) => void;
   signal?: AbortSignal;
-} & ({ filePath: string; bytes?: never } | { bytes: Buffer; filePath?: never });
+} & (
+  | { filePath: string; bytes?: never; md5?: never }
+  | {
+      bytes: Buffer;
+      filePath?: never;
+      /** The bytes' MD5 in base64, when the caller has it: sent as Content-MD5 without hashing again. */
+      md5?: string;
+    }
+);
 
 export interface StoredObject {
   key: string;
