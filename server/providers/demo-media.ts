@@ -627,15 +627,12 @@ const layoutBytes = (layout: DemoLayout): number =>
  * the layouts of the five sizes the demo offers, some 24 MB). A layout bigger than the bound on its own
  * is not kept.
  */
-/** How many bytes of layouts a process keeps: all of the five demo sizes' (see `DemoLayoutCache`). */
-export const DEMO_LAYOUT_CACHE_BYTES = 32 * 1024 * 1024;
-
 export class DemoLayoutCache {
   /** In order of use, the least recent first. */
   private readonly layouts = new Map<string, DemoLayout>();
   private held = 0;
 
-  constructor(readonly maxBytes = DEMO_LAYOUT_CACHE_BYTES) {}
+  constructor(readonly maxBytes = 32 * 1024 * 1024) {}
 
   get size(): number {
     return this.layouts.size;
@@ -677,7 +674,7 @@ export class DemoLayoutCache {
   }
 }
 
-/** This thread's rendered layouts, for `renderDemoPng` (the render threads keep their own). */
+/** This thread's rendered layouts, for `renderDemoPng` (each render thread has its own). */
 export const demoLayouts = new DemoLayoutCache();
 
 /** Layout `index` of width×height: from this thread's cache, or rendered here and cached. */

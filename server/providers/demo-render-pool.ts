@@ -2,8 +2,8 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { DEMO_LAYOUT_CACHE_BYTES, demoLayoutIndex } from './demo-media.ts';
-import type { PainterData, PaintReply, PaintRequest } from './demo-render-worker.ts';
+import { demoLayoutIndex } from './demo-media.ts';
+import type { PaintReply, PaintRequest } from './demo-render-worker.ts';
 import type { ContentDigests } from './provider.ts';
 
 /**
@@ -16,16 +16,16 @@ export function workerEntry(moduleUrl: string = import.meta.url): { url: URL; fr
   return { url: new URL(`./demo-render-worker.${fromSource ? 'ts' : 'js'}`, moduleUrl), fromSource };
 }
 
-function startWorker(workerData: PainterData): Worker {
+function startWorker(): Worker {
   const { url, fromSource } = workerEntry();
-  if (!fromSource) return new Worker(url, { workerData });
+  if (!fromSource) return new Worker(url);
   // The ESM build of tsx's API (require.resolve finds its CommonJS twin next to it).
   const api = createRequire(import.meta.url)
     .resolve('tsx/esm/api')
     .replace(/\.cjs$/, '.mjs');
   const tsx = pathToFileURL(api).href;
   const boot = `import(${JSON.stringify(tsx)}).then((api) => api.tsImport(${JSON.stringify(url.href)}, ${JSON.stringify(url.href)}));`;
-  return new Worker(boot, { eval: true, workerData });
+  return new Worker(boot, { eval: true });
 }
 
 interface Slot {
@@ -47,7 +47,7 @@ export interface RenderedPng {
  * them instead of hashing on the event loop). The server's event loop only posts the request and takes
  * the PNG, some 30 µs where painting and hashing a 512×512 PNG cost it 100–150 µs. A size's layouts are
  * shared out among the threads by index (layout i on thread i mod size), so each is rendered and held by
- * one thread, and the threads' caches together hold what one would (`DEMO_LAYOUT_CACHE_BYTES`). Threads
+ * one thread (in its own `demoLayouts`, whose 32 MB holds far more than a thread's share). Threads
  * start on first need, an idle server starts none; idle threads do not keep the process alive.
  */
 export class DemoRenderPool {
@@ -81,12 +81,13 @@ export class DemoRenderPool {
   }
 
   async close(): Promise<void> {
-    const slots = this.slots.splice(0, this.size, ...Array.from({ length: this.size }, () => undefined));
+    const slots = [...this.slots];
+    this.slots.fill(undefined);
     await Promise.all(slots.map((s) => s?.worker.terminate()));
   }
 
   private start(shard: number): Slot {
-    const worker = startWorker({ cacheBytes: Math.floor(DEMO_LAYOUT_CACHE_BYTES / this.size) });
+    const worker = startWorker();
     const slot: Slot = { worker, busy: 0 };
     worker.unref();
     worker.on('message', (reply: PaintReply) => {
@@ -96,7 +97,7 @@ export class DemoRenderPool {
       if (--slot.busy === 0) worker.unref();
       if ('png' in reply) {
         const png = Buffer.from(reply.png.buffer, reply.png.byteOffset, reply.png.byteLength);
-        pending.resolve({ png, digests: { sha256: reply.sha256, md5: reply.md5 } });
+        pending.resolve({ png, digests: reply.digests });
       } else pending.reject(new Error(reply.error || 'demo render failed'));
     });
     worker.on('error', (error) => this.fail(shard, slot, error));

@@ -1,10 +1,11 @@
 // A worker thread that makes demo PNGs whole: the layout (the geometry: 2–5 ms of CPU at 512×512, see
-// `renderDemoLayout`), kept in this thread's cache for the next PNG that picks it, the palette painted from
-// the seed, and the PNG's SHA-256 and MD5, which persist and the OSS upload would otherwise compute on the
-// server's event loop. The PNG moves to the main thread without a copy.
+// `renderDemoLayout`), kept in this thread's `demoLayouts` for the next PNG that picks it, the palette
+// painted from the seed, and the PNG's SHA-256 and MD5, which persist and the OSS upload would otherwise
+// compute on the server's event loop. The PNG moves to the main thread without a copy.
 import { hash } from 'node:crypto';
-import { parentPort, workerData } from 'node:worker_threads';
-import { DemoLayoutCache, demoLayoutIndex, paintDemoPng, renderDemoLayout } from './demo-media.ts';
+import { parentPort } from 'node:worker_threads';
+import { renderDemoPng } from './demo-media.ts';
+import type { ContentDigests } from './provider.ts';
 
 export interface PaintRequest {
   id: number;
@@ -14,32 +15,16 @@ export interface PaintRequest {
 }
 
 export type PaintReply =
-  | { id: number; png: Uint8Array<ArrayBuffer>; sha256: string; md5: string }
+  | { id: number; png: Uint8Array<ArrayBuffer>; digests: ContentDigests }
   | { id: number; error: string };
-
-/** What the pool hands a thread when it starts it. */
-export interface PainterData {
-  /** The bound of this thread's layout cache, in bytes. */
-  cacheBytes: number;
-}
-
-const layouts = new DemoLayoutCache((workerData as PainterData | null)?.cacheBytes);
 
 parentPort?.on('message', (request: PaintRequest) => {
   try {
-    const { width, height, seed } = request;
-    const index = demoLayoutIndex(seed);
-    let layout = layouts.get(width, height, index);
-    if (!layout) {
-      layout = renderDemoLayout(width, height, index);
-      layouts.set(layout);
-    }
-    const png = paintDemoPng(layout, seed);
+    const png = renderDemoPng(request.width, request.height, request.seed);
     const reply: PaintReply = {
       id: request.id,
       png: png as Uint8Array<ArrayBuffer>,
-      sha256: hash('sha256', png, 'hex'),
-      md5: hash('md5', png, 'base64'),
+      digests: { sha256: hash('sha256', png, 'hex'), md5: hash('md5', png, 'base64') },
     };
     // A PNG with a buffer of its own moves; a small one cut from Node's shared pool is copied.
     const owned = png.byteOffset === 0 && png.buffer.byteLength === png.byteLength;

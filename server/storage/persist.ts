@@ -208,7 +208,7 @@ export const persist = async (deps: PersistDeps, input: PersistInput): Promise<P
       sha256: digests?.sha256 ?? hash('sha256', bytes, 'hex'),
       head: bytes.subarray(0, SNIFF_BYTES),
     };
-    return store(deps, input, captured, digests ? { bytes, md5: digests.md5 } : { bytes });
+    return store(deps, input, captured, { bytes, md5: digests?.md5 });
   }
   const dir = await mkdtemp(join(deps.tmpDir, 'persist-'));
   const file = join(dir, 'output');
