@@ -28,6 +28,9 @@ function startWorker(): Worker {
   return new Worker(boot, { eval: true });
 }
 
+/** How far below the event loop's CPU priority a render thread runs (Linux nice steps; see the worker). */
+export const RENDER_THREAD_NICENESS = 10;
+
 interface Slot {
   worker: Worker;
   busy: number;

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
 import zlib from 'node:zlib';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
@@ -14,7 +16,7 @@ import {
   renderDemoLayout,
   renderDemoPng,
 } from './demo-media.ts';
-import { DemoRenderPool, workerEntry } from './demo-render-pool.ts';
+import { DemoRenderPool, RENDER_THREAD_NICENESS, workerEntry } from './demo-render-pool.ts';
 import type { GenerationRequest, PollResult, ProviderResult } from './provider.ts';
 
 const image = (over: Partial<GenerationRequest> = {}): GenerationRequest => ({
@@ -311,6 +313,38 @@ describe('demo images: layouts painted per seed', () => {
       await pool.close();
     }
   });
+
+  // Linux only: elsewhere a thread's priority is the process's, and the threads keep it.
+  it.skipIf(process.platform !== 'linux')(
+    'runs its threads below the event loop: a lower CPU priority on each, none on this thread',
+    async () => {
+      /** This process's threads and their nice values, from /proc. */
+      const threads = () =>
+        new Map(
+          fs.readdirSync('/proc/self/task').map((tid) => {
+            const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+            return [tid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])] as const;
+          }),
+        );
+      const base = os.getPriority();
+      const before = threads();
+      const pool = new DemoRenderPool(2);
+      try {
+        await Promise.all([3, 4].map((seed) => pool.renderPng(64, 48, seed)));
+        expect(pool.threads).toBe(2);
+        const after = threads();
+        const lowered = [...after].filter(
+          ([tid, nice]) => !before.has(tid) && nice === Math.min(19, base + RENDER_THREAD_NICENESS),
+        );
+        expect(lowered).toHaveLength(2);
+        // The rest of the process, this thread included, keeps its priority.
+        expect(os.getPriority()).toBe(base);
+        for (const [tid, nice] of before) if (after.has(tid)) expect(nice).toBe(before.get(tid));
+      } finally {
+        await pool.close();
+      }
+    },
+  );
 
   it('fails the PNGs of a thread that dies, and starts a fresh one for the next', async () => {
     const pool = new DemoRenderPool(1);
